@@ -1,0 +1,15 @@
+"""Who may do what beyond seeing: one function per permission, tested as a matrix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from baoxue.accounts.models import Role
+from baoxue.accounts.scope import scope_for
+
+# Roles whose work needs the whole ID number (verification with the police station, 学籍).
+ID_REVEAL_ROLES = (Role.TOWNSHIP_OFFICE, Role.LEADER, Role.VILLAGE, Role.SCHOOL)
+
+
+def can_reveal_id_number(user: Any) -> bool:
+    return scope_for(user).has_role(*ID_REVEAL_ROLES)

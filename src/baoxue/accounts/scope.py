@@ -1,0 +1,199 @@
+"""A user's scope, resolved once per request: which children, schools and places they may see.
+
+Every `visible_to(user)` builds its filter from this object, so the rules live in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Exists, OuterRef, Q
+
+from baoxue.accounts.models import REGION_ROLES, SCHOOL_ROLES, Role
+
+if TYPE_CHECKING:
+    from baoxue.registry.models import Region
+
+
+# The Child/Household/School column that holds the ancestor of each level.
+LEVEL_COLUMN = {
+    "county": "county_id",
+    "township": "township_id",
+    "village": "village_id",
+    "group": "group_id",
+}
+
+
+@dataclass(frozen=True)
+class RegionGrant:
+    region_id: int
+    level: str
+    path: str
+    disability_only: bool
+
+
+@dataclass(frozen=True)
+class SchoolGrant:
+    school_id: int
+    township_id: int | None
+    grade: int | None
+    class_name: str
+
+
+@dataclass
+class Scope:
+    roles: frozenset[str] = frozenset()
+    regions: tuple[RegionGrant, ...] = ()
+    schools: tuple[SchoolGrant, ...] = ()
+    # For the page header: the widest region the user works in.
+    home_region_ids: tuple[int, ...] = field(default=())
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.regions and not self.schools
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+    @property
+    def is_county_level(self) -> bool:
+        return any(g.level in {"province", "city", "county"} for g in self.regions)
+
+    # -- filters ---------------------------------------------------------------------------
+    def _region_q(self, grant: RegionGrant, prefix: str = "") -> Q:
+        column = LEVEL_COLUMN.get(grant.level)
+        if column is not None:
+            return Q(**{prefix + column: grant.region_id})
+        # Province or city: the counties below it (a short list), through the path index.
+        from baoxue.registry.models import Region
+
+        counties = Region.objects.filter(level="county", path__startswith=grant.path)
+        return Q(**{prefix + "county__in": counties})
+
+    def child_q(self, prefix: str = "") -> Q:
+        """Q over Child (or over a model reaching Child through `prefix`, e.g. 'child__')."""
+        q = Q(pk__in=[])
+        for grant in self.regions:
+            part = self._region_q(grant, prefix)
+            if grant.disability_only:
+                part &= Q(**{prefix + "has_disability": True})
+            q |= part
+        for school in self.schools:
+            part = Q(**{prefix + "current_school_id": school.school_id})
+            if school.grade is not None:
+                part &= Q(**{prefix + "current_grade": school.grade})
+            if school.class_name:
+                part &= Q(**{prefix + "current_class": school.class_name})
+            q |= part
+        return q
+
+    def household_q(self) -> Q:
+        from baoxue.registry.models import Child
+
+        q = Q(pk__in=[])
+        for grant in self.regions:
+            if grant.disability_only:
+                disabled = Child.objects.filter(household=OuterRef("pk"), has_disability=True)
+                q |= self._region_q(grant) & Q(Exists(disabled))
+            else:
+                q |= self._region_q(grant)
+        if self.schools:
+            students = Child.objects.filter(self._school_only_q(), household=OuterRef("pk"))
+            q |= Q(Exists(students))
+        return q
+
+    def _school_only_q(self) -> Q:
+        return Scope(schools=self.schools).child_q()
+
+    def school_q(self) -> Q:
+        q = Q(pk__in=[])
+        for grant in self.regions:
+            if grant.level in LEVEL_COLUMN and grant.level in {"county", "township"}:
+                q |= Q(**{LEVEL_COLUMN[grant.level]: grant.region_id})
+            elif grant.level in {"village", "group"}:
+                # A village sees the schools its children attend or that stand in it.
+                q |= Q(region__path__startswith=grant.path)
+                q |= Q(township_id__in=_township_of(grant.path))
+            else:
+                q |= self._region_q(grant)
+        if self.schools:
+            q |= Q(pk__in=[s.school_id for s in self.schools])
+        return q
+
+    def region_q(self) -> Q:
+        q = Q(pk__in=[])
+        for grant in self.regions:
+            q |= Q(path__startswith=grant.path)
+        for school in self.schools:
+            if school.township_id is not None:
+                q |= Q(path__contains=f"/{school.township_id}/")
+        return q
+
+
+def _township_of(path: str) -> list[int]:
+    from baoxue.registry.models import Region
+
+    ids = [int(p) for p in path.strip("/").split("/") if p]
+    return list(Region.objects.filter(id__in=ids, level="township").values_list("id", flat=True))
+
+
+def scope_for(user: Any) -> Scope:
+    """The scope of `user`, computed once and kept on the user object for the request."""
+    cached = getattr(user, "_baoxue_scope", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    scope = _build_scope(user)
+    if user is not None:
+        try:
+            user._baoxue_scope = scope
+        except AttributeError:
+            pass
+    return scope
+
+
+def _build_scope(user: Any) -> Scope:
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Scope()
+    from baoxue.accounts.models import RoleAssignment
+
+    assignments = list(
+        RoleAssignment.objects.filter(user=user).select_related("region", "school")
+    )
+    regions: list[RegionGrant] = []
+    schools: list[SchoolGrant] = []
+    roles: set[str] = set()
+    for a in assignments:
+        roles.add(a.role)
+        if a.role in REGION_ROLES and a.region is not None:
+            regions.append(
+                RegionGrant(
+                    region_id=a.region.pk,
+                    level=a.region.level,
+                    path=a.region.path,
+                    disability_only=a.role == Role.DISABILITY_FEDERATION,
+                )
+            )
+        elif a.role in SCHOOL_ROLES and a.school is not None:
+            schools.append(
+                SchoolGrant(
+                    school_id=a.school.pk,
+                    township_id=a.school.township_id,
+                    grade=a.grade if a.role == Role.TEACHER else None,
+                    class_name=a.class_name if a.role == Role.TEACHER else "",
+                )
+            )
+    # A wider grant for the same region makes the disability-only one redundant.
+    full = {g.region_id for g in regions if not g.disability_only}
+    regions = [g for g in regions if not (g.disability_only and g.region_id in full)]
+    return Scope(
+        roles=frozenset(roles),
+        regions=tuple(regions),
+        schools=tuple(schools),
+        home_region_ids=tuple(g.region_id for g in regions),
+    )
+
+
+def reset_scope(user: Any) -> None:
+    if hasattr(user, "_baoxue_scope"):
+        del user._baoxue_scope

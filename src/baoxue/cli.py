@@ -1,0 +1,214 @@
+"""The `baoxue` command: init, serve, manage (later issues add import and reconcile).
+
+The data dir is chosen before Django starts, since settings read it at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+
+def _setup(data_dir: str | None) -> None:
+    if data_dir:
+        os.environ["BAOXUE_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "baoxue.settings")
+    import django
+
+    django.setup()
+
+
+def _migrate(verbosity: int = 0) -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=verbosity)
+
+
+def _progress(label: str) -> Any:
+    def report(done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / total) if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\n" if done >= total else ""
+        print(f"\r{label} [{bar}] {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    return report
+
+
+def _generate_password() -> str:
+    # Readable aloud over the phone: no 0/O or 1/l.
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    code = args.township_code.strip()
+    if not re.fullmatch(r"\d{9}(\d{3})?", code):
+        print("township code must be 9 or 12 digits (统计用区划代码)", file=sys.stderr)
+        return 2
+    _setup(args.data_dir)
+    from django.db import transaction
+
+    from baoxue.accounts.models import Role
+    from baoxue.accounts.services import Grant, user_create
+    from baoxue.core.crypto import create_key_file
+    from baoxue.registry.models import Region
+    from baoxue.registry.services import region_create
+
+    from django.conf import settings
+
+    create_key_file(settings.DATA_DIR)
+    _migrate()
+    code9 = code[:9]
+    if Region.objects.filter(code=code9 + "000").exists():
+        print(f"this data dir already holds township {code9}", file=sys.stderr)
+        return 1
+    password = args.admin_password or _generate_password()
+    with transaction.atomic():
+        county = Region.objects.filter(level="county", code=code9[:6] + "000000").first()
+        if county is None:
+            county = region_create(
+                name=args.county_name or f"{code9[:6]}县", level="county", code=code9[:6] + "000000"
+            )
+        township = region_create(
+            name=args.township_name, level="township", parent=county, code=code9 + "000"
+        )
+        user_create(
+            actor=None,
+            username=args.admin_username,
+            password=password,
+            display_name="系统管理员",
+            grants=[Grant(Role.ADMIN), Grant(Role.TOWNSHIP_OFFICE, region=township)],
+            is_superuser=True,
+            check_password=bool(args.admin_password),
+        )
+    print(f"Baoxue instance ready in {settings.DATA_DIR}")
+    print(f"  township: {township.name} ({code9})")
+    print(f"  admin account: {args.admin_username}  password: {password}")
+    if not args.admin_password:
+        print("  (the password is shown only now; write it down)")
+    return 0
+
+
+def _create_demo(password: str | None) -> None:
+    from baoxue.demo.services import demo_create, demo_is_needed
+
+    if not demo_is_needed():
+        print("Data dir already has data; demo not created.")
+        return
+    password = password or _generate_password()
+    accounts = demo_create(password=password, progress=_progress("演示乡镇 demo township"))
+    print("\nDemo township 培秀苗族乡 created. Accounts (all with the same password):")
+    for account in accounts:
+        print(f"  {account.username:<10} {account.role_label:<14} {account.where}")
+    print(f"  password: {password}\n")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _setup(args.data_dir)
+    from django.conf import settings
+    from django.core.management import call_command
+
+    _migrate()
+    call_command("collectstatic", interactive=False, verbosity=0)
+    if args.demo:
+        _create_demo(args.demo_password)
+
+    worker = None
+    if not args.no_worker:
+        # The task worker runs beside the web server as its own process so that a long import
+        # never blocks a request; both stop together.
+        worker = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "baoxue.cli", "manage", "db_worker", "--interval", "1"],
+            env={**os.environ, "BAOXUE_DATA_DIR": str(settings.DATA_DIR)},
+        )
+
+    from waitress.server import create_server
+
+    from baoxue.wsgi import application
+
+    server = create_server(application, host=args.host, port=args.port, threads=args.threads)
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        print("\nStopping Baoxue…", flush=True)
+        server.close()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    print(f"Baoxue serving on http://{args.host}:{args.port}/  (Ctrl-C stops)", flush=True)
+    try:
+        server.run()
+    except (OSError, ValueError):
+        if not stopping.is_set():
+            raise
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    return 0
+
+
+def cmd_manage(argv: list[str], data_dir: str | None) -> int:
+    _setup(data_dir)
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["baoxue manage", *argv])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="baoxue", description="保学 Baoxue 控辍保学")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    init = sub.add_parser("init", help="create an empty instance for one township")
+    init.add_argument("--data-dir", required=True)
+    init.add_argument("--township-code", required=True, help="9 or 12 digits")
+    init.add_argument("--township-name", required=True)
+    init.add_argument("--county-name", default="")
+    init.add_argument("--admin-username", default="admin")
+    init.add_argument("--admin-password", default="")
+    init.set_defaults(func=cmd_init)
+
+    serve = sub.add_parser("serve", help="serve the web application and the task worker")
+    serve.add_argument("--demo", action="store_true", help="create a demo township if empty")
+    serve.add_argument("--data-dir")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--threads", type=int, default=8)
+    serve.add_argument("--demo-password", default="")
+    serve.add_argument("--no-worker", action="store_true", help=argparse.SUPPRESS)
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("manage", help="Django management commands", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["manage"]:
+        rest = argv[1:]
+        data_dir = None
+        if rest[:1] == ["--data-dir"] and len(rest) >= 2:
+            data_dir, rest = rest[1], rest[2:]
+        return cmd_manage(rest, data_dir)
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

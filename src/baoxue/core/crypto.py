@@ -1,0 +1,118 @@
+"""Encryption at rest for identifying numbers (ID numbers, 学籍号, disability card numbers).
+
+AES-256-GCM with a random 96-bit nonce per value; the key lives in the environment
+(BAOXUE_FIELD_KEY) or in the data dir (keys/field.key), never in the database, so a copied
+database file alone reveals no ID number. Exact lookups and joins use a keyed hash (HMAC-SHA256
+under a key derived from the same secret), which is deterministic but useless without the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+TOKEN_VERSION = "1"
+
+
+class KeyError_(RuntimeError):
+    """The field key is missing or malformed (named so as not to shadow the builtin)."""
+
+
+@dataclass(frozen=True)
+class Keyring:
+    key_id: str
+    cipher: AESGCM
+    mac_key: bytes
+
+
+def _derive(master: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master)
+
+
+def keyring_from_master(master: bytes) -> Keyring:
+    if len(master) != 32:
+        raise KeyError_("the field key must be 32 bytes (base64 of 32 random bytes)")
+    key_id = hashlib.sha256(master).hexdigest()[:8]
+    return Keyring(
+        key_id=key_id,
+        cipher=AESGCM(_derive(master, b"baoxue field encryption v1")),
+        mac_key=_derive(master, b"baoxue lookup hash v1"),
+    )
+
+
+def key_file_path(data_dir: Path) -> Path:
+    return data_dir / "keys" / "field.key"
+
+
+def create_key_file(data_dir: Path) -> Path:
+    """Create the data dir's field key once; an existing key is never replaced (data would be
+    lost)."""
+    path = key_file_path(data_dir)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+    return path
+
+
+def _decode_key(text: str, origin: str) -> bytes:
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise KeyError_(f"{origin} is not valid base64") from exc
+
+
+@lru_cache(maxsize=1)
+def get_keyring() -> Keyring:
+    from django.conf import settings
+
+    if settings.BAOXUE_FIELD_KEY:
+        return keyring_from_master(_decode_key(settings.BAOXUE_FIELD_KEY, "BAOXUE_FIELD_KEY"))
+    path = key_file_path(settings.DATA_DIR)
+    if not path.exists():
+        # First start of an instance: make the key beside the database it protects.
+        create_key_file(settings.DATA_DIR)
+    return keyring_from_master(_decode_key(path.read_text(), str(path)))
+
+
+def encrypt(plaintext: str) -> str:
+    """Encrypt a non-empty string; '' stays '' so that "no number" needs no special column."""
+    if not plaintext:
+        return ""
+    ring = get_keyring()
+    nonce = secrets.token_bytes(12)
+    sealed = ring.cipher.encrypt(nonce, plaintext.encode(), ring.key_id.encode())
+    body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+    return f"{TOKEN_VERSION}:{ring.key_id}:{body}"
+
+
+def decrypt(token: str) -> str:
+    if not token:
+        return ""
+    version, key_id, body = token.split(":", 2)
+    ring = get_keyring()
+    if version != TOKEN_VERSION or key_id != ring.key_id:
+        raise KeyError_("this value was encrypted with another key; set BAOXUE_FIELD_KEY")
+    raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    return ring.cipher.decrypt(raw[:12], raw[12:], key_id.encode()).decode()
+
+
+def lookup_hash(value: str) -> str:
+    """Deterministic keyed hash for exact lookups and joins ('' for no value)."""
+    if not value:
+        return ""
+    mac = hmac.new(get_keyring().mac_key, value.encode(), hashlib.sha256)
+    return mac.hexdigest()

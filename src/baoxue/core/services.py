@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.http import HttpRequest
+
+from baoxue.core.models import AuditEvent
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def log_action(
+    *,
+    actor: Any,
+    action: str,
+    obj: models.Model | None = None,
+    data: dict[str, Any] | None = None,
+    request: HttpRequest | None = None,
+) -> AuditEvent:
+    """Write one audit row. Call inside the same transaction as the change it records."""
+    object_type = ""
+    object_id = ""
+    if obj is not None:
+        object_type = obj._meta.label_lower
+        object_id = str(getattr(obj, "public_id", None) or obj.pk)
+    return AuditEvent.objects.create(
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        ip_address=client_ip(request),
+        data=data or {},
+    )

@@ -1,0 +1,439 @@
+"""Builds a made-up township (or, for benchmarks, a county of many townships) in bulk.
+
+The registry services create one object at a time with full validation; a demo of thousands and
+a benchmark of a million children go through `build_child` for the derived columns and then
+`bulk_create`, the way imports will.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from django.db import transaction
+
+from baoxue.core import idnumbers
+from baoxue.core.policy import cutoff_date
+from baoxue.demo import names
+from baoxue.registry.models import (
+    Child,
+    Enrollment,
+    EnrollmentEvent,
+    Guardian,
+    Household,
+    LeftBehind,
+    Region,
+    School,
+)
+from baoxue.registry.services import build_child, id_columns, region_create, student_number_columns
+
+ProgressFn = Callable[[int, int], None]
+
+DISABILITY_CATEGORIES = [
+    ("1", "视力残疾"),
+    ("2", "听力残疾"),
+    ("3", "言语残疾"),
+    ("4", "肢体残疾"),
+    ("5", "智力残疾"),
+    ("6", "精神残疾"),
+    ("7", "多重残疾"),
+]
+WORK_PLACES = ["广东东莞", "广东佛山", "广东深圳", "浙江温州", "福建晋江", "柳州市区", "南宁"]
+
+
+@dataclass
+class TownshipPlan:
+    name: str
+    code: str  # 9 digits
+    villages: list[tuple[str, list[str]]]
+    schools: list[names.School]
+    children: int
+
+
+@dataclass
+class BuildStats:
+    children: int = 0
+    households: int = 0
+    enrollments: int = 0
+    guardians: int = 0
+    villages: list[Region] = field(default_factory=list)
+    schools: list[School] = field(default_factory=list)
+
+
+def make_id_number(rng: random.Random, region6: str, birth: date, sex: str) -> str:
+    seq = rng.randrange(0, 100) * 10 + rng.choice([1, 3, 5, 7, 9] if sex == "M" else [0, 2, 4, 6, 8])
+    first17 = f"{region6}{birth:%Y%m%d}{seq:03d}"
+    return first17 + idnumbers.check_character(first17)
+
+
+def corrupt_id(rng: random.Random, value: str) -> str:
+    """One wrong digit: the mistake people really make when typing a number."""
+    pos = rng.randrange(6, 17)
+    digit = str((int(value[pos]) + rng.randrange(1, 10)) % 10)
+    return value[:pos] + digit + value[pos + 1 :]
+
+
+class TownshipBuilder:
+    def __init__(self, *, rng: random.Random, county: Region, today: date | None = None) -> None:
+        self.rng = rng
+        self.county = county
+        self.today = today or date.today()
+        self.cutoff = cutoff_date(self.today)
+        self.id_region = county.code[:6] if county.code else "450225"
+        self.outside_school: School | None = None
+
+    # -- places ---------------------------------------------------------------------------
+    def build_places(self, plan: TownshipPlan) -> tuple[Region, list[Region], list[School]]:
+        township = region_create(
+            name=plan.name, level="township", parent=self.county, code=plan.code + "000"
+        )
+        villages: list[Region] = []
+        for i, (village_name, groups) in enumerate(plan.villages):
+            village = region_create(
+                name=village_name, level="village", parent=township, code=f"{plan.code}{i + 1:03d}"
+            )
+            for group_name in groups:
+                region_create(name=group_name, level="group", parent=village)
+            villages.append(village)
+        schools: list[School] = []
+        for spec in plan.schools:
+            village = villages[spec["village_index"] % len(villages)]
+            school = School(
+                name=spec["name"],
+                kind=spec["kind"],
+                code=spec["code"],
+                region=village,
+                township=township,
+                county=self.county,
+                is_boarding=spec["boarding"],
+                lowest_grade=spec["grades"][0],
+                highest_grade=spec["grades"][1],
+            )
+            school.full_clean()
+            schools.append(school)
+        School.objects.bulk_create(schools)
+        return township, villages, schools
+
+    # -- people ---------------------------------------------------------------------------
+    def _birth_date(self) -> date:
+        # Ages 5–16 on the cut-off date: the compulsory ages and a year either side.
+        age_days = self.rng.randrange(5 * 365, 17 * 365)
+        return self.cutoff - timedelta(days=age_days)
+
+    def _grade_for(self, birth: date) -> int:
+        age = self.cutoff.year - birth.year - ((self.cutoff.month, self.cutoff.day) < (birth.month, birth.day))
+        return age - 5
+
+    def build_township(
+        self, plan: TownshipPlan, *, progress: ProgressFn | None = None, batch: int = 5000
+    ) -> BuildStats:
+        rng = self.rng
+        township, villages, schools = self.build_places(plan)
+        stats = BuildStats(villages=villages, schools=schools)
+        groups_by_village: dict[int, list[Region]] = {
+            v.pk: list(Region.objects.filter(parent=v).order_by("id")) for v in villages
+        }
+        primaries_by_village: dict[int, list[School]] = {}
+        for school in schools:
+            if school.lowest_grade == 1:
+                primaries_by_village.setdefault(school.region_id, []).append(school)
+        central = [s for s in schools if s.kind == "primary" and s.is_boarding] or [
+            s for s in schools if s.lowest_grade == 1
+        ]
+        juniors = [s for s in schools if s.highest_grade >= 7]
+
+        made = 0
+        while made < plan.children:
+            n = min(batch, plan.children - made)
+            self._build_batch(
+                n, villages, groups_by_village, primaries_by_village, central, juniors, stats
+            )
+            made += n
+            if progress:
+                progress(made, plan.children)
+        return stats
+
+    def _build_batch(
+        self,
+        n: int,
+        villages: list[Region],
+        groups_by_village: dict[int, list[Region]],
+        primaries_by_village: dict[int, list[School]],
+        central: list[School],
+        juniors: list[School],
+        stats: BuildStats,
+    ) -> None:
+        rng = self.rng
+        households: list[Household] = []
+        pending: list[tuple[Household, list[dict[str, Any]]]] = []
+        count = 0
+        while count < n:
+            village = rng.choice(villages)
+            groups = groups_by_village[village.pk]
+            group = rng.choice(groups) if groups else None
+            ethnicity = names.pick_ethnicity(rng)
+            surname = names.pick_surname(rng, ethnicity)
+            poverty = rng.random() < 0.3
+            monitoring = ""
+            if rng.random() < 0.06:
+                monitoring = rng.choice(["unstable", "marginal", "sudden_hardship"])
+            away_roll = rng.random()
+            away = (
+                LeftBehind.BOTH_PARENTS
+                if away_roll < 0.2
+                else LeftBehind.ONE_PARENT
+                if away_roll < 0.38
+                else LeftBehind.NONE
+            )
+            father = surname + names.adult_given_name(rng, "M")
+            household = Household(
+                number=f"{village.code[-6:] if village.code else village.pk}{len(households) + stats.households:05d}",
+                head_name=father,
+                address=f"{village.name}{group.name if group else ''}{rng.randrange(1, 80)}号",
+                village=village,
+                group=group,
+                township_id=village.parent_id,
+                county=self.county,
+                is_lifted_from_poverty=poverty,
+                monitoring_type=monitoring,
+                parents_away=away,
+                phone=f"1{rng.choice('35789')}{rng.randrange(10**8, 10**9)}",
+            )
+            households.append(household)
+            kids = []
+            generation = rng.choice(names.GENERATION_CHARS) if rng.random() < 0.3 else None
+            for _ in range(min(rng.choice([1, 1, 2, 2, 2, 3, 3, 4]), n - count)):
+                sex = rng.choice("MF")
+                kids.append(
+                    {
+                        "name": surname + names.pick_given_name(rng, sex, generation),
+                        "sex": sex,
+                        "ethnicity": ethnicity,
+                        "father": father,
+                        "mother": names.pick_surname(rng, names.pick_ethnicity(rng))
+                        + names.adult_given_name(rng, "F"),
+                        "away": away,
+                    }
+                )
+            count += len(kids)
+            pending.append((household, kids))
+        Household.objects.bulk_create(households, batch_size=2000)
+        stats.households += len(households)
+
+        children: list[Child] = []
+        plans: list[dict[str, Any]] = []
+        for household, kids in pending:
+            for kid in kids:
+                birth = self._birth_date()
+                id_value = make_id_number(rng, self.id_region, birth, kid["sex"])
+                roll = rng.random()
+                if roll < 0.03:
+                    id_raw = ""
+                elif roll < 0.045:
+                    id_raw = id_value[:6] + id_value[8:17]  # written in 15 digits
+                elif roll < 0.055:
+                    id_raw = corrupt_id(rng, id_value)
+                else:
+                    id_raw = id_value
+                disabled = rng.random() < 0.015
+                flags: dict[str, Any] = {
+                    "left_behind": kid["away"],
+                    "is_orphan": rng.random() < 0.008,
+                    "has_disability": disabled,
+                    "is_migrant": rng.random() < 0.02,
+                    "address": household.address,
+                }
+                if disabled:
+                    code, category = rng.choice(DISABILITY_CATEGORIES)
+                    flags["disability_category"] = category
+                    flags["disability_grade"] = rng.choice(["一级", "二级", "三级", "四级"])
+                    flags["disability_card_enc"] = id_columns(id_value).enc  # card = ID + 2 digits
+                child = build_child(
+                    name=kid["name"],
+                    village=household.village,
+                    group=household.group,
+                    id_number=id_raw,
+                    birth_date=birth,
+                    sex=kid["sex"],
+                    ethnicity=kid["ethnicity"],
+                    household=household,
+                    **flags,
+                )
+                children.append(child)
+                plans.append({"id": id_value, "birth": birth, "kid": kid, "disabled": disabled})
+        Child.objects.bulk_create(children, batch_size=2000)
+        stats.children += len(children)
+
+        guardians: list[Guardian] = []
+        enrollments: list[Enrollment] = []
+        for child, plan in zip(children, plans, strict=True):
+            kid = plan["kid"]
+            both_away = kid["away"] == LeftBehind.BOTH_PARENTS
+            guardians.append(
+                Guardian(
+                    child=child,
+                    name=kid["father"],
+                    relation=Guardian.Relation.FATHER,
+                    phone=f"1{rng.choice('35789')}{rng.randrange(10**8, 10**9)}",
+                    lives_with_child=kid["away"] == LeftBehind.NONE,
+                    works_away=kid["away"] != LeftBehind.NONE,
+                    work_place=rng.choice(WORK_PLACES) if kid["away"] != LeftBehind.NONE else "",
+                    is_primary=not both_away,
+                )
+            )
+            guardians.append(
+                Guardian(
+                    child=child,
+                    name=kid["mother"],
+                    relation=Guardian.Relation.MOTHER,
+                    phone=f"1{rng.choice('35789')}{rng.randrange(10**8, 10**9)}",
+                    lives_with_child=not both_away,
+                    works_away=both_away,
+                    work_place=rng.choice(WORK_PLACES) if both_away else "",
+                )
+            )
+            if both_away:
+                guardians.append(
+                    Guardian(
+                        child=child,
+                        name=child.name[0] + names.adult_given_name(rng, "M"),
+                        relation=Guardian.Relation.GRANDPARENT,
+                        phone=f"1{rng.choice('35789')}{rng.randrange(10**8, 10**9)}",
+                        is_primary=True,
+                    )
+                )
+            enrollment = self._plan_enrollment(child, plan, primaries_by_village, central, juniors)
+            if enrollment is not None:
+                enrollments.append(enrollment)
+        Guardian.objects.bulk_create(guardians, batch_size=5000)
+        stats.guardians += len(guardians)
+        Enrollment.objects.bulk_create(enrollments, batch_size=2000)
+        stats.enrollments += len(enrollments)
+        self._finish_enrollments(enrollments)
+
+    def _plan_enrollment(
+        self,
+        child: Child,
+        plan: dict[str, Any],
+        primaries_by_village: dict[int, list[School]],
+        central: list[School],
+        juniors: list[School],
+    ) -> Enrollment | None:
+        rng = self.rng
+        grade = self._grade_for(plan["birth"])
+        if grade == 10:
+            grade = 9  # in the mountains many start school at seven: 15-year-olds in grade 9
+        if grade < 1 or grade > 9:
+            return None  # not of compulsory age: no enrollment here
+        roll = rng.random()
+        if roll < 0.025:
+            return None  # never enrolled, or enrolled outside the area: to verify
+        if grade <= 6:
+            local = [s for s in primaries_by_village.get(child.village_id, []) if s.highest_grade >= grade]
+            school = rng.choice(local) if local and rng.random() < 0.8 else rng.choice(central)
+        else:
+            if not juniors:
+                return None
+            school = rng.choice(juniors)
+        status = Enrollment.Status.STUDYING
+        if roll < 0.035:
+            status = Enrollment.Status.SUSPENDED
+        elif roll < 0.045:
+            status = Enrollment.Status.TRANSFERRED_OUT
+        # Entered grade 1 (or grade 7 at the junior school) in September, grade - 1 years ago.
+        first_grade = 1 if grade <= 6 else 7
+        entry = date(self.cutoff.year - (grade - first_grade), 9, 1)
+        return Enrollment(
+            child=child,
+            school=school,
+            grade=grade,
+            class_name=f"{rng.randrange(1, 3)}班",
+            is_boarding=school.is_boarding and rng.random() < 0.6,
+            status=status,
+            entry_date=entry,
+            is_current=True,
+            **student_number_columns("G" + plan["id"]),
+        )
+
+    def _finish_enrollments(self, enrollments: list[Enrollment]) -> None:
+        events: list[EnrollmentEvent] = []
+        in_school: list[Child] = []
+        for e in enrollments:
+            events.append(EnrollmentEvent(enrollment=e, kind="enrolled", date=e.entry_date or self.cutoff))
+            child = e.child
+            if e.status == Enrollment.Status.TRANSFERRED_OUT:
+                events.append(
+                    EnrollmentEvent(
+                        enrollment=e,
+                        kind="transfer_out",
+                        date=self.cutoff - timedelta(days=self.rng.randrange(10, 200)),
+                        other_school_name=self.rng.choice(["东莞市长安镇中心小学", "柳州市第十二中学", ""]),
+                        reference=f"转学〔{self.cutoff.year}〕{self.rng.randrange(1, 99)}号",
+                    )
+                )
+                continue
+            if e.status == Enrollment.Status.SUSPENDED:
+                events.append(
+                    EnrollmentEvent(
+                        enrollment=e,
+                        kind="suspension",
+                        date=self.cutoff - timedelta(days=self.rng.randrange(10, 200)),
+                        reason=self.rng.choice(["疾病", "家庭原因"]),
+                    )
+                )
+                child.school_status = Child.SchoolStatus.SUSPENDED
+            else:
+                child.school_status = Child.SchoolStatus.IN_SCHOOL
+            child.current_school = e.school
+            child.current_grade = e.grade
+            child.current_class = e.class_name
+            in_school.append(child)
+        EnrollmentEvent.objects.bulk_create(events, batch_size=5000)
+        Child.objects.bulk_update(
+            in_school,
+            ["school_status", "current_school", "current_grade", "current_class"],
+            batch_size=1000,
+        )
+
+
+def ensure_county(name: str = names.COUNTY_NAME, code: str = names.COUNTY_CODE) -> Region:
+    existing = Region.objects.filter(level="county", code=code + "000000").first()
+    return existing or region_create(name=name, level="county", code=code + "000000")
+
+
+def demo_plan(children: int = 2500) -> TownshipPlan:
+    return TownshipPlan(
+        name=names.TOWNSHIP_NAME,
+        code=names.TOWNSHIP_CODE,
+        villages=names.VILLAGES,
+        schools=names.SCHOOLS,
+        children=children,
+    )
+
+
+def build_demo_township(
+    *, seed: int = 2025, children: int = 2500, progress: ProgressFn | None = None
+) -> tuple[Region, BuildStats]:
+    rng = random.Random(seed)
+    with transaction.atomic():
+        county = ensure_county()
+        builder = TownshipBuilder(rng=rng, county=county)
+        stats = builder.build_township(demo_plan(children), progress=progress)
+        township = Region.objects.get(level="township", code=names.TOWNSHIP_CODE + "000")
+        _add_duplicate_pair(rng, township)
+    return township, stats
+
+
+def _add_duplicate_pair(rng: random.Random, township: Region) -> None:
+    """Two children who share an ID number, as happens when a number is copied onto a sibling's
+    row: the registry must report it, not merge them."""
+    first, second = Child.objects.filter(township=township, id_status="valid").order_by("id")[:2]
+    cols = id_columns(first.id_number)
+    second.id_number_enc = cols.enc
+    second.id_number_hash = cols.hash
+    second.id_number_masked = cols.masked
+    second.id_suffix = cols.suffix
+    second.save(update_fields=["id_number_enc", "id_number_hash", "id_number_masked", "id_suffix"])

@@ -1,0 +1,39 @@
+"""Query sets with `visible_to(user)`: every read of children's data starts here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from baoxue.accounts.scope import scope_for
+
+
+class RegionQuerySet(models.QuerySet["Any"]):
+    def visible_to(self, user: Any) -> RegionQuerySet:
+        return self.filter(scope_for(user).region_q())
+
+
+class SchoolQuerySet(models.QuerySet["Any"]):
+    def visible_to(self, user: Any) -> SchoolQuerySet:
+        return self.filter(scope_for(user).school_q())
+
+
+class HouseholdQuerySet(models.QuerySet["Any"]):
+    def visible_to(self, user: Any) -> HouseholdQuerySet:
+        return self.filter(scope_for(user).household_q())
+
+
+class ChildQuerySet(models.QuerySet["Any"]):
+    def visible_to(self, user: Any) -> ChildQuerySet:
+        return self.filter(scope_for(user).child_q())
+
+
+class GuardianQuerySet(models.QuerySet["Any"]):
+    def visible_to(self, user: Any) -> GuardianQuerySet:
+        return self.filter(scope_for(user).child_q(prefix="child__"))
+
+
+class EnrollmentQuerySet(models.QuerySet["Any"]):
+    def visible_to(self, user: Any) -> EnrollmentQuerySet:
+        return self.filter(scope_for(user).child_q(prefix="child__"))

@@ -1,0 +1,250 @@
+"""Reads of the registry. Every one starts from `visible_to(user)`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404, HttpRequest
+
+from baoxue.core import crypto, idnumbers
+from baoxue.core.policy import compulsory_birth_range
+from baoxue.core.services import log_action
+from baoxue.core.text import is_pinyin_query
+from baoxue.registry.models import Child, Enrollment, Household, Region, School
+
+_ID_QUERY = re.compile(r"^[0-9]{1,17}[0-9X]?$")
+# Longer ID suffixes are checked by decrypting the candidates that share the last four digits;
+# past this many candidates the query is too vague to be worth it.
+_SUFFIX_CANDIDATE_LIMIT = 5000
+
+TAGS = {
+    "key_group": Q(household__is_lifted_from_poverty=True)
+    | ~Q(household__monitoring_type=""),
+    "left_behind": ~Q(left_behind="none"),
+    "orphan": Q(is_orphan=True),
+    "disability": Q(has_disability=True),
+    "migrant": Q(is_migrant=True),
+    "id_flagged": ~Q(id_status__in=[Child.IdStatus.VALID, Child.IdStatus.UPGRADED]),
+}
+
+
+def _not_found() -> Http404:
+    return Http404("not found")
+
+
+def _parse_uuid(value: Any) -> UUID:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise _not_found() from None
+
+
+def access_child(user: Any, public_id: Any, *, request: HttpRequest | None = None) -> Child:
+    """The child if `user` may see it; 404 for missing and for out of scope alike. An attempt
+    on a real child outside the scope is logged, since it is either a bug or curiosity."""
+    uid = _parse_uuid(public_id)
+    child = (
+        Child.objects.visible_to(user)
+        .select_related("household", "village", "group", "township", "current_school")
+        .filter(public_id=uid)
+        .first()
+    )
+    if child is None:
+        existing = Child.objects.filter(public_id=uid).values_list("pk", flat=True).first()
+        if existing is not None:
+            log_action(
+                actor=user,
+                action="child.access_denied",
+                data={"child": str(uid)},
+                request=request,
+            )
+        raise _not_found()
+    return child
+
+
+def access_school(user: Any, public_id: Any) -> School:
+    school = (
+        School.objects.visible_to(user)
+        .select_related("region", "township")
+        .filter(public_id=_parse_uuid(public_id))
+        .first()
+    )
+    if school is None:
+        raise _not_found()
+    return school
+
+
+def access_region(user: Any, region_id: int) -> Region:
+    region = Region.objects.visible_to(user).filter(pk=region_id).first()
+    if region is None:
+        raise _not_found()
+    return region
+
+
+def _id_query_filter(qs: QuerySet[Child], text: str) -> QuerySet[Child]:
+    if len(text) in (15, 18):
+        info = idnumbers.parse(text)
+        values = {info.value, info.normalized}
+        hashes = [crypto.lookup_hash(v) for v in values if v]
+        # A flagged number has no hash; it can still be found by its last digits.
+        return qs.filter(Q(id_number_hash__in=hashes) | Q(id_suffix=text[-4:])).filter(
+            pk__in=_suffix_matches(qs, text)
+        )
+    if len(text) == 4:
+        return qs.filter(id_suffix=text)
+    if len(text) < 4:
+        return qs.filter(id_suffix__endswith=text)
+    return qs.filter(pk__in=_suffix_matches(qs, text))
+
+
+def _suffix_matches(qs: QuerySet[Child], text: str) -> list[int]:
+    candidates = qs.filter(id_suffix=text[-4:]).values_list("pk", "id_number_enc")[
+        :_SUFFIX_CANDIDATE_LIMIT
+    ]
+    return [pk for pk, enc in candidates if crypto.decrypt(enc).endswith(text)]
+
+
+def child_search(
+    user: Any,
+    *,
+    q: str = "",
+    village: int | None = None,
+    school: int | None = None,
+    grade: int | None = None,
+    tag: str = "",
+    status: str = "",
+) -> QuerySet[Child]:
+    """The child list: name prefix, pinyin initials or full pinyin prefix, ID number or its
+    last digits; filters by village, school, grade, tag and school status."""
+    qs = Child.objects.visible_to(user)
+    text = idnumbers.normalize(q) if q else ""
+    if text:
+        if _ID_QUERY.match(text.upper()):
+            qs = _id_query_filter(qs, text.upper())
+        elif is_pinyin_query(text):
+            low = text.lower()
+            qs = qs.filter(Q(name_initials__startswith=low) | Q(name_pinyin__startswith=low))
+        else:
+            qs = qs.filter(name__startswith="".join(q.split()))
+    if village:
+        qs = qs.filter(village_id=village)
+    if school:
+        qs = qs.filter(current_school_id=school)
+    if grade:
+        qs = qs.filter(current_grade=grade)
+    if tag in TAGS:
+        qs = qs.filter(TAGS[tag])
+    if status in Child.SchoolStatus.values:
+        qs = qs.filter(school_status=status)
+    return qs.select_related("village", "group", "current_school").order_by("name", "id")
+
+
+@dataclass
+class CountRow:
+    key: int | None
+    label: str
+    total: int = 0
+    in_school: int = 0
+    suspended: int = 0
+    not_enrolled: int = 0
+
+
+@dataclass
+class HomeCounts:
+    total: CountRow
+    by_village: list[CountRow]
+    by_school: list[CountRow]
+    registered: int
+    duplicate_ids: int
+
+
+def _rows(qs: QuerySet[Child], column: str, labels: dict[Any, str]) -> list[CountRow]:
+    rows: dict[Any, CountRow] = {}
+    for key, status, n in qs.values_list(column, "school_status").annotate(n=Count("id")):
+        row = rows.setdefault(key, CountRow(key=key, label=labels.get(key, "—")))
+        row.total += n
+        setattr(row, str(status), getattr(row, str(status)) + n)
+    return sorted(rows.values(), key=lambda r: (r.key is None, r.label))
+
+
+def home_counts(user: Any) -> HomeCounts:
+    """Counts of compulsory-age children in the user's scope, by village and by school."""
+    earliest, latest = compulsory_birth_range()
+    visible = Child.objects.visible_to(user).filter(is_deceased=False)
+    school_age = visible.filter(birth_date__gte=earliest, birth_date__lte=latest)
+    by_village = _rows(
+        school_age,
+        "village_id",
+        dict(Region.objects.visible_to(user).filter(level="village").values_list("id", "name")),
+    )
+    school_labels = dict(School.objects.visible_to(user).values_list("id", "name"))
+    by_school = [
+        r
+        for r in _rows(school_age.exclude(current_school=None), "current_school_id", school_labels)
+        if r.key in school_labels
+    ]
+    total = CountRow(key=None, label="")
+    for row in by_village:
+        total.total += row.total
+        total.in_school += row.in_school
+        total.suspended += row.suspended
+        total.not_enrolled += row.not_enrolled
+    duplicates = (
+        visible.exclude(id_number_hash="")
+        .values("id_number_hash")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count()
+    )
+    return HomeCounts(
+        total=total,
+        by_village=by_village,
+        by_school=by_school,
+        registered=visible.count(),
+        duplicate_ids=duplicates,
+    )
+
+
+def duplicate_id_children(user: Any) -> QuerySet[Child]:
+    """Children in scope who share an ID number with another child in scope: reported, never
+    merged, because a shared number is as often a typing error as the same child twice."""
+    visible = Child.objects.visible_to(user)
+    shared = (
+        visible.exclude(id_number_hash="")
+        .values("id_number_hash")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .values("id_number_hash")
+    )
+    return (
+        visible.filter(id_number_hash__in=shared)
+        .select_related("village", "current_school")
+        .order_by("id_number_hash", "name", "id")
+    )
+
+
+def child_detail(child: Child) -> dict[str, Any]:
+    enrollments = list(
+        Enrollment.objects.filter(child=child)
+        .select_related("school")
+        .prefetch_related("events", "events__other_school")
+    )
+    return {
+        "guardians": list(child.guardians.all()),
+        "enrollments": enrollments,
+        "siblings": list(
+            Child.objects.filter(household_id=child.household_id)
+            .exclude(pk=child.pk)
+            .only("public_id", "name", "birth_date", "school_status")
+        )
+        if child.household_id
+        else [],
+    }
+
+
+def households_of_village(user: Any, village: Region) -> QuerySet[Household]:
+    return Household.objects.visible_to(user).filter(village=village)

@@ -1,0 +1,413 @@
+"""Every write to the registry goes through here, with the acting user and an audit row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from baoxue.core import crypto, idnumbers
+from baoxue.core.services import log_action
+from baoxue.core.text import pinyin_keys
+from baoxue.registry.models import (
+    PARENT_LEVEL,
+    Child,
+    Enrollment,
+    EnrollmentEvent,
+    Guardian,
+    Household,
+    Region,
+    School,
+    region_columns,
+)
+
+
+# --- places and schools -----------------------------------------------------------------------
+def region_create(
+    *, name: str, level: str, parent: Region | None = None, code: str = "", actor: Any = None
+) -> Region:
+    allowed = PARENT_LEVEL.get(level, set())
+    if parent is None and level in {"township", "village", "group"}:
+        raise ValidationError(_("乡镇、村和组/屯必须有上级区划。"))
+    if parent is not None and parent.level not in allowed:
+        raise ValidationError(
+            _("“%(name)s”的上级不能是%(level)s。")
+            % {"name": name, "level": parent.get_level_display()}
+        )
+    with transaction.atomic():
+        region = Region(name=name.strip(), level=level, parent=parent, code=code.strip())
+        region.full_clean(exclude=["path"])
+        region.save()
+        # The path needs the row's own id, so it is written in a second step.
+        region.path = f"{parent.path if parent else '/'}{region.pk}/"
+        region.save(update_fields=["path"])
+        log_action(actor=actor, action="region.created", obj=region, data={"name": name})
+    return region
+
+
+def school_create(
+    *,
+    name: str,
+    kind: str,
+    region: Region,
+    code: str = "",
+    is_boarding: bool = False,
+    lowest_grade: int = 1,
+    highest_grade: int = 6,
+    actor: Any = None,
+) -> School:
+    with transaction.atomic():
+        school = School(
+            name=name.strip(),
+            kind=kind,
+            region=region,
+            code=code.strip(),
+            is_boarding=is_boarding,
+            lowest_grade=lowest_grade,
+            highest_grade=highest_grade,
+            **region_columns(region),
+        )
+        school.full_clean()
+        school.save()
+        log_action(actor=actor, action="school.created", obj=school, data={"name": name})
+    return school
+
+
+# --- households and children ------------------------------------------------------------------
+def _place_columns(village: Region, group: Region | None) -> dict[str, Any]:
+    if village.level != Region.Level.VILLAGE:
+        raise ValidationError(_("“村”必须是村级区划。"))
+    if group is not None and group.parent_id != village.pk:
+        raise ValidationError(_("组/屯“%(group)s”不属于%(village)s。") % {
+            "group": group.name,
+            "village": village.name,
+        })
+    return {"village": village, "group": group, **region_columns(village)}
+
+
+def household_create(
+    *,
+    village: Region,
+    group: Region | None = None,
+    number: str = "",
+    head_name: str = "",
+    address: str = "",
+    is_lifted_from_poverty: bool = False,
+    monitoring_type: str = "",
+    parents_away: str = "none",
+    phone: str = "",
+    actor: Any = None,
+) -> Household:
+    with transaction.atomic():
+        household = Household(
+            number=number.strip(),
+            head_name=head_name.strip(),
+            address=address,
+            is_lifted_from_poverty=is_lifted_from_poverty,
+            monitoring_type=monitoring_type,
+            parents_away=parents_away,
+            phone=phone,
+            **_place_columns(village, group),
+        )
+        household.full_clean()
+        household.save()
+        log_action(actor=actor, action="household.created", obj=household)
+    return household
+
+
+@dataclass(frozen=True)
+class IdColumns:
+    """The stored forms of one ID number (see Child.id_number_*)."""
+
+    enc: str
+    hash: str
+    masked: str
+    suffix: str
+    original_enc: str
+    status: str
+    info: idnumbers.IdInfo
+
+
+def id_columns(raw: str | None, *, birth_date_hint: date | None = None) -> IdColumns:
+    info = idnumbers.parse(raw, birth_date_hint=birth_date_hint)
+    value = info.value
+    original = info.normalized if info.normalized != value else ""
+    return IdColumns(
+        enc=crypto.encrypt(value),
+        # Only a well-formed number is a key for exact matching; a flagged one is kept but
+        # must not silently join two different children.
+        hash=crypto.lookup_hash(value) if info.is_valid else "",
+        masked=idnumbers.mask(value),
+        suffix=idnumbers.suffix(value, 4),
+        original_enc=crypto.encrypt(original),
+        status=str(info.status),
+        info=info,
+    )
+
+
+def apply_id_columns(child: Child, cols: IdColumns) -> None:
+    child.id_number_enc = cols.enc
+    child.id_number_hash = cols.hash
+    child.id_number_masked = cols.masked
+    child.id_suffix = cols.suffix
+    child.id_number_original_enc = cols.original_enc
+    child.id_status = cols.status
+
+
+def build_child(
+    *,
+    name: str,
+    village: Region,
+    group: Region | None = None,
+    id_number: str | None = None,
+    birth_date: date | None = None,
+    sex: str = "",
+    ethnicity: str = "",
+    household: Household | None = None,
+    **flags: Any,
+) -> Child:
+    """An unsaved Child with every derived column filled (also used by bulk loaders)."""
+    cols = id_columns(id_number, birth_date_hint=birth_date)
+    full, initials = pinyin_keys(name)
+    child = Child(
+        name="".join(name.split()),
+        name_pinyin=full,
+        name_initials=initials,
+        sex=sex or (cols.info.sex or ""),
+        ethnicity=ethnicity,
+        birth_date=birth_date or cols.info.birth_date,
+        household=household,
+        **_place_columns(village, group),
+        **flags,
+    )
+    apply_id_columns(child, cols)
+    return child
+
+
+def child_create(
+    *,
+    actor: Any,
+    name: str,
+    village: Region,
+    group: Region | None = None,
+    id_number: str | None = None,
+    birth_date: date | None = None,
+    sex: str = "",
+    ethnicity: str = "",
+    household: Household | None = None,
+    **flags: Any,
+) -> Child:
+    if not name.strip():
+        raise ValidationError(_("姓名不能为空。"))
+    child = build_child(
+        name=name,
+        village=village,
+        group=group,
+        id_number=id_number,
+        birth_date=birth_date,
+        sex=sex,
+        ethnicity=ethnicity,
+        household=household,
+        **flags,
+    )
+    with transaction.atomic():
+        child.full_clean()
+        child.save()
+        log_action(
+            actor=actor,
+            action="child.created",
+            obj=child,
+            data={"id_status": child.id_status, "village": village.name},
+        )
+    return child
+
+
+def guardian_add(
+    *,
+    actor: Any,
+    child: Child,
+    name: str,
+    relation: str,
+    phone: str = "",
+    id_number: str | None = None,
+    lives_with_child: bool = True,
+    works_away: bool = False,
+    work_place: str = "",
+    is_primary: bool = False,
+) -> Guardian:
+    cols = id_columns(id_number)
+    with transaction.atomic():
+        guardian = Guardian(
+            child=child,
+            name=name.strip(),
+            relation=relation,
+            phone=phone.strip(),
+            id_number_enc=cols.enc,
+            id_number_hash=cols.hash,
+            id_number_masked=cols.masked,
+            lives_with_child=lives_with_child,
+            works_away=works_away,
+            work_place=work_place,
+            is_primary=is_primary,
+        )
+        guardian.full_clean()
+        guardian.save()
+        log_action(actor=actor, action="guardian.added", obj=child, data={"name": guardian.name})
+    return guardian
+
+
+# --- enrollments --------------------------------------------------------------------------------
+def student_number_columns(raw: str) -> dict[str, str]:
+    value = idnumbers.normalize(raw)
+    return {
+        "student_number_enc": crypto.encrypt(value),
+        "student_number_hash": crypto.lookup_hash(value),
+        "student_number_masked": (value[:1] + idnumbers.mask(value[1:])) if value else "",
+    }
+
+
+def child_refresh_school_status(child: Child) -> None:
+    """Recompute the child's denormalised school columns from its current enrollment."""
+    current = (
+        child.enrollments.filter(is_current=True)
+        .exclude(
+            status__in=[
+                Enrollment.Status.TRANSFERRED_OUT,
+                Enrollment.Status.GRADUATED,
+                Enrollment.Status.DECEASED,
+                Enrollment.Status.WITHDRAWN,
+                Enrollment.Status.EXPELLED,
+                Enrollment.Status.LOST,
+                Enrollment.Status.WHEREABOUTS_UNKNOWN,
+            ]
+        )
+        .order_by("-entry_date", "-id")
+        .first()
+    )
+    if current is None:
+        child.school_status = Child.SchoolStatus.NOT_ENROLLED
+        child.current_school = None
+        child.current_grade = None
+        child.current_class = ""
+    else:
+        child.school_status = (
+            Child.SchoolStatus.SUSPENDED
+            if current.status == Enrollment.Status.SUSPENDED
+            else Child.SchoolStatus.IN_SCHOOL
+        )
+        child.current_school = current.school
+        child.current_grade = current.grade
+        child.current_class = current.class_name
+    child.save(
+        update_fields=[
+            "school_status",
+            "current_school",
+            "current_grade",
+            "current_class",
+            "updated_at",
+        ]
+    )
+
+
+def enrollment_create(
+    *,
+    actor: Any,
+    child: Child,
+    school: School,
+    grade: int,
+    class_name: str = "",
+    student_number: str = "",
+    is_boarding: bool = False,
+    status: str = Enrollment.Status.STUDYING,
+    entry_date: date | None = None,
+) -> Enrollment:
+    if not school.lowest_grade <= grade <= school.highest_grade:
+        raise ValidationError(
+            _("%(school)s 没有 %(grade)s 年级。") % {"school": school.name, "grade": grade}
+        )
+    with transaction.atomic():
+        # A new enrollment replaces the current one as "the child now"; the old stays as history.
+        child.enrollments.filter(is_current=True).update(is_current=False)
+        enrollment = Enrollment(
+            child=child,
+            school=school,
+            grade=grade,
+            class_name=class_name.strip(),
+            is_boarding=is_boarding,
+            status=status,
+            entry_date=entry_date,
+            is_current=True,
+            **student_number_columns(student_number),
+        )
+        enrollment.full_clean()
+        enrollment.save()
+        EnrollmentEvent.objects.create(
+            enrollment=enrollment,
+            kind=EnrollmentEvent.Kind.ENROLLED,
+            date=entry_date or date.today(),
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        child_refresh_school_status(child)
+        log_action(
+            actor=actor,
+            action="enrollment.created",
+            obj=child,
+            data={"school": school.name, "grade": grade},
+        )
+    return enrollment
+
+
+# Event kind → the enrollment status it leaves behind.
+EVENT_STATUS = {
+    EnrollmentEvent.Kind.TRANSFER_OUT: Enrollment.Status.TRANSFERRED_OUT,
+    EnrollmentEvent.Kind.SUSPENSION: Enrollment.Status.SUSPENDED,
+    EnrollmentEvent.Kind.RESUMPTION: Enrollment.Status.RESUMED,
+    EnrollmentEvent.Kind.GRADUATION: Enrollment.Status.GRADUATED,
+    EnrollmentEvent.Kind.DEATH: Enrollment.Status.DECEASED,
+}
+
+
+def enrollment_event_record(
+    *,
+    actor: Any,
+    enrollment: Enrollment,
+    kind: str,
+    on: date,
+    reference: str = "",
+    other_school: School | None = None,
+    other_school_name: str = "",
+    reason: str = "",
+) -> EnrollmentEvent:
+    if kind not in EVENT_STATUS:
+        raise ValidationError(_("不支持的学籍异动类型。"))
+    with transaction.atomic():
+        event = EnrollmentEvent.objects.create(
+            enrollment=enrollment,
+            kind=kind,
+            date=on,
+            reference=reference,
+            other_school=other_school,
+            other_school_name=other_school_name or (other_school.name if other_school else ""),
+            reason=reason,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        enrollment.status = EVENT_STATUS[EnrollmentEvent.Kind(kind)]
+        if kind in {EnrollmentEvent.Kind.TRANSFER_OUT, EnrollmentEvent.Kind.GRADUATION}:
+            enrollment.end_date = on
+        enrollment.save(update_fields=["status", "end_date", "updated_at"])
+        child = enrollment.child
+        if kind == EnrollmentEvent.Kind.DEATH:
+            child.is_deceased = True
+            child.save(update_fields=["is_deceased", "updated_at"])
+        child_refresh_school_status(child)
+        log_action(
+            actor=actor,
+            action=f"enrollment.{kind}",
+            obj=child,
+            data={"school": enrollment.school.name, "date": on.isoformat(), "ref": reference},
+        )
+    return event

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from baoxue.registry import views
+
+app_name = "registry"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("children/", views.child_list, name="child_list"),
+    path("children/duplicates/", views.duplicate_ids, name="duplicates"),
+    path("children/<str:public_id>/", views.child_detail, name="child_detail"),
+    path("children/<str:public_id>/id-number/", views.child_reveal_id, name="child_reveal_id"),
+    path("schools/", views.school_list, name="school_list"),
+    path("schools/<str:public_id>/", views.school_detail, name="school_detail"),
+    path("villages/", views.village_list, name="village_list"),
+    path("villages/<int:region_id>/", views.village_detail, name="village_detail"),
+]

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page, Paginator
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_POST
+
+from baoxue.accounts.permissions import can_reveal_id_number
+from baoxue.core.services import log_action
+from baoxue.registry import selectors
+from baoxue.registry.forms import ChildFilterForm
+from baoxue.registry.models import Child, Household, Region
+
+PAGE_SIZE = 50
+
+
+def _page(request: HttpRequest, qs: Any, size: int = PAGE_SIZE) -> Page[Any]:
+    return Paginator(qs, size).get_page(request.GET.get("page"))
+
+
+def _query_without_page(request: HttpRequest) -> str:
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    counts = selectors.home_counts(request.user)
+    return render(request, "registry/home.html", {"counts": counts})
+
+
+@login_required
+def child_list(request: HttpRequest) -> HttpResponse:
+    form = ChildFilterForm(request.GET or None, user=request.user)
+    filters: dict[str, Any] = {}
+    if form.is_bound and form.is_valid():
+        filters = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
+    page = _page(request, selectors.child_search(request.user, **filters))
+    context = {"form": form, "page": page, "query": _query_without_page(request)}
+    template = "registry/child_list.html"
+    if request.htmx and request.htmx.target == "child-results":  # type: ignore[attr-defined]
+        template = "registry/child_list.html#results"
+    return render(request, template, context)
+
+
+@login_required
+def child_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    child = selectors.access_child(request.user, public_id, request=request)
+    log_action(actor=request.user, action="child.viewed", obj=child, request=request)
+    context = {
+        "child": child,
+        "can_reveal": can_reveal_id_number(request.user),
+        **selectors.child_detail(child),
+    }
+    return render(request, "registry/child_detail.html", context)
+
+
+@require_POST
+@login_required
+def child_reveal_id(request: HttpRequest, public_id: str) -> HttpResponse:
+    child = selectors.access_child(request.user, public_id, request=request)
+    if not can_reveal_id_number(request.user):
+        raise Http404
+    log_action(actor=request.user, action="child.id_revealed", obj=child, request=request)
+    return render(request, "registry/_id_number.html", {"child": child, "revealed": True})
+
+
+@login_required
+def duplicate_ids(request: HttpRequest) -> HttpResponse:
+    page = _page(request, selectors.duplicate_id_children(request.user))
+    return render(request, "registry/duplicates.html", {"page": page})
+
+
+@login_required
+def school_list(request: HttpRequest) -> HttpResponse:
+    counts = {row.key: row for row in selectors.home_counts(request.user).by_school}
+    schools = list(
+        selectors.School.objects.visible_to(request.user).select_related("region").order_by(
+            "kind", "name"
+        )
+    )
+    rows = [(s, counts.get(s.pk)) for s in schools]
+    return render(request, "registry/school_list.html", {"rows": rows})
+
+
+@login_required
+def school_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    school = selectors.access_school(request.user, public_id)
+    students = Child.objects.visible_to(request.user).filter(current_school=school)
+    by_grade = list(
+        students.values("current_grade")
+        .annotate(n=Count("id"))
+        .order_by("current_grade")
+    )
+    page = _page(
+        request,
+        students.select_related("village").order_by("current_grade", "current_class", "name"),
+    )
+    context = {"school": school, "by_grade": by_grade, "page": page, "query": ""}
+    return render(request, "registry/school_detail.html", context)
+
+
+@login_required
+def village_detail(request: HttpRequest, region_id: int) -> HttpResponse:
+    region = selectors.access_region(request.user, region_id)
+    if region.level not in {Region.Level.VILLAGE, Region.Level.GROUP}:
+        raise Http404
+    village = region if region.level == Region.Level.VILLAGE else region.parent
+    assert village is not None
+    children = Child.objects.visible_to(request.user).filter(village=village)
+    by_group = {
+        row["group_id"]: row["n"]
+        for row in children.values("group_id").annotate(n=Count("id")).order_by()
+    }
+    groups = [(g, by_group.get(g.pk, 0)) for g in village.children.order_by("name")]
+    by_status = dict(
+        children.values_list("school_status").annotate(n=Count("id")).order_by()
+    )
+    households = Household.objects.visible_to(request.user).filter(village=village)
+    page = _page(request, children.select_related("group", "current_school").order_by("name"))
+    context = {
+        "village": village,
+        "groups": groups,
+        "by_status": by_status,
+        "household_count": households.count(),
+        "key_households": households.filter(is_lifted_from_poverty=True).count()
+        + households.filter(is_lifted_from_poverty=False).exclude(monitoring_type="").count(),
+        "page": page,
+        "query": "",
+    }
+    return render(request, "registry/village_detail.html", context)
+
+
+@login_required
+def village_list(request: HttpRequest) -> HttpResponse:
+    counts = {row.key: row for row in selectors.home_counts(request.user).by_village}
+    villages = Region.objects.visible_to(request.user).filter(level="village").select_related(
+        "parent"
+    )
+    rows = [(v, counts.get(v.pk)) for v in villages.order_by("parent__name", "name")]
+    return render(request, "registry/village_list.html", {"rows": rows})

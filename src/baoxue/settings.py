@@ -1,0 +1,252 @@
+"""Django settings, read from the environment (see docs/deployment.md for every variable)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+
+from baoxue.env import ConfigError, env_bool, env_int, env_list, env_path, env_str
+
+BASE_DIR = Path(__file__).resolve().parent
+DATA_DIR = env_path("BAOXUE_DATA_DIR", Path.cwd() / "data")
+
+DEBUG = env_bool("BAOXUE_DEBUG", False)
+TESTING = env_bool("BAOXUE_TESTING", False)
+
+
+def _secret_key() -> str:
+    """The key lives in the environment or in the data dir, never in the repository."""
+    key = env_str("BAOXUE_SECRET_KEY")
+    if key:
+        return key
+    key_file = DATA_DIR / "keys" / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    if TESTING:
+        return "insecure-test-key-" + "x" * 40
+    key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_urlsafe(50)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("BAOXUE_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("BAOXUE_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "template_partials",
+    "axes",
+    "django_tasks",
+    "django_tasks_db",
+    "baoxue.core",
+    "baoxue.accounts",
+    "baoxue.registry",
+    "baoxue.demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "baoxue.accounts.middleware.ScopeMiddleware",
+    # Axes must come last so that it sees the outcome of authentication.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "baoxue.urls"
+WSGI_APPLICATION = "baoxue.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "baoxue.accounts.context_processors.scope",
+            ],
+        },
+    }
+]
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite in the data dir by default (a newcomer needs no service); DATABASE_URL for PostgreSQL.
+_database_url = env_str("DATABASE_URL")
+if _database_url:
+    if not _database_url.startswith(("postgres://", "postgresql://", "sqlite://")):
+        raise ConfigError("DATABASE_URL must be a postgres:// or sqlite:// URL")
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "baoxue.sqlite3",
+            "OPTIONS": {
+                # WAL lets the web server read while the task worker writes; IMMEDIATE
+                # transactions take the write lock up front instead of failing mid-way with
+                # "database is locked" when two writers meet.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA foreign_keys=ON;"
+                    "PRAGMA busy_timeout=20000;"
+                    "PRAGMA cache_size=-64000;"
+                    "PRAGMA case_sensitive_like=ON;"
+                ),
+            },
+            "TEST": {"NAME": env_str("BAOXUE_TEST_SQLITE_NAME") or None},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Accounts and security ------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+if TESTING:
+    # Argon2 is deliberately slow; tests create hundreds of users.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 8},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "registry:home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+SESSION_COOKIE_AGE = env_int("BAOXUE_SESSION_MINUTES", 120, minimum=5) * 60
+SESSION_SAVE_EVERY_REQUEST = True  # idle timeout: the clock restarts with every request
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("BAOXUE_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+AXES_FAILURE_LIMIT = env_int("BAOXUE_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("BAOXUE_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_VERBOSE = False
+
+# --- Field encryption -----------------------------------------------------------------------
+# AES-GCM key for ID numbers: BAOXUE_FIELD_KEY (base64, 32 bytes) or DATA_DIR/keys/field.key.
+BAOXUE_FIELD_KEY = env_str("BAOXUE_FIELD_KEY")
+
+# --- Policy settings (DESIGN.md §3) ---------------------------------------------------------
+BAOXUE_AGE_CUTOFF_MONTH = env_int("BAOXUE_AGE_CUTOFF_MONTH", 8, minimum=1)
+BAOXUE_AGE_CUTOFF_DAY = env_int("BAOXUE_AGE_CUTOFF_DAY", 31, minimum=1)
+BAOXUE_COMPULSORY_MIN_AGE = env_int("BAOXUE_COMPULSORY_MIN_AGE", 6, minimum=0)
+BAOXUE_COMPULSORY_MAX_AGE = env_int("BAOXUE_COMPULSORY_MAX_AGE", 15, minimum=0)
+
+# --- Internationalisation -------------------------------------------------------------------
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("BAOXUE_TIME_ZONE", "Asia/Shanghai")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and uploaded files --------------------------------------------------------------
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env_path("BAOXUE_STATIC_ROOT", DATA_DIR / "static")
+MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_URL = "/media/"
+_s3_bucket = env_str("BAOXUE_S3_BUCKET")
+STORAGES: dict[str, dict[str, object]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if TESTING or DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+if _s3_bucket:
+    # Uploaded files on S3-compatible storage (MinIO, OSS, COS) by configuration alone;
+    # needs the `s3` extra (django-storages[s3]).
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": _s3_bucket,
+            "endpoint_url": env_str("BAOXUE_S3_ENDPOINT_URL") or None,
+            "access_key": env_str("BAOXUE_S3_ACCESS_KEY") or None,
+            "secret_key": env_str("BAOXUE_S3_SECRET_KEY") or None,
+            "region_name": env_str("BAOXUE_S3_REGION") or None,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+WHITENOISE_USE_FINDERS = TESTING or DEBUG
+
+# --- Background tasks -----------------------------------------------------------------------
+# A database-backed queue by default (no broker to run); RQ on Redis by configuration.
+TASKS = {
+    "default": {
+        "BACKEND": env_str("BAOXUE_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+if TESTING:
+    TASKS["default"]["BACKEND"] = "django_tasks.backends.immediate.ImmediateBackend"
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if env_str("BAOXUE_REDIS_URL"):
+    CACHES["default"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env_str("BAOXUE_REDIS_URL"),
+    }
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "baoxue": {"handlers": ["console"], "level": env_str("BAOXUE_LOG_LEVEL", "INFO")},
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
+    },
+}
