@@ -55,6 +55,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         print("township code must be 9 or 12 digits (统计用区划代码)", file=sys.stderr)
         return 2
     _setup(args.data_dir)
+    from django.conf import settings
     from django.db import transaction
 
     from baoxue.accounts.models import Role
@@ -62,8 +63,6 @@ def cmd_init(args: argparse.Namespace) -> int:
     from baoxue.core.crypto import create_key_file
     from baoxue.registry.models import Region
     from baoxue.registry.services import region_create
-
-    from django.conf import settings
 
     create_key_file(settings.DATA_DIR)
     _migrate()
@@ -126,12 +125,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not args.no_worker:
         # The task worker runs beside the web server as its own process so that a long import
         # never blocks a request; both stop together.
-        worker = subprocess.Popen(  # noqa: S603
+        worker = subprocess.Popen(
             [sys.executable, "-m", "baoxue.cli", "manage", "db_worker", "--interval", "1"],
             env={**os.environ, "BAOXUE_DATA_DIR": str(settings.DATA_DIR)},
         )
 
-    from waitress.server import create_server
+    from waitress.server import create_server  # type: ignore[import-untyped]
 
     from baoxue.wsgi import application
 

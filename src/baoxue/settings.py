@@ -107,7 +107,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "baoxue.sqlite3",
+            "NAME": str(DATA_DIR / "baoxue.sqlite3"),
             "OPTIONS": {
                 # WAL lets the web server read while the task worker writes; IMMEDIATE
                 # transactions take the write lock up front instead of failing mid-way with

@@ -16,6 +16,6 @@ class UserAdmin(BaseUserAdmin):
     inlines = [RoleAssignmentInline]
     list_display = ["username", "display_name", "unit", "phone", "is_active", "is_staff"]
     fieldsets = (
-        *BaseUserAdmin.fieldsets,
+        *(BaseUserAdmin.fieldsets or ()),
         (_("Baoxue"), {"fields": ("display_name", "phone", "unit")}),
     )

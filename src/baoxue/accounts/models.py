@@ -77,12 +77,12 @@ class RoleAssignment(models.Model):
                 name="role_scope_matches_role",
                 condition=(
                     Q(
-                        role__in=[r.value for r in REGION_ROLES],
+                        role__in=sorted(r.value for r in REGION_ROLES),
                         region__isnull=False,
                         school__isnull=True,
                     )
                     | Q(
-                        role__in=[r.value for r in SCHOOL_ROLES],
+                        role__in=sorted(r.value for r in SCHOOL_ROLES),
                         school__isnull=False,
                         region__isnull=True,
                     )

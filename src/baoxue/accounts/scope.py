@@ -5,6 +5,7 @@ Every `visible_to(user)` builds its filter from this object, so the rules live i
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ from django.db.models import Exists, OuterRef, Q
 from baoxue.accounts.models import REGION_ROLES, SCHOOL_ROLES, Role
 
 if TYPE_CHECKING:
-    from baoxue.registry.models import Region
+    pass
 
 
 # The Child/Household/School column that holds the ancestor of each level.
@@ -142,13 +143,12 @@ def scope_for(user: Any) -> Scope:
     """The scope of `user`, computed once and kept on the user object for the request."""
     cached = getattr(user, "_baoxue_scope", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     scope = _build_scope(user)
     if user is not None:
-        try:
+        # AnonymousUser and other simple objects may refuse new attributes.
+        with contextlib.suppress(AttributeError):
             user._baoxue_scope = scope
-        except AttributeError:
-            pass
     return scope
 
 
@@ -157,9 +157,7 @@ def _build_scope(user: Any) -> Scope:
         return Scope()
     from baoxue.accounts.models import RoleAssignment
 
-    assignments = list(
-        RoleAssignment.objects.filter(user=user).select_related("region", "school")
-    )
+    assignments = list(RoleAssignment.objects.filter(user=user).select_related("region", "school"))
     regions: list[RegionGrant] = []
     schools: list[SchoolGrant] = []
     roles: set[str] = set()

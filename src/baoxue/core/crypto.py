@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-TOKEN_VERSION = "1"
+TOKEN_VERSION = "1"  # noqa: S105 (a format version, not a secret)
 
 
 class KeyError_(RuntimeError):

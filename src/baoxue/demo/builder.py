@@ -64,7 +64,9 @@ class BuildStats:
 
 
 def make_id_number(rng: random.Random, region6: str, birth: date, sex: str) -> str:
-    seq = rng.randrange(0, 100) * 10 + rng.choice([1, 3, 5, 7, 9] if sex == "M" else [0, 2, 4, 6, 8])
+    seq = rng.randrange(0, 100) * 10 + rng.choice(
+        [1, 3, 5, 7, 9] if sex == "M" else [0, 2, 4, 6, 8]
+    )
     first17 = f"{region6}{birth:%Y%m%d}{seq:03d}"
     return first17 + idnumbers.check_character(first17)
 
@@ -124,14 +126,17 @@ class TownshipBuilder:
         return self.cutoff - timedelta(days=age_days)
 
     def _grade_for(self, birth: date) -> int:
-        age = self.cutoff.year - birth.year - ((self.cutoff.month, self.cutoff.day) < (birth.month, birth.day))
+        age = (
+            self.cutoff.year
+            - birth.year
+            - ((self.cutoff.month, self.cutoff.day) < (birth.month, birth.day))
+        )
         return age - 5
 
     def build_township(
         self, plan: TownshipPlan, *, progress: ProgressFn | None = None, batch: int = 5000
     ) -> BuildStats:
-        rng = self.rng
-        township, villages, schools = self.build_places(plan)
+        _township, villages, schools = self.build_places(plan)
         stats = BuildStats(villages=villages, schools=schools)
         groups_by_village: dict[int, list[Region]] = {
             v.pk: list(Region.objects.filter(parent=v).order_by("id")) for v in villages
@@ -189,8 +194,9 @@ class TownshipBuilder:
                 else LeftBehind.NONE
             )
             father = surname + names.adult_given_name(rng, "M")
+            prefix = village.code[-6:] if village.code else str(village.pk)
             household = Household(
-                number=f"{village.code[-6:] if village.code else village.pk}{len(households) + stats.households:05d}",
+                number=f"{prefix}{len(households) + stats.households:05d}",
                 head_name=father,
                 address=f"{village.name}{group.name if group else ''}{rng.randrange(1, 80)}号",
                 village=village,
@@ -247,7 +253,7 @@ class TownshipBuilder:
                     "address": household.address,
                 }
                 if disabled:
-                    code, category = rng.choice(DISABILITY_CATEGORIES)
+                    _code, category = rng.choice(DISABILITY_CATEGORIES)
                     flags["disability_category"] = category
                     flags["disability_grade"] = rng.choice(["一级", "二级", "三级", "四级"])
                     flags["disability_card_enc"] = id_columns(id_value).enc  # card = ID + 2 digits
@@ -332,7 +338,11 @@ class TownshipBuilder:
         if roll < 0.025:
             return None  # never enrolled, or enrolled outside the area: to verify
         if grade <= 6:
-            local = [s for s in primaries_by_village.get(child.village_id, []) if s.highest_grade >= grade]
+            local = [
+                s
+                for s in primaries_by_village.get(child.village_id, [])
+                if s.highest_grade >= grade
+            ]
             school = rng.choice(local) if local and rng.random() < 0.8 else rng.choice(central)
         else:
             if not juniors:
@@ -362,7 +372,9 @@ class TownshipBuilder:
         events: list[EnrollmentEvent] = []
         in_school: list[Child] = []
         for e in enrollments:
-            events.append(EnrollmentEvent(enrollment=e, kind="enrolled", date=e.entry_date or self.cutoff))
+            events.append(
+                EnrollmentEvent(enrollment=e, kind="enrolled", date=e.entry_date or self.cutoff)
+            )
             child = e.child
             if e.status == Enrollment.Status.TRANSFERRED_OUT:
                 events.append(
@@ -370,7 +382,9 @@ class TownshipBuilder:
                         enrollment=e,
                         kind="transfer_out",
                         date=self.cutoff - timedelta(days=self.rng.randrange(10, 200)),
-                        other_school_name=self.rng.choice(["东莞市长安镇中心小学", "柳州市第十二中学", ""]),
+                        other_school_name=self.rng.choice(
+                            ["东莞市长安镇中心小学", "柳州市第十二中学", ""]
+                        ),
                         reference=f"转学〔{self.cutoff.year}〕{self.rng.randrange(1, 99)}号",
                     )
                 )

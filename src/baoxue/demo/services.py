@@ -42,11 +42,35 @@ def demo_create(
         )
         grade, class_name = biggest if biggest else (3, "1班")
         specs: list[tuple[str, str, str, Grant, bool]] = [
-            ("office", "乡控辍保学办公室", "乡控辍办", Grant(Role.TOWNSHIP_OFFICE, region=township), False),
+            (
+                "office",
+                "乡控辍保学办公室",
+                "乡控辍办",
+                Grant(Role.TOWNSHIP_OFFICE, region=township),
+                False,
+            ),
             ("leader", "领导小组副组长", "乡人民政府", Grant(Role.LEADER, region=township), False),
-            ("village_a", f"{villages[0].name}村干部", villages[0].name, Grant(Role.VILLAGE, region=villages[0]), False),
-            ("village_b", f"{villages[1].name}村干部", villages[1].name, Grant(Role.VILLAGE, region=villages[1]), False),
-            ("principal", f"{central.name}校长", central.name, Grant(Role.SCHOOL, school=central), False),
+            (
+                "village_a",
+                f"{villages[0].name}村干部",
+                villages[0].name,
+                Grant(Role.VILLAGE, region=villages[0]),
+                False,
+            ),
+            (
+                "village_b",
+                f"{villages[1].name}村干部",
+                villages[1].name,
+                Grant(Role.VILLAGE, region=villages[1]),
+                False,
+            ),
+            (
+                "principal",
+                f"{central.name}校长",
+                central.name,
+                Grant(Role.SCHOOL, school=central),
+                False,
+            ),
             (
                 "teacher",
                 f"{central.name}{grade}年级{class_name}班主任",
@@ -54,8 +78,20 @@ def demo_create(
                 Grant(Role.TEACHER, school=central, grade=grade, class_name=class_name),
                 False,
             ),
-            ("canlian", "乡残联专干", "乡残联", Grant(Role.DISABILITY_FEDERATION, region=township), False),
-            ("county", "县教育局督学", "县教育局", Grant(Role.COUNTY_INSPECTOR, region=county), False),
+            (
+                "canlian",
+                "乡残联专干",
+                "乡残联",
+                Grant(Role.DISABILITY_FEDERATION, region=township),
+                False,
+            ),
+            (
+                "county",
+                "县教育局督学",
+                "县教育局",
+                Grant(Role.COUNTY_INSPECTOR, region=county),
+                False,
+            ),
             ("admin", "系统管理员", "乡党政办", Grant(Role.ADMIN), True),
         ]
         accounts = []

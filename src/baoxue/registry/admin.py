@@ -17,12 +17,20 @@ class RegionAdmin(admin.ModelAdmin):
 
 @admin.register(School)
 class SchoolAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "code", "region", "is_boarding", "lowest_grade", "highest_grade"]
+    list_display = [
+        "name",
+        "kind",
+        "code",
+        "region",
+        "is_boarding",
+        "lowest_grade",
+        "highest_grade",
+    ]
     list_filter = ["kind", "is_boarding"]
     search_fields = ["name", "code"]
     autocomplete_fields = ["region"]
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(self, request, obj, form, change):
         from baoxue.registry.models import region_columns
 
         for key, value in region_columns(obj.region).items():

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -24,7 +24,10 @@ class ChildFilterForm(forms.Form):
         required=False,
         max_length=40,
         widget=forms.TextInput(
-            attrs={"placeholder": _("姓名、拼音首字母（如 wjh）或身份证号后几位"), "autofocus": True}
+            attrs={
+                "placeholder": _("姓名、拼音首字母（如 wjh）或身份证号后几位"),
+                "autofocus": True,
+            }
         ),
     )
     village = forms.TypedChoiceField(label=_("村"), required=False, coerce=int, empty_value=None)
@@ -46,6 +49,12 @@ class ChildFilterForm(forms.Form):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         villages = Region.objects.visible_to(user).filter(level="village").order_by("name")
-        self.fields["village"].choices = [("", _("全部村")), *villages.values_list("id", "name")]
+        cast(forms.ChoiceField, self.fields["village"]).choices = [
+            ("", _("全部村")),
+            *villages.values_list("id", "name"),
+        ]
         schools = School.objects.visible_to(user).order_by("name")
-        self.fields["school"].choices = [("", _("全部学校")), *schools.values_list("id", "name")]
+        cast(forms.ChoiceField, self.fields["school"]).choices = [
+            ("", _("全部学校")),
+            *schools.values_list("id", "name"),
+        ]

@@ -25,6 +25,7 @@ from baoxue.registry.managers import (
     SchoolQuerySet,
 )
 
+
 class Region(models.Model):
     """A node of the administrative tree: county → township → village → group (组/屯)."""
 
@@ -182,7 +183,9 @@ class Household(models.Model):
         ordering = ["village", "number"]
         constraints = [
             models.UniqueConstraint(
-                fields=["village", "number"], condition=~Q(number=""), name="household_number_unique"
+                fields=["village", "number"],
+                condition=~Q(number=""),
+                name="household_number_unique",
             )
         ]
 

@@ -23,7 +23,7 @@ _SUFFIX_CANDIDATE_LIMIT = 5000
 
 TAGS = {
     "key_group": Q(household__is_lifted_from_poverty=True)
-    | ~Q(household__monitoring_type=""),
+    | Q(household__monitoring_type__in=[v for v in Household.MonitoringType.values if v]),
     "left_behind": ~Q(left_behind="none"),
     "orphan": Q(is_orphan=True),
     "disability": Q(has_disability=True),
@@ -85,15 +85,34 @@ def access_region(user: Any, region_id: int) -> Region:
     return region
 
 
+def _whole_number_candidates(text: str) -> set[str]:
+    """The canonical forms a typed whole number may be stored under."""
+    values = {text}
+    info = idnumbers.parse(text)
+    if info.is_valid:
+        values.add(info.value)
+    if len(text) == 15 and text.isdigit():
+        # Stored upgraded to 18 digits; the century is not in the number, so try both.
+        for century in ("19", "20"):
+            first17 = text[:6] + century + text[6:]
+            values.add(first17 + idnumbers.check_character(first17))
+    return values
+
+
 def _id_query_filter(qs: QuerySet[Child], text: str) -> QuerySet[Child]:
     if len(text) in (15, 18):
-        info = idnumbers.parse(text)
-        values = {info.value, info.normalized}
-        hashes = [crypto.lookup_hash(v) for v in values if v]
-        # A flagged number has no hash; it can still be found by its last digits.
-        return qs.filter(Q(id_number_hash__in=hashes) | Q(id_suffix=text[-4:])).filter(
-            pk__in=_suffix_matches(qs, text)
-        )
+        values = _whole_number_candidates(text)
+        hashes = [crypto.lookup_hash(v) for v in values]
+        # A flagged number has no hash: compare it (and any original form) by decrypting the
+        # few rows that share its last four characters.
+        flagged = [
+            pk
+            for pk, enc, original in qs.filter(id_suffix=text[-4:], id_number_hash="").values_list(
+                "pk", "id_number_enc", "id_number_original_enc"
+            )[:_SUFFIX_CANDIDATE_LIMIT]
+            if crypto.decrypt(enc) in values or crypto.decrypt(original) in values
+        ]
+        return qs.filter(Q(id_number_hash__in=hashes) | Q(pk__in=flagged))
     if len(text) == 4:
         return qs.filter(id_suffix=text)
     if len(text) < 4:
@@ -120,7 +139,7 @@ def child_search(
 ) -> QuerySet[Child]:
     """The child list: name prefix, pinyin initials or full pinyin prefix, ID number or its
     last digits; filters by village, school, grade, tag and school status."""
-    qs = Child.objects.visible_to(user)
+    qs: QuerySet[Child] = Child.objects.visible_to(user)
     text = idnumbers.normalize(q) if q else ""
     if text:
         if _ID_QUERY.match(text.upper()):

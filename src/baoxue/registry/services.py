@@ -80,12 +80,15 @@ def school_create(
 # --- households and children ------------------------------------------------------------------
 def _place_columns(village: Region, group: Region | None) -> dict[str, Any]:
     if village.level != Region.Level.VILLAGE:
-        raise ValidationError(_("“村”必须是村级区划。"))
+        raise ValidationError(_("所选村必须是村级区划。"))
     if group is not None and group.parent_id != village.pk:
-        raise ValidationError(_("组/屯“%(group)s”不属于%(village)s。") % {
-            "group": group.name,
-            "village": village.name,
-        })
+        raise ValidationError(
+            _("组/屯“%(group)s”不属于%(village)s。")
+            % {
+                "group": group.name,
+                "village": village.name,
+            }
+        )
     return {"village": village, "group": group, **region_columns(village)}
 
 

@@ -38,9 +38,16 @@ def home(request: HttpRequest) -> HttpResponse:
 def child_list(request: HttpRequest) -> HttpResponse:
     form = ChildFilterForm(request.GET or None, user=request.user)
     filters: dict[str, Any] = {}
-    if form.is_bound and form.is_valid():
-        filters = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
-    page = _page(request, selectors.child_search(request.user, **filters))
+    results = selectors.child_search(request.user)
+    if form.is_bound:
+        if form.is_valid():
+            filters = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
+            results = selectors.child_search(request.user, **filters)
+        else:
+            # A filter outside the scope (a hand-edited URL) shows nothing rather than the
+            # unfiltered list, which would look like an answer to the question asked.
+            results = results.none()
+    page = _page(request, results)
     context = {"form": form, "page": page, "query": _query_without_page(request)}
     template = "registry/child_list.html"
     if request.htmx and request.htmx.target == "child-results":  # type: ignore[attr-defined]
@@ -80,9 +87,9 @@ def duplicate_ids(request: HttpRequest) -> HttpResponse:
 def school_list(request: HttpRequest) -> HttpResponse:
     counts = {row.key: row for row in selectors.home_counts(request.user).by_school}
     schools = list(
-        selectors.School.objects.visible_to(request.user).select_related("region").order_by(
-            "kind", "name"
-        )
+        selectors.School.objects.visible_to(request.user)
+        .select_related("region")
+        .order_by("kind", "name")
     )
     rows = [(s, counts.get(s.pk)) for s in schools]
     return render(request, "registry/school_list.html", {"rows": rows})
@@ -93,9 +100,7 @@ def school_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     school = selectors.access_school(request.user, public_id)
     students = Child.objects.visible_to(request.user).filter(current_school=school)
     by_grade = list(
-        students.values("current_grade")
-        .annotate(n=Count("id"))
-        .order_by("current_grade")
+        students.values("current_grade").annotate(n=Count("id")).order_by("current_grade")
     )
     page = _page(
         request,
@@ -118,9 +123,7 @@ def village_detail(request: HttpRequest, region_id: int) -> HttpResponse:
         for row in children.values("group_id").annotate(n=Count("id")).order_by()
     }
     groups = [(g, by_group.get(g.pk, 0)) for g in village.children.order_by("name")]
-    by_status = dict(
-        children.values_list("school_status").annotate(n=Count("id")).order_by()
-    )
+    by_status = dict(children.values_list("school_status").annotate(n=Count("id")).order_by())
     households = Household.objects.visible_to(request.user).filter(village=village)
     page = _page(request, children.select_related("group", "current_school").order_by("name"))
     context = {
@@ -139,8 +142,8 @@ def village_detail(request: HttpRequest, region_id: int) -> HttpResponse:
 @login_required
 def village_list(request: HttpRequest) -> HttpResponse:
     counts = {row.key: row for row in selectors.home_counts(request.user).by_village}
-    villages = Region.objects.visible_to(request.user).filter(level="village").select_related(
-        "parent"
+    villages = (
+        Region.objects.visible_to(request.user).filter(level="village").select_related("parent")
     )
     rows = [(v, counts.get(v.pk)) for v in villages.order_by("parent__name", "name")]
     return render(request, "registry/village_list.html", {"rows": rows})

@@ -1,0 +1,115 @@
+"""Every URL with every persona: the status each one must get (pretix's approach).
+
+A new URL must be added here; `test_every_url_is_walked` fails until it is.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import get_resolver, reverse
+
+PERSONAS = [
+    "anonymous",
+    "office",
+    "leader",
+    "village_a",
+    "outsider",
+    "principal_x",
+    "teacher_x",
+    "canlian",
+    "county",
+    "admin",
+    "nobody",
+]
+EVERYONE_LOGGED_IN = {p: 200 for p in PERSONAS if p != "anonymous"} | {"anonymous": 302}
+
+
+def only(*allowed: str, other: int = 404) -> dict[str, int]:
+    return {p: (200 if p in allowed else 302 if p == "anonymous" else other) for p in PERSONAS}
+
+
+# (url name, how to build args from the world, method, expected status by persona)
+CASES = [
+    ("registry:home", None, "get", EVERYONE_LOGGED_IN),
+    ("registry:child_list", None, "get", EVERYONE_LOGGED_IN),
+    ("registry:duplicates", None, "get", EVERYONE_LOGGED_IN),
+    ("registry:school_list", None, "get", EVERYONE_LOGGED_IN),
+    ("registry:village_list", None, "get", EVERYONE_LOGGED_IN),
+    (
+        "registry:child_detail",
+        lambda w: [w.child("吴俊辉").public_id],
+        "get",
+        only("office", "leader", "village_a", "principal_x", "teacher_x", "county"),
+    ),
+    (
+        "registry:child_detail",
+        lambda w: [w.child("覃明").public_id],
+        "get",
+        only("county"),
+    ),
+    (
+        "registry:child_reveal_id",
+        lambda w: [w.child("吴俊辉").public_id],
+        "post",
+        only("office", "leader", "village_a", "principal_x"),
+    ),
+    (
+        "registry:school_detail",
+        lambda w: [w.school_x.public_id],
+        "get",
+        only(
+            "office",
+            "leader",
+            "village_a",
+            "outsider",
+            "principal_x",
+            "teacher_x",
+            "canlian",
+            "county",
+        ),
+    ),
+    ("registry:school_detail", lambda w: [w.school_z.public_id], "get", only("county")),
+    (
+        "registry:village_detail",
+        lambda w: [w.village_a.pk],
+        "get",
+        only("office", "leader", "village_a", "principal_x", "teacher_x", "canlian", "county"),
+    ),
+    ("registry:village_detail", lambda w: [w.village_c.pk], "get", only("county")),
+    ("admin:index", None, "get", only("admin", other=302)),
+    ("healthz", None, "get", {p: 200 for p in PERSONAS}),
+    (
+        "accounts:login",
+        None,
+        "get",
+        {p: (200 if p == "anonymous" else 302) for p in PERSONAS},
+    ),
+    ("accounts:logout", None, "post", {p: 302 for p in PERSONAS}),
+    ("set_language", None, "post", {p: 302 for p in PERSONAS}),
+]
+
+PARAMS = [
+    pytest.param(name, args, method, persona, expected[persona], id=f"{name}-{i}-{persona}")
+    for i, (name, args, method, expected) in enumerate(CASES)
+    for persona in PERSONAS
+]
+
+
+@pytest.mark.parametrize(("name", "args", "method", "persona_name", "status"), PARAMS)
+def test_url_status(world, client, persona, name, args, method, persona_name, status):
+    if persona_name != "anonymous":
+        client.force_login(persona(persona_name))
+    url = reverse(name, args=args(world) if args else None)
+    response = getattr(client, method)(url, {"language": "zh-hans"} if method == "post" else {})
+    assert response.status_code == status
+
+
+def test_every_url_is_walked():
+    walked = {name for name, *_ in CASES}
+    ours = set()
+    for pattern in get_resolver().url_patterns:
+        namespace = getattr(pattern, "namespace", None)
+        if namespace in {"registry", "accounts"}:
+            ours |= {f"{namespace}:{p.name}" for p in pattern.url_patterns if p.name}
+    missing = ours - walked
+    assert not missing, f"add these URLs to CASES: {sorted(missing)}"

@@ -1,0 +1,192 @@
+"""End to end in Debian's Chromium: the README's first command (`baoxue serve --demo`) in a
+subprocess, driven by Playwright as a village cadre.
+
+Marked `browser`; the test command runs these after the rest of the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("BAOXUE_CHROMIUM", "/usr/bin/chromium")
+PASSWORD = "demo-pass-2025"  # the demo's password, in a throwaway data dir
+# Set to refresh the README's screenshot (docs/screenshots); otherwise it goes to a temp dir.
+SCREENSHOT_DIR = os.environ.get("BAOXUE_SCREENSHOT_DIR", "")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data_dir = tmp_path_factory.mktemp("demo-data")
+    port = _free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "BAOXUE_TESTING", "BAOXUE_FIELD_KEY", "BAOXUE_DATA_DIR"}
+    }
+    env["DJANGO_SETTINGS_MODULE"] = "baoxue.settings"
+    log = (data_dir / "serve.log").open("w")
+    process = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "baoxue.cli",
+            "serve",
+            "--demo",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--demo-password",
+            PASSWORD,
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail("baoxue serve exited:\n" + (data_dir / "serve.log").read_text())
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("baoxue serve did not start:\n" + (data_dir / "serve.log").read_text())
+    yield url
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("baoxue serve did not stop on Ctrl-C")
+    output = (data_dir / "serve.log").read_text()
+    assert process.returncode == 0, output
+    assert "village_a" in output and PASSWORD in output  # the demo accounts were printed
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield instance
+        instance.close()
+
+
+def _login(browser, base_url: str, username: str, viewport: dict[str, int]):
+    page = browser.new_page(viewport=viewport, locale="zh-CN")
+    page.goto(base_url + "/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(base_url + "/")
+    return page
+
+
+def test_village_cadre_searches_and_sees_only_their_village(demo_server, browser, tmp_path):
+    page = _login(browser, demo_server, "village_a", {"width": 1366, "height": 768})
+    total = int(page.get_by_test_id("count-total").inner_text().replace(",", ""))
+    assert total > 50
+    village_rows = page.get_by_test_id("count-row")
+    # Home counts: the village table has exactly one village, theirs.
+    assert "乌岭村" in village_rows.first.inner_text()
+    shots = Path(SCREENSHOT_DIR) if SCREENSHOT_DIR else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "home.png"), full_page=True)
+
+    page.click("text=儿童名册")
+    page.fill("#id_q", "w")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-testid=child-row]")
+    rows = page.get_by_test_id("child-row")
+    assert rows.count() > 0
+    for i in range(rows.count()):
+        cells = rows.nth(i).locator("td")
+        assert cells.nth(4).inner_text() == "乌岭村"
+        # The ID column shows masked numbers only.
+        id_text = cells.nth(3).inner_text()
+        assert id_text == "—" or "********" in id_text or "*" in id_text
+
+    # Typing narrows the list through htmx without a page load.
+    first_name = rows.first.locator("td").first.inner_text()
+    page.fill("#id_q", first_name)
+    page.wait_for_function(
+        "n => [...document.querySelectorAll('[data-testid=child-row] td:first-child')]"
+        ".every(td => td.innerText.startsWith(n))",
+        arg=first_name,
+    )
+    rows.first.locator("a").click()
+    page.wait_for_selector("[data-testid=child-name]")
+    assert page.get_by_test_id("child-name").inner_text() == first_name
+    page.close()
+
+
+def test_other_village_child_is_404_for_the_cadre(demo_server, browser):
+    office = _login(browser, demo_server, "office", {"width": 1366, "height": 768})
+    office.goto(demo_server + "/children/?village=" + _village_id(office, "高岜村"))
+    link = office.get_by_test_id("child-row").first.locator("a").get_attribute("href")
+    office.close()
+    cadre = _login(browser, demo_server, "village_a", {"width": 390, "height": 844})
+    response = cadre.goto(demo_server + link)
+    assert response is not None and response.status == 404
+    cadre.close()
+
+
+def _village_id(page, name: str) -> str:
+    page.goto(page.url.split("/children")[0] + "/villages/")
+    href = page.locator("a", has_text=name).first.get_attribute("href")
+    match = re.search(r"/villages/(\d+)/", href or "")
+    assert match, href
+    return match.group(1)
+
+
+def test_phone_layout_has_a_menu_and_no_horizontal_scroll(demo_server, browser):
+    page = _login(browser, demo_server, "teacher", {"width": 390, "height": 844})
+    assert page.locator(".navbar-toggler").is_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    page.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_chromium_libraries() -> None:
+    if shutil.which("chromium") is None and not Path(CHROMIUM).exists():
+        pytest.skip("Chromium missing")
