@@ -70,6 +70,14 @@ def cmd_init(args: argparse.Namespace) -> int:
     if Region.objects.filter(code=code9 + "000").exists():
         print(f"this data dir already holds township {code9}", file=sys.stderr)
         return 1
+    from baoxue.accounts.models import User
+
+    if User.objects.filter(username=args.admin_username).exists():
+        print(
+            f"user {args.admin_username!r} already exists; choose another --admin-username",
+            file=sys.stderr,
+        )
+        return 1
     password = args.admin_password or _generate_password()
     with transaction.atomic():
         county = Region.objects.filter(level="county", code=code9[:6] + "000000").first()
@@ -111,12 +119,26 @@ def _create_demo(password: str | None) -> None:
     print(f"  password: {password}\n")
 
 
+def _key_problem() -> str | None:
+    from baoxue.core.crypto import check_key_matches
+    from baoxue.registry.models import Child
+
+    sample = list(
+        Child.objects.exclude(id_number_enc="").values_list("id_number_enc", flat=True)[:20]
+    )
+    return check_key_matches(sample)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     _setup(args.data_dir)
     from django.conf import settings
     from django.core.management import call_command
 
     _migrate()
+    problem = _key_problem()
+    if problem:
+        print(f"Refusing to start: {problem}", file=sys.stderr)
+        return 1
     call_command("collectstatic", interactive=False, verbosity=0)
     if args.demo:
         _create_demo(args.demo_password)

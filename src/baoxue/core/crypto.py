@@ -88,6 +88,10 @@ def get_keyring() -> Keyring:
     return keyring_from_master(_decode_key(path.read_text(), str(path)))
 
 
+def token_key_id(token: str) -> str:
+    return token.split(":", 2)[1] if token.count(":") >= 2 else ""
+
+
 def encrypt(plaintext: str) -> str:
     """Encrypt a non-empty string; '' stays '' so that "no number" needs no special column."""
     if not plaintext:
@@ -116,3 +120,17 @@ def lookup_hash(value: str) -> str:
         return ""
     mac = hmac.new(get_keyring().mac_key, value.encode(), hashlib.sha256)
     return mac.hexdigest()
+
+
+def check_key_matches(sample_tokens: list[str]) -> str | None:
+    """A message if stored values were encrypted under another key (a second app server that
+    made its own key, or a restored database without its key file); None when all is well."""
+    ours = get_keyring().key_id
+    foreign = {token_key_id(t) for t in sample_tokens if t} - {ours}
+    if not foreign:
+        return None
+    return (
+        f"stored ID numbers were encrypted with key {', '.join(sorted(foreign))}, but this "
+        f"server's key is {ours}. Set BAOXUE_FIELD_KEY to the instance's key (the same on every "
+        "server) or restore keys/field.key from the backup."
+    )

@@ -52,14 +52,14 @@ def demo_create(
             ("leader", "领导小组副组长", "乡人民政府", Grant(Role.LEADER, region=township), False),
             (
                 "village_a",
-                f"{villages[0].name}村干部",
+                f"{villages[0].name}干部",
                 villages[0].name,
                 Grant(Role.VILLAGE, region=villages[0]),
                 False,
             ),
             (
                 "village_b",
-                f"{villages[1].name}村干部",
+                f"{villages[1].name}干部",
                 villages[1].name,
                 Grant(Role.VILLAGE, region=villages[1]),
                 False,
