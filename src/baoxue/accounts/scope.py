@@ -33,6 +33,14 @@ class RegionGrant:
     path: str
     disability_only: bool
 
+    @property
+    def township_id(self) -> int | None:
+        """The township above a village or group grant, read off the path (the tree's shape is
+        fixed: a village's parent is a township, a group's parent a village)."""
+        ids = [int(p) for p in self.path.strip("/").split("/") if p]
+        steps = {"township": 1, "village": 2, "group": 3}.get(self.level)
+        return ids[-steps] if steps and len(ids) >= steps else None
+
 
 @dataclass(frozen=True)
 class SchoolGrant:
@@ -113,9 +121,9 @@ class Scope:
             if grant.level in LEVEL_COLUMN and grant.level in {"county", "township"}:
                 q |= Q(**{LEVEL_COLUMN[grant.level]: grant.region_id})
             elif grant.level in {"village", "group"}:
-                # A village sees the schools its children attend or that stand in it.
-                q |= Q(region__path__startswith=grant.path)
-                q |= Q(township_id__in=_township_of(grant.path))
+                # A village works with every school of its township (its children go to the
+                # central primary and the junior middle school, not only the village primary).
+                q |= Q(township_id=grant.township_id)
             else:
                 q |= self._region_q(grant)
         if self.schools:
@@ -130,13 +138,6 @@ class Scope:
             if school.township_id is not None:
                 q |= Q(path__contains=f"/{school.township_id}/")
         return q
-
-
-def _township_of(path: str) -> list[int]:
-    from baoxue.registry.models import Region
-
-    ids = [int(p) for p in path.strip("/").split("/") if p]
-    return list(Region.objects.filter(id__in=ids, level="township").values_list("id", flat=True))
 
 
 def scope_for(user: Any) -> Scope:

@@ -418,10 +418,12 @@ def ensure_county(name: str = names.COUNTY_NAME, code: str = names.COUNTY_CODE) 
     return existing or region_create(name=name, level="county", code=code + "000000")
 
 
-def demo_plan(children: int = 2500) -> TownshipPlan:
+def demo_plan(
+    children: int = 2500, name: str = names.TOWNSHIP_NAME, code: str = names.TOWNSHIP_CODE
+) -> TownshipPlan:
     return TownshipPlan(
-        name=names.TOWNSHIP_NAME,
-        code=names.TOWNSHIP_CODE,
+        name=name,
+        code=code,
         villages=names.VILLAGES,
         schools=names.SCHOOLS,
         children=children,
@@ -429,14 +431,25 @@ def demo_plan(children: int = 2500) -> TownshipPlan:
 
 
 def build_demo_township(
-    *, seed: int = 2025, children: int = 2500, progress: ProgressFn | None = None
+    *,
+    seed: int = 2025,
+    children: int = 2500,
+    progress: ProgressFn | None = None,
+    name: str = names.TOWNSHIP_NAME,
+    code: str = names.TOWNSHIP_CODE,
 ) -> tuple[Region, BuildStats]:
     rng = random.Random(seed)
     with transaction.atomic():
         county = ensure_county()
         builder = TownshipBuilder(rng=rng, county=county)
-        stats = builder.build_township(demo_plan(children), progress=progress)
-        township = Region.objects.get(level="township", code=names.TOWNSHIP_CODE + "000")
+        plan = demo_plan(children, name=name, code=code)
+        # School codes are national keys: a second demo township needs its own.
+        plan.schools = [
+            {**s, "code": code[-4:] + s["code"][4:]} if code != names.TOWNSHIP_CODE else s
+            for s in plan.schools
+        ]
+        stats = builder.build_township(plan, progress=progress)
+        township = Region.objects.get(level="township", code=code + "000")
         _add_duplicate_pair(rng, township)
     return township, stats
 

@@ -9,6 +9,7 @@ from django.db import transaction
 from baoxue.accounts.models import Role
 from baoxue.accounts.services import Grant, user_create
 from baoxue.demo.builder import ProgressFn, build_demo_township
+from baoxue.demo.names import TOWNSHIP_CODE, TOWNSHIP_NAME
 from baoxue.registry.models import Child, Region, School
 
 
@@ -24,10 +25,23 @@ def demo_is_needed() -> bool:
 
 
 def demo_create(
-    *, password: str, children: int = 2500, seed: int = 2025, progress: ProgressFn | None = None
+    *,
+    password: str,
+    children: int = 2500,
+    seed: int = 2025,
+    progress: ProgressFn | None = None,
+    township_name: str = TOWNSHIP_NAME,
+    township_code: str = TOWNSHIP_CODE,
+    username_prefix: str = "",
 ) -> list[DemoAccount]:
     with transaction.atomic():
-        township, stats = build_demo_township(seed=seed, children=children, progress=progress)
+        township, stats = build_demo_township(
+            seed=seed,
+            children=children,
+            progress=progress,
+            name=township_name,
+            code=township_code,
+        )
         county = township.parent
         villages = stats.villages
         central = next(s for s in stats.schools if s.kind == "primary" and s.is_boarding)
@@ -96,6 +110,7 @@ def demo_create(
         ]
         accounts = []
         for username, display, unit, grant, superuser in specs:
+            username = username_prefix + username
             user_create(
                 actor=None,
                 username=username,
