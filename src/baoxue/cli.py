@@ -152,7 +152,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             env={**os.environ, "BAOXUE_DATA_DIR": str(settings.DATA_DIR)},
         )
 
-    from waitress.server import create_server  # type: ignore[import-untyped]
+    from waitress.server import create_server
 
     from baoxue.wsgi import application
 
