@@ -190,22 +190,32 @@ def _rows(qs: QuerySet[Child], column: str, labels: dict[Any, str]) -> list[Coun
     return sorted(rows.values(), key=lambda r: (r.key is None, r.label))
 
 
+def _school_age(user: Any) -> QuerySet[Child]:
+    earliest, latest = compulsory_birth_range()
+    return Child.objects.visible_to(user).filter(
+        is_deceased=False, birth_date__gte=earliest, birth_date__lte=latest
+    )
+
+
+def counts_by_village(user: Any) -> list[CountRow]:
+    """Compulsory-age children in the user's scope per village, by school status."""
+    labels = dict(Region.objects.visible_to(user).filter(level="village").values_list("id", "name"))
+    return _rows(_school_age(user), "village_id", labels)
+
+
+def counts_by_school(user: Any) -> list[CountRow]:
+    """Compulsory-age children in the user's scope per school they attend (schools the user
+    cannot see are left out rather than shown unnamed)."""
+    labels = dict(School.objects.visible_to(user).values_list("id", "name"))
+    rows = _rows(_school_age(user).exclude(current_school=None), "current_school_id", labels)
+    return [r for r in rows if r.key in labels]
+
+
 def home_counts(user: Any) -> HomeCounts:
     """Counts of compulsory-age children in the user's scope, by village and by school."""
-    earliest, latest = compulsory_birth_range()
     visible = Child.objects.visible_to(user).filter(is_deceased=False)
-    school_age = visible.filter(birth_date__gte=earliest, birth_date__lte=latest)
-    by_village = _rows(
-        school_age,
-        "village_id",
-        dict(Region.objects.visible_to(user).filter(level="village").values_list("id", "name")),
-    )
-    school_labels = dict(School.objects.visible_to(user).values_list("id", "name"))
-    by_school = [
-        r
-        for r in _rows(school_age.exclude(current_school=None), "current_school_id", school_labels)
-        if r.key in school_labels
-    ]
+    by_village = counts_by_village(user)
+    by_school = counts_by_school(user)
     total = CountRow(key=None, label="")
     for row in by_village:
         total.total += row.total

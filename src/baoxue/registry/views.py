@@ -4,7 +4,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
@@ -85,7 +85,7 @@ def duplicate_ids(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def school_list(request: HttpRequest) -> HttpResponse:
-    counts = {row.key: row for row in selectors.home_counts(request.user).by_school}
+    counts = {row.key: row for row in selectors.counts_by_school(request.user)}
     schools = list(
         selectors.School.objects.visible_to(request.user)
         .select_related("region")
@@ -104,7 +104,9 @@ def school_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     )
     page = _page(
         request,
-        students.select_related("village").order_by("current_grade", "current_class", "name"),
+        students.select_related("village", "group", "current_school").order_by(
+            "current_grade", "current_class", "name"
+        ),
     )
     context = {"school": school, "by_grade": by_grade, "page": page, "query": ""}
     return render(request, "registry/school_detail.html", context)
@@ -124,15 +126,24 @@ def village_detail(request: HttpRequest, region_id: int) -> HttpResponse:
     }
     groups = [(g, by_group.get(g.pk, 0)) for g in village.children.order_by("name")]
     by_status = dict(children.values_list("school_status").annotate(n=Count("id")).order_by())
-    households = Household.objects.visible_to(request.user).filter(village=village)
-    page = _page(request, children.select_related("group", "current_school").order_by("name"))
+    households = (
+        Household.objects.visible_to(request.user)
+        .filter(village=village)
+        .aggregate(
+            total=Count("id"),
+            key=Count("id", filter=Q(is_lifted_from_poverty=True) | ~Q(monitoring_type="")),
+        )
+    )
+    page = _page(
+        request,
+        children.select_related("village", "group", "current_school").order_by("name", "id"),
+    )
     context = {
         "village": village,
         "groups": groups,
         "by_status": by_status,
-        "household_count": households.count(),
-        "key_households": households.filter(is_lifted_from_poverty=True).count()
-        + households.filter(is_lifted_from_poverty=False).exclude(monitoring_type="").count(),
+        "household_count": households["total"],
+        "key_households": households["key"],
         "page": page,
         "query": "",
     }
@@ -141,7 +152,7 @@ def village_detail(request: HttpRequest, region_id: int) -> HttpResponse:
 
 @login_required
 def village_list(request: HttpRequest) -> HttpResponse:
-    counts = {row.key: row for row in selectors.home_counts(request.user).by_village}
+    counts = {row.key: row for row in selectors.counts_by_village(request.user)}
     villages = (
         Region.objects.visible_to(request.user).filter(level="village").select_related("parent")
     )

@@ -260,3 +260,53 @@ class TestLogin:
         client = login("office")
         client.post(reverse("set_language"), {"language": language})
         assert text in client.get(reverse("registry:child_list")).content.decode()
+
+
+class TestSchoolAndVillagePages:
+    def test_school_page_lists_its_students_in_scope(self, world, login):
+        url = reverse("registry:school_detail", args=[world.school_x.public_id])
+        assert sorted(names_in(login("principal_x").get(url))) == ["伍军辉", "吴俊辉"]
+        assert names_in(login("village_a").get(url)) == ["吴俊辉"]  # only their village's
+
+    def test_village_page(self, world, login):
+        url = reverse("registry:village_detail", args=[world.village_a.pk])
+        html = login("village_a").get(url).content.decode()
+        assert "上寨屯" in html and "下寨屯" in html
+        assert sorted(names_in(login("village_a").get(url))) == ["吴俊辉", "杨光明", "龙雨欣"]
+
+    def test_group_url_shows_its_village(self, world, login):
+        group = world.village_a.children.get(name="上寨屯")
+        response = login("village_a").get(reverse("registry:village_detail", args=[group.pk]))
+        assert response.status_code == 200
+        assert 'data-testid="village-name">乌岭村<' in response.content.decode()
+
+    def test_township_is_not_a_village_page(self, world, login):
+        url = reverse("registry:village_detail", args=[world.township.pk])
+        assert login("office").get(url).status_code == 404
+
+    @pytest.mark.parametrize(
+        ("page", "expected"),
+        [("school_detail", 10), ("village_detail", 13), ("school_list", 9), ("village_list", 9)],
+    )
+    def test_query_counts(self, world, login, django_assert_num_queries, page, expected):
+        args = {
+            "school_detail": [world.school_x.public_id],
+            "village_detail": [world.village_a.pk],
+        }.get(page)
+        client = login("office")
+        url = reverse(f"registry:{page}", args=args)
+        client.get(url)
+        with django_assert_num_queries(expected):
+            client.get(url)
+
+
+def test_list_paginates(world, login):
+    for i in range(55):
+        services.child_create(actor=None, name=f"潘{i:02d}", village=world.village_a)
+    client = login("office")
+    first = client.get(reverse("registry:child_list"), {"q": "潘"})
+    assert len(names_in(first)) == 50
+    assert "第 1 / 2 页" in first.content.decode()
+    second = client.get(reverse("registry:child_list"), {"q": "潘", "page": 2})
+    assert len(names_in(second)) == 5
+    assert client.get(reverse("registry:child_list"), {"page": "999"}).status_code == 200
