@@ -18,6 +18,7 @@ from django.db import transaction
 from baoxue.core import idnumbers
 from baoxue.core.policy import cutoff_date
 from baoxue.demo import names
+from baoxue.registry.counts import counts_refresh
 from baoxue.registry.models import (
     Child,
     Enrollment,
@@ -451,6 +452,7 @@ def build_demo_township(
         stats = builder.build_township(plan, progress=progress)
         township = Region.objects.get(level="township", code=code + "000")
         _add_duplicate_pair(rng, township)
+        counts_refresh(county_id=county.pk)
     return township, stats
 
 

@@ -554,3 +554,46 @@ def region_columns(region: Region) -> dict[str, Any]:
             found[f"{node.level}_id"] = node.pk
         node = node.parent if node.parent_id else None
     return found
+
+
+class CountSnapshot(models.Model):
+    """When the per-village counts of one county were last computed (see VillageCount)."""
+
+    county = models.OneToOneField(Region, on_delete=models.CASCADE, related_name="+")
+    cutoff = models.DateField()
+    refreshed_at = models.DateTimeField()
+    # Set by every write that changes the county's children; cleared when a refresh starts,
+    # so a write during a refresh schedules the next one.
+    is_stale = models.BooleanField(default=False)
+    registered = models.PositiveIntegerField(default=0)
+    duplicate_ids = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("统计快照")
+        verbose_name_plural = _("统计快照")
+
+    def __str__(self) -> str:
+        return f"{self.county} {self.refreshed_at:%Y-%m-%d %H:%M}"
+
+
+class VillageCount(models.Model):
+    """Compulsory-age children per village × school attended × school status.
+
+    County-wide pages read these few thousand rows instead of grouping a million children on
+    every request; township and smaller scopes count live.
+    """
+
+    village = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
+    county = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
+    school = models.ForeignKey(
+        School, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    school_status = models.CharField(max_length=16, choices=Child.SchoolStatus.choices)
+    children = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = _("村统计")
+        verbose_name_plural = _("村统计")
+
+    def __str__(self) -> str:
+        return f"{self.village_id}/{self.school_id}/{self.school_status}: {self.children}"

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404, HttpRequest
 
+from baoxue.accounts.scope import scope_for
 from baoxue.core import crypto, idnumbers
 from baoxue.core.policy import compulsory_birth_range
 from baoxue.core.services import log_action
 from baoxue.core.text import is_pinyin_query
-from baoxue.registry.models import Child, Enrollment, Household, Region, School
+from baoxue.registry.counts import snapshot_is_current
+from baoxue.registry.models import (
+    Child,
+    CountSnapshot,
+    Enrollment,
+    Household,
+    Region,
+    School,
+    VillageCount,
+)
 
 _ID_QUERY = re.compile(r"^[0-9]{1,17}[0-9X]?$")
 # Longer ID suffixes are checked by decrypting the candidates that share the last four digits;
@@ -179,11 +191,39 @@ class HomeCounts:
     by_school: list[CountRow]
     registered: int
     duplicate_ids: int
+    # Set when the counts come from the county snapshot rather than a live count.
+    as_of: datetime | None = None
+    stale: bool = False
 
 
-def _rows(qs: QuerySet[Child], column: str, labels: dict[Any, str]) -> list[CountRow]:
+COUNTY_LEVELS = frozenset({"province", "city", "county"})
+
+
+def _snapshot_counties(user: Any) -> list[int] | None:
+    """The counties whose snapshots answer this user's counts, or None to count live.
+
+    Only scopes made purely of county-or-wider region grants use the snapshot: they are the
+    large ones, and the snapshot holds nothing finer than village × school × status.
+    """
+    scope = scope_for(user)
+    if scope.schools or not scope.regions:
+        return None
+    if any(g.disability_only or g.level not in COUNTY_LEVELS for g in scope.regions):
+        return None
+    counties: list[int] = []
+    for grant in scope.regions:
+        if grant.level == "county":
+            counties.append(grant.region_id)
+        else:
+            counties += Region.objects.filter(
+                level="county", path__startswith=grant.path
+            ).values_list("id", flat=True)
+    return counties
+
+
+def _rows(triples: Iterable[tuple[Any, str, int]], labels: dict[Any, str]) -> list[CountRow]:
     rows: dict[Any, CountRow] = {}
-    for key, status, n in qs.values_list(column, "school_status").annotate(n=Count("id")):
+    for key, status, n in triples:
         row = rows.setdefault(key, CountRow(key=key, label=labels.get(key, "—")))
         row.total += n
         setattr(row, str(status), getattr(row, str(status)) + n)
@@ -197,31 +237,72 @@ def _school_age(user: Any) -> QuerySet[Child]:
     )
 
 
-def counts_by_village(user: Any) -> list[CountRow]:
-    """Compulsory-age children in the user's scope per village, by school status."""
-    labels = dict(Region.objects.visible_to(user).filter(level="village").values_list("id", "name"))
-    return _rows(_school_age(user), "village_id", labels)
+def _grouped(user: Any, column: str, counties: list[int] | None) -> Iterable[tuple[Any, str, int]]:
+    if counties is not None:
+        snapshot_column = {"village_id": "village_id", "current_school_id": "school_id"}[column]
+        return (
+            VillageCount.objects.filter(county_id__in=counties)
+            .exclude(**{f"{snapshot_column}__isnull": True})
+            .values_list(snapshot_column, "school_status")
+            .annotate(n=Sum("children"))
+            .order_by()
+        )
+    return (
+        _school_age(user)
+        .exclude(**{f"{column}__isnull": True})
+        .values_list(column, "school_status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
 
 
-def counts_by_school(user: Any) -> list[CountRow]:
+def counts_by_village(user: Any, *, live: bool = False) -> list[CountRow]:
+    """Compulsory-age children in the user's scope per village, by school status (from the
+    county snapshot for county-wide scopes unless `live`)."""
+    return _counts_by_village(user, None if live else _snapshot_counties(user))
+
+
+def counts_by_school(user: Any, *, live: bool = False) -> list[CountRow]:
     """Compulsory-age children in the user's scope per school they attend (schools the user
     cannot see are left out rather than shown unnamed)."""
+    return _counts_by_school(user, None if live else _snapshot_counties(user))
+
+
+def _counts_by_village(user: Any, counties: list[int] | None) -> list[CountRow]:
+    labels = dict(Region.objects.visible_to(user).filter(level="village").values_list("id", "name"))
+    return _rows(_grouped(user, "village_id", counties), labels)
+
+
+def _counts_by_school(user: Any, counties: list[int] | None) -> list[CountRow]:
     labels = dict(School.objects.visible_to(user).values_list("id", "name"))
-    rows = _rows(_school_age(user).exclude(current_school=None), "current_school_id", labels)
+    rows = _rows(_grouped(user, "current_school_id", counties), labels)
     return [r for r in rows if r.key in labels]
 
 
 def home_counts(user: Any) -> HomeCounts:
     """Counts of compulsory-age children in the user's scope, by village and by school."""
-    visible = Child.objects.visible_to(user).filter(is_deceased=False)
-    by_village = counts_by_village(user)
-    by_school = counts_by_school(user)
+    counties = _snapshot_counties(user)
+    by_village = _counts_by_village(user, counties)
+    by_school = _counts_by_school(user, counties)
     total = CountRow(key=None, label="")
     for row in by_village:
         total.total += row.total
         total.in_school += row.in_school
         total.suspended += row.suspended
         total.not_enrolled += row.not_enrolled
+    if counties is not None:
+        snapshots = list(CountSnapshot.objects.filter(county_id__in=counties))
+        return HomeCounts(
+            total=total,
+            by_village=by_village,
+            by_school=by_school,
+            registered=sum(s.registered for s in snapshots),
+            duplicate_ids=sum(s.duplicate_ids for s in snapshots),
+            as_of=min((s.refreshed_at for s in snapshots), default=None),
+            stale=len(snapshots) < len(counties)
+            or any(s.is_stale or not snapshot_is_current(s) for s in snapshots),
+        )
+    visible = Child.objects.visible_to(user).filter(is_deceased=False)
     duplicates = (
         visible.exclude(id_number_hash="")
         .values("id_number_hash")

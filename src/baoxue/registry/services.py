@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from baoxue.core import crypto, idnumbers
 from baoxue.core.services import log_action
 from baoxue.core.text import pinyin_keys
+from baoxue.registry.counts import counts_mark_stale
 from baoxue.registry.models import (
     PARENT_LEVEL,
     Child,
@@ -220,6 +221,7 @@ def child_create(
     with transaction.atomic():
         child.full_clean()
         child.save()
+        counts_mark_stale(county_ids={child.county_id})
         log_action(
             actor=actor,
             action="child.created",
@@ -355,6 +357,7 @@ def enrollment_create(
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
         )
         child_refresh_school_status(child)
+        counts_mark_stale(county_ids={child.county_id, school.county_id})
         log_action(
             actor=actor,
             action="enrollment.created",
@@ -407,6 +410,7 @@ def enrollment_event_record(
             child.is_deceased = True
             child.save(update_fields=["is_deceased", "updated_at"])
         child_refresh_school_status(child)
+        counts_mark_stale(county_ids={child.county_id})
         log_action(
             actor=actor,
             action=f"enrollment.{kind}",
