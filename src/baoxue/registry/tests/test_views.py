@@ -310,3 +310,13 @@ def test_list_paginates(world, login):
     second = client.get(reverse("registry:child_list"), {"q": "潘", "page": 2})
     assert len(names_in(second)) == 5
     assert client.get(reverse("registry:child_list"), {"page": "999"}).status_code == 200
+
+
+def test_not_found_page_is_friendly_and_scoped(world, login):
+    response = login("outsider").get(
+        reverse("registry:child_detail", args=[world.child("吴俊辉").public_id])
+    )
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert "不在您的工作范围内" in html
+    assert "吴俊辉" not in html
