@@ -187,6 +187,8 @@ BAOXUE_AGE_CUTOFF_MONTH = env_int("BAOXUE_AGE_CUTOFF_MONTH", 8, minimum=1)
 BAOXUE_AGE_CUTOFF_DAY = env_int("BAOXUE_AGE_CUTOFF_DAY", 31, minimum=1)
 BAOXUE_COMPULSORY_MIN_AGE = env_int("BAOXUE_COMPULSORY_MIN_AGE", 6, minimum=0)
 BAOXUE_COMPULSORY_MAX_AGE = env_int("BAOXUE_COMPULSORY_MAX_AGE", 15, minimum=0)
+# Lists count at most this many rows ("more than N, narrow the search").
+BAOXUE_LIST_COUNT_CAP = env_int("BAOXUE_LIST_COUNT_CAP", 10_000, minimum=100)
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from baoxue.core import crypto
+from baoxue.core.fields import SearchKeyField
 from baoxue.registry.managers import (
     ChildQuerySet,
     EnrollmentQuerySet,
@@ -221,9 +222,9 @@ class Child(models.Model):
         NOT_ENROLLED = "not_enrolled", _("未在籍")
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    name = models.CharField(_("姓名"), max_length=64)
-    name_pinyin = models.CharField(max_length=128, blank=True, editable=False)
-    name_initials = models.CharField(max_length=32, blank=True, editable=False)
+    name = SearchKeyField(_("姓名"), max_length=64)
+    name_pinyin = SearchKeyField(max_length=128, blank=True, editable=False)
+    name_initials = SearchKeyField(max_length=32, blank=True, editable=False)
     sex = models.CharField(_("性别"), max_length=1, choices=Sex.choices, blank=True)
     ethnicity = models.CharField(_("民族"), max_length=16, blank=True)
     birth_date = models.DateField(_("出生日期"), null=True, blank=True)
@@ -231,7 +232,7 @@ class Child(models.Model):
     id_number_enc = models.TextField(blank=True, editable=False)
     id_number_hash = models.CharField(max_length=64, blank=True, editable=False)
     id_number_masked = models.CharField(_("身份证号"), max_length=32, blank=True, editable=False)
-    id_suffix = models.CharField(max_length=4, blank=True, editable=False)
+    id_suffix = SearchKeyField(max_length=4, blank=True, editable=False)
     # When a number was changed on the way in (15 → 18 digits), the original is kept too.
     id_number_original_enc = models.TextField(blank=True, editable=False)
     id_status = models.CharField(

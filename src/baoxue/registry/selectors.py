@@ -139,6 +139,10 @@ def _suffix_matches(qs: QuerySet[Child], text: str) -> list[int]:
     return [pk for pk, enc in candidates if crypto.decrypt(enc).endswith(text)]
 
 
+def _has_vowel(text: str) -> bool:
+    return any(ch in "aeiouv" for ch in text)
+
+
 def child_search(
     user: Any,
     *,
@@ -158,7 +162,11 @@ def child_search(
             qs = _id_query_filter(qs, text.upper())
         elif is_pinyin_query(text):
             low = text.lower()
-            qs = qs.filter(Q(name_initials__startswith=low) | Q(name_pinyin__startswith=low))
+            if _has_vowel(low):
+                qs = qs.filter(Q(name_initials__startswith=low) | Q(name_pinyin__startswith=low))
+            else:
+                # Every pinyin syllable has a vowel, so "wjh" can only be initials: one index.
+                qs = qs.filter(name_initials__startswith=low)
         else:
             qs = qs.filter(name__startswith="".join(q.split()))
     if village:

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.functional import cached_property
 from django.views.decorators.http import require_POST
 
 from baoxue.accounts.permissions import can_reveal_id_number
@@ -18,8 +20,26 @@ from baoxue.registry.models import Child, Household, Region
 PAGE_SIZE = 50
 
 
+class CappedPaginator(Paginator):
+    """Counts at most `cap` rows: a county-wide search for a common surname matches hundreds
+    of thousands of children, and counting them all costs more than showing the first page.
+    The page then says "more than 10,000" and asks for a narrower search."""
+
+    @cached_property
+    def cap(self) -> int:
+        return int(settings.BAOXUE_LIST_COUNT_CAP)
+
+    @cached_property
+    def count(self) -> int:
+        return int(self.object_list[: self.cap + 1].count())  # type: ignore[attr-defined]
+
+    @property
+    def is_capped(self) -> bool:
+        return self.count > self.cap
+
+
 def _page(request: HttpRequest, qs: Any, size: int = PAGE_SIZE) -> Page[Any]:
-    return Paginator(qs, size).get_page(request.GET.get("page"))
+    return CappedPaginator(qs, size).get_page(request.GET.get("page"))
 
 
 def _query_without_page(request: HttpRequest) -> str:

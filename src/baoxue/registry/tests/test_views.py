@@ -320,3 +320,15 @@ def test_not_found_page_is_friendly_and_scoped(world, login):
     assert response.status_code == 404
     assert "不在您的工作范围内" in html
     assert "吴俊辉" not in html
+
+
+def test_huge_results_are_counted_only_up_to_the_cap(world, login, settings):
+    settings.BAOXUE_LIST_COUNT_CAP = 60
+    for i in range(61):
+        services.child_create(actor=None, name=f"潘{i:02d}", village=world.village_a)
+    client = login("office")
+    response = client.get(reverse("registry:child_list"), {"q": "潘"})
+    assert "超过 60 人" in response.content.decode()
+    assert len(names_in(response)) == 50
+    html = client.get(reverse("registry:child_list"), {"q": "wjh"}).content.decode()
+    assert "共 2 人" in html
