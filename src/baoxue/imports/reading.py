@@ -1,0 +1,727 @@
+"""From an uploaded file to numbered rows under a recognised header.
+
+The files come from other systems and from people: xlsx, xls, ods or csv (UTF-8 with or without
+BOM, GBK/GB18030, UTF-16 "Unicode text"), often renamed, with title rows above the header,
+merged title cells and blank rows. The real type is taken from the file's bytes, never from
+its name. Anything that makes the whole file unusable raises :class:`FileRefused` with a
+Chinese message that tells the user what to do; problems in single cells are left to
+:mod:`baoxue.imports.values`, row by row.
+
+Spreadsheets are read with python-calamine. Cells keep its Python types (str, float, int, bool,
+date, datetime, time, timedelta; '' for an empty cell) so that later steps can tell, say, an
+identity number stored as a number from one stored as text.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import math
+import posixpath
+import re
+import shutil
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import partial
+from itertools import chain
+from pathlib import Path
+from typing import Literal, TypeAlias, TypeVar
+from xml.etree import ElementTree
+
+from django.utils.translation import gettext as _
+from python_calamine import (
+    CalamineError,
+    CalamineSheet,
+    CalamineWorkbook,
+    PasswordError,
+    SheetTypeEnum,
+    SheetVisibleEnum,
+)
+
+from baoxue.imports.values import clean_text
+
+__all__ = [
+    "MAX_SHEET_CELLS",
+    "Cell",
+    "FileRefused",
+    "Table",
+    "column_letter",
+    "normalize_header",
+    "read_table",
+]
+
+Cell: TypeAlias = str | int | float | bool | date | datetime | time | timedelta
+NumberedRow: TypeAlias = tuple[int, list[Cell]]
+Kind: TypeAlias = Literal["xlsx", "xlsb", "xls", "ods", "csv"]
+_T = TypeVar("_T")
+
+# calamine materialises a sheet as a dense rectangle of ~32-byte cells spanning everything
+# from the first to the last non-empty cell. One stray space in XFD1048576 asks for 550 GB and
+# aborts the whole process (a Rust allocation failure cannot be caught), so xlsx sheets are
+# measured before calamine sees them. 10 million cells is about 350 MB while reading, and far
+# more than any township's list (30 000 people × 40 columns = 1.2 million).
+MAX_SHEET_CELLS = 10_000_000
+
+_SNIFF_BYTES = 8192
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_IMAGE_MAGICS = (b"\x89PNG", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+_ARCHIVE_MAGICS = (b"Rar!", b"7z\xbc\xaf\x27\x1c", b"\x1f\x8b", b"BZh")
+_CSV_DELIMITERS = (",", "\t", ";")
+
+
+class FileRefused(Exception):
+    """The whole file cannot be imported; ``str(exc)`` is the Chinese message for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class Table:
+    """A sheet's header and the data rows beneath it.
+
+    ``rows`` is a one-shot iterator of ``(row_number, cells)``: row numbers are 1-based as
+    Excel shows them, blank rows (and repeats of the header row) are skipped, and every row
+    has at least ``len(headers)`` cells. ``headers[i]`` and ``cells[i]`` come from sheet
+    column ``first_column + i`` (0-based), which :meth:`column_letter` turns into 'A', 'B'…
+    """
+
+    sheet_name: str
+    header_row: int
+    headers: list[str]
+    rows: Iterator[NumberedRow]
+    total_rows_hint: int | None = None
+    first_column: int = 0
+
+    def column_letter(self, index: int) -> str:
+        return column_letter(self.first_column + index)
+
+
+def column_letter(index: int) -> str:
+    """Excel's name for a 0-based column index: 0 → 'A', 26 → 'AA'."""
+    if index < 0:
+        raise ValueError("column index must be >= 0")
+    letters = ""
+    n = index + 1
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+_HEADER_NOISE = re.compile(r"[\s*:]")  # clean_text has already folded '＊' and '：'
+_TRAILING_NOTE = re.compile(r"\([^()]*\)$")
+
+
+def normalize_header(text: object) -> str:
+    """Header text for comparison: '* 姓 名：' and '姓名' are the same column."""
+    return _HEADER_NOISE.sub("", clean_text(text)).lower()
+
+
+def _header_keys(text: str) -> tuple[str, str]:
+    """The normalised header, and the same without a trailing note like '(必填)'."""
+    key = normalize_header(text)
+    return key, _TRAILING_NOTE.sub("", key)
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def _msg_corrupt() -> str:
+    return _(
+        "文件已损坏或不完整（可能没有下载或复制完整）。"
+        "请用 Excel 或 WPS 打开确认内容无误，重新保存后再上传。"
+    )
+
+
+def _msg_encrypted() -> str:
+    return _(
+        "文件设置了打开密码，无法读取。请在 Excel 或 WPS 中打开文件，"
+        "取消密码（“文件”→“信息”→“保护工作簿”或“文档加密”）并保存后再上传。"
+    )
+
+
+def _msg_unknown() -> str:
+    return _(
+        "无法识别的文件格式。请上传 Excel 表格（xlsx 或 xls）、WPS 表格、"
+        "LibreOffice 表格（ods）或 CSV 文件。"
+    )
+
+
+def _msg_not_a_table(what: str) -> str:
+    return _(
+        "这是%(what)s，不是表格，无法读取。请上传原始的 Excel 表格（xlsx 或 xls）、"
+        "WPS 表格或 CSV 文件；如果表格在文档里，请先复制到 Excel 或 WPS 表格中保存为 xlsx。"
+    ) % {"what": what}
+
+
+def _msg_too_large(sheet: str, rows: int, cols: int, corner: str) -> str:
+    return _(
+        "工作表“%(sheet)s”的内容一直延伸到 %(corner)s 单元格（%(rows)s 行 × %(cols)s 列），"
+        "范围太大，无法读取。如果那里只是误输入的空格或字符，请在 Excel 或 WPS 中删除"
+        "多余的行和列后保存再上传；如果数据确实这么多，请拆分成几个文件。"
+    ) % {"sheet": sheet, "rows": rows, "cols": cols, "corner": corner}
+
+
+# --- file type --------------------------------------------------------------------------------
+
+
+def _detect_kind(path: Path, head: bytes) -> Kind:
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return _zip_kind(path)
+    if head.startswith(_OLE_MAGIC):
+        return _ole_kind(path)
+    if b"%PDF-" in head[:1024]:
+        raise FileRefused(_msg_not_a_table(_("一个 PDF 文件")))
+    if head.startswith(_IMAGE_MAGICS) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        raise FileRefused(_msg_not_a_table(_("一张图片")))
+    if head.startswith(_ARCHIVE_MAGICS):
+        raise FileRefused(_("这是一个压缩包。请先解压，再逐个上传其中的表格文件。"))
+    if head.startswith(b"{\\rtf"):
+        raise FileRefused(_msg_not_a_table(_("一个 Word 文档")))
+    return "csv"
+
+
+def _zip_kind(path: Path) -> Kind:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if "mimetype" in names:
+                mimetype = _read_small(zf, "mimetype")
+                if b"opendocument.spreadsheet" in mimetype:
+                    return "ods"
+                if b"opendocument.text" in mimetype:
+                    raise FileRefused(_msg_not_a_table(_("一个文字文档")))
+                if b"opendocument.presentation" in mimetype:
+                    raise FileRefused(_msg_not_a_table(_("一个演示文稿")))
+                raise FileRefused(_msg_unknown())
+            if "[Content_Types].xml" in names:
+                types = _read_small(zf, "[Content_Types].xml")
+                if b"ms-excel.sheet.binary" in types:
+                    return "xlsb"
+                if b"spreadsheetml" in types or b"ms-excel" in types:
+                    return "xlsx"
+                if b"wordprocessingml" in types:
+                    raise FileRefused(_msg_not_a_table(_("一个 Word 文档")))
+                if b"presentationml" in types:
+                    raise FileRefused(_msg_not_a_table(_("一个 PowerPoint 演示文稿")))
+                raise FileRefused(_msg_unknown())
+            if "content.xml" in names:  # an ODF file that lost its mimetype entry
+                return "ods"
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError):
+        raise FileRefused(_msg_corrupt()) from None
+    raise FileRefused(_("这是一个压缩包。请先解压，再逐个上传其中的表格文件。"))
+
+
+def _read_small(zf: zipfile.ZipFile, name: str, limit: int = 1 << 20) -> bytes:
+    with zf.open(name) as fh:
+        return fh.read(limit)
+
+
+def _ole_kind(path: Path) -> Kind:
+    """Tell a real xls from other files in the same OLE container format.
+
+    An xlsx with an opening password is stored as an OLE file holding an 'EncryptedPackage'
+    stream; Word and PowerPoint files have their own stream names. Stream names are UTF-16
+    in the container's directory, which can sit anywhere in the file.
+    """
+    markers = {
+        "encrypted": "EncryptedPackage".encode("utf-16-le"),
+        "word": "WordDocument".encode("utf-16-le"),
+        "powerpoint": "PowerPoint Document".encode("utf-16-le"),
+    }
+    overlap = max(len(m) for m in markers.values())
+    found: set[str] = set()
+    tail = b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            buf = tail + chunk
+            found.update(k for k, m in markers.items() if m in buf)
+            tail = buf[-overlap:]
+    if "encrypted" in found:
+        raise FileRefused(_msg_encrypted())
+    if "word" in found:
+        raise FileRefused(_msg_not_a_table(_("一个 Word 文档")))
+    if "powerpoint" in found:
+        raise FileRefused(_msg_not_a_table(_("一个 PowerPoint 演示文稿")))
+    return "xls"
+
+
+# --- rows and headers -------------------------------------------------------------------------
+
+
+def _is_blank(cells: list[Cell]) -> bool:
+    # Fast path in C for the common case; a formatted but empty area is all ''.
+    if cells.count("") == len(cells):
+        return True
+    for c in cells:
+        if isinstance(c, str) and (not c.strip() or not clean_text(c)):
+            continue
+        return False
+    return True
+
+
+_NOT_TEXT = re.compile(r"[0-9\s.,:/+\-%年月日号]+")
+
+
+def _is_textual(cell: Cell, text: str) -> bool:
+    return isinstance(cell, str) and _NOT_TEXT.fullmatch(text) is None
+
+
+class _NoHeader(FileRefused):
+    """No row looks like a header; another sheet of the workbook may still have one."""
+
+
+@dataclass
+class _Scan:
+    score: int
+    header_row: int
+    headers: list[str]
+    rows: Iterator[NumberedRow]
+
+
+def _choose_header(
+    scanned: list[tuple[int, list[Cell], list[str]]], expected: set[str]
+) -> int | None:
+    """Index into ``scanned`` of the header row, or None.
+
+    With expected headers: the row matching most of them (the earliest on a tie). Otherwise
+    the first row that is about as wide as the table and mostly text; narrower rows above it
+    are titles, such as a merged '2025年秋季学期学生名册' or '填报单位：… 填报日期：…'.
+    """
+    if expected:
+        scores = [_score(texts, expected) for _n, _c, texts in scanned]
+        best = max(scores)
+        if best > 0:
+            return scores.index(best)
+    counts = [sum(1 for t in texts if t) for _n, _c, texts in scanned]
+    need = max(2, math.ceil(max(counts) * 0.5))
+    for i, (_n, cells, texts) in enumerate(scanned):
+        if counts[i] < need:
+            continue
+        textual = sum(1 for c, t in zip(cells, texts, strict=True) if t and _is_textual(c, t))
+        if textual * 2 > counts[i]:
+            return i
+    return None
+
+
+def _score(texts: list[str], expected: set[str]) -> int:
+    matched: set[str] = set()
+    for t in texts:
+        if t:
+            exact, without_note = _header_keys(t)
+            if exact in expected:
+                matched.add(exact)
+            elif without_note in expected:
+                matched.add(without_note)
+    return len(matched)
+
+
+def _scan(
+    numbered: Iterator[NumberedRow], expected: set[str], max_header_scan: int
+) -> _Scan | None:
+    """Find the header among the first non-blank rows; None if the sheet has no rows at all.
+
+    Raises FileRefused if there are rows but none of them looks like a header.
+    """
+    scanned: list[tuple[int, list[Cell], list[str]]] = []
+    for row_number, cells in numbered:
+        if _is_blank(cells):
+            continue
+        scanned.append((row_number, cells, [clean_text(c) for c in cells]))
+        if len(scanned) >= max_header_scan:
+            break
+    if not scanned:
+        return None
+    index = _choose_header(scanned, expected)
+    if index is None:
+        raise _NoHeader(
+            _(
+                "没有找到表头（列名所在的行）。请确认表格前 %(n)s 行里有一行列名，"
+                "例如“姓名”“身份证号”“出生日期”。"
+            )
+            % {"n": max_header_scan}
+        )
+    header_row, _cells, texts = scanned[index]
+    headers = list(texts)
+    while headers and not headers[-1]:
+        headers.pop()
+    buffered = [(n, c) for n, c, _t in scanned[index + 1 :]]
+    return _Scan(
+        score=_score(texts, expected) if expected else 0,
+        header_row=header_row,
+        headers=headers,
+        rows=_data_rows(chain(buffered, numbered), headers),
+    )
+
+
+def _data_rows(numbered: Iterator[NumberedRow], headers: list[str]) -> Iterator[NumberedRow]:
+    width = len(headers)
+    # Long exports repeat the header row on every printed page; those rows are not data.
+    first = next((i for i, h in enumerate(headers) if h), None)
+    for row_number, cells in numbered:
+        if _is_blank(cells):
+            continue
+        if (
+            first is not None
+            and len(cells) > first
+            and isinstance(cells[first], str)
+            and clean_text(cells[first]) == headers[first]
+            and [clean_text(c) for c in cells[:width]] == headers
+        ):
+            continue
+        if len(cells) < width:
+            cells = cells + [""] * (width - len(cells))
+        yield row_number, cells
+
+
+def _with_first_row(
+    rows: Iterator[NumberedRow], sheet_name: str, header_row: int
+) -> Iterator[NumberedRow]:
+    first = next(rows, None)
+    if first is None:
+        where = _("工作表“%(sheet)s”") % {"sheet": sheet_name} if sheet_name else _("表格")
+        raise FileRefused(
+            _("%(where)s只有表头（第 %(row)s 行），下面没有数据行。")
+            % {"where": where, "row": header_row}
+        )
+    return chain([first], rows)
+
+
+# --- public entry point -----------------------------------------------------------------------
+
+
+def read_table(
+    path: Path,
+    *,
+    expected_headers: Collection[str] = (),
+    sheet: str | int | None = None,
+    max_header_scan: int = 30,
+) -> Table:
+    """Read the header and data rows of a spreadsheet or CSV file.
+
+    ``expected_headers`` (all accepted spellings of all columns) guide the choice of the
+    header row and, when ``sheet`` is None, of the sheet: the visible worksheet whose header
+    matches most of them, else the first visible worksheet with a header. ``sheet`` picks a
+    sheet by name or 0-based index. Raises :class:`FileRefused` for unusable files.
+    """
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise FileRefused(_("文件是空的（0 字节），请检查是否选错了文件。"))
+    with path.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    kind = _detect_kind(path, head)
+    expected = {normalize_header(h) for h in expected_headers} - {""}
+    if kind == "csv":
+        return _read_csv(path, expected, max_header_scan)
+    return _read_workbook(path, kind, expected, sheet, max_header_scan)
+
+
+# --- workbooks --------------------------------------------------------------------------------
+
+
+def _calamine(call: Callable[[], _T]) -> _T:
+    try:
+        return call()
+    except PasswordError:
+        raise FileRefused(_msg_encrypted()) from None
+    except CalamineError as exc:
+        if "cell limit" in str(exc).lower():
+            raise FileRefused(
+                _(
+                    "表格范围太大，无法读取。如果表格末尾或右侧有误输入的内容，"
+                    "请删除多余的行和列后保存再上传；如果数据确实这么多，请拆分成几个文件。"
+                )
+            ) from None
+        raise FileRefused(_msg_corrupt()) from None
+    except BaseException as exc:
+        # A Rust panic inside calamine surfaces as pyo3's PanicException, which derives from
+        # BaseException and cannot be imported by name.
+        if type(exc).__name__ == "PanicException":
+            raise FileRefused(_msg_corrupt()) from None
+        raise
+
+
+def _read_workbook(
+    path: Path, kind: Kind, expected: set[str], sheet: str | int | None, max_header_scan: int
+) -> Table:
+    workbook = _open_workbook(path, kind)
+    try:
+        names = _candidate_sheets(workbook, sheet)
+        guard = _SheetGuard(path) if kind == "xlsx" else None
+        best: tuple[_Scan, CalamineSheet, str] | None = None
+        no_header: _NoHeader | None = None
+        for name in names:
+            if guard is not None:
+                guard.check(name)
+            cal_sheet = _calamine(partial(workbook.get_sheet_by_name, name))
+            try:
+                found = _scan(enumerate(cal_sheet.iter_rows(), start=1), expected, max_header_scan)
+            except _NoHeader as exc:
+                no_header = no_header or exc
+                continue
+            if found is None:
+                continue
+            if best is None or found.score > best[0].score:
+                best = (found, cal_sheet, name)
+            if not expected or found.score == len(expected):
+                break
+    finally:
+        workbook.close()
+    if best is None:
+        raise no_header or FileRefused(_("文件里没有任何内容。"))
+    found, cal_sheet, name = best
+    end = cal_sheet.end
+    start = cal_sheet.start
+    return Table(
+        sheet_name=name,
+        header_row=found.header_row,
+        headers=found.headers,
+        rows=_with_first_row(found.rows, name, found.header_row),
+        total_rows_hint=max(0, end[0] + 1 - found.header_row) if end else None,
+        first_column=start[1] if start else 0,
+    )
+
+
+def _open_workbook(path: Path, kind: Kind) -> CalamineWorkbook:
+    # calamine picks its reader by the file extension, and an xlsx renamed to .xls is common.
+    # from_filelike would sniff the content instead, but it reports every failure (a password,
+    # a sheet too large) as "Cannot detect file format"; so calamine is given a link to the
+    # file under the extension that matches the content.
+    suffix = f".{kind}"
+    if path.suffix == suffix:
+        return _calamine(partial(CalamineWorkbook.from_path, path))
+    with tempfile.TemporaryDirectory(prefix="baoxue-read-") as tmp:
+        link = Path(tmp) / f"book{suffix}"
+        try:
+            link.symlink_to(path.resolve())
+        except OSError:
+            shutil.copyfile(path, link)
+        # The reader keeps its own open handle, so the link may go away afterwards.
+        return _calamine(partial(CalamineWorkbook.from_path, link))
+
+
+def _candidate_sheets(workbook: CalamineWorkbook, sheet: str | int | None) -> list[str]:
+    names = list(workbook.sheet_names)
+    if isinstance(sheet, int):
+        if 0 <= sheet < len(names):
+            return [names[sheet]]
+    elif isinstance(sheet, str):
+        if sheet in names:
+            return [sheet]
+    else:
+        # Hidden sheets typically hold drop-down lists; chart sheets hold no cells.
+        visible = [
+            m.name
+            for m in workbook.sheets_metadata
+            if m.typ == SheetTypeEnum.WorkSheet and m.visible == SheetVisibleEnum.Visible
+        ]
+        return visible or names
+    raise FileRefused(
+        _("文件里没有工作表“%(sheet)s”。文件中的工作表有：%(names)s")
+        % {"sheet": sheet, "names": "、".join(names)}
+    )
+
+
+class _SheetGuard:
+    """Refuses xlsx sheets whose non-empty cells span more than MAX_SHEET_CELLS.
+
+    It scans the sheet's XML for cells holding a value (formatted blanks do not count; they
+    cost calamine nothing) and keeps the bounding box. Roughly 0.25 s per million empty
+    formatted cells and 1.5 s per million filled ones.
+    """
+
+    _VALUE = re.compile(rb"<(?:\w+:)?(?:v|t)(?:\s[^>]*)?>[^<]")
+    _REF = re.compile(rb'r="([A-Z]{1,3})([0-9]{1,7})"')
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.members: dict[str, str] | None = None
+
+    def check(self, sheet_name: str) -> None:
+        try:
+            with zipfile.ZipFile(self.path) as zf:
+                if self.members is None:
+                    self.members = _xlsx_sheet_members(zf)
+                member = self.members.get(sheet_name)
+                if member is None or member not in zf.NameToInfo:
+                    return  # unusual layout: leave it to calamine
+                extent = self._extent(zf, member)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError):
+            raise FileRefused(_msg_corrupt()) from None
+        if extent is None:
+            return
+        min_row, min_col, max_row, max_col = extent
+        rows, cols = max_row - min_row + 1, max_col - min_col + 1
+        if rows * cols > MAX_SHEET_CELLS:
+            corner = column_letter(max_col - 1) + str(max_row)
+            raise FileRefused(_msg_too_large(sheet_name, rows, cols, corner))
+
+    def _extent(self, zf: zipfile.ZipFile, member: str) -> tuple[int, int, int, int] | None:
+        """(min_row, min_col, max_row, max_col), 1-based, of cells with a value; None if none
+        or if a cell lacks its reference."""
+        min_row = min_col = 1 << 30
+        max_row = max_col = 0
+        columns: dict[bytes, int] = {}
+        tail = b""
+        with zf.open(member) as fh:
+            while True:
+                chunk = fh.read(1 << 20)
+                buf = tail + chunk
+                if chunk:
+                    # Cut after the last complete row so that no cell straddles two chunks.
+                    cut = buf.rfind(b"row>")
+                    if cut < 0:
+                        tail = buf
+                        continue
+                    work, tail = buf[: cut + 4], buf[cut + 4 :]
+                else:
+                    work, tail = buf, b""
+                for m in self._VALUE.finditer(work):
+                    # The value's cell is the nearest r="…" before it (rows have r="5", cells
+                    # r="B5"; rich-text runs have no r attribute).
+                    ref = self._REF.match(work, work.rfind(b' r="', 0, m.start()) + 1)
+                    if ref is None:
+                        return None
+                    letters = ref.group(1)
+                    col = columns.get(letters)
+                    if col is None:
+                        col = columns[letters] = _column_number(letters)
+                    row = int(ref.group(2))
+                    min_row, max_row = min(min_row, row), max(max_row, row)
+                    min_col, max_col = min(min_col, col), max(max_col, col)
+                if not chunk:
+                    break
+        if max_row == 0:
+            return None
+        return min_row, min_col, max_row, max_col
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _xlsx_sheet_members(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name → zip member of its XML, from xl/workbook.xml and its relationships."""
+    try:
+        # Python's expat limits entity expansion and resolves no external entities.
+        workbook = ElementTree.fromstring(_read_small(zf, "xl/workbook.xml", 16 << 20))  # noqa: S314
+        rels = ElementTree.fromstring(  # noqa: S314
+            _read_small(zf, "xl/_rels/workbook.xml.rels", 16 << 20)
+        )
+    except (KeyError, ElementTree.ParseError):
+        return {}
+    targets = {
+        el.get("Id", ""): el.get("Target", "")
+        for el in rels.iter()
+        if _local(el.tag) == "Relationship"
+    }
+    members: dict[str, str] = {}
+    for el in workbook.iter():
+        if _local(el.tag) != "sheet":
+            continue
+        rel_id = next((v for k, v in el.attrib.items() if _local(k) == "id"), "")
+        target = targets.get(rel_id)
+        name = el.get("name")
+        if target and name is not None:
+            if target.startswith("/"):
+                members[name] = target.lstrip("/")
+            else:
+                members[name] = posixpath.normpath(posixpath.join("xl", target))
+    return members
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+
+def _decode(data: bytes, path: Path) -> str:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Excel's "Unicode text" export: UTF-16 with a BOM, tab-separated.
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    else:
+        if b"\x00" in data[:65536]:
+            raise FileRefused(_msg_unknown())  # binary, and not a format we know
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+    if path.suffix.lower() not in (".csv", ".txt", ".tsv"):
+        # Undecodable bytes under a spreadsheet's name: some binary format, not a CSV.
+        raise FileRefused(_msg_unknown())
+    raise FileRefused(
+        _("无法识别 CSV 文件的文字编码。请用 Excel 或 WPS 打开文件，“另存为” xlsx 格式后再上传。")
+    )
+
+
+def _refuse_non_text(text: str) -> None:
+    if "\x00" in text:
+        raise FileRefused(_msg_unknown())
+    controls = sum(1 for ch in text[:100_000] if ch < " " and ch not in "\t\r\n")
+    if controls > max(2, len(text[:100_000]) // 100):
+        raise FileRefused(_msg_unknown())
+    start = text.lstrip()[:4096].lower()
+    if start.startswith("<"):
+        if "<html" in start or "<table" in start or "<!doctype html" in start:
+            raise FileRefused(
+                _(
+                    "这个文件实际上是网页（HTML）格式，只是扩展名像表格。"
+                    "请用 Excel 或 WPS 打开后“另存为” xlsx 格式再上传。"
+                )
+            )
+        if "urn:schemas-microsoft-com:office:spreadsheet" in start or "<workbook" in start:
+            raise FileRefused(
+                _(
+                    "这个文件是旧版的“XML 表格”格式。"
+                    "请用 Excel 或 WPS 打开后“另存为” xlsx 格式再上传。"
+                )
+            )
+        raise FileRefused(_msg_unknown())
+
+
+def _sniff_delimiter(text: str) -> str:
+    sample = [line for line in text[:65536].splitlines() if line.strip()][:50]
+    counts = {d: sum(line.count(d) for line in sample) for d in _CSV_DELIMITERS}
+    best = max(_CSV_DELIMITERS, key=lambda d: counts[d])  # ties keep the earlier, ','
+    return best if counts[best] else ","
+
+
+def _read_csv(path: Path, expected: set[str], max_header_scan: int) -> Table:
+    text = _decode(path.read_bytes(), path)
+    _refuse_non_text(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text))
+    try:
+        # Read eagerly: a malformed record then refuses the file now, not halfway through.
+        records: list[list[Cell]] = [list(r) for r in reader]
+    except csv.Error:
+        raise FileRefused(_msg_corrupt()) from None
+    # Record numbers, not line numbers: a quoted cell may span lines, and Excel shows records.
+    found = _scan(enumerate(records, start=1), expected, max_header_scan)
+    if found is None:
+        raise FileRefused(_("文件里没有任何内容。"))
+    return Table(
+        sheet_name="",
+        header_row=found.header_row,
+        headers=found.headers,
+        rows=_with_first_row(found.rows, "", found.header_row),
+        total_rows_hint=max(0, len(records) - found.header_row),
+    )
