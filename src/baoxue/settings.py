@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "baoxue.core",
     "baoxue.accounts",
     "baoxue.registry",
+    "baoxue.imports",
     "baoxue.demo",
 ]
 
@@ -243,7 +244,16 @@ TASKS = {
 if TESTING:
     TASKS["default"]["BACKEND"] = "django_tasks.backends.immediate.ImmediateBackend"
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# A file cache in the data dir by default: the web server and the task worker are separate
+# processes and share import progress through it. Redis for several machines.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "cache"),
+    }
+}
+if TESTING:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if env_str("BAOXUE_REDIS_URL"):
     CACHES["default"] = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/", include("baoxue.accounts.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("imports/", include("baoxue.imports.urls")),
     path("healthz", healthz, name="healthz"),
     path("", include("baoxue.registry.urls")),
 ]

@@ -38,5 +38,11 @@ def pinyin_keys(name: str) -> tuple[str, str]:
     return "".join(syllables)[:128], "".join(s[0] for s in syllables)[:32]
 
 
+def normalize_name(name: str) -> str:
+    """A person's name as stored: no whitespace at all (names on ID cards have none; the
+    middle dot of some minority names is kept)."""
+    return "".join(name.split())
+
+
 def is_pinyin_query(text: str) -> bool:
     return bool(text) and text.isascii() and text.isalpha()

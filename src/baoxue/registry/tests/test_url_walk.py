@@ -28,6 +28,25 @@ def only(*allowed: str, other: int = 404) -> dict[str, int]:
     return {p: (200 if p in allowed else 302 if p == "anonymous" else other) for p in PERSONAS}
 
 
+def make_batch(world):
+    """An uploaded roster batch of the office of 培秀苗族乡."""
+    import io
+
+    from baoxue.accounts.models import User
+    from baoxue.imports.services import batch_upload
+
+    content = "姓名,村\n吴一,乌岭村\n".encode()
+    batch = batch_upload(
+        actor=User.objects.get(username="office"),
+        source="roster",
+        handle=io.BytesIO(content),
+        filename="roster.csv",
+    )
+    return [batch.public_id]
+
+
+BATCH_READERS = ("office", "leader", "county")
+
 # (url name, how to build args from the world, method, expected status by persona)
 CASES = [
     ("registry:home", None, "get", EVERYONE_LOGGED_IN),
@@ -76,6 +95,22 @@ CASES = [
         only("office", "leader", "village_a", "principal_x", "teacher_x", "canlian", "county"),
     ),
     ("registry:village_detail", lambda w: [w.village_c.pk], "get", only("county")),
+    ("imports:batch_list", None, "get", EVERYONE_LOGGED_IN),
+    ("imports:template", lambda w: ["roster"], "get", EVERYONE_LOGGED_IN),
+    ("imports:batch_detail", make_batch, "get", only(*BATCH_READERS)),
+    (
+        "imports:batch_validate",
+        make_batch,
+        "post",
+        {**only(), "office": 302},
+    ),
+    (
+        "imports:batch_commit",
+        make_batch,
+        "post",
+        {**only(), "office": 302},
+    ),
+    ("imports:batch_errors", make_batch, "get", only(*BATCH_READERS)),
     ("admin:index", None, "get", only("admin", other=302)),
     ("healthz", None, "get", {p: 200 for p in PERSONAS}),
     (
@@ -109,7 +144,7 @@ def test_every_url_is_walked():
     ours = set()
     for pattern in get_resolver().url_patterns:
         namespace = getattr(pattern, "namespace", None)
-        if namespace in {"registry", "accounts"}:
+        if namespace in {"registry", "accounts", "imports"}:
             ours |= {f"{namespace}:{p.name}" for p in pattern.url_patterns if p.name}
     missing = ours - walked
     assert not missing, f"add these URLs to CASES: {sorted(missing)}"

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from baoxue.imports.registry import SOURCES
+
+ALLOWED_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".ods", ".csv", ".txt")
+
+
+class UploadForm(forms.Form):
+    source = forms.ChoiceField(label=_("数据类型"))
+    file = forms.FileField(label=_("文件"), help_text=_("xlsx、xls、ods 或 csv，最大 50 MB"))
+    # A client-made token: a double click or a retried upload creates one batch, not two.
+    token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+
+    def __init__(self, *args: Any, sources: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["source"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(code, SOURCES[code].label) for code in sources]
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if not upload.name.lower().endswith(ALLOWED_SUFFIXES):
+            raise forms.ValidationError(_("只能导入 xlsx、xls、ods 或 csv 文件。"))
+        return upload
+
+
+class MappingForm(forms.Form):
+    """One select per column of the file: which field it holds, or "不导入"."""
+
+    def __init__(
+        self, *args: Any, headers: list[str], source: str, mapping: dict[str, str], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        fields = SOURCES[source].fields
+        choices = [("", _("（不导入）"))] + [
+            (f.name, f"{f.label}{' *' if f.required else ''}") for f in fields
+        ]
+        for index, header in enumerate(headers):
+            self.fields[f"col_{index}"] = forms.ChoiceField(
+                label=header or _("第 %(n)s 列") % {"n": index + 1},
+                choices=choices,
+                required=False,
+                initial=mapping.get(str(index), ""),
+            )
+
+    def mapping(self) -> dict[str, str]:
+        return {
+            name.removeprefix("col_"): value for name, value in self.cleaned_data.items() if value
+        }

@@ -1,0 +1,177 @@
+"""Import batches: one row per uploaded file, kept as history with its counts and issues."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+def batch_upload_to(instance: ImportBatch, filename: str) -> str:
+    # The stored name never contains the user's file name (it may hold a person's name).
+    return f"imports/{instance.created_at:%Y/%m}/{instance.public_id}.bin"
+
+
+class ImportBatchQuerySet(models.QuerySet["ImportBatch"]):
+    def visible_to(self, user: object) -> ImportBatchQuerySet:
+        """Batches of the townships and schools in the user's scope, and the user's own."""
+        from baoxue.accounts.scope import scope_for
+
+        scope = scope_for(user)
+        q = Q(pk__in=[])
+        for grant in scope.regions:
+            if grant.disability_only:
+                continue
+            if grant.level == "township":
+                q |= Q(township_id=grant.region_id)
+            elif grant.level in {"province", "city", "county"}:
+                q |= Q(township__path__startswith=grant.path)
+        for school in scope.schools:
+            q |= Q(school_id=school.school_id)
+        if getattr(user, "is_authenticated", False):
+            q |= Q(created_by=user)
+        return self.filter(q)
+
+
+class ImportBatch(models.Model):
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("已上传")
+        VALIDATING = "validating", _("校验中")
+        VALIDATED = "validated", _("待确认导入")
+        REFUSED = "refused", _("文件无法导入")
+        COMMITTING = "committing", _("导入中")
+        COMMITTED = "committed", _("已导入")
+        FAILED = "failed", _("导入失败")
+        CANCELLED = "cancelled", _("已取消")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    source = models.CharField(_("数据来源"), max_length=32)
+    file = models.FileField(upload_to=batch_upload_to, max_length=200)
+    filename = models.CharField(_("文件名"), max_length=255)
+    checksum = models.CharField(_("SHA-256"), max_length=64, db_index=True)
+    # Made by the upload page: a double click or a retried upload finds the first batch.
+    client_token = models.CharField(max_length=64, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("导入人"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("上传时间"))
+    # Where the import was made: rows outside this township/school are refused.
+    township = models.ForeignKey(
+        "registry.Region", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    school = models.ForeignKey(
+        "registry.School", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        _("状态"), max_length=16, choices=Status.choices, default=Status.UPLOADED
+    )
+    message = models.TextField(_("说明"), blank=True)
+    sheet_name = models.CharField(max_length=100, blank=True)
+    header_row = models.PositiveIntegerField(null=True, blank=True)
+    headers = models.JSONField(default=list, blank=True)
+    # Column index (as a string) → field name; empty string for "ignore this column".
+    mapping = models.JSONField(default=dict, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    progress_stage = models.CharField(max_length=32, blank=True)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_created = models.PositiveIntegerField(default=0)
+    rows_updated = models.PositiveIntegerField(default=0)
+    rows_unchanged = models.PositiveIntegerField(default=0)
+    rows_rejected = models.PositiveIntegerField(default=0)
+    rows_warned = models.PositiveIntegerField(default=0)
+    # What the preview showed: examples of each action and the places/schools to be created.
+    preview = models.JSONField(default=dict, blank=True)
+    validated_at = models.DateTimeField(null=True, blank=True)
+    committed_at = models.DateTimeField(null=True, blank=True)
+    committed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ImportBatchQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("导入批次")
+        verbose_name_plural = _("导入批次")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["created_by", "client_token"],
+                condition=~Q(client_token=""),
+                name="import_client_token_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(progress_done__lte=models.F("progress_total")) | Q(progress_total=0),
+                name="import_progress_within_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.get_status_display()})"
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.progress_total:
+            return 0
+        return min(100, round(100 * self.progress_done / self.progress_total))
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in {self.Status.VALIDATING, self.Status.COMMITTING}
+
+
+class ImportIssue(models.Model):
+    """A rejected row or a doubtful value, with the original row for the error report."""
+
+    class Severity(models.TextChoices):
+        ERROR = "error", _("错误（该行不导入）")
+        WARNING = "warning", _("提醒（该行导入）")
+
+    batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="issues")
+    row_number = models.PositiveIntegerField(_("行号"))
+    column = models.CharField(_("列"), max_length=100, blank=True)
+    severity = models.CharField(_("类型"), max_length=8, choices=Severity.choices)
+    code = models.CharField(max_length=40)
+    message = models.TextField(_("原因"))
+    # The row as it was in the file (cleaned to text), so the report can show it beside the
+    # reason. ID numbers in it are masked: the report is handed around.
+    original = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("导入问题")
+        verbose_name_plural = _("导入问题")
+        ordering = ["row_number", "id"]
+        indexes = [models.Index(fields=["batch", "severity", "row_number"], name="issue_batch_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.row_number}: {self.message}"
+
+
+class ColumnMapping(models.Model):
+    """A header the user mapped by hand, remembered per source for the next file."""
+
+    source = models.CharField(max_length=32)
+    header = models.CharField(max_length=100)
+    field = models.CharField(max_length=64, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("列映射")
+        verbose_name_plural = _("列映射")
+        constraints = [
+            models.UniqueConstraint(fields=["source", "header"], name="column_mapping_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.header} → {self.field or '-'}"

@@ -1,0 +1,240 @@
+"""The import pipeline: read → map columns → validate rows → plan against the registry →
+commit, as plain functions over a file, so the web page, the background task and the
+`baoxue import` command all run the same code.
+
+The commit is one transaction with bulk writes: killed midway, it leaves nothing behind; run
+twice on the same file, the second run plans every row as unchanged and writes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from baoxue.core.idnumbers import mask
+from baoxue.imports.places import Places, Schools
+from baoxue.imports.reading import FileRefused, Table, read_table
+from baoxue.imports.sources.base import (
+    Action,
+    Field,
+    Planned,
+    Record,
+    RowIssue,
+    auto_mapping,
+    header_key,
+    missing_required,
+)
+from baoxue.imports.values import CellError, clean_text
+from baoxue.registry.models import Region, School
+
+Progress = Callable[[str, int, int], None]
+EXAMPLES_PER_ACTION = 5
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass
+class ImportContext:
+    actor: Any
+    township: Region
+    # A school user imports only its own school's rows; a village user only its villages.
+    school: School | None = None
+    village_ids: frozenset[int] | None = None
+    today: date = field(default_factory=date.today)
+    places: Places = field(init=False)
+    schools: Schools = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.places = Places(self.township)
+        self.schools = Schools(self.township)
+
+
+class Source(Protocol):
+    code: str
+    label: Any  # a lazily translated string
+    fields: list[Field]
+
+    def check(self, record: Record, ctx: ImportContext) -> list[RowIssue]: ...
+
+    def plan(
+        self, records: list[Record], ctx: ImportContext
+    ) -> tuple[list[Planned], list[RowIssue]]: ...
+
+    def commit(self, plan: list[Planned], ctx: ImportContext, progress: Progress) -> None: ...
+
+
+@dataclass
+class Outcome:
+    table: Table
+    mapping: dict[str, str]
+    rows_total: int = 0
+    issues: list[RowIssue] = field(default_factory=list)
+    plan: list[Planned] = field(default_factory=list)
+    committed: bool = False
+    # The file's row (masked) for every row with an issue, for the error report.
+    originals: dict[int, list[str]] = field(default_factory=dict)
+
+    def count(self, action: str) -> int:
+        return sum(1 for p in self.plan if p.action == action)
+
+    @property
+    def rejected_rows(self) -> int:
+        return len({i.row_number for i in self.issues if i.severity == "error"})
+
+    @property
+    def warned_rows(self) -> int:
+        return len({i.row_number for i in self.issues if i.severity == "warning"})
+
+    def examples(self, labels: dict[str, str] | None = None) -> dict[str, list[dict[str, Any]]]:
+        labels = labels or {}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for action in (Action.CREATE, Action.UPDATE, Action.UNCHANGED):
+            rows = [p for p in self.plan if p.action == action][:EXAMPLES_PER_ACTION]
+            out[action] = [
+                {
+                    "row": p.record.row_number,
+                    "name": p.record.values.get("name", ""),
+                    "changes": {
+                        str(labels.get(k, k)): [str(a), str(b)] for k, (a, b) in p.changes.items()
+                    },
+                }
+                for p in rows
+            ]
+        return out
+
+
+def open_table(path: Path, source: Source) -> Table:
+    expected = [a for f in source.fields for a in (f.label, *f.aliases)]
+    return read_table(path, expected_headers=expected)
+
+
+def resolve_mapping(
+    source: Source, headers: list[str], mapping: dict[str, str] | None, remembered: dict[str, str]
+) -> dict[str, str]:
+    if mapping is None:
+        mapping = auto_mapping(source.fields, headers, remembered)
+    known = {f.name for f in source.fields}
+    return {k: v for k, v in mapping.items() if v in known and k.isdigit()}
+
+
+_ID_LIKE = re.compile(r"^[0-9]{15}$|^[0-9]{17}[0-9Xx]$|^[GLJ][0-9]{17}[0-9Xx]$")
+
+
+def masked_row(original: list[str]) -> list[str]:
+    """The row for a report that is handed around: ID-like cells masked."""
+    return [
+        (cell[:1] + mask(cell[1:]) if cell[:1] in "GLJ" else mask(cell))
+        if _ID_LIKE.match(cell)
+        else cell
+        for cell in original
+    ]
+
+
+def validate(
+    table: Table,
+    mapping: dict[str, str],
+    source: Source,
+    ctx: ImportContext,
+    progress: Progress = no_progress,
+    originals: dict[int, list[str]] | None = None,
+) -> tuple[list[Record], list[RowIssue], int]:
+    fields = {f.name: f for f in source.fields}
+    columns = sorted((int(k), fields[v]) for k, v in mapping.items())
+    missing = missing_required(source.fields, mapping)
+    if missing:
+        raise FileRefused(
+            _("缺少必填的列：%(cols)s。请在列对应中指定，或检查表头。")
+            % {"cols": "、".join(f.label for f in missing)}
+        )
+    records: list[Record] = []
+    issues: list[RowIssue] = []
+    total_hint = table.total_rows_hint or 0
+    count = 0
+    for row_number, cells in table.rows:
+        count += 1
+        original = [clean_text(c) for c in cells]
+        values: dict[str, Any] = {}
+        row_issues: list[RowIssue] = []
+        for index, f in columns:
+            cell = cells[index] if index < len(cells) else None
+            try:
+                values[f.name] = f.parser(cell)
+            except CellError as exc:
+                row_issues.append(RowIssue(row_number, f.label, "cell", str(exc)))
+        for f in source.fields:
+            if f.required and f.name in values and values[f.name] in ("", None):
+                row_issues.append(
+                    RowIssue(
+                        row_number, f.label, "required", _("%(label)s不能为空") % {"label": f.label}
+                    )
+                )
+        record = Record(row_number=row_number, values=values, original=original)
+        if not row_issues:
+            row_issues = source.check(record, ctx)
+        issues.extend(row_issues)
+        if row_issues and originals is not None:
+            originals[row_number] = masked_row(original)
+        if not any(i.severity == "error" for i in row_issues):
+            records.append(record)
+        if count % 2000 == 0:
+            progress("validate", count, max(total_hint, count))
+    if count == 0:
+        raise FileRefused(_("表头下面没有数据行。"))
+    progress("validate", count, count)
+    return records, issues, count
+
+
+def run(
+    path: Path,
+    source: Source,
+    ctx: ImportContext,
+    *,
+    mapping: dict[str, str] | None = None,
+    remembered: dict[str, str] | None = None,
+    commit: bool = False,
+    progress: Progress = no_progress,
+    on_committed: Callable[[Outcome], None] | None = None,
+) -> Outcome:
+    """The whole pipeline. Raises FileRefused for a file that cannot be imported at all.
+
+    With `commit`, the source's writes and `on_committed` (which records the batch) share one
+    transaction: both happen or neither does.
+    """
+    table = open_table(path, source)
+    mapping = resolve_mapping(source, table.headers, mapping, remembered or {})
+    outcome = Outcome(table=table, mapping=mapping)
+    records, issues, total = validate(
+        table, mapping, source, ctx, progress, originals=outcome.originals
+    )
+    outcome.rows_total = total
+    plan, plan_issues = source.plan(records, ctx)
+    by_row = {r.row_number: r for r in records}
+    for issue in plan_issues:
+        if issue.row_number in by_row and issue.row_number not in outcome.originals:
+            outcome.originals[issue.row_number] = masked_row(by_row[issue.row_number].original)
+    outcome.issues = sorted(issues + plan_issues, key=lambda i: (i.row_number, i.severity))
+    outcome.plan = plan
+    if commit:
+        with transaction.atomic():
+            source.commit(plan, ctx, progress)
+            outcome.committed = True
+            if on_committed is not None:
+                on_committed(outcome)
+    return outcome
+
+
+def header_labels(source: Source) -> dict[str, str]:
+    return {f.name: f.label for f in source.fields}
+
+
+def remembered_key(header: str) -> str:
+    return header_key(header)

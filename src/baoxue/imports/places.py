@@ -1,0 +1,186 @@
+"""Resolving the place and school names a file uses to the registry's regions and schools.
+
+Unknown villages, groups and schools are collected as proposals: the preview lists them and
+the commit creates them, in the same transaction as the rows that need them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from baoxue.imports.sources.base import group_key, guess_school_kind, village_key
+from baoxue.registry.models import Region, School
+from baoxue.registry.services import region_create, school_create
+
+PLACEHOLDER_VILLAGE = "（村未注明）"
+
+
+class Places:
+    def __init__(self, township: Region) -> None:
+        self.township = township
+        self.villages: dict[str, Region] = {}
+        self.groups: dict[tuple[int, str], Region] = {}
+        for region in Region.objects.filter(path__startswith=township.path).exclude(pk=township.pk):
+            if region.level == Region.Level.VILLAGE:
+                self.villages[village_key(region.name)] = region
+        for region in Region.objects.filter(
+            level=Region.Level.GROUP, parent__in=list(self.villages.values())
+        ):
+            self.groups[(region.parent_id or 0, group_key(region.name))] = region
+        self.new_villages: dict[str, str] = {}
+        self.new_groups: dict[tuple[str, str], str] = {}
+        self._by_length = sorted(self.villages, key=len, reverse=True)
+
+    # -- lookups during validation -----------------------------------------------------------
+    def village_ref(self, name: str) -> str:
+        """A key for the village (existing or proposed); '' when no name is given."""
+        key = village_key(name)
+        if not key:
+            return ""
+        if key not in self.villages and key not in self.new_villages:
+            self.new_villages[key] = name if name.endswith(("村", "社区")) else name + "村"
+        return key
+
+    def group_ref(self, village: str, name: str) -> str:
+        key = group_key(name)
+        if not key or not village:
+            return ""
+        existing = self.villages.get(village)
+        if existing is not None and (existing.pk, key) in self.groups:
+            return key
+        self.new_groups.setdefault((village, key), name)
+        return key
+
+    def find_in_address(self, address: str) -> tuple[str, str]:
+        """(village key, group name) read off an address such as
+        “广西融水县培秀乡乌岭村上寨屯12号”, matching the township's known villages."""
+        for key in self._by_length:
+            village = self.villages[key]
+            for form in (village.name, key + "村", key):
+                at = address.find(form)
+                if at >= 0:
+                    rest = address[at + len(form) :]
+                    group = ""
+                    for suffix in ("屯", "组"):
+                        end = rest.find(suffix)
+                        if 0 < end <= 6:
+                            group = rest[: end + 1]
+                            break
+                    return key, group
+        return "", ""
+
+    def proposals(self) -> dict[str, list[str]]:
+        return {
+            "villages": sorted(self.new_villages.values()),
+            "groups": sorted(
+                f"{self._village_label(v)} {name}" for (v, _key), name in self.new_groups.items()
+            ),
+        }
+
+    def _village_label(self, key: str) -> str:
+        if key in self.villages:
+            return self.villages[key].name
+        return self.new_villages.get(key, key)
+
+    # -- at commit ---------------------------------------------------------------------------
+    def create_proposed(self, actor: Any) -> None:
+        for key, name in sorted(self.new_villages.items()):
+            if key not in self.villages:
+                self.villages[key] = region_create(
+                    name=name, level="village", parent=self.township, actor=actor
+                )
+        for (village, key), name in sorted(self.new_groups.items()):
+            parent = self.villages[village]
+            if (parent.pk, key) not in self.groups:
+                label = name if name.endswith(("屯", "组")) else name + "屯"
+                self.groups[(parent.pk, key)] = region_create(
+                    name=label, level="group", parent=parent, actor=actor
+                )
+
+    def village(self, key: str) -> Region:
+        if not key:
+            return self.placeholder_village()
+        return self.villages[key]
+
+    def group(self, village_key_: str, key: str) -> Region | None:
+        if not key:
+            return None
+        return self.groups.get((self.village(village_key_).pk, key))
+
+    def placeholder_village(self) -> Region:
+        """Where a student whose home village the file does not say is registered until
+        someone corrects it (shown in lists like any village, so it is noticed)."""
+        key = village_key(PLACEHOLDER_VILLAGE)
+        if key not in self.villages:
+            existing = Region.objects.filter(parent=self.township, name=PLACEHOLDER_VILLAGE).first()
+            self.villages[key] = existing or region_create(
+                name=PLACEHOLDER_VILLAGE, level="village", parent=self.township
+            )
+        return self.villages[key]
+
+
+class Schools:
+    def __init__(self, township: Region) -> None:
+        self.township = township
+        schools = list(
+            School.objects.filter(Q(township=township) | Q(county_id=township.parent_id))
+        )
+        self.by_code = {s.code: s for s in schools if s.code}
+        self.by_name: dict[str, School] = {}
+        for s in schools:
+            # Names inside the township win over same-named schools elsewhere in the county.
+            if s.township_id == township.pk or s.name not in self.by_name:
+                self.by_name[s.name] = s
+        self.new: dict[str, tuple[str, str]] = {}  # key → (name, code)
+
+    def ref(self, *, code: str, name: str) -> str:
+        """A key for the school (existing or proposed); '' when the row names none."""
+        if code and code in self.by_code:
+            return "code:" + code
+        if code:
+            # The code may belong to a school anywhere (codes are national).
+            found = School.objects.filter(code=code).first()
+            if found is not None:
+                self.by_code[code] = found
+                return "code:" + code
+        if name and name in self.by_name:
+            return "name:" + name
+        if not name and not code:
+            return ""
+        key = ("code:" + code) if code else ("name:" + name)
+        self.new.setdefault(key, (name or _("学校%(code)s") % {"code": code}, code))
+        return key
+
+    def proposals(self) -> list[str]:
+        return sorted(f"{name}（{code}）" if code else name for name, code in self.new.values())
+
+    def create_proposed(self, actor: Any) -> None:
+        for _key, (name, code) in sorted(self.new.items()):
+            kind = guess_school_kind(name)
+            low, high = (7, 9) if kind == "junior" else (1, 9) if kind == "nine_year" else (1, 6)
+            school = school_create(
+                name=name,
+                kind=kind,
+                region=self.township,
+                code=code,
+                lowest_grade=low,
+                highest_grade=high if kind != "other" else 9,
+                actor=actor,
+            )
+            if code:
+                self.by_code[code] = school
+            self.by_name[name] = school
+
+    def get(self, key: str) -> School:
+        kind, _sep, value = key.partition(":")
+        return self.by_code[value] if kind == "code" else self.by_name[value]
+
+    def peek(self, key: str) -> School | None:
+        """The existing school for a key, None for a proposed one."""
+        try:
+            return self.get(key)
+        except KeyError:
+            return None

@@ -1,0 +1,46 @@
+"""The error report: every rejected or doubtful row, its reason, and the row as it was."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+import xlsxwriter
+
+from baoxue.imports.sources.base import RowIssue
+
+
+def write_error_report(
+    target: Path | IO[bytes] | Any,
+    headers: list[str],
+    issues: Iterable[RowIssue | Any],
+    originals: dict[int, list[str]],
+) -> None:
+    """Write the report as xlsx. Every cell is text, so numbers stay as they were."""
+    workbook = xlsxwriter.Workbook(
+        target, {"constant_memory": True, "in_memory": not isinstance(target, Path)}
+    )
+    sheet = workbook.add_worksheet("导入问题")
+    bold = workbook.add_format({"bold": True, "bg_color": "#F2F2F2", "border": 1})
+    error = workbook.add_format({"font_color": "#9C0006", "bg_color": "#FFC7CE"})
+    warning = workbook.add_format({"font_color": "#9C5700", "bg_color": "#FFEB9C"})
+    fixed = ["行号", "类型", "列", "原因"]
+    for col, text in enumerate(fixed + [f"原表：{h}" for h in headers]):
+        sheet.write_string(0, col, text, bold)
+    sheet.set_column(0, 0, 6)
+    sheet.set_column(1, 1, 8)
+    sheet.set_column(2, 2, 12)
+    sheet.set_column(3, 3, 48)
+    sheet.set_column(4, 4 + len(headers), 14)
+    sheet.freeze_panes(1, 0)
+    for row, issue in enumerate(issues, start=1):
+        severity = getattr(issue, "severity", "error")
+        fmt = error if severity == "error" else warning
+        sheet.write_number(row, 0, issue.row_number)
+        sheet.write_string(row, 1, "错误" if severity == "error" else "提醒", fmt)
+        sheet.write_string(row, 2, issue.column or "")
+        sheet.write_string(row, 3, issue.message)
+        for col, value in enumerate(originals.get(issue.row_number, []), start=len(fixed)):
+            sheet.write_string(row, col, str(value))
+    workbook.close()

@@ -1,0 +1,313 @@
+"""Import batches through their stages: upload → mapping → validation → preview → commit.
+
+Validation and commit run as background tasks; both re-read the stored file, so the commit
+plans against the registry as it is at that moment, not as it was at the preview.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from baoxue.core.services import log_action
+from baoxue.imports import pipeline
+from baoxue.imports.models import ColumnMapping, ImportBatch, ImportIssue
+from baoxue.imports.reading import FileRefused
+from baoxue.imports.registry import SOURCES, ImportGrant, import_grants
+from baoxue.imports.sources.base import Action, header_key
+from baoxue.registry.models import Region
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# Names of changes that are not a field of the file.
+CHANGE_LABELS = {
+    "village_id": "村",
+    "id_number": "身份证号",
+    "guardian": "监护人",
+    "household": "户号",
+    "school": "学校",
+}
+PROGRESS_EVERY = 2000
+
+
+def _sha256(handle: BinaryIO) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(chunk)
+        size += len(chunk)
+    handle.seek(0)
+    return digest.hexdigest(), size
+
+
+def grant_for(user: Any, source: str, township: Region | None = None) -> ImportGrant:
+    grants = import_grants(user, source)
+    if township is not None:
+        grants = [g for g in grants if g.township.pk == township.pk]
+    if not grants:
+        raise PermissionDenied(_("您没有导入此类数据的权限。"))
+    return grants[0]
+
+
+def remembered_mapping(source: str) -> dict[str, str]:
+    return dict(ColumnMapping.objects.filter(source=source).values_list("header", "field"))
+
+
+def batch_upload(
+    *,
+    actor: Any,
+    source: str,
+    handle: BinaryIO,
+    filename: str,
+    township: Region | None = None,
+    client_token: str = "",
+) -> ImportBatch:
+    """Store the file and read its header. A file that cannot be read at all is kept with
+    status "refused" and the reason, so the user sees why."""
+    if client_token:
+        earlier = ImportBatch.objects.filter(created_by=actor, client_token=client_token).first()
+        if earlier is not None:
+            return earlier
+    if source not in SOURCES:
+        raise ValidationError(_("未知的数据来源。"))
+    grant = grant_for(actor, source, township)
+    checksum, size = _sha256(handle)
+    if size > MAX_UPLOAD_BYTES:
+        raise ValidationError(_("文件超过 50 MB，请拆分后再导入。"))
+    with transaction.atomic():
+        batch = ImportBatch(
+            source=source,
+            filename=filename[:255],
+            checksum=checksum,
+            size=size,
+            created_by=actor,
+            created_at=timezone.now(),
+            township=grant.township,
+            school=grant.school,
+            client_token=client_token[:64],
+        )
+        batch.file.save(f"{batch.public_id}.bin", File(handle), save=False)
+        try:
+            with batch_path(batch) as path:
+                table = pipeline.open_table(path, SOURCES[source])
+            batch.sheet_name = table.sheet_name
+            batch.header_row = table.header_row
+            batch.headers = table.headers
+            batch.mapping = pipeline.resolve_mapping(
+                SOURCES[source], table.headers, None, remembered_mapping(source)
+            )
+        except FileRefused as exc:
+            batch.status = ImportBatch.Status.REFUSED
+            batch.message = str(exc)
+        batch.save()
+        log_action(
+            actor=actor,
+            action="import.uploaded",
+            obj=batch,
+            data={"source": source, "checksum": checksum, "size": size},
+        )
+    return batch
+
+
+@contextmanager
+def batch_path(batch: ImportBatch) -> Iterator[Path]:
+    """A local path for the stored file (which may live on S3-compatible storage)."""
+    try:
+        yield Path(batch.file.path)
+        return
+    except NotImplementedError:
+        pass
+    with tempfile.NamedTemporaryFile(suffix=Path(batch.filename).suffix) as tmp:
+        with batch.file.open("rb") as stored:
+            for chunk in iter(lambda: stored.read(1 << 20), b""):
+                tmp.write(chunk)
+        tmp.flush()
+        yield Path(tmp.name)
+
+
+def batch_set_mapping(*, actor: Any, batch: ImportBatch, mapping: dict[str, str]) -> ImportBatch:
+    source = SOURCES[batch.source]
+    known = {f.name for f in source.fields}
+    clean = {k: v for k, v in mapping.items() if v in known and k.isdigit()}
+    if len(set(clean.values())) != len(clean):
+        raise ValidationError(_("同一项不能对应两列，请检查列对应。"))
+    with transaction.atomic():
+        batch.mapping = clean
+        batch.status = ImportBatch.Status.UPLOADED
+        batch.save(update_fields=["mapping", "status"])
+        automatic = pipeline.resolve_mapping(source, batch.headers, None, {})
+        for index, field in clean.items():
+            header = batch.headers[int(index)] if int(index) < len(batch.headers) else ""
+            if header and automatic.get(index) != field:
+                ColumnMapping.objects.update_or_create(
+                    source=batch.source,
+                    header=header_key(header)[:100],
+                    defaults={"field": field, "updated_by": actor},
+                )
+        log_action(actor=actor, action="import.mapped", obj=batch, data={"mapping": clean})
+    return batch
+
+
+def _context(batch: ImportBatch, actor: Any) -> pipeline.ImportContext:
+    grant = grant_for(actor, batch.source, batch.township)
+    return pipeline.ImportContext(
+        actor=actor, township=grant.township, school=grant.school, village_ids=grant.village_ids
+    )
+
+
+def progress_key(batch: ImportBatch) -> str:
+    return f"import-progress:{batch.public_id}"
+
+
+def _progress_writer(batch: ImportBatch) -> pipeline.Progress:
+    # Progress goes to the shared cache, not the database: during the commit the batch's own
+    # transaction holds the write lock, and another write would wait for it.
+    def write(stage: str, done: int, total: int) -> None:
+        cache.set(progress_key(batch), {"stage": stage, "done": done, "total": total}, 3600)
+
+    return write
+
+
+def batch_progress(batch: ImportBatch) -> dict[str, Any]:
+    data = cache.get(progress_key(batch)) or {}
+    total = int(data.get("total") or 0)
+    done = int(data.get("done") or 0)
+    return {
+        "stage": data.get("stage", ""),
+        "done": done,
+        "total": total,
+        "percent": min(100, round(100 * done / total)) if total else 0,
+    }
+
+
+def _store_outcome(batch: ImportBatch, outcome: pipeline.Outcome) -> None:
+    batch.rows_total = outcome.rows_total
+    batch.rows_created = outcome.count(Action.CREATE)
+    batch.rows_updated = outcome.count(Action.UPDATE)
+    batch.rows_unchanged = outcome.count(Action.UNCHANGED)
+    batch.rows_rejected = outcome.rejected_rows
+    batch.rows_warned = outcome.warned_rows
+    ImportIssue.objects.filter(batch=batch).delete()
+    originals = outcome.originals
+    ImportIssue.objects.bulk_create(
+        [
+            ImportIssue(
+                batch=batch,
+                row_number=i.row_number,
+                column=i.column,
+                severity=i.severity,
+                code=i.code,
+                message=i.message,
+                original=originals.get(i.row_number, []),
+            )
+            for i in outcome.issues
+        ],
+        batch_size=2000,
+    )
+
+
+def batch_validate(*, actor: Any, batch: ImportBatch) -> ImportBatch:
+    """Read and check every row and plan it against the registry, writing nothing but the
+    batch's preview and issues."""
+    source = SOURCES[batch.source]
+    ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.VALIDATING)
+    try:
+        ctx = _context(batch, actor)
+        with batch_path(batch) as path:
+            outcome = pipeline.run(
+                path, source, ctx, mapping=batch.mapping, progress=_progress_writer(batch)
+            )
+    except FileRefused as exc:
+        ImportBatch.objects.filter(pk=batch.pk).update(
+            status=ImportBatch.Status.REFUSED, message=str(exc)
+        )
+        batch.refresh_from_db()
+        return batch
+    with transaction.atomic():
+        batch.refresh_from_db()
+        _store_outcome(batch, outcome)
+        batch.preview = {
+            "examples": outcome.examples(
+                {**{f.name: f.label for f in source.fields}, **CHANGE_LABELS}
+            ),
+            "new_places": ctx.places.proposals(),
+            "new_schools": ctx.schools.proposals(),
+        }
+        batch.status = ImportBatch.Status.VALIDATED
+        batch.validated_at = timezone.now()
+        batch.message = ""
+        batch.save()
+    return batch
+
+
+def batch_claim_commit(*, batch: ImportBatch) -> bool:
+    """Move a validated batch to "committing"; False if someone (a double click) did first."""
+    return bool(
+        ImportBatch.objects.filter(pk=batch.pk, status=ImportBatch.Status.VALIDATED).update(
+            status=ImportBatch.Status.COMMITTING
+        )
+    )
+
+
+def batch_commit(*, actor: Any, batch: ImportBatch, claimed: bool = False) -> ImportBatch:
+    """Write the batch in one transaction. Committing a batch twice is refused; committing the
+    same file in a new batch changes nothing (every row plans as unchanged)."""
+    source = SOURCES[batch.source]
+    if not claimed and not batch_claim_commit(batch=batch):
+        raise ValidationError(_("这个批次不在“待确认导入”状态，不能重复导入。"))
+    try:
+        ctx = _context(batch, actor)
+
+        def record(outcome: pipeline.Outcome) -> None:
+            _store_outcome(batch, outcome)
+            batch.status = ImportBatch.Status.COMMITTED
+            batch.committed_at = timezone.now()
+            batch.committed_by = actor
+            batch.save()
+            log_action(
+                actor=actor,
+                action="import.committed",
+                obj=batch,
+                data={
+                    "source": batch.source,
+                    "created": batch.rows_created,
+                    "updated": batch.rows_updated,
+                    "unchanged": batch.rows_unchanged,
+                    "rejected": batch.rows_rejected,
+                    "checksum": batch.checksum,
+                },
+            )
+
+        with batch_path(batch) as path:
+            pipeline.run(
+                path,
+                source,
+                ctx,
+                mapping=batch.mapping,
+                commit=True,
+                progress=_progress_writer(batch),
+                on_committed=record,
+            )
+    except FileRefused as exc:
+        ImportBatch.objects.filter(pk=batch.pk).update(
+            status=ImportBatch.Status.REFUSED, message=str(exc)
+        )
+    except Exception as exc:
+        # The transaction rolled back: nothing of the batch was written. Say so plainly.
+        ImportBatch.objects.filter(pk=batch.pk).update(
+            status=ImportBatch.Status.FAILED,
+            message=_("导入未完成，数据未作任何改动。原因：%(e)s") % {"e": exc},
+        )
+        raise
+    batch.refresh_from_db()
+    return batch

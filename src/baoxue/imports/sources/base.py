@@ -1,0 +1,154 @@
+"""What every import source shares: field definitions with header aliases, the row-level
+result types, and resolvers for the places and schools a file names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from baoxue.core.text import normalize_name
+from baoxue.imports.values import CellError, clean_text
+
+Parser = Callable[[object], Any]
+
+
+def header_key(text: str) -> str:
+    """Headers compare without spaces, line breaks, asterisks (required marks) and colons."""
+    return re.sub(r"[\s*＊:：()（）【】\[\]]", "", clean_text(text)).lower()
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    aliases: tuple[str, ...] = ()
+    parser: Parser = clean_text
+    required: bool = False
+    example: str = ""
+    help: str = ""
+
+    def header_keys(self) -> set[str]:
+        return {header_key(self.label), *(header_key(a) for a in self.aliases)}
+
+
+@dataclass
+class RowIssue:
+    row_number: int
+    column: str
+    code: str
+    message: str
+    severity: str = "error"  # or "warning"
+
+
+@dataclass
+class Record:
+    """One valid row, its values parsed and normalised."""
+
+    row_number: int
+    values: dict[str, Any]
+    original: list[str]
+    warnings: list[RowIssue] = field(default_factory=list)
+
+
+class Action:
+    CREATE = "create"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+
+
+@dataclass
+class Planned:
+    """What committing one record will do."""
+
+    record: Record
+    action: str
+    target: Any = None  # the existing object for update/unchanged
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+
+def auto_mapping(
+    fields: Iterable[Field], headers: list[str], remembered: dict[str, str]
+) -> dict[str, str]:
+    """Column index → field name for the headers we recognise (known aliases first, then what
+    a user mapped by hand for this source before). Each field takes one column: the first."""
+    by_key: dict[str, str] = {}
+    for f in fields:
+        for key in f.header_keys():
+            by_key.setdefault(key, f.name)
+    mapping: dict[str, str] = {}
+    taken: set[str] = set()
+    for index, header in enumerate(headers):
+        key = header_key(header)
+        name = by_key.get(key) or remembered.get(key, "")
+        if name and name not in taken:
+            mapping[str(index)] = name
+            taken.add(name)
+    return mapping
+
+
+def missing_required(fields: Iterable[Field], mapping: dict[str, str]) -> list[Field]:
+    mapped = set(mapping.values())
+    return [f for f in fields if f.required and f.name not in mapped]
+
+
+# --- place and school names ---------------------------------------------------------------------
+_VILLAGE_SUFFIXES = ("村民委员会", "村委会", "村委", "社区", "村")
+_GROUP_SUFFIXES = ("村民小组", "小组", "组", "屯")
+
+
+def strip_suffix(name: str, suffixes: tuple[str, ...]) -> str:
+    for suffix in suffixes:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def village_key(name: str) -> str:
+    return strip_suffix(clean_text(name), _VILLAGE_SUFFIXES)
+
+
+def group_key(name: str) -> str:
+    return strip_suffix(clean_text(name), _GROUP_SUFFIXES)
+
+
+def guess_school_kind(name: str) -> str:
+    if "教学点" in name:
+        return "teaching_point"
+    if "九年" in name or "一贯" in name:
+        return "nine_year"
+    if "特殊" in name or "特教" in name or "启智" in name:
+        return "special"
+    if "中学" in name or "初中" in name:
+        return "junior"
+    if "小学" in name:
+        return "primary"
+    return "other"
+
+
+def person_name(label: str) -> Parser:
+    """A required name, normalised as the registry stores names."""
+    inner = required_text(label)
+
+    def parse(value: object) -> str:
+        return normalize_name(inner(value))
+
+    return parse
+
+
+def required_text(label: str) -> Parser:
+    def parse(value: object) -> str:
+        text = clean_text(value)
+        if not text:
+            raise CellError(_("%(label)s不能为空") % {"label": label})
+        return text
+
+    return parse
+
+
+def age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))

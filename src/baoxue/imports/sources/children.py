@@ -1,0 +1,222 @@
+"""Matching file rows to registered children, shared by the roster and 学籍 sources.
+
+A valid ID number is the key (its keyed hash, across the whole database: the number is
+national). Rows without one are matched on name + birth date + village among children who
+have no valid number either; anything less certain is left for the reconciliation's review
+queue, not guessed here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from baoxue.core import crypto, idnumbers
+from baoxue.imports.sources.base import Record, RowIssue
+from baoxue.imports.values import CellError, parse_id_number_cell
+from baoxue.registry.models import Child, Region
+
+CHUNK = 5000
+
+
+def id_parser(value: object) -> idnumbers.IdInfo:
+    text = parse_id_number_cell(value)
+    return idnumbers.parse(text)
+
+
+def id_issues(record: Record, column: str) -> list[RowIssue]:
+    """Warnings (never silent changes) about the ID number of a row."""
+    info: idnumbers.IdInfo | None = record.values.get("id_info")
+    issues: list[RowIssue] = []
+    if info is None or info.status == idnumbers.IdStatus.EMPTY:
+        return issues
+    n = record.row_number
+    if info.status == idnumbers.IdStatus.UPGRADED:
+        issues.append(
+            RowIssue(
+                n,
+                column,
+                "id_upgraded",
+                _("15 位身份证号已升级为 18 位，原号码一并保存"),
+                "warning",
+            )
+        )
+    elif not info.is_valid:
+        reason = {
+            idnumbers.IdStatus.BAD_CHECKSUM: _("校验位不符"),
+            idnumbers.IdStatus.BAD_DATE: _("出生日期部分无效"),
+        }.get(info.status, _("位数或字符不对"))
+        issues.append(
+            RowIssue(
+                n,
+                column,
+                "id_flagged",
+                _("身份证号%(reason)s，已按原样保存并标记，请核实") % {"reason": reason},
+                "warning",
+            )
+        )
+    birth = record.values.get("birth_date")
+    if info.is_valid and birth and info.birth_date and birth != info.birth_date:
+        issues.append(
+            RowIssue(
+                n,
+                column,
+                "id_birth_mismatch",
+                _("出生日期 %(birth)s 与身份证号中的 %(id_birth)s 不一致")
+                % {"birth": birth, "id_birth": info.birth_date},
+                "warning",
+            )
+        )
+    if info.is_valid and "region_unknown" in info.warnings:
+        issues.append(
+            RowIssue(n, column, "id_region", _("身份证号的地区码不在已知列表中"), "warning")
+        )
+    return issues
+
+
+def id_hash(record: Record) -> str:
+    info: idnumbers.IdInfo | None = record.values.get("id_info")
+    if info is None or not info.is_valid:
+        return ""
+    return crypto.lookup_hash(info.value)
+
+
+class ChildIndex:
+    """Existing children for a batch of records, loaded in a few bulk queries."""
+
+    def __init__(self, records: Iterable[Record], township: Region) -> None:
+        hashes = {h for r in records if (h := id_hash(r))}
+        self.by_hash: dict[str, list[Child]] = {}
+        hash_list = sorted(hashes)
+        for start in range(0, len(hash_list), CHUNK):
+            for child in Child.objects.filter(id_number_hash__in=hash_list[start : start + CHUNK]):
+                self.by_hash.setdefault(child.id_number_hash, []).append(child)
+        self.by_name: dict[tuple[str, date | None, int], list[Child]] = {}
+        for child in Child.objects.filter(township=township, id_number_hash=""):
+            key = (child.name, child.birth_date, child.village_id)
+            self.by_name.setdefault(key, []).append(child)
+
+    def find(self, record: Record, village: Region | None) -> tuple[Child | None, RowIssue | None]:
+        """The child this record describes, or None for a new child; an issue when the file
+        and the registry disagree on who it is (reported, never guessed)."""
+        values = record.values
+        h = id_hash(record)
+        if h:
+            found = self.by_hash.get(h, [])
+            if len(found) > 1:
+                return None, RowIssue(
+                    record.row_number,
+                    "id_number",
+                    "id_shared",
+                    _("该身份证号在系统中已被 %(n)s 人使用，请先核实更正") % {"n": len(found)},
+                )
+            if found:
+                child = found[0]
+                conflict = self._conflict(record, child)
+                return (None, conflict) if conflict else (child, None)
+            return None, None
+        if village is None:
+            return None, None
+        candidates = self.by_name.get((values["name"], values.get("birth_date"), village.pk), [])
+        if len(candidates) == 1:
+            return candidates[0], None
+        if len(candidates) > 1:
+            return None, RowIssue(
+                record.row_number,
+                "name",
+                "ambiguous",
+                _("同村有 %(n)s 名同名同生日儿童且都没有有效身份证号，无法确定是哪一位")
+                % {"n": len(candidates)},
+            )
+        return None, None
+
+    @staticmethod
+    def _conflict(record: Record, child: Child) -> RowIssue | None:
+        values = record.values
+        differences = []
+        if values["name"] != child.name:
+            differences.append(_("姓名（系统中为“%(name)s”）") % {"name": child.name})
+        birth = values.get("birth_date")
+        if birth and child.birth_date and birth != child.birth_date:
+            differences.append(_("出生日期（系统中为 %(birth)s）") % {"birth": child.birth_date})
+        if not differences:
+            return None
+        return RowIssue(
+            record.row_number,
+            "id_number",
+            "conflict",
+            _("身份证号与系统中已登记的儿童相同，但%(what)s不同，请核实后再导入")
+            % {"what": "、".join(differences)},
+        )
+
+
+def duplicates_in_file(records: list[Record]) -> list[RowIssue]:
+    """Rows of one file that describe the same child. An exact repeat is skipped with a
+    warning; the same number with different details rejects every such row."""
+    issues: list[RowIssue] = []
+    groups: dict[str, list[Record]] = {}
+    for record in records:
+        h = id_hash(record)
+        if h:
+            groups.setdefault(h, []).append(record)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        first = group[0]
+        if all(r.original == first.original for r in group[1:]):
+            for r in group[1:]:
+                issues.append(
+                    RowIssue(
+                        r.row_number,
+                        "",
+                        "repeat",
+                        _("与第 %(row)s 行完全相同，已跳过") % {"row": first.row_number},
+                        "warning",
+                    )
+                )
+                r.values["skip"] = True
+            continue
+        rows = "、".join(str(r.row_number) for r in group)
+        for r in group:
+            issues.append(
+                RowIssue(
+                    r.row_number,
+                    "id_number",
+                    "duplicate",
+                    _("第 %(rows)s 行身份证号相同但内容不同，无法判断哪行正确，均未导入")
+                    % {"rows": rows},
+                )
+            )
+            r.values["reject"] = True
+    return issues
+
+
+def parse_left_behind(value: object) -> str:
+    from baoxue.imports.values import clean_text
+
+    text = clean_text(value)
+    if not text or text in {"否", "非留守", "非留守儿童", "无", "不是", "0", "N", "n"}:
+        return "none"
+    if "双" in text or "均" in text or "都" in text or "父母" in text:
+        return "both_parents"
+    if "单" in text or "一方" in text or "父亲" in text or "母亲" in text:
+        return "one_parent"
+    if text in {"是", "留守", "留守儿童", "1", "Y", "y"}:
+        return "one_parent"
+    raise CellError(
+        _("无法识别的留守情况“%(text)s”，可填：非留守、单亲外出、双亲外出") % {"text": text}
+    )
+
+
+def child_fields_changed(child: Child, wanted: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    changes: dict[str, tuple[Any, Any]] = {}
+    for name, value in wanted.items():
+        if value is None or value == "":
+            continue  # a blank cell never erases what the registry knows
+        current = getattr(child, name)
+        if current != value:
+            changes[name] = (current, value)
+    return changes

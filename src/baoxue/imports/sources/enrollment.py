@@ -1,0 +1,514 @@
+"""学籍: a school's (or many schools') student-status export, in the national system's columns.
+
+A newer export updates what changed and records the 学籍异动 it implies (休学, 复学, 转出, 毕业,
+死亡, a move to another school); child details from the 学籍 only fill blanks in the registry,
+since the 户籍 side is the authority on who a child is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
+
+from baoxue.core import crypto, idnumbers
+from baoxue.core.services import log_action
+from baoxue.imports.sources.base import (
+    Action,
+    Field,
+    Planned,
+    Record,
+    RowIssue,
+    person_name,
+)
+from baoxue.imports.sources.children import (
+    ChildIndex,
+    duplicates_in_file,
+    id_issues,
+    id_parser,
+    parse_left_behind,
+)
+from baoxue.imports.sources.roster import ID_ALIASES
+from baoxue.imports.values import (
+    CellError,
+    clean_text,
+    parse_bool,
+    parse_date,
+    parse_int,
+    parse_sex,
+)
+from baoxue.registry.counts import counts_mark_stale
+from baoxue.registry.models import Child, Enrollment, EnrollmentEvent
+from baoxue.registry.services import build_child, refresh_school_status_bulk, student_number_columns
+
+_STATUS_WORDS = {
+    "在读": "01",
+    "在校": "01",
+    "正常": "01",
+    "休学": "02",
+    "退学": "03",
+    "停学": "04",
+    "复学": "05",
+    "流失": "06",
+    "辍学": "06",
+    "毕业": "07",
+    "结业": "08",
+    "肄业": "09",
+    "转出": "10",
+    "转学": "10",
+    "转学转出": "10",
+    "死亡": "11",
+    "保留入学资格": "12",
+    "公派出国": "13",
+    "出国": "13",
+    "开除": "14",
+    "下落不明": "15",
+    "其他": "99",
+}
+
+# How a status change reads as a 学籍异动.
+_EVENT_FOR_STATUS = {
+    "02": EnrollmentEvent.Kind.SUSPENSION,
+    "05": EnrollmentEvent.Kind.RESUMPTION,
+    "07": EnrollmentEvent.Kind.GRADUATION,
+    "10": EnrollmentEvent.Kind.TRANSFER_OUT,
+    "11": EnrollmentEvent.Kind.DEATH,
+}
+
+
+def parse_status(value: object) -> str:
+    text = clean_text(value)
+    if not text:
+        return "01"
+    if text.isdigit() and text.zfill(2) in Enrollment.Status.values:
+        return text.zfill(2)
+    for word, code in _STATUS_WORDS.items():
+        if text == word or text.startswith(word):
+            return code
+    raise CellError(
+        _("无法识别的学籍状态“%(text)s”，可填：在读、休学、复学、转出、毕业、死亡等")
+        % {"text": text}
+    )
+
+
+def parse_grade(value: object) -> int:
+    grade = parse_int(value, field_label="年级", minimum=1, maximum=9)
+    if grade is None:
+        raise CellError(_("年级不能为空"))
+    return grade
+
+
+def parse_boarding(value: object) -> bool | None:
+    text = clean_text(value)
+    if text in {"走读", "非住校"}:
+        return False
+    if text in {"住校", "寄宿", "寄宿生"}:
+        return True
+    return parse_bool(value, field_label="是否住校")
+
+
+def parse_student_number(value: object) -> str:
+    text = idnumbers.normalize(clean_text(value)).upper()
+    if text and not (text[0] in "GLJ" or text.isdigit()):
+        raise CellError(_("学籍号“%(text)s”格式不对，应为 G 加身份证号") % {"text": text})
+    return text
+
+
+def _flag(label: str) -> Callable[[object], bool | None]:
+    return lambda value: parse_bool(value, field_label=label)
+
+
+class EnrollmentSource:
+    code = "enrollment"
+    label = _l("学籍名册")
+    fields = [
+        Field("name", "姓名", ("学生姓名",), person_name("姓名"), True, "吴俊辉"),
+        Field(
+            "id_info",
+            "身份证件号",
+            ("身份证号", *ID_ALIASES),
+            id_parser,
+            False,
+            "450225201605020011",
+        ),
+        Field(
+            "student_number",
+            "学籍号",
+            ("全国学籍号", "学籍编号", "学生学籍号"),
+            parse_student_number,
+            False,
+            "G450225201605020011",
+        ),
+        Field("sex", "性别", (), parse_sex, False, "男"),
+        Field(
+            "birth_date", "出生日期", ("出生年月", "出生年月日"), parse_date, False, "2016-05-02"
+        ),
+        Field("ethnicity", "民族", (), clean_text, False, "苗族"),
+        Field(
+            "school_code", "学校标识码", ("学校代码", "学校识别码"), clean_text, False, "2145993101"
+        ),
+        Field(
+            "school_name",
+            "学校名称",
+            ("学校", "就读学校", "所在学校"),
+            clean_text,
+            False,
+            "培秀苗族乡中心小学",
+        ),
+        Field("grade", "年级", ("年级名称", "所在年级", "就读年级"), parse_grade, True, "3"),
+        Field("class_name", "班级", ("班级名称", "班号", "所在班级"), clean_text, False, "1班"),
+        Field(
+            "entry_date",
+            "入学年月",
+            ("入学日期", "入学时间", "入校年月"),
+            parse_date,
+            False,
+            "2023-09",
+        ),
+        Field(
+            "status",
+            "学生当前状态",
+            ("学籍状态", "当前状态", "在校状态", "学生状态"),
+            parse_status,
+            False,
+            "在读",
+        ),
+        Field(
+            "is_boarding",
+            "是否住校",
+            ("就读方式", "是否寄宿", "寄宿生", "是否寄宿生"),
+            parse_boarding,
+            False,
+            "走读",
+        ),
+        Field("village", "村", ("户籍村", "行政村", "所属村"), clean_text, False, "乌岭村"),
+        Field("group", "组/屯", ("屯", "组", "自然屯"), clean_text, False, "上寨屯"),
+        Field(
+            "household_address",
+            "户口所在地",
+            ("户籍所在地", "户口地址", "户口所在地详细地址", "家庭住址", "现住址"),
+            clean_text,
+            False,
+            "广西融水县培秀乡乌岭村上寨屯",
+        ),
+        Field(
+            "left_behind",
+            "是否留守儿童",
+            ("留守儿童", "留守情况"),
+            parse_left_behind,
+            False,
+            "非留守儿童",
+        ),
+        Field(
+            "has_disability", "是否残疾人", ("是否残疾", "残疾"), _flag("是否残疾人"), False, "否"
+        ),
+        Field("is_orphan", "是否孤儿", ("孤儿",), _flag("是否孤儿"), False, "否"),
+        Field(
+            "is_migrant",
+            "是否进城务工人员随迁子女",
+            ("是否随迁子女", "随迁子女"),
+            _flag("是否随迁子女"),
+            False,
+            "否",
+        ),
+        Field("guardian_name", "监护人姓名", ("监护人", "家长姓名"), clean_text, False, "吴老大"),
+        Field(
+            "guardian_phone",
+            "监护人联系电话",
+            ("监护人电话", "联系电话", "家长电话"),
+            clean_text,
+            False,
+            "13800000001",
+        ),
+    ]
+
+    def check(self, record: Record, ctx: Any) -> list[RowIssue]:
+        v = record.values
+        issues = id_issues(record, "身份证件号")
+        number = v.get("student_number", "")
+        info = v.get("id_info")
+        if (
+            number
+            and number[:1] in "GLJ"
+            and info is not None
+            and info.is_valid
+            and number[1:] != info.value
+        ):
+            issues.append(
+                RowIssue(
+                    record.row_number,
+                    "学籍号",
+                    "number_mismatch",
+                    _("学籍号与身份证号不一致，请核实"),
+                    "warning",
+                )
+            )
+        if not v.get("school_code") and not v.get("school_name") and ctx.school is None:
+            issues.append(
+                RowIssue(record.row_number, "学校名称", "school", _("缺少学校名称或学校标识码"))
+            )
+        return issues
+
+    def plan(self, records: list[Record], ctx: Any) -> tuple[list[Planned], list[RowIssue]]:
+        issues = duplicates_in_file(records)
+        places, schools = ctx.places, ctx.schools
+        keep: list[Record] = []
+        for record in records:
+            v = record.values
+            if v.get("reject") or v.get("skip"):
+                continue
+            key = schools.ref(code=v.get("school_code", ""), name=v.get("school_name", ""))
+            if not key and ctx.school is not None:
+                key = schools.ref(code=ctx.school.code, name=ctx.school.name)
+            school = schools.peek(key)
+            if ctx.school is not None and (school is None or school.pk != ctx.school.pk):
+                issues.append(
+                    RowIssue(
+                        record.row_number,
+                        "学校名称",
+                        "scope",
+                        _("不是本校（%(s)s）的学生，未导入") % {"s": ctx.school.name},
+                    )
+                )
+                continue
+            if school is not None and not school.lowest_grade <= v["grade"] <= school.highest_grade:
+                issues.append(
+                    RowIssue(
+                        record.row_number,
+                        "年级",
+                        "grade",
+                        _("%(s)s 没有 %(g)s 年级") % {"s": school.name, "g": v["grade"]},
+                    )
+                )
+                continue
+            v["school_key"] = key
+            village = v.get("village", "")
+            if village:
+                v["village_key"] = places.village_ref(village)
+                v["group_key"] = places.group_ref(v["village_key"], v.get("group", ""))
+            else:
+                vk, group = places.find_in_address(v.get("household_address", ""))
+                v["village_key"] = vk
+                v["group_key"] = places.group_ref(vk, group) if vk else ""
+            keep.append(record)
+        index = ChildIndex(keep, ctx.township)
+        numbers = sorted(
+            {crypto.lookup_hash(n) for r in keep if (n := r.values.get("student_number"))}
+        )
+        by_number: dict[str, Enrollment] = {}
+        for start in range(0, len(numbers), 5000):
+            for e in Enrollment.objects.filter(
+                student_number_hash__in=numbers[start : start + 5000]
+            ).select_related("child"):
+                by_number[e.student_number_hash] = e
+        plan: list[Planned] = []
+        for record in keep:
+            v = record.values
+            village = places.villages.get(v["village_key"]) if v["village_key"] else None
+            existing = (
+                by_number.get(crypto.lookup_hash(v["student_number"]))
+                if v.get("student_number")
+                else None
+            )
+            child, problem = index.find(record, village)
+            if problem is not None:
+                issues.append(problem)
+                continue
+            if existing is not None and child is not None and existing.child_id != child.pk:
+                issues.append(
+                    RowIssue(
+                        record.row_number,
+                        "学籍号",
+                        "number_other_child",
+                        _("该学籍号在系统中属于另一名儿童（%(n)s），请核实")
+                        % {"n": existing.child.name},
+                    )
+                )
+                continue
+            child = child or (existing.child if existing is not None else None)
+            v["child"] = child
+            if existing is None and child is not None:
+                existing = self._current_at(child, schools.peek(v["school_key"]))
+            if existing is None:
+                plan.append(Planned(record, Action.CREATE))
+                continue
+            changes = self._changes(existing, v, schools.peek(v["school_key"]))
+            plan.append(
+                Planned(record, Action.UPDATE if changes else Action.UNCHANGED, existing, changes)
+            )
+        return plan, issues
+
+    @staticmethod
+    def _current_at(child: Child, school: Any) -> Enrollment | None:
+        if school is None:
+            return None
+        return Enrollment.objects.filter(child=child, school=school, is_current=True).first()
+
+    @staticmethod
+    def _changes(e: Enrollment, v: dict[str, Any], school: Any) -> dict[str, tuple[Any, Any]]:
+        changes: dict[str, tuple[Any, Any]] = {}
+        if school is None or e.school_id != school.pk:
+            changes["school"] = (e.school.name, v.get("school_name") or v.get("school_code"))
+        for name in ("grade", "class_name", "status", "is_boarding", "entry_date"):
+            new = v.get(name)
+            if name == "status" and new is None:
+                new = "01"
+            if new is None or new == "":
+                continue
+            if getattr(e, name) != new:
+                changes[name] = (getattr(e, name), new)
+        return changes
+
+    def commit(self, plan: list[Planned], ctx: Any, progress: Any) -> None:
+        places, schools = ctx.places, ctx.schools
+        places.create_proposed(ctx.actor)
+        schools.create_proposed(ctx.actor)
+        actor = ctx.actor if getattr(ctx.actor, "is_authenticated", False) else None
+        today = ctx.today
+        new_children: list[Child] = []
+        for p in plan:
+            v = p.record.values
+            if p.action == Action.CREATE and v.get("child") is None:
+                info = v.get("id_info")
+                child = build_child(
+                    name=v["name"],
+                    village=places.village(v["village_key"]),
+                    group=places.group(v["village_key"], v.get("group_key", ""))
+                    if v["village_key"]
+                    else None,
+                    id_number=info.normalized if info is not None else "",
+                    birth_date=v.get("birth_date"),
+                    sex=v.get("sex", ""),
+                    ethnicity=v.get("ethnicity", ""),
+                    **{
+                        k: v[k]
+                        for k in ("left_behind", "has_disability", "is_orphan", "is_migrant")
+                        if v.get(k) not in (None, "")
+                    },
+                )
+                v["child"] = child
+                new_children.append(child)
+        Child.objects.bulk_create(new_children, batch_size=1000)
+        progress("commit", len(new_children), len(plan) + len(new_children))
+        new_enrollments: list[Enrollment] = []
+        events: list[EnrollmentEvent] = []
+        updated: list[Enrollment] = []
+        for p in plan:
+            v = p.record.values
+            school = schools.get(v["school_key"])
+            if p.action == Action.CREATE:
+                e = Enrollment(
+                    child=v["child"],
+                    school=school,
+                    grade=v["grade"],
+                    class_name=v.get("class_name", ""),
+                    is_boarding=bool(v.get("is_boarding")),
+                    status=v.get("status") or "01",
+                    entry_date=v.get("entry_date"),
+                    is_current=True,
+                    **student_number_columns(v.get("student_number", "")),
+                )
+                new_enrollments.append(e)
+                events.append(
+                    EnrollmentEvent(
+                        enrollment=e,
+                        kind=EnrollmentEvent.Kind.ENROLLED,
+                        date=v.get("entry_date") or today,
+                        created_by=actor,
+                    )
+                )
+            elif p.action == Action.UPDATE:
+                e = p.target
+                if "school" in p.changes:
+                    # Moved to another school: the old 学籍 ends with a transfer out, the new
+                    # one starts with a transfer in.
+                    e.status, e.end_date, e.is_current = (
+                        Enrollment.Status.TRANSFERRED_OUT,
+                        today,
+                        False,
+                    )
+                    updated.append(e)
+                    events.append(
+                        EnrollmentEvent(
+                            enrollment=e,
+                            kind=EnrollmentEvent.Kind.TRANSFER_OUT,
+                            date=today,
+                            other_school=school,
+                            other_school_name=school.name,
+                            created_by=actor,
+                        )
+                    )
+                    new = Enrollment(
+                        child=e.child,
+                        school=school,
+                        grade=v["grade"],
+                        class_name=v.get("class_name", ""),
+                        is_boarding=bool(v.get("is_boarding")),
+                        status=v.get("status") or "01",
+                        entry_date=v.get("entry_date") or today,
+                        is_current=True,
+                        **student_number_columns(v.get("student_number", "")),
+                    )
+                    new_enrollments.append(new)
+                    events.append(
+                        EnrollmentEvent(
+                            enrollment=new,
+                            kind=EnrollmentEvent.Kind.TRANSFER_IN,
+                            date=today,
+                            other_school=e.school,
+                            other_school_name=e.school.name,
+                            created_by=actor,
+                        )
+                    )
+                    continue
+                for name, (_old, value) in p.changes.items():
+                    setattr(e, name, value)
+                if "status" in p.changes:
+                    kind = _EVENT_FOR_STATUS.get(e.status, EnrollmentEvent.Kind.STATUS_CHANGE)
+                    if kind in {EnrollmentEvent.Kind.TRANSFER_OUT, EnrollmentEvent.Kind.GRADUATION}:
+                        e.end_date = today
+                    events.append(
+                        EnrollmentEvent(
+                            enrollment=e,
+                            kind=kind,
+                            date=today,
+                            created_by=actor,
+                            reason=_("学籍导入：%(old)s → %(new)s")
+                            % {
+                                "old": Enrollment.Status(p.changes["status"][0]).label,
+                                "new": Enrollment.Status(e.status).label,
+                            },
+                        )
+                    )
+                updated.append(e)
+        Enrollment.objects.bulk_create(new_enrollments, batch_size=1000)
+        Enrollment.objects.bulk_update(
+            updated,
+            [
+                "grade",
+                "class_name",
+                "status",
+                "is_boarding",
+                "entry_date",
+                "end_date",
+                "is_current",
+            ],
+            batch_size=1000,
+        )
+        EnrollmentEvent.objects.bulk_create(events, batch_size=2000)
+        touched = {p.record.values["child"].pk for p in plan if p.action != Action.UNCHANGED}
+        refresh_school_status_bulk(child_ids=touched)
+        counts_mark_stale(county_ids={ctx.township.parent_id})
+        log_action(
+            actor=ctx.actor,
+            action="import.enrollment_committed",
+            obj=ctx.township,
+            data={
+                "enrollments_created": len(new_enrollments),
+                "updated": len(updated),
+                "children_created": len(new_children),
+            },
+        )
+        progress("commit", len(plan), len(plan))

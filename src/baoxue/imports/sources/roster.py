@@ -1,0 +1,374 @@
+"""户籍 population roster: every child of a village or township, with household and guardian."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
+
+from baoxue.core import crypto
+from baoxue.core.services import log_action
+from baoxue.imports.sources.base import (
+    Action,
+    Field,
+    Planned,
+    Record,
+    RowIssue,
+    person_name,
+    required_text,
+)
+from baoxue.imports.sources.children import (
+    ChildIndex,
+    child_fields_changed,
+    duplicates_in_file,
+    id_issues,
+    id_parser,
+    parse_left_behind,
+)
+from baoxue.imports.values import clean_text, parse_bool, parse_date, parse_sex
+from baoxue.registry.counts import counts_mark_stale
+from baoxue.registry.models import Child, Guardian, Household
+from baoxue.registry.services import apply_id_columns, build_child, id_columns
+
+ID_ALIASES = ("身份证号码", "公民身份号码", "身份证件号", "身份证件号码", "证件号码", "身份证")
+
+
+def _flag(label: str) -> Callable[[object], bool | None]:
+    return lambda value: parse_bool(value, field_label=label)
+
+
+class RosterSource:
+    code = "roster"
+    label = _l("户籍人口名册")
+    fields = [
+        Field(
+            "name",
+            "姓名",
+            ("儿童姓名", "学生姓名", "人员姓名"),
+            person_name("姓名"),
+            True,
+            "吴俊辉",
+        ),
+        Field("id_info", "身份证号", ID_ALIASES, id_parser, False, "450225201605020011"),
+        Field("sex", "性别", (), parse_sex, False, "男"),
+        Field(
+            "birth_date",
+            "出生日期",
+            ("出生年月", "出生年月日", "出生时间", "生日"),
+            parse_date,
+            False,
+            "2016-05-02",
+        ),
+        Field("ethnicity", "民族", (), clean_text, False, "苗族"),
+        Field(
+            "village",
+            "村",
+            ("行政村", "村委", "村委会", "所属村", "村社区", "村（社区）", "户籍村"),
+            required_text("村"),
+            True,
+            "乌岭村",
+        ),
+        Field(
+            "group",
+            "组/屯",
+            ("屯", "组", "自然屯", "村民小组", "组别", "所属组", "组屯"),
+            clean_text,
+            False,
+            "上寨屯",
+        ),
+        Field("household_number", "户号", ("户编号", "户籍编号"), clean_text, False, "0012"),
+        Field("head_name", "户主姓名", ("户主",), clean_text, False, "吴老大"),
+        Field("relation_to_head", "与户主关系", ("与户主关系名称",), clean_text, False, "子"),
+        Field(
+            "address", "住址", ("现住址", "家庭住址", "户籍地址", "详细地址"), clean_text, False, ""
+        ),
+        Field("guardian_name", "监护人姓名", ("监护人", "家长姓名"), clean_text, False, "吴老大"),
+        Field(
+            "guardian_phone",
+            "监护人电话",
+            ("联系电话", "监护人联系电话", "家长电话", "电话"),
+            clean_text,
+            False,
+            "13800000001",
+        ),
+        Field(
+            "left_behind",
+            "留守情况",
+            ("是否留守儿童", "留守儿童"),
+            parse_left_behind,
+            False,
+            "非留守",
+        ),
+        Field("is_orphan", "是否孤儿", ("孤儿",), _flag("是否孤儿"), False, "否"),
+        Field(
+            "is_migrant",
+            "是否随迁子女",
+            ("随迁子女", "流动儿童"),
+            _flag("是否随迁子女"),
+            False,
+            "否",
+        ),
+    ]
+
+    def check(self, record: Record, ctx: Any) -> list[RowIssue]:
+        record.warnings = id_issues(record, "身份证号")
+        return list(record.warnings)
+
+    def plan(self, records: list[Record], ctx: Any) -> tuple[list[Planned], list[RowIssue]]:
+        issues = duplicates_in_file(records)
+        places = ctx.places
+        keep: list[Record] = []
+        for record in records:
+            if record.values.get("reject") or record.values.get("skip"):
+                continue
+            v = record.values
+            v["village_key"] = places.village_ref(v["village"])
+            v["group_key"] = places.group_ref(v["village_key"], v.get("group", ""))
+            existing = places.villages.get(v["village_key"])
+            if ctx.village_ids is not None and (
+                existing is None or existing.pk not in ctx.village_ids
+            ):
+                issues.append(
+                    RowIssue(
+                        record.row_number,
+                        "村",
+                        "scope",
+                        _("“%(v)s”不是您负责的村，未导入") % {"v": v["village"]},
+                    )
+                )
+                continue
+            keep.append(record)
+        index = ChildIndex(keep, ctx.township)
+        matched_ids = [c.pk for cs in index.by_hash.values() for c in cs] + [
+            c.pk for cs in index.by_name.values() for c in cs
+        ]
+        guardians: dict[int, dict[str, str]] = {}
+        for g in Guardian.objects.filter(child_id__in=matched_ids).values(
+            "child_id", "name", "phone"
+        ):
+            guardians.setdefault(g["child_id"], {})[g["name"]] = g["phone"]
+        household_numbers = dict(
+            Household.objects.filter(children__in=matched_ids).values_list("children__id", "number")
+        )
+        plan: list[Planned] = []
+        for record in keep:
+            village = places.villages.get(record.values["village_key"])
+            child, problem = index.find(record, village)
+            if problem is not None:
+                issues.append(problem)
+                continue
+            if child is None:
+                plan.append(Planned(record, Action.CREATE))
+                continue
+            if child.township_id != ctx.township.pk:
+                issues.append(
+                    RowIssue(
+                        record.row_number,
+                        "身份证号",
+                        "elsewhere",
+                        _("该儿童已登记在其他乡镇（%(t)s），未导入") % {"t": child.township},
+                    )
+                )
+                continue
+            changes = child_fields_changed(child, self._child_values(record, ctx))
+            group_key = record.values.get("group_key", "")
+            group = places.groups.get((village.pk, group_key)) if village and group_key else None
+            moved_village = village is None or child.village_id != village.pk
+            moved_group = bool(group_key) and (group is None or group.pk != child.group_id)
+            if moved_village or moved_group:
+                changes["village_id"] = (
+                    f"{child.village} {child.group or ''}".strip(),
+                    f"{record.values['village']} {record.values.get('group', '')}".strip(),
+                )
+            info = record.values.get("id_info")
+            if info is not None and info.is_valid and not child.id_number_hash:
+                changes["id_number"] = (child.id_status, info.value)
+            v = record.values
+            name, phone = v.get("guardian_name", ""), v.get("guardian_phone", "")
+            known = guardians.get(child.pk, {})
+            if name and (name not in known or (phone and known[name] != phone)):
+                changes["guardian"] = (known.get(name, ""), f"{name} {phone}".strip())
+            number = v.get("household_number", "")
+            if number and household_numbers.get(child.pk) != number:
+                changes["household"] = (household_numbers.get(child.pk, ""), number)
+            plan.append(
+                Planned(record, Action.UPDATE if changes else Action.UNCHANGED, child, changes)
+            )
+        return plan, issues
+
+    @staticmethod
+    def _child_values(record: Record, ctx: Any) -> dict[str, Any]:
+        v = record.values
+        return {
+            "sex": v.get("sex", ""),
+            "ethnicity": v.get("ethnicity", ""),
+            "birth_date": v.get("birth_date"),
+            "address": v.get("address", ""),
+            "left_behind": v.get("left_behind")
+            if v.get("left_behind") not in (None, "none")
+            else None,
+            "is_orphan": v.get("is_orphan") or None,
+            "is_migrant": v.get("is_migrant") or None,
+        }
+
+    def commit(self, plan: list[Planned], ctx: Any, progress: Any) -> None:
+        places = ctx.places
+        places.create_proposed(ctx.actor)
+        households = self._households(plan, ctx)
+        creates = [p for p in plan if p.action == Action.CREATE]
+        updates = [p for p in plan if p.action == Action.UPDATE]
+        new_children: list[Child] = []
+        for i, p in enumerate(creates):
+            v = p.record.values
+            info = v.get("id_info")
+            village = places.village(v["village_key"])
+            flags = {
+                k: val
+                for k, val in self._child_values(p.record, ctx).items()
+                if k in {"address", "left_behind", "is_orphan", "is_migrant"}
+                and val not in (None, "")
+            }
+            child = build_child(
+                name=v["name"],
+                village=village,
+                group=places.group(v["village_key"], v.get("group_key", "")),
+                id_number=info.normalized if info is not None else "",
+                birth_date=v.get("birth_date"),
+                sex=v.get("sex", ""),
+                ethnicity=v.get("ethnicity", ""),
+                household=households.get((village.pk, v.get("household_number", ""))),
+                **flags,
+            )
+            new_children.append(child)
+            if i % 2000 == 0:
+                progress("commit", i, len(plan))
+        Child.objects.bulk_create(new_children, batch_size=1000)
+        changed: list[Child] = []
+        fields: set[str] = set()
+        for p in updates:
+            child = p.target
+            v = p.record.values
+            for name, (_old, new) in p.changes.items():
+                if name == "id_number":
+                    cols = id_columns(new)
+                    old_value = child.id_number
+                    apply_id_columns(child, cols)
+                    if old_value and old_value != new:
+                        child.id_number_original_enc = crypto.encrypt(old_value)
+                    fields |= {
+                        "id_number_enc",
+                        "id_number_hash",
+                        "id_number_masked",
+                        "id_suffix",
+                        "id_number_original_enc",
+                        "id_status",
+                    }
+                elif name in {"guardian", "household"}:
+                    continue  # written below with the households and guardians
+                elif name == "village_id":
+                    village = places.village(v["village_key"])
+                    child.village = village
+                    child.group = places.group(v["village_key"], v.get("group_key", ""))
+                    fields |= {"village", "group"}
+                else:
+                    setattr(child, name, new)
+                    fields.add(name)
+            household = households.get((child.village_id, v.get("household_number", "")))
+            if household is not None and child.household_id != household.pk:
+                child.household = household
+                fields.add("household")
+            child.version += 1
+            changed.append(child)
+        if changed:
+            Child.objects.bulk_update(
+                changed, sorted(fields | {"version", "updated_at"}), batch_size=1000
+            )
+        self._guardians(
+            [*zip(creates, new_children, strict=True)]
+            + [(p, p.target) for p in plan if p.action != Action.CREATE]
+        )
+        counts_mark_stale(county_ids={ctx.township.parent_id})
+        log_action(
+            actor=ctx.actor,
+            action="import.roster_committed",
+            obj=ctx.township,
+            data={"created": len(new_children), "updated": len(changed)},
+        )
+        progress("commit", len(plan), len(plan))
+
+    @staticmethod
+    def _households(plan: list[Planned], ctx: Any) -> dict[tuple[int, str], Household]:
+        places = ctx.places
+        wanted: dict[tuple[int, str], dict[str, Any]] = {}
+        for p in plan:
+            v = p.record.values
+            number = v.get("household_number", "")
+            if not number:
+                continue
+            village = places.village(v["village_key"])
+            wanted.setdefault(
+                (village.pk, number),
+                {
+                    "village": village,
+                    "group": places.group(v["village_key"], v.get("group_key", "")),
+                    "head_name": v.get("head_name", ""),
+                },
+            )
+        existing = {
+            (h.village_id, h.number): h
+            for h in Household.objects.filter(
+                village_id__in={k[0] for k in wanted}, number__in={k[1] for k in wanted}
+            )
+        }
+        missing = [
+            Household(
+                number=number,
+                head_name=data["head_name"],
+                village=data["village"],
+                group=data["group"],
+                township_id=data["village"].parent_id,
+                county_id=ctx.township.parent_id,
+            )
+            for (vid, number), data in wanted.items()
+            if (vid, number) not in existing
+        ]
+        Household.objects.bulk_create(missing, batch_size=1000)
+        for h in missing:
+            existing[(h.village_id, h.number)] = h
+        return existing
+
+    @staticmethod
+    def _guardians(pairs: list[tuple[Planned, Child]]) -> None:
+        wanted = {
+            child.pk: (
+                p.record.values.get("guardian_name", ""),
+                p.record.values.get("guardian_phone", ""),
+            )
+            for p, child in pairs
+            if p.record.values.get("guardian_name")
+        }
+        if not wanted:
+            return
+        existing = {
+            (g.child_id, g.name): g for g in Guardian.objects.filter(child_id__in=list(wanted))
+        }
+        new, changed = [], []
+        for child_id, (name, phone) in wanted.items():
+            guardian = existing.get((child_id, name))
+            if guardian is None:
+                new.append(
+                    Guardian(
+                        child_id=child_id,
+                        name=name,
+                        phone=phone,
+                        relation=Guardian.Relation.OTHER,
+                        is_primary=True,
+                    )
+                )
+            elif phone and guardian.phone != phone:
+                guardian.phone = phone
+                changed.append(guardian)
+        Guardian.objects.bulk_create(new, batch_size=1000)
+        Guardian.objects.bulk_update(changed, ["phone"], batch_size=1000)

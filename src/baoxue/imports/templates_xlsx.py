@@ -1,0 +1,37 @@
+"""Blank templates: each source's headers and one example row, as xlsx with text columns."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import xlsxwriter
+
+from baoxue.imports.pipeline import Source
+
+
+def template_xlsx(source: Source) -> bytes:
+    buffer = BytesIO()
+    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = workbook.add_worksheet(str(source.label)[:31])
+    header = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    required = workbook.add_format({"bold": True, "bg_color": "#FCE4D6", "border": 1})
+    text = workbook.add_format({"num_format": "@"})  # ID numbers must stay text
+    example = workbook.add_format({"num_format": "@", "font_color": "#808080", "italic": True})
+    for col, field in enumerate(source.fields):
+        label = ("*" if field.required else "") + field.label
+        sheet.write_string(0, col, label, required if field.required else header)
+        sheet.set_column(col, col, max(10, len(field.label) * 2 + 4), text)
+        sheet.write_string(1, col, field.example, example)
+    sheet.freeze_panes(1, 0)
+    notes = workbook.add_worksheet("填写说明")
+    notes.write_string(0, 0, "带 * 的列必须填写；第 2 行是示例，导入前请删除。")
+    notes.write_string(1, 0, "身份证号、学籍号请设为“文本”格式，不要存成数字（会丢失末尾几位）。")
+    notes.write_string(2, 0, "日期可写 2014-09-01、2014.9.1、2014年9月1日 等形式。")
+    for row, field in enumerate(source.fields, start=4):
+        aliases = "、".join(field.aliases)
+        notes.write_string(row, 0, field.label)
+        notes.write_string(row, 1, f"也可用：{aliases}" if aliases else "")
+    notes.set_column(0, 0, 24)
+    notes.set_column(1, 1, 60)
+    workbook.close()
+    return buffer.getvalue()

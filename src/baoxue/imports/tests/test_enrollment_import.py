@@ -1,0 +1,188 @@
+"""The 学籍 import: new students, a newer export's changes as 学籍异动, scope, idempotence."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from baoxue.imports import pipeline
+from baoxue.imports.registry import SOURCES
+from baoxue.imports.sources.base import Action
+from baoxue.imports.tests.helpers import ENROLLMENT_HEADER, write_xlsx
+from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, School
+from baoxue.registry.tests.factories import make_id_number
+
+SOURCE = SOURCES["enrollment"]
+
+
+def ctx_for(world, persona, username="office", **kw):
+    return pipeline.ImportContext(actor=persona(username), township=world.township, **kw)
+
+
+@pytest.fixture
+def ids():
+    return [make_id_number(date(2016, 3, d), "M") for d in range(1, 5)]
+
+
+def row(
+    name,
+    id_number,
+    *,
+    school="2145993101",
+    grade="三年级",
+    cls="1班",
+    status="在读",
+    boarding="走读",
+    address="广西融水县培秀乡乌岭村上寨屯",
+):
+    birth = f"{id_number[6:10]}-{id_number[10:12]}-{id_number[12:14]}"
+    return [
+        name,
+        "男",
+        id_number,
+        "G" + id_number,
+        birth,
+        school,
+        "",
+        grade,
+        cls,
+        "2023.09",
+        status,
+        boarding,
+        address,
+    ]
+
+
+def test_new_students_enrolled_and_placed(world, persona, tmp_path, ids):
+    path = write_xlsx(
+        tmp_path / "x.xlsx",
+        [
+            ENROLLMENT_HEADER,
+            row("石一", ids[0]),
+            row(
+                "石二",
+                ids[1],
+                grade="初二",
+                school="2145993201",
+                boarding="住校",
+                address="培秀乡高岜村归别屯",
+            ),
+        ],
+        title="学生名册",
+    )
+    outcome = pipeline.run(path, SOURCE, ctx_for(world, persona), commit=True)
+    assert outcome.count(Action.CREATE) == 2 and not outcome.issues
+    one = Child.objects.get(name="石一")
+    assert (one.village, one.group.name) == (world.village_a, "上寨屯")
+    assert (one.current_school, one.current_grade, one.school_status) == (
+        world.school_x,
+        3,
+        "in_school",
+    )
+    enrollment = Enrollment.objects.get(child=one)
+    assert enrollment.student_number == "G" + ids[0]
+    assert enrollment.entry_date == date(2023, 9, 1)
+    two = Child.objects.get(name="石二")
+    assert (two.village, two.current_grade) == (world.village_b, 8)
+    assert Enrollment.objects.get(child=two).is_boarding
+
+
+def test_existing_child_gets_the_enrollment_not_a_twin(world, persona, tmp_path):
+    child = world.child("石丽")  # registered, never enrolled, no ID number
+    path = write_xlsx(
+        tmp_path / "y.xlsx",
+        [
+            ENROLLMENT_HEADER,
+            [
+                "石丽",
+                "女",
+                "",
+                "",
+                "2013-02-02",
+                "2145993201",
+                "",
+                "7",
+                "1班",
+                "",
+                "在读",
+                "",
+                "高岜村",
+            ],
+        ],
+    )
+    outcome = pipeline.run(path, SOURCE, ctx_for(world, persona), commit=True)
+    assert outcome.count(Action.CREATE) == 1
+    assert Child.objects.filter(name="石丽").count() == 1
+    child.refresh_from_db()
+    assert child.current_school == world.school_y
+
+
+def test_reimport_is_unchanged_and_a_newer_export_records_events(world, persona, tmp_path, ids):
+    first = write_xlsx(
+        tmp_path / "a.xlsx",
+        [ENROLLMENT_HEADER, row("石一", ids[0]), row("石二", ids[1]), row("石三", ids[2])],
+    )
+    pipeline.run(first, SOURCE, ctx_for(world, persona), commit=True)
+    events = EnrollmentEvent.objects.count()
+    again = pipeline.run(first, SOURCE, ctx_for(world, persona), commit=True)
+    assert again.count(Action.UNCHANGED) == 3
+    assert EnrollmentEvent.objects.count() == events
+
+    newer = write_xlsx(
+        tmp_path / "b.xlsx",
+        [
+            ENROLLMENT_HEADER,
+            row("石一", ids[0], status="休学"),
+            row("石二", ids[1], grade="4", cls="2班"),
+            row("石三", ids[2], school="2145994101"),  # now at 安陲乡中心小学
+        ],
+    )
+    outcome = pipeline.run(newer, SOURCE, ctx_for(world, persona), commit=True)
+    assert outcome.count(Action.UPDATE) == 3
+    one = Child.objects.get(name="石一")
+    assert one.school_status == "suspended"
+    assert EnrollmentEvent.objects.filter(enrollment__child=one, kind="suspension").exists()
+    two = Enrollment.objects.get(child__name="石二", is_current=True)
+    assert (two.grade, two.class_name) == (4, "2班")
+    three = Child.objects.get(name="石三")
+    assert three.current_school == world.school_z
+    kinds = set(
+        EnrollmentEvent.objects.filter(enrollment__child=three).values_list("kind", flat=True)
+    )
+    assert {"transfer_out", "transfer_in"} <= kinds
+
+
+def test_school_user_imports_only_their_school(world, persona, tmp_path, ids):
+    path = write_xlsx(
+        tmp_path / "s.xlsx",
+        [
+            ENROLLMENT_HEADER,
+            row("石一", ids[0]),
+            row("石二", ids[1], school="2145993201", grade="7"),
+        ],
+    )
+    ctx = ctx_for(world, persona, "principal_x", school=world.school_x)
+    outcome = pipeline.run(path, SOURCE, ctx, commit=True)
+    assert [p.record.values["name"] for p in outcome.plan] == ["石一"]
+    assert "不是本校" in outcome.issues[0].message
+    assert not Child.objects.filter(name="石二").exists()
+
+
+def test_grade_the_school_does_not_have(world, persona, tmp_path, ids):
+    path = write_xlsx(tmp_path / "g.xlsx", [ENROLLMENT_HEADER, row("石一", ids[0], grade="8")])
+    outcome = pipeline.run(path, SOURCE, ctx_for(world, persona), commit=True)
+    assert outcome.rejected_rows == 1 and "没有 8 年级" in outcome.issues[0].message
+
+
+def test_unknown_school_is_proposed_and_created(world, persona, tmp_path, ids):
+    line = row("石一", ids[0], school="")
+    line[6] = "培秀苗族乡江口教学点"
+    line[7] = "1"
+    path = write_xlsx(tmp_path / "u.xlsx", [ENROLLMENT_HEADER, line])
+    ctx = ctx_for(world, persona)
+    pipeline.run(path, SOURCE, ctx, commit=False)
+    assert ctx.schools.proposals() == ["培秀苗族乡江口教学点"]
+    pipeline.run(path, SOURCE, ctx_for(world, persona), commit=True)
+    school = School.objects.get(name="培秀苗族乡江口教学点")
+    assert school.kind == "teaching_point" and school.township == world.township

@@ -1,0 +1,286 @@
+"""The 户籍 roster import, end to end through the pipeline (no web layer)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from baoxue.core.models import AuditEvent
+from baoxue.imports import pipeline
+from baoxue.imports.reading import FileRefused
+from baoxue.imports.registry import SOURCES
+from baoxue.imports.sources.base import Action
+from baoxue.imports.tests.helpers import ROSTER_HEADER, write_xlsx
+from baoxue.registry.models import Child, Guardian, Household, Region
+from baoxue.registry.tests.factories import make_id_number
+
+ROSTER = SOURCES["roster"]
+
+
+def ctx_for(world, persona, username="office", **kw):
+    return pipeline.ImportContext(actor=persona(username), township=world.township, **kw)
+
+
+@pytest.fixture
+def ids():
+    return {
+        "a": make_id_number(date(2015, 4, 1), "M"),
+        "b": make_id_number(date(2016, 9, 9), "F"),
+        "c": make_id_number(date(2014, 12, 30), "M"),
+    }
+
+
+@pytest.fixture
+def roster_file(tmp_path, ids):
+    rows = [
+        ROSTER_HEADER,
+        [
+            "潘小龙",
+            "男",
+            ids["a"],
+            "2015.04.01",
+            "苗族",
+            "乌岭村",
+            "上寨屯",
+            "A001",
+            "潘大",
+            "潘大",
+            "13900000001",
+            "双亲外出",
+        ],
+        [None] * 12,  # a blank row between records
+        [
+            "潘小凤",
+            "女",
+            "'" + ids["b"],
+            "2016年9月9日",
+            "苗族",
+            "乌岭",
+            "上寨",
+            "A001",
+            "潘大",
+            "潘大",
+            "13900000001",
+            "双亲外出",
+        ],
+        [
+            "ｌｉ　明",
+            "1",
+            ids["c"].replace("X", "x"),
+            "20141230",
+            "汉族",
+            "高岜村",
+            "归别屯",
+            "B007",
+            "李父",
+            "李父",
+            "13900000003",
+            "非留守",
+        ],
+    ]
+    return write_xlsx(tmp_path / "户籍名册.xlsx", rows, title="培秀苗族乡2025年适龄儿童户籍名册")
+
+
+def test_first_import_creates_children_households_and_guardians(world, persona, roster_file, ids):
+    outcome = pipeline.run(roster_file, ROSTER, ctx_for(world, persona), commit=True)
+    assert outcome.table.header_row == 2  # under the merged title row
+    assert outcome.rows_total == 3
+    assert (outcome.count(Action.CREATE), outcome.rejected_rows) == (3, 0)
+    long = Child.objects.get(name="潘小龙")
+    assert long.village == world.village_a and long.group.name == "上寨屯"
+    assert long.id_number == ids["a"] and long.birth_date == date(2015, 4, 1)
+    assert long.left_behind == "both_parents"
+    sister = Child.objects.get(name="潘小凤")
+    assert sister.household_id == long.household_id
+    assert Household.objects.get(pk=long.household_id).number == "A001"
+    assert Guardian.objects.filter(child=long, name="潘大", phone="13900000001").exists()
+    li = Child.objects.get(birth_date=date(2014, 12, 30))
+    assert li.name == "li明"  # full-width letters and the ideographic space normalised
+    assert li.sex == "M" and li.village == world.village_b
+
+
+def test_second_import_of_the_same_file_changes_nothing(world, persona, roster_file):
+    pipeline.run(roster_file, ROSTER, ctx_for(world, persona), commit=True)
+    before = list(Child.objects.order_by("id").values_list("id", "updated_at", "version"))
+    households = Household.objects.count()
+    guardians = Guardian.objects.count()
+    outcome = pipeline.run(roster_file, ROSTER, ctx_for(world, persona), commit=True)
+    assert outcome.count(Action.UNCHANGED) == 3
+    assert outcome.count(Action.CREATE) == outcome.count(Action.UPDATE) == 0
+    assert list(Child.objects.order_by("id").values_list("id", "updated_at", "version")) == before
+    assert (Household.objects.count(), Guardian.objects.count()) == (households, guardians)
+
+
+def test_a_newer_roster_updates_what_changed(world, persona, tmp_path, roster_file, ids):
+    pipeline.run(roster_file, ROSTER, ctx_for(world, persona), commit=True)
+    newer = write_xlsx(
+        tmp_path / "new.xlsx",
+        [
+            ROSTER_HEADER,
+            [
+                "潘小龙",
+                "男",
+                ids["a"],
+                "2015-04-01",
+                "苗族",
+                "乌岭村",
+                "下寨屯",
+                "A001",
+                "潘大",
+                "潘大",
+                "13900000009",
+                "非留守",
+            ],
+        ],
+    )
+    outcome = pipeline.run(newer, ROSTER, ctx_for(world, persona), commit=True)
+    assert outcome.count(Action.UPDATE) == 1
+    child = Child.objects.get(name="潘小龙")
+    assert child.group.name == "下寨屯"
+    assert Guardian.objects.get(child=child, name="潘大").phone == "13900000009"
+
+
+def test_bad_rows_are_reported_row_by_row_and_good_rows_still_plan(world, persona, tmp_path, ids):
+    valid = ids["a"]
+    bad_checksum = valid[:-1] + ("1" if valid[-1] != "1" else "2")
+    path = write_xlsx(
+        tmp_path / "bad.xlsx",
+        [
+            ROSTER_HEADER,
+            [
+                "甲",
+                "男",
+                float(valid[:-1] + "0"),
+                "2015-04-01",
+                "苗族",
+                "乌岭村",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ],
+            ["乙", "男", bad_checksum, "2015-04-01", "苗族", "乌岭村", "", "", "", "", "", ""],
+            ["丙", "男", ids["b"], "2015-13-45", "苗族", "乌岭村", "", "", "", "", "", ""],
+            ["", "男", ids["c"], "2015-04-01", "苗族", "乌岭村", "", "", "", "", "", ""],
+            ["丁", "男", "", "2015-04-01", "苗族", "", "", "", "", "", "", ""],
+        ],
+    )
+    outcome = pipeline.run(path, ROSTER, ctx_for(world, persona), commit=False)
+    by_row = {}
+    for issue in outcome.issues:
+        by_row.setdefault(issue.row_number, []).append(issue)
+    assert "文本" in by_row[2][0].message  # numeric ID: how to fix the file
+    assert [i.severity for i in by_row[3]] == ["warning"]  # kept, flagged
+    assert "日期" in by_row[4][0].message
+    assert "姓名不能为空" in by_row[5][0].message
+    assert "村不能为空" in by_row[6][0].message
+    assert outcome.rejected_rows == 4
+    assert [p.record.values["name"] for p in outcome.plan] == ["乙"]
+    assert not Child.objects.filter(name="乙").exists()  # validation writes nothing
+
+
+def test_conflict_with_an_existing_child_is_reported_not_guessed(world, persona, tmp_path):
+    existing = world.child("吴俊辉")
+    path = write_xlsx(
+        tmp_path / "c.xlsx",
+        [
+            ROSTER_HEADER,
+            [
+                "吴军",
+                "男",
+                existing.id_number,
+                "2016-05-02",
+                "苗族",
+                "乌岭村",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ],
+        ],
+    )
+    outcome = pipeline.run(path, ROSTER, ctx_for(world, persona), commit=True)
+    assert outcome.rejected_rows == 1
+    assert "姓名" in outcome.issues[0].message and "吴俊辉" in outcome.issues[0].message
+    assert world.child("吴俊辉").name == "吴俊辉"
+    assert not Child.objects.filter(name="吴军").exists()
+
+
+def test_duplicate_rows_in_a_file(world, persona, tmp_path, ids):
+    row = ["潘甲", "男", ids["a"], "2015-04-01", "苗族", "乌岭村", "", "", "", "", "", ""]
+    other = ["潘乙", "男", ids["a"], "2015-04-01", "苗族", "乌岭村", "", "", "", "", "", ""]
+    path = write_xlsx(tmp_path / "d.xlsx", [ROSTER_HEADER, row, list(row), other])
+    outcome = pipeline.run(path, ROSTER, ctx_for(world, persona), commit=True)
+    assert outcome.rejected_rows == 3
+    assert not Child.objects.filter(name__in=["潘甲", "潘乙"]).exists()
+
+
+def test_exact_repeat_is_skipped_with_a_warning(world, persona, tmp_path, ids):
+    row = ["潘甲", "男", ids["a"], "2015-04-01", "苗族", "乌岭村", "", "", "", "", "", ""]
+    path = write_xlsx(tmp_path / "r.xlsx", [ROSTER_HEADER, row, list(row)])
+    outcome = pipeline.run(path, ROSTER, ctx_for(world, persona), commit=True)
+    assert outcome.count(Action.CREATE) == 1
+    assert [(i.row_number, i.severity) for i in outcome.issues] == [(3, "warning")]
+    assert Child.objects.filter(name="潘甲").count() == 1
+
+
+def test_unknown_places_are_proposed_then_created(world, persona, tmp_path, ids):
+    path = write_xlsx(
+        tmp_path / "p.xlsx",
+        [
+            ROSTER_HEADER,
+            ["新甲", "男", ids["a"], "2015-04-01", "苗族", "新平村", "坳头屯", "", "", "", "", ""],
+        ],
+    )
+    preview = pipeline.run(path, ROSTER, ctx := ctx_for(world, persona), commit=False)
+    assert ctx.places.proposals() == {"villages": ["新平村"], "groups": ["新平村 坳头屯"]}
+    assert preview.count(Action.CREATE) == 1
+    assert not Region.objects.filter(name="新平村").exists()
+    pipeline.run(path, ROSTER, ctx_for(world, persona), commit=True)
+    village = Region.objects.get(name="新平村", parent=world.township)
+    assert Child.objects.get(name="新甲").group.parent == village
+    assert AuditEvent.objects.filter(action="region.created", data__name="新平村").exists()
+
+
+def test_village_user_imports_only_their_village(world, persona, tmp_path, ids):
+    path = write_xlsx(
+        tmp_path / "v.xlsx",
+        [
+            ROSTER_HEADER,
+            ["甲一", "男", ids["a"], "2015-04-01", "苗族", "乌岭村", "", "", "", "", "", ""],
+            ["乙一", "男", ids["b"], "2016-09-09", "苗族", "高岜村", "", "", "", "", "", ""],
+        ],
+    )
+    ctx = ctx_for(world, persona, "village_a", village_ids=frozenset({world.village_a.pk}))
+    outcome = pipeline.run(path, ROSTER, ctx, commit=True)
+    assert [p.record.values["name"] for p in outcome.plan] == ["甲一"]
+    assert "不是您负责的村" in outcome.issues[0].message
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "空"),
+        (b"%PDF-1.7 fake", "PDF"),
+    ],
+)
+def test_unreadable_files_are_refused(world, persona, tmp_path, content, message):
+    path = tmp_path / "x.xlsx"
+    path.write_bytes(content)
+    before = Child.objects.count()
+    with pytest.raises(FileRefused) as refused:
+        pipeline.run(path, ROSTER, ctx_for(world, persona), commit=True)
+    assert message in str(refused.value)
+    assert Child.objects.count() == before
+
+
+def test_missing_required_column_refuses_the_file(world, persona, tmp_path):
+    path = write_xlsx(tmp_path / "m.xlsx", [["姓名", "性别"], ["甲", "男"]])
+    with pytest.raises(FileRefused) as refused:
+        pipeline.run(path, ROSTER, ctx_for(world, persona))
+    assert "村" in str(refused.value)

@@ -1,0 +1,155 @@
+"""The import pages: upload → column mapping → validation → preview → commit, and history."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from python_calamine import CalamineWorkbook
+
+from baoxue.core.models import AuditEvent
+from baoxue.imports.models import ColumnMapping, ImportBatch
+from baoxue.imports.tests.helpers import ROSTER_HEADER, write_xlsx
+from baoxue.registry.models import Child
+from baoxue.registry.tests.factories import make_id_number
+
+
+@pytest.fixture
+def roster_bytes(tmp_path):
+    good = make_id_number(date(2015, 4, 1), "M")
+    header = [*ROSTER_HEADER[:-1], "备用列"]  # an unknown column the user must map
+    path = write_xlsx(
+        tmp_path / "r.xlsx",
+        [
+            header,
+            [
+                "潘小龙",
+                "男",
+                good,
+                "2015-04-01",
+                "苗族",
+                "乌岭村",
+                "上寨屯",
+                "A1",
+                "潘大",
+                "潘大",
+                "139",
+                "双亲外出",
+            ],
+            [
+                "潘错",
+                "男",
+                float(good[:-1] + "0"),
+                "2015-04-01",
+                "苗族",
+                "乌岭村",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ],
+        ],
+    )
+    return path.read_bytes()
+
+
+def upload(client, content, *, source="roster", token="t1", name="户籍名册.xlsx"):
+    return client.post(
+        reverse("imports:batch_list"),
+        {
+            "source": source,
+            "token": token,
+            "file": SimpleUploadedFile(name, content),
+        },
+    )
+
+
+def test_whole_flow(world, login, roster_bytes, django_capture_on_commit_callbacks):
+    client = login("office")
+    response = upload(client, roster_bytes)
+    batch = ImportBatch.objects.get()
+    assert response.url == reverse("imports:batch_detail", args=[batch.public_id])
+    assert batch.status == "uploaded" and batch.header_row == 1
+    page = client.get(response.url).content.decode()
+    assert "列对应" in page and "备用列" in page
+
+    mapping = {f"col_{i}": v for i, v in batch.mapping.items()}
+    mapping["col_11"] = "left_behind"  # the user maps the unknown column by hand
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:batch_validate", args=[batch.public_id]), mapping)
+    batch.refresh_from_db()
+    assert batch.status == "validated", batch.message
+    assert (batch.rows_total, batch.rows_created, batch.rows_rejected) == (2, 1, 1)
+    assert ColumnMapping.objects.filter(source="roster", field="left_behind").exists()
+    assert not Child.objects.filter(name="潘小龙").exists()  # the preview wrote nothing
+    page = client.get(reverse("imports:batch_detail", args=[batch.public_id])).content.decode()
+    assert "确认导入" in page and "文本" in page  # the rejected row's reason is shown
+
+    report = client.get(reverse("imports:batch_errors", args=[batch.public_id]))
+    rows = (
+        CalamineWorkbook.from_filelike(io.BytesIO(report.content)).get_sheet_by_index(0).to_python()
+    )
+    assert rows[0][:4] == ["行号", "类型", "列", "原因"]
+    assert rows[1][0] == 3 and "文本" in rows[1][3] and rows[1][4] == "潘错"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:batch_commit", args=[batch.public_id]))
+        client.post(reverse("imports:batch_commit", args=[batch.public_id]))  # double click
+    batch.refresh_from_db()
+    assert batch.status == "committed"
+    assert Child.objects.filter(name="潘小龙").count() == 1
+    assert (
+        AuditEvent.objects.filter(action="import.committed", object_id=str(batch.public_id)).count()
+        == 1
+    )
+    history = client.get(reverse("imports:batch_list")).content.decode()
+    assert "户籍名册.xlsx" in history and "已导入" in history
+
+
+def test_double_upload_makes_one_batch(world, login, roster_bytes):
+    client = login("office")
+    upload(client, roster_bytes, token="same")
+    upload(client, roster_bytes, token="same")
+    assert ImportBatch.objects.count() == 1
+
+
+def test_refused_file_is_explained(world, login):
+    client = login("office")
+    response = upload(client, b"%PDF-1.4 this is a pdf", name="名册.xlsx")
+    batch = ImportBatch.objects.get()
+    assert batch.status == "refused"
+    page = client.get(response.url).content.decode()
+    assert "PDF" in page
+
+
+def test_who_may_import_what(world, login, roster_bytes):
+    assert upload(login("teacher_x"), roster_bytes).status_code == 403
+    assert upload(login("county"), roster_bytes).status_code == 403
+    response = upload(login("principal_x"), roster_bytes, source="roster")
+    assert response.status_code == 200  # not a choice for a school: the form refuses it
+    assert not ImportBatch.objects.exists()
+
+
+def test_batches_are_scoped(world, login, roster_bytes):
+    upload(login("office"), roster_bytes)
+    batch = ImportBatch.objects.get()
+    url = reverse("imports:batch_detail", args=[batch.public_id])
+    assert login("leader").get(url).status_code == 200
+    assert login("outsider").get(url).status_code == 404
+    assert login("principal_x").get(url).status_code == 404
+
+
+def test_templates_download(world, login):
+    response = login("office").get(reverse("imports:template", args=["enrollment"]))
+    rows = (
+        CalamineWorkbook.from_filelike(io.BytesIO(response.content))
+        .get_sheet_by_index(0)
+        .to_python()
+    )
+    assert rows[0][0] == "*姓名" and "学籍号" in rows[0]
+    assert login("office").get(reverse("imports:template", args=["nope"])).status_code == 404

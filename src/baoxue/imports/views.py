@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from baoxue.core.services import log_action
+from baoxue.imports import services, tasks
+from baoxue.imports.forms import MappingForm, UploadForm
+from baoxue.imports.models import ImportBatch
+from baoxue.imports.registry import SOURCES, sources_for
+from baoxue.imports.report import write_error_report
+from baoxue.imports.sources.base import RowIssue
+from baoxue.imports.templates_xlsx import template_xlsx
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ISSUES_ON_PAGE = 200
+
+
+def access_batch(user: Any, public_id: str) -> ImportBatch:
+    try:
+        uid = uuid.UUID(str(public_id))
+    except ValueError:
+        raise Http404 from None
+    batch = ImportBatch.objects.visible_to(user).filter(public_id=uid).first()
+    if batch is None:
+        raise Http404
+    return batch
+
+
+def access_importable_batch(user: Any, public_id: str) -> ImportBatch:
+    """A batch the user may also act on (not only read): 404 otherwise, like a missing one."""
+    batch = access_batch(user, public_id)
+    try:
+        services.grant_for(user, batch.source, batch.township)
+    except PermissionDenied:
+        raise Http404 from None
+    return batch
+
+
+@login_required
+def batch_list(request: HttpRequest) -> HttpResponse:
+    sources = sources_for(request.user)
+    form = UploadForm(sources=sources, initial={"token": uuid.uuid4().hex})
+    if request.method == "POST":
+        if not sources:
+            raise PermissionDenied
+        form = UploadForm(request.POST, request.FILES, sources=sources)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                batch = services.batch_upload(
+                    actor=request.user,
+                    source=form.cleaned_data["source"],
+                    handle=upload,
+                    filename=upload.name,
+                    client_token=form.cleaned_data["token"],
+                )
+            except ValidationError as exc:
+                form.add_error("file", exc)
+            else:
+                return redirect("imports:batch_detail", batch.public_id)
+    batches = (
+        ImportBatch.objects.visible_to(request.user)
+        .select_related("created_by", "township", "school")
+        .order_by("-created_at")[:100]
+    )
+    return render(
+        request,
+        "imports/batch_list.html",
+        {"form": form, "batches": batches, "sources": [(c, SOURCES[c].label) for c in sources]},
+    )
+
+
+@login_required
+def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    batch = access_batch(request.user, public_id)
+    context: dict[str, Any] = {"batch": batch, "progress": services.batch_progress(batch)}
+    if batch.status == ImportBatch.Status.UPLOADED:
+        context["mapping_form"] = MappingForm(
+            headers=batch.headers, source=batch.source, mapping=batch.mapping
+        )
+    if batch.status in {ImportBatch.Status.VALIDATED, ImportBatch.Status.COMMITTED}:
+        context["issues"] = list(batch.issues.all()[:ISSUES_ON_PAGE])
+    template = "imports/batch_detail.html"
+    if request.htmx and request.htmx.target == "batch-status":  # type: ignore[attr-defined]
+        template = "imports/batch_detail.html#status"
+    return render(request, template, context)
+
+
+@require_POST
+@login_required
+def batch_validate(request: HttpRequest, public_id: str) -> HttpResponse:
+    batch = access_importable_batch(request.user, public_id)
+    if batch.status != ImportBatch.Status.UPLOADED:
+        messages.info(request, _("这个文件已经在校验或已校验过。"))
+        return redirect("imports:batch_detail", batch.public_id)
+    form = MappingForm(
+        request.POST, headers=batch.headers, source=batch.source, mapping=batch.mapping
+    )
+    if not form.is_valid():
+        raise ValidationError(form.errors)
+    try:
+        services.batch_set_mapping(actor=request.user, batch=batch, mapping=form.mapping())
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("imports:batch_detail", batch.public_id)
+    with transaction.atomic():
+        claimed = ImportBatch.objects.filter(
+            pk=batch.pk, status=ImportBatch.Status.UPLOADED
+        ).update(status=ImportBatch.Status.VALIDATING)
+        if claimed:
+            transaction.on_commit(
+                lambda: tasks.validate_batch.enqueue(batch.pk, int(request.user.pk or 0))
+            )
+    return redirect("imports:batch_detail", batch.public_id)
+
+
+@require_POST
+@login_required
+def batch_commit(request: HttpRequest, public_id: str) -> HttpResponse:
+    batch = access_importable_batch(request.user, public_id)
+    if batch.status != ImportBatch.Status.VALIDATED:
+        messages.info(request, _("这个批次已经提交过，不会重复导入。"))
+        return redirect("imports:batch_detail", batch.public_id)
+    with transaction.atomic():
+        if services.batch_claim_commit(batch=batch):
+            transaction.on_commit(
+                lambda: tasks.commit_batch.enqueue(batch.pk, int(request.user.pk or 0))
+            )
+    return redirect("imports:batch_detail", batch.public_id)
+
+
+@login_required
+def batch_errors(request: HttpRequest, public_id: str) -> HttpResponse:
+    batch = access_batch(request.user, public_id)
+    issues = list(batch.issues.all())
+    response = HttpResponse(content_type=XLSX)
+    response["Content-Disposition"] = f'attachment; filename="import-errors-{batch.public_id}.xlsx"'
+    write_error_report(
+        response,
+        batch.headers,
+        [RowIssue(i.row_number, i.column, i.code, i.message, i.severity) for i in issues],
+        {i.row_number: i.original for i in issues},
+    )
+    log_action(actor=request.user, action="import.errors_downloaded", obj=batch, request=request)
+    return response
+
+
+@login_required
+def template_download(request: HttpRequest, source: str) -> HttpResponse:
+    if source not in SOURCES:
+        raise Http404
+    response = HttpResponse(template_xlsx(SOURCES[source]), content_type=XLSX)
+    response["Content-Disposition"] = f'attachment; filename="baoxue-{source}-template.xlsx"'
+    return response
