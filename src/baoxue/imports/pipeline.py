@@ -139,6 +139,13 @@ def masked_row(original: list[str]) -> list[str]:
     ]
 
 
+def _is_template_example(original: list[str], columns: list[tuple[int, Field]]) -> bool:
+    """The example row of our own template, left in by the user: every filled cell is the
+    template's example value (and there are enough of them to be sure)."""
+    filled = [(i, f) for i, f in columns if i < len(original) and original[i]]
+    return len(filled) >= 3 and all(original[i] == f.example for i, f in filled)
+
+
 def validate(
     table: Table,
     mapping: dict[str, str],
@@ -162,6 +169,11 @@ def validate(
     for row_number, cells in table.rows:
         count += 1
         original = [clean_text(c) for c in cells]
+        if _is_template_example(original, columns):
+            issues.append(
+                RowIssue(row_number, "", "example", _("这是模板的示例行，已跳过"), "warning")
+            )
+            continue
         values: dict[str, Any] = {}
         row_issues: list[RowIssue] = []
         for index, f in columns:

@@ -284,3 +284,14 @@ def test_missing_required_column_refuses_the_file(world, persona, tmp_path):
     with pytest.raises(FileRefused) as refused:
         pipeline.run(path, ROSTER, ctx_for(world, persona))
     assert "村" in str(refused.value)
+
+
+def test_the_templates_example_row_is_skipped(world, persona, tmp_path):
+    from baoxue.imports.templates_xlsx import template_xlsx
+
+    path = tmp_path / "template.xlsx"
+    path.write_bytes(template_xlsx(ROSTER))
+    before = Child.objects.count()
+    outcome = pipeline.run(path, ROSTER, ctx_for(world, persona), commit=True)
+    assert [(i.row_number, i.code) for i in outcome.issues] == [(2, "example")]
+    assert Child.objects.count() == before

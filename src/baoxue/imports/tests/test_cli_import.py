@@ -1,0 +1,157 @@
+"""`baoxue import` from the shell: a real instance in a subprocess, including being killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from baoxue.core.idnumbers import check_character
+from baoxue.imports.tests.helpers import ROSTER_HEADER, write_xlsx
+
+pytestmark = pytest.mark.slow
+
+
+def env_for(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "BAOXUE_FIELD_KEY"}}
+    env["DJANGO_SETTINGS_MODULE"] = "baoxue.settings"
+    env["BAOXUE_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def baoxue(*args: str, data_dir: Path, **kw):
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "baoxue.cli", *args],
+        env=env_for(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kw,
+    )
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Path:
+    data_dir = tmp_path / "inst"
+    result = baoxue(
+        "init",
+        "--data-dir",
+        str(data_dir),
+        "--township-code",
+        "450225212",
+        "--township-name",
+        "培秀苗族乡",
+        "--admin-password",
+        "a-long-password-1",
+        data_dir=data_dir,
+    )
+    assert result.returncode == 0, result.stderr
+    return data_dir
+
+
+def children(data_dir: Path) -> int:
+    with sqlite3.connect(data_dir / "baoxue.sqlite3") as db:
+        return int(db.execute("SELECT COUNT(*) FROM registry_child").fetchone()[0])
+
+
+def unique_id(i: int) -> tuple[str, date]:
+    """The i-th of many distinct valid ID numbers (different birth days, then sequences)."""
+    birth = date(2011, 1, 1) + timedelta(days=i % 3000)
+    first17 = f"450225{birth:%Y%m%d}{(i // 3000) * 2 + 1:03d}"
+    return first17 + check_character(first17), birth
+
+
+def roster_rows(n: int) -> list[list[object]]:
+    rows: list[list[object]] = [ROSTER_HEADER]
+    for i in range(n):
+        number, birth = unique_id(i)
+        rows.append(
+            [
+                f"吴{i}",
+                "男",
+                number,
+                birth.isoformat(),
+                "苗族",
+                f"村{i % 12}",
+                f"屯{i % 5}",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ]
+        )
+    return rows
+
+
+def test_dry_run_then_import_then_reimport(instance: Path, tmp_path: Path):
+    rows = roster_rows(3)
+    rows.append(["坏", "男", 4.5e17, "2015-01-01", "苗族", "村1", "", "", "", "", "", ""])
+    path = write_xlsx(tmp_path / "roster.xlsx", rows)
+    dry = baoxue("import", "roster", str(path), "--dry-run", data_dir=instance)
+    assert dry.returncode == 0, dry.stderr
+    assert "3 would be created" in dry.stdout and "1 rejected" in dry.stdout
+    assert children(instance) == 0
+    errors = tmp_path / "errors.xlsx"
+    real = baoxue("import", "roster", str(path), "--errors", str(errors), data_dir=instance)
+    assert real.returncode == 0, real.stderr
+    assert "3 were created" in real.stdout
+    assert "校验 validate [" in real.stderr  # the progress line
+    assert errors.stat().st_size > 0
+    assert children(instance) == 3
+    again = baoxue("import", "roster", str(path), data_dir=instance)
+    assert "0 were created, 0 updated, 3 unchanged" in again.stdout
+    assert children(instance) == 3
+
+
+def test_refused_file_exits_non_zero(instance: Path, tmp_path: Path):
+    path = tmp_path / "fake.xlsx"
+    path.write_bytes(b"%PDF-1.7\n...")
+    result = baoxue("import", "roster", str(path), data_dir=instance)
+    assert result.returncode == 1
+    assert "PDF" in result.stderr
+
+
+def test_killed_midway_leaves_nothing(instance: Path, tmp_path: Path):
+    path = write_xlsx(tmp_path / "big.xlsx", roster_rows(20_000))
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "baoxue.cli", "import", "roster", str(path)],
+        env=env_for(instance),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    seen = b""
+    deadline = time.monotonic() + 240
+    while b"commit [" not in seen and time.monotonic() < deadline:
+        chunk = os.read(process.stderr.fileno(), 4096)
+        if not chunk:
+            break
+        seen += chunk
+    assert b"commit [" in seen, seen.decode(errors="replace")
+    # Kill it once the commit's transaction has started writing pages (the WAL grows), before
+    # it commits: the moment a power cut or a closed laptop lid would hurt most.
+    wal = instance / "baoxue.sqlite3-wal"
+    while process.poll() is None and not (wal.exists() and wal.stat().st_size > 0):
+        time.sleep(0.005)
+    assert process.poll() is None, "the import finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert children(instance) == 0
+    with sqlite3.connect(instance / "baoxue.sqlite3") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert (
+            db.execute("SELECT COUNT(*) FROM registry_region WHERE level='village'").fetchone()[0]
+            == 0
+        )
+    # Nothing half-written stands in the way of running it again.
+    rerun = baoxue("import", "roster", str(path), data_dir=instance)
+    assert rerun.returncode == 0, rerun.stderr
+    assert children(instance) == 20_000
