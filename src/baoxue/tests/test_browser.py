@@ -190,3 +190,44 @@ def test_phone_layout_has_a_menu_and_no_horizontal_scroll(demo_server, browser):
 def _needs_chromium_libraries() -> None:
     if shutil.which("chromium") is None and not Path(CHROMIUM).exists():
         pytest.skip("Chromium missing")
+
+
+def test_office_imports_a_roster_with_progress_and_preview(demo_server, browser, tmp_path):
+    from datetime import date, timedelta
+
+    from baoxue.core.idnumbers import check_character
+    from baoxue.imports.tests.helpers import ROSTER_HEADER, write_xlsx
+
+    rows: list[list[object]] = [ROSTER_HEADER]
+    for i in range(3000):
+        birth = date(2012, 1, 1) + timedelta(days=i % 2000)
+        first17 = f"450226{birth:%Y%m%d}{(i // 2000) * 2 + 1:03d}"
+        rows.append([f"龙{i}", "男", first17 + check_character(first17), birth.isoformat(),
+                     "苗族", "乌岭村", "上寨屯", "", "", "", "", "非留守"])
+    rows.append(["坏行", "男", 4.5e17, "2015-01-01", "苗族", "乌岭村", "", "", "", "", "", ""])
+    path = write_xlsx(tmp_path / "乌岭村户籍名册.xlsx", rows, title="乌岭村适龄儿童名册")
+
+    page = _login(browser, demo_server, "office", {"width": 1366, "height": 768})
+    page.click("text=数据导入")
+    page.select_option("#id_source", "roster")
+    page.set_input_files("#id_file", str(path))
+    page.click("[data-testid=upload-form] button[type=submit]")
+    page.wait_for_selector("[data-testid=mapping-form]")
+    assert page.locator("#id_col_0").input_value() == "name"  # recognised automatically
+    page.click("[data-testid=validate]")
+    # The validation runs in the background worker; the page shows its progress bar.
+    page.wait_for_selector("[data-testid=progress]", timeout=15_000)
+    page.wait_for_selector("[data-testid=preview-counts]", timeout=60_000)
+    assert page.get_by_test_id("count-created").inner_text() == "3000"
+    assert page.get_by_test_id("count-rejected").inner_text() == "1"
+    assert "文本" in page.locator("[data-testid=issue-row]").first.inner_text()
+    with page.expect_download() as download:
+        page.click("[data-testid=download-errors]")
+    assert download.value.suggested_filename.endswith(".xlsx")
+    page.click("[data-testid=commit]")
+    page.wait_for_selector("text=已于", timeout=60_000)
+    assert page.get_by_test_id("count-created").inner_text() == "3000"
+
+    page.goto(demo_server + "/children/?q=龙2999")
+    assert page.get_by_test_id("child-row").count() == 1
+    page.close()

@@ -153,3 +153,16 @@ def test_templates_download(world, login):
     )
     assert rows[0][0] == "*姓名" and "学籍号" in rows[0]
     assert login("office").get(reverse("imports:template", args=["nope"])).status_code == 404
+
+
+def test_progress_poll_returns_the_status_block_itself(world, login, roster_bytes):
+    client = login("office")
+    upload(client, roster_bytes)
+    batch = ImportBatch.objects.get()
+    ImportBatch.objects.filter(pk=batch.pk).update(status="validating")
+    url = reverse("imports:batch_detail", args=[batch.public_id])
+    html = client.get(url, headers={"HX-Request": "true", "HX-Target": "batch-status"}).content
+    text = html.decode()
+    # htmx swaps the block for itself: it must come back whole, still polling while running.
+    assert text.strip().startswith('<div id="batch-status"') and 'hx-trigger="every 1s"' in text
+    assert 'data-testid="progress"' in text and "<nav" not in text
