@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "baoxue.accounts",
     "baoxue.registry",
     "baoxue.imports",
+    "baoxue.subsidies",
+    "baoxue.attendance",
     "baoxue.demo",
 ]
 
@@ -63,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "baoxue.accounts.middleware.SessionRefreshMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -155,7 +158,10 @@ LOGIN_REDIRECT_URL = "registry:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
 SESSION_COOKIE_AGE = env_int("BAOXUE_SESSION_MINUTES", 120, minimum=5) * 60
-SESSION_SAVE_EVERY_REQUEST = True  # idle timeout: the clock restarts with every request
+# Idle timeout: SessionRefreshMiddleware restarts the clock at most every few minutes, rather
+# than writing the session on every request (on SQLite each write takes the database lock).
+SESSION_SAVE_EVERY_REQUEST = False
+BAOXUE_SESSION_REFRESH_SECONDS = 300
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("BAOXUE_SECURE_COOKIES", False)
@@ -188,6 +194,9 @@ BAOXUE_AGE_CUTOFF_MONTH = env_int("BAOXUE_AGE_CUTOFF_MONTH", 8, minimum=1)
 BAOXUE_AGE_CUTOFF_DAY = env_int("BAOXUE_AGE_CUTOFF_DAY", 31, minimum=1)
 BAOXUE_COMPULSORY_MIN_AGE = env_int("BAOXUE_COMPULSORY_MIN_AGE", 6, minimum=0)
 BAOXUE_COMPULSORY_MAX_AGE = env_int("BAOXUE_COMPULSORY_MAX_AGE", 15, minimum=0)
+# Attendance: this many consecutive days absent without leave is a suspected dropout signal
+# (provinces differ).
+BAOXUE_ABSENCE_ALERT_DAYS = env_int("BAOXUE_ABSENCE_ALERT_DAYS", 3, minimum=1)
 # Lists count at most this many rows ("more than N, narrow the search").
 BAOXUE_LIST_COUNT_CAP = env_int("BAOXUE_LIST_COUNT_CAP", 10_000, minimum=100)
 

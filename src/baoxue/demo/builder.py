@@ -64,12 +64,21 @@ class BuildStats:
     schools: list[School] = field(default_factory=list)
 
 
-def make_id_number(rng: random.Random, region6: str, birth: date, sex: str) -> str:
-    seq = rng.randrange(0, 100) * 10 + rng.choice(
-        [1, 3, 5, 7, 9] if sex == "M" else [0, 2, 4, 6, 8]
-    )
-    first17 = f"{region6}{birth:%Y%m%d}{seq:03d}"
-    return first17 + idnumbers.check_character(first17)
+class IdNumbers:
+    """Distinct ID numbers, as the police station issues them: a running sequence per birth
+    day and region, odd for boys and even for girls (random numbers would collide at scale)."""
+
+    def __init__(self, region6: str, start: int = 0) -> None:
+        self.region6 = region6
+        self.next: dict[tuple[date, str], int] = {}
+        self.start = start
+
+    def issue(self, birth: date, sex: str) -> str:
+        n = self.next.get((birth, sex), self.start)
+        self.next[(birth, sex)] = n + 1
+        seq = (n % 500) * 2 + (1 if sex == "M" else 0)
+        first17 = f"{self.region6}{birth:%Y%m%d}{seq:03d}"
+        return first17 + idnumbers.check_character(first17)
 
 
 def corrupt_id(rng: random.Random, value: str) -> str:
@@ -80,12 +89,21 @@ def corrupt_id(rng: random.Random, value: str) -> str:
 
 
 class TownshipBuilder:
-    def __init__(self, *, rng: random.Random, county: Region, today: date | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        rng: random.Random,
+        county: Region,
+        today: date | None = None,
+        id_offset: int = 0,
+    ) -> None:
         self.rng = rng
         self.county = county
         self.today = today or date.today()
         self.cutoff = cutoff_date(self.today)
         self.id_region = county.code[:6] if county.code else "450225"
+        # Townships built side by side (benchmarks) start their sequences apart.
+        self.ids = IdNumbers(self.id_region, start=id_offset)
         self.outside_school: School | None = None
 
     # -- places ---------------------------------------------------------------------------
@@ -235,7 +253,7 @@ class TownshipBuilder:
         for household, kids in pending:
             for kid in kids:
                 birth = self._birth_date()
-                id_value = make_id_number(rng, self.id_region, birth, kid["sex"])
+                id_value = self.ids.issue(birth, kid["sex"])
                 roll = rng.random()
                 if roll < 0.03:
                     id_raw = ""

@@ -50,6 +50,8 @@ class ImportContext:
     school: School | None = None
     village_ids: frozenset[int] | None = None
     today: date = field(default_factory=date.today)
+    # The batch being imported, for records that keep where they came from.
+    batch_id: int | None = None
     places: Places = field(init=False)
     schools: Schools = field(init=False)
 

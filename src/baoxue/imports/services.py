@@ -36,6 +36,10 @@ CHANGE_LABELS = {
     "guardian": "监护人",
     "household": "户号",
     "school": "学校",
+    "has_disability": "残疾",
+    "card": "残疾人证号",
+    "head_name": "户主",
+    "phone": "联系电话",
 }
 PROGRESS_EVERY = 2000
 
@@ -161,7 +165,11 @@ def batch_set_mapping(*, actor: Any, batch: ImportBatch, mapping: dict[str, str]
 def _context(batch: ImportBatch, actor: Any) -> pipeline.ImportContext:
     grant = grant_for(actor, batch.source, batch.township)
     return pipeline.ImportContext(
-        actor=actor, township=grant.township, school=grant.school, village_ids=grant.village_ids
+        actor=actor,
+        township=grant.township,
+        school=grant.school,
+        village_ids=grant.village_ids,
+        batch_id=batch.pk,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from io import BytesIO
 
 import xlsxwriter
@@ -12,7 +13,8 @@ from baoxue.imports.pipeline import Source
 def template_xlsx(source: Source) -> bytes:
     buffer = BytesIO()
     workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
-    sheet = workbook.add_worksheet(str(source.label)[:31])
+    # Excel refuses some characters in sheet names (脱贫户/监测户 has one).
+    sheet = workbook.add_worksheet(re.sub(r"[\[\]:*?/\\]", "、", str(source.label))[:31])
     header = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
     required = workbook.add_format({"bold": True, "bg_color": "#FCE4D6", "border": 1})
     text = workbook.add_format({"num_format": "@"})  # ID numbers must stay text

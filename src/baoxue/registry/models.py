@@ -325,6 +325,13 @@ class Child(models.Model):
             models.Index(fields=["current_school", "name", "id"], name="child_school_name_idx"),
             models.Index(fields=["name", "id"], name="child_name_idx"),
             models.Index(fields=["name_initials"], name="child_initials_idx"),
+            models.Index(
+                fields=["county", "name_initials", "name", "id"], name="child_county_initials_idx"
+            ),
+            models.Index(
+                fields=["township", "name_initials", "name", "id"],
+                name="child_township_initials_idx",
+            ),
             models.Index(fields=["name_pinyin"], name="child_pinyin_idx"),
             models.Index(fields=["id_suffix"], name="child_id_suffix_idx"),
             models.Index(

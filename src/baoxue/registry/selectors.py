@@ -156,6 +156,7 @@ def child_search(
     """The child list: name prefix, pinyin initials or full pinyin prefix, ID number or its
     last digits; filters by village, school, grade, tag and school status."""
     qs: QuerySet[Child] = Child.objects.visible_to(user)
+    order: tuple[str, ...] = ("name", "id")
     text = idnumbers.normalize(q) if q else ""
     if text:
         if _ID_QUERY.match(text.upper()):
@@ -165,8 +166,11 @@ def child_search(
             if _has_vowel(low):
                 qs = qs.filter(Q(name_initials__startswith=low) | Q(name_pinyin__startswith=low))
             else:
-                # Every pinyin syllable has a vowel, so "wjh" can only be initials: one index.
+                # Every pinyin syllable has a vowel, so "wjh" can only be initials. The matches
+                # come back grouped by initials (wjh, wjhx, …), the order of the scope's
+                # initials index, so a common initial is still an index walk, not a sort.
                 qs = qs.filter(name_initials__startswith=low)
+                order = ("name_initials", "name", "id")
         else:
             qs = qs.filter(name__startswith="".join(q.split()))
     if village:
@@ -179,7 +183,7 @@ def child_search(
         qs = qs.filter(TAGS[tag])
     if status in Child.SchoolStatus.values:
         qs = qs.filter(school_status=status)
-    return qs.select_related("village", "group", "current_school").order_by("name", "id")
+    return qs.select_related("village", "group", "current_school").order_by(*order)
 
 
 @dataclass

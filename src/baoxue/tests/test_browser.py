@@ -202,8 +202,22 @@ def test_office_imports_a_roster_with_progress_and_preview(demo_server, browser,
     for i in range(3000):
         birth = date(2012, 1, 1) + timedelta(days=i % 2000)
         first17 = f"450226{birth:%Y%m%d}{(i // 2000) * 2 + 1:03d}"
-        rows.append([f"龙{i}", "男", first17 + check_character(first17), birth.isoformat(),
-                     "苗族", "乌岭村", "上寨屯", "", "", "", "", "非留守"])
+        rows.append(
+            [
+                f"龙{i}",
+                "男",
+                first17 + check_character(first17),
+                birth.isoformat(),
+                "苗族",
+                "乌岭村",
+                "上寨屯",
+                "",
+                "",
+                "",
+                "",
+                "非留守",
+            ]
+        )
     rows.append(["坏行", "男", 4.5e17, "2015-01-01", "苗族", "乌岭村", "", "", "", "", "", ""])
     path = write_xlsx(tmp_path / "乌岭村户籍名册.xlsx", rows, title="乌岭村适龄儿童名册")
 

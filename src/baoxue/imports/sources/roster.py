@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
 
@@ -280,6 +281,7 @@ class RosterSource:
                 child.household = household
                 fields.add("household")
             child.version += 1
+            child.updated_at = timezone.now()  # bulk_update does not apply auto_now
             changed.append(child)
         if changed:
             Child.objects.bulk_update(

@@ -1,0 +1,381 @@
+"""考勤/请假统计: a school's absence and leave counts per student and period.
+
+A row names a student (学籍号, else ID number and the current 学籍) and a period: a start and
+an end date, or a month (2025年10月 is the whole of October). One record per enrollment and
+period: importing the same statistics again changes nothing; a corrected row replaces the
+counts of the columns the file has (a column the file lacks keeps what is stored).
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
+
+from baoxue.attendance.models import AttendanceRecord
+from baoxue.core.services import log_action
+from baoxue.imports.pipeline import ImportContext, Progress
+from baoxue.imports.sources.base import Action, Field, Planned, Record, RowIssue
+from baoxue.imports.sources.children import id_issues
+from baoxue.imports.values import CellError, clean_text, parse_date, parse_int
+from baoxue.subsidies.matching import (
+    CHUNK,
+    GRADE_FIELD,
+    ID_FIELD,
+    NAME_FIELD,
+    NUMBER_FIELD,
+    SCHOOL_CODE_FIELD,
+    SCHOOL_NAME_FIELD,
+    StudentIndex,
+    identity_issues,
+    name_issue,
+    out_of_scope,
+    repeats_in_file,
+    school_named,
+)
+
+# Consecutive school days absent without leave at which a row is flagged in the preview. A
+# province setting (DESIGN.md §3); 3 days is the common rule for a school's report upward.
+DEFAULT_ALERT_DAYS = 3
+
+# Stored columns a file may set, and what a blank cell in a present column means.
+COUNT_COLUMNS: dict[str, Any] = {
+    "school_days": None,
+    "days_absent": 0,
+    "days_leave": 0,
+    "leave_reason": "",
+    "longest_absence_days": None,
+    "notes": "",
+}
+
+
+def alert_days() -> int:
+    return int(settings.BAOXUE_ABSENCE_ALERT_DAYS)
+
+
+def parse_month(value: object) -> tuple[date, date] | None:
+    """The first and last day of the month a cell names (2025年10月, 2025-10, 202510, or a
+    date cell Excel made of it). Empty → None."""
+    try:
+        day = parse_date(value)
+    except CellError:
+        raise CellError(
+            _("无法识别的月份“%(value)s”，请写成 2025年10月 或 2025-10")
+            % {"value": clean_text(value)}
+        ) from None
+    if day is None:
+        return None
+    last = calendar.monthrange(day.year, day.month)[1]
+    return day.replace(day=1), day.replace(day=last)
+
+
+def _days(label: str) -> Any:
+    def parse(value: object) -> int | None:
+        return parse_int(value, field_label=label, minimum=0, maximum=366)
+
+    return parse
+
+
+class AttendanceSource:
+    code = "attendance"
+    label = _l("考勤/请假统计")
+    fields = [
+        NAME_FIELD,
+        NUMBER_FIELD,
+        ID_FIELD,
+        SCHOOL_NAME_FIELD,
+        SCHOOL_CODE_FIELD,
+        GRADE_FIELD,
+        Field("class_name", "班级", ("班级名称", "班号", "所在班级"), clean_text, False, "1班"),
+        Field(
+            "period_start",
+            "统计开始日期",
+            ("开始日期", "起始日期", "统计起始日期", "统计开始时间"),
+            parse_date,
+            False,
+            "2025-10-01",
+        ),
+        Field(
+            "period_end",
+            "统计结束日期",
+            ("结束日期", "截止日期", "统计截止日期", "统计结束时间"),
+            parse_date,
+            False,
+            "2025-10-31",
+        ),
+        Field(
+            "month",
+            "月份",
+            ("统计月份", "考勤月份", "年月"),
+            parse_month,
+            False,
+            "2025年10月",
+            help="不填开始、结束日期时，按整月统计",
+        ),
+        Field(
+            "school_days",
+            "应到天数",
+            ("应出勤天数", "应到校天数", "教学天数", "在校天数"),
+            _days("应到天数"),
+            False,
+            "22",
+        ),
+        Field(
+            "days_absent",
+            "缺勤天数",
+            ("缺课天数", "旷课天数", "无故缺勤天数"),
+            _days("缺勤天数"),
+            False,
+            "0",
+        ),
+        Field("days_leave", "请假天数", ("请假", "病事假天数"), _days("请假天数"), False, "1"),
+        Field(
+            "leave_reason",
+            "请假原因",
+            ("缺勤原因", "请假事由", "原因"),
+            clean_text,
+            False,
+            "病假",
+        ),
+        Field(
+            "longest_absence_days",
+            "连续缺勤天数",
+            ("最长连续缺勤天数", "连续缺课天数", "连续旷课天数"),
+            _days("连续缺勤天数"),
+            False,
+            "0",
+        ),
+        Field("notes", "备注", ("说明",), clean_text, False, ""),
+    ]
+
+    def check(self, record: Record, ctx: ImportContext) -> list[RowIssue]:
+        issues = id_issues(record, "身份证号") + identity_issues(record)
+        period = self._period(record)
+        if isinstance(period, RowIssue):
+            return [*issues, period]
+        v = record.values
+        v["period"] = period
+        n = record.row_number
+        start, end = period
+        span = (end - start).days + 1
+        school_days = v.get("school_days")
+        if school_days is not None and school_days > span:
+            issues.append(
+                RowIssue(
+                    n,
+                    "应到天数",
+                    "days",
+                    _("应到天数 %(d)s 超过了统计期的 %(span)s 天")
+                    % {"d": school_days, "span": span},
+                )
+            )
+        away = (v.get("days_absent") or 0) + (v.get("days_leave") or 0)
+        if school_days is not None and away > school_days:
+            issues.append(
+                RowIssue(
+                    n,
+                    "缺勤天数",
+                    "days",
+                    _("缺勤天数与请假天数之和（%(away)s）超过了应到天数（%(d)s）")
+                    % {"away": away, "d": school_days},
+                )
+            )
+        longest = v.get("longest_absence_days")
+        threshold = alert_days()
+        if longest is not None and longest >= threshold:
+            issues.append(
+                RowIssue(
+                    n,
+                    "连续缺勤天数",
+                    "absence_alert",
+                    _("连续缺勤 %(d)s 天，已达疑似辍学预警线（%(t)s 天），请及时核实")
+                    % {"d": longest, "t": threshold},
+                    "warning",
+                )
+            )
+        return issues
+
+    @staticmethod
+    def _period(record: Record) -> tuple[date, date] | RowIssue:
+        v = record.values
+        n = record.row_number
+        start, end, month = v.get("period_start"), v.get("period_end"), v.get("month")
+        if start is None and end is None:
+            if month is None:
+                return RowIssue(
+                    n,
+                    "统计开始日期",
+                    "period",
+                    _("缺少统计期：请填写统计开始和结束日期，或填写月份"),
+                )
+            return month
+        if start is None or end is None:
+            return RowIssue(
+                n,
+                "统计开始日期" if start is None else "统计结束日期",
+                "period",
+                _("统计开始日期和结束日期要都填写"),
+            )
+        if start > end:
+            return RowIssue(
+                n,
+                "统计结束日期",
+                "period",
+                _("统计结束日期 %(end)s 早于开始日期 %(start)s") % {"start": start, "end": end},
+            )
+        if end - start > timedelta(days=366):
+            return RowIssue(n, "统计结束日期", "period", _("统计期超过一年，请核对日期"))
+        return start, end
+
+    def plan(
+        self, records: list[Record], ctx: ImportContext
+    ) -> tuple[list[Planned], list[RowIssue]]:
+        issues: list[RowIssue] = []
+        index = StudentIndex(records)
+        matched: list[Record] = []
+        for record in records:
+            v = record.values
+            n = record.row_number
+            school, warning = school_named(record, ctx)
+            if warning is not None:
+                issues.append(warning)
+            found = index.find(record, preferred_school=school or ctx.school)
+            if isinstance(found, RowIssue):
+                issues.append(found)
+                continue
+            enrollment = found.enrollment
+            problem = out_of_scope(
+                record, ctx, found.child, enrollment.school_id if enrollment else None
+            ) or name_issue(record, found.child)
+            if problem is None and (
+                enrollment is None or (school is not None and enrollment.school_id != school.pk)
+            ):
+                where = school.name if school is not None else ""
+                problem = RowIssue(
+                    n,
+                    "学籍号",
+                    "no_enrollment",
+                    _("系统中该学生没有在%(s)s的学籍，请先导入学籍") % {"s": where}
+                    if where
+                    else _("系统中该学生没有当前学籍，请先导入学籍"),
+                )
+            if problem is not None:
+                issues.append(problem)
+                continue
+            v.update(child=found.child, enrollment=enrollment)
+            matched.append(record)
+
+        dropped, repeats = repeats_in_file(
+            [((r.values["enrollment"].pk, *r.values["period"]), r) for r in matched]
+        )
+        issues.extend(repeats)
+        matched = [r for r in matched if r.row_number not in dropped]
+
+        existing = self._existing(matched)
+        plan: list[Planned] = []
+        for record in matched:
+            v = record.values
+            current = existing.get((v["enrollment"].pk, *v["period"]))
+            if current is None:
+                plan.append(Planned(record, Action.CREATE))
+                continue
+            changes: dict[str, tuple[Any, Any]] = {}
+            for name, blank in COUNT_COLUMNS.items():
+                if name not in v:
+                    continue  # the file has no such column: keep what is stored
+                new = blank if v[name] is None else v[name]
+                if getattr(current, name) != new:
+                    changes[name] = (getattr(current, name), new)
+            merged = {name: getattr(current, name) for name in COUNT_COLUMNS}
+            merged.update({name: new for name, (_old, new) in changes.items()})
+            if merged["school_days"] is not None and (
+                merged["days_absent"] + merged["days_leave"] > merged["school_days"]
+            ):
+                # The file leaves out a column the stored record has; together they would
+                # count more days away than school days.
+                issues.append(
+                    RowIssue(
+                        record.row_number,
+                        "缺勤天数",
+                        "days",
+                        _("与已有记录合并后，缺勤天数与请假天数之和超过了应到天数（%(d)s）")
+                        % {"d": merged["school_days"]},
+                    )
+                )
+                continue
+            action = Action.UPDATE if changes else Action.UNCHANGED
+            plan.append(Planned(record, action, current, changes))
+        return plan, issues
+
+    @staticmethod
+    def _existing(records: list[Record]) -> dict[tuple[int, date, date], AttendanceRecord]:
+        ids = sorted({r.values["enrollment"].pk for r in records})
+        found: dict[tuple[int, date, date], AttendanceRecord] = {}
+        for start in range(0, len(ids), CHUNK):
+            for a in AttendanceRecord.objects.filter(enrollment_id__in=ids[start : start + CHUNK]):
+                found[(a.enrollment_id, a.period_start, a.period_end)] = a
+        return found
+
+    def commit(self, plan: list[Planned], ctx: ImportContext, progress: Progress) -> None:
+        # The pipeline's context may carry the batch being committed; without one the rows
+        # simply have no batch.
+        batch_id: Any = ctx.batch_id
+        created: list[AttendanceRecord] = []
+        for p in plan:
+            if p.action != Action.CREATE:
+                continue
+            v = p.record.values
+            enrollment = v["enrollment"]
+            counts = {
+                name: blank if v.get(name) is None else v[name]
+                for name, blank in COUNT_COLUMNS.items()
+            }
+            created.append(
+                AttendanceRecord(
+                    enrollment=enrollment,
+                    child=v["child"],
+                    school_id=enrollment.school_id,
+                    period_start=v["period"][0],
+                    period_end=v["period"][1],
+                    source_batch_id=batch_id,
+                    **counts,
+                )
+            )
+        AttendanceRecord.objects.bulk_create(created, batch_size=1000)
+        progress("commit", len(created), len(plan))
+        updated: list[AttendanceRecord] = []
+        now = timezone.now()
+        for p in plan:
+            if p.action != Action.UPDATE:
+                continue
+            record: AttendanceRecord = p.target
+            for name, (_old, new) in p.changes.items():
+                setattr(record, name, new)
+            # bulk_update does not run auto_now.
+            record.updated_at = now
+            record.source_batch_id = batch_id or record.source_batch_id
+            updated.append(record)
+        AttendanceRecord.objects.bulk_update(
+            updated, [*COUNT_COLUMNS, "updated_at", "source_batch_id"], batch_size=1000
+        )
+        log_action(
+            actor=ctx.actor,
+            action="import.attendance_committed",
+            obj=ctx.township,
+            data={
+                "created": len(created),
+                "updated": len(updated),
+                "unchanged": sum(1 for p in plan if p.action == Action.UNCHANGED),
+                "alerts": sum(
+                    1
+                    for p in plan
+                    if (p.record.values.get("longest_absence_days") or 0) >= alert_days()
+                ),
+            },
+        )
+        progress("commit", len(plan), len(plan))

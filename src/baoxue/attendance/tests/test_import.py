@@ -1,0 +1,316 @@
+"""The 考勤/请假统计 import: matched to enrollments, upserted per (enrollment, period),
+idempotent, row-level errors, scope and the absence alert."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from baoxue.attendance.importing import AttendanceSource, parse_month
+from baoxue.attendance.models import AttendanceRecord
+from baoxue.core.models import AuditEvent
+from baoxue.imports import pipeline
+from baoxue.imports.sources.base import Action
+from baoxue.imports.tests.helpers import write_xlsx
+from baoxue.imports.values import CellError
+from baoxue.registry import services
+from baoxue.registry.tests.factories import make_id_number
+
+SOURCE = AttendanceSource()
+HEADER = [
+    "姓名",
+    "学籍号",
+    "身份证号",
+    "学校",
+    "年级",
+    "班级",
+    "统计开始日期",
+    "统计结束日期",
+    "应到天数",
+    "缺勤天数",
+    "请假天数",
+    "请假原因",
+    "连续缺勤天数",
+    "备注",
+]
+OCTOBER = ("2025-10-01", "2025-10-31")
+
+
+def ctx_for(world, persona, username="office", **kw):
+    return pipeline.ImportContext(actor=persona(username), township=world.township, **kw)
+
+
+def run(path, world, persona, username="office", **kw):
+    return pipeline.run(path, SOURCE, ctx_for(world, persona, username, **kw), commit=True)
+
+
+def line(name, *, number="", id_number="", school="", period=OCTOBER, counts=(22, 0, 0, "", 0)):
+    days, absent, leave, reason, longest = counts
+    return [
+        name,
+        number,
+        id_number,
+        school,
+        "",
+        "",
+        *period,
+        days,
+        absent,
+        leave,
+        reason,
+        longest,
+        "",
+    ]
+
+
+def rows_of(world):
+    wu, long_ = world.child("吴俊辉"), world.child("龙雨欣")
+    return [
+        HEADER,
+        # Found by 学籍号.
+        line("吴俊辉", number="G" + wu.id_number, counts=(22, 0, 1, "病假", 0)),
+        # Found by ID number and the current 学籍.
+        line("龙雨欣", id_number=long_.id_number, counts=(22, 5, 0, "", 4)),
+    ]
+
+
+def snapshot():
+    return sorted(
+        AttendanceRecord.objects.values_list(
+            "child__name",
+            "school__name",
+            "period_start",
+            "period_end",
+            "school_days",
+            "days_absent",
+            "days_leave",
+            "leave_reason",
+            "longest_absence_days",
+        )
+    )
+
+
+def test_first_import_creates_records_and_flags_long_absence(world, persona, tmp_path):
+    # Row numbers are the sheet's: the title row makes 龙雨欣 row 4.
+    outcome = run(
+        write_xlsx(tmp_path / "a.xlsx", rows_of(world), title="10月考勤统计"), world, persona
+    )
+    assert outcome.count(Action.CREATE) == 2
+    assert [(i.row_number, i.code, i.severity, i.message) for i in outcome.issues] == [
+        (4, "absence_alert", "warning", "连续缺勤 4 天，已达疑似辍学预警线（3 天），请及时核实")
+    ]
+    start, end = date(2025, 10, 1), date(2025, 10, 31)
+    assert snapshot() == [
+        ("吴俊辉", "培秀苗族乡中心小学", start, end, 22, 0, 1, "病假", 0),
+        ("龙雨欣", "培秀苗族乡民族中学", start, end, 22, 5, 0, "", 4),
+    ]
+    record = AttendanceRecord.objects.get(child__name="吴俊辉")
+    assert record.enrollment == world.enrollment("吴俊辉")
+    assert AuditEvent.objects.get(action="import.attendance_committed").data == {
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "alerts": 1,
+    }
+
+
+def test_a_month_column_means_the_whole_month(world, persona, tmp_path):
+    wu = world.child("吴俊辉")
+    rows = [
+        ["姓名", "身份证号", "月份", "应到天数", "缺勤天数"],
+        ["吴俊辉", wu.id_number, "2025年11月", 20, 0],
+        ["吴俊辉", wu.id_number, "2026.02", 10, 1],
+    ]
+    outcome = run(write_xlsx(tmp_path / "m.xlsx", rows), world, persona)
+    assert outcome.count(Action.CREATE) == 2 and not outcome.issues
+    periods = sorted(AttendanceRecord.objects.values_list("period_start", "period_end"))
+    assert periods == [
+        (date(2025, 11, 1), date(2025, 11, 30)),
+        (date(2026, 2, 1), date(2026, 2, 28)),
+    ]
+
+
+def test_second_identical_import_writes_nothing(world, persona, tmp_path):
+    path = write_xlsx(tmp_path / "a.xlsx", rows_of(world))
+    run(path, world, persona)
+    before = snapshot()
+    with CaptureQueriesContext(connection) as queries:
+        again = run(path, world, persona)
+    assert (again.count(Action.UNCHANGED), again.count(Action.CREATE)) == (2, 0)
+    writes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if "attendance_attendancerecord" in q["sql"]
+        and q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+    ]
+    assert writes == []
+    assert snapshot() == before
+
+
+def test_corrected_counts_update_and_missing_columns_keep(world, persona, tmp_path):
+    run(write_xlsx(tmp_path / "a.xlsx", rows_of(world)), world, persona)
+    long_ = world.child("龙雨欣")
+    # A later file without the 连续缺勤天数 and 请假原因 columns.
+    rows = [
+        ["姓名", "身份证号", "统计开始日期", "统计结束日期", "应到天数", "缺勤天数", "请假天数"],
+        ["龙雨欣", long_.id_number, *OCTOBER, 22, 7, ""],
+    ]
+    outcome = run(write_xlsx(tmp_path / "b.xlsx", rows), world, persona)
+    assert [(p.action, p.changes) for p in outcome.plan] == [
+        (Action.UPDATE, {"days_absent": (5, 7)})
+    ]
+    record = AttendanceRecord.objects.get(child=long_)
+    assert (record.days_absent, record.days_leave, record.longest_absence_days) == (7, 0, 4)
+
+
+def test_bad_rows_are_reported_one_by_one(world, persona, tmp_path):
+    wu, long_ = world.child("吴俊辉"), world.child("龙雨欣")
+    unknown_id = make_id_number(date(2015, 3, 3), "F")
+    not_enrolled_id = make_id_number(date(2015, 8, 8), "M")
+    services.child_create(
+        actor=None, name="潘小明", village=world.village_a, id_number=not_enrolled_id
+    )
+    rows = [
+        HEADER,
+        line("吴俊辉", id_number=wu.id_number),
+        line("陆新", id_number=unknown_id),
+        line("潘小明", id_number=not_enrolled_id),
+        line("吴俊辉", id_number=wu.id_number, period=("", "")),
+        line("吴俊辉", id_number=wu.id_number, period=("2025-10-31", "2025-10-01")),
+        line("吴俊辉", id_number=wu.id_number, period=("2025-10-01", "")),
+        line(
+            "吴俊辉",
+            id_number=wu.id_number,
+            period=("2025-11-01", "2025-11-30"),
+            counts=(20, 15, 6, "", 0),
+        ),
+        line(
+            "吴俊辉",
+            id_number=wu.id_number,
+            period=("2025-12-01", "2025-12-10"),
+            counts=(12, 0, 0, "", 0),
+        ),
+        line(
+            "吴俊辉",
+            id_number=wu.id_number,
+            school="培秀苗族乡民族中学",
+            period=("2025-09-01", "2025-09-30"),
+        ),
+        line("吴俊辉", id_number=wu.id_number, period=("2025年13月1日", "2025-10-31")),
+        line("龙雨欣", id_number=long_.id_number, counts=(22, "五", 0, "", 0)),
+    ]
+    outcome = run(write_xlsx(tmp_path / "bad.xlsx", rows), world, persona)
+    errors = {i.row_number: (i.code, i.message) for i in outcome.issues if i.severity == "error"}
+    assert {row: code for row, (code, _m) in errors.items()} == {
+        3: "not_found",
+        4: "no_enrollment",
+        5: "period",
+        6: "period",
+        7: "period",
+        8: "days",
+        9: "days",
+        10: "no_enrollment",
+        11: "cell",
+        12: "cell",
+    }
+    assert errors[3][1] == "系统中没有这名学生，请先导入学籍"
+    assert errors[4][1] == "系统中该学生没有当前学籍，请先导入学籍"
+    assert errors[5][1] == "缺少统计期：请填写统计开始和结束日期，或填写月份"
+    assert errors[6][1] == "统计结束日期 2025-10-01 早于开始日期 2025-10-31"
+    assert errors[8][1] == "缺勤天数与请假天数之和（21）超过了应到天数（20）"
+    assert errors[9][1] == "应到天数 12 超过了统计期的 10 天"
+    assert errors[10][1] == "系统中该学生没有在培秀苗族乡民族中学的学籍，请先导入学籍"
+    assert errors[12][1] == "缺勤天数“五”不是整数"
+    assert [row[0] for row in snapshot()] == ["吴俊辉"]
+
+
+def test_repeated_rows_in_one_file(world, persona, tmp_path):
+    wu, long_ = world.child("吴俊辉"), world.child("龙雨欣")
+    rows = [
+        HEADER,
+        line("吴俊辉", id_number=wu.id_number),
+        line("吴俊辉", id_number=wu.id_number),
+        line("龙雨欣", id_number=long_.id_number, counts=(22, 1, 0, "", 1)),
+        line("龙雨欣", id_number=long_.id_number, counts=(22, 2, 0, "", 2)),
+    ]
+    outcome = run(write_xlsx(tmp_path / "r.xlsx", rows), world, persona)
+    assert [(i.row_number, i.code) for i in outcome.issues] == [
+        (3, "repeat"),
+        (4, "duplicate"),
+        (5, "duplicate"),
+    ]
+    assert [row[0] for row in snapshot()] == ["吴俊辉"]
+
+
+def test_merging_with_the_stored_record_must_stay_consistent(world, persona, tmp_path):
+    long_ = world.child("龙雨欣")
+    run(write_xlsx(tmp_path / "a.xlsx", rows_of(world)), world, persona)  # 22 days, 5 absent
+    rows = [
+        ["姓名", "身份证号", "统计开始日期", "统计结束日期", "请假天数"],
+        ["龙雨欣", long_.id_number, *OCTOBER, 18],
+    ]
+    outcome = run(write_xlsx(tmp_path / "b.xlsx", rows), world, persona)
+    assert [(i.code, i.severity) for i in outcome.issues] == [("days", "error")]
+    assert AttendanceRecord.objects.get(child=long_).days_leave == 0
+
+
+def test_school_user_imports_only_its_own_students(world, persona, tmp_path):
+    wu, long_ = world.child("吴俊辉"), world.child("龙雨欣")
+    rows = [
+        HEADER,
+        line("吴俊辉", id_number=wu.id_number),
+        line("龙雨欣", id_number=long_.id_number),
+    ]
+    outcome = run(
+        write_xlsx(tmp_path / "p.xlsx", rows), world, persona, "principal_x", school=world.school_x
+    )
+    assert [(i.row_number, i.code, i.message) for i in outcome.issues] == [
+        (3, "scope", "不是本校（培秀苗族乡中心小学）的学生，未导入")
+    ]
+    assert [row[0] for row in snapshot()] == ["吴俊辉"]
+
+
+def test_township_office_cannot_import_another_townships_child(world, persona, tmp_path):
+    qin = world.child("覃明")
+    outcome = run(
+        write_xlsx(tmp_path / "t.xlsx", [HEADER, line("覃明", id_number=qin.id_number)]),
+        world,
+        persona,
+    )
+    assert [(i.code, i.message) for i in outcome.issues] == [
+        ("scope", "不是本乡镇（培秀苗族乡）的学生，未导入")
+    ]
+    assert not AttendanceRecord.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "period"),
+    [
+        ("2025年10月", (date(2025, 10, 1), date(2025, 10, 31))),
+        ("2025-02", (date(2025, 2, 1), date(2025, 2, 28))),
+        ("202402", (date(2024, 2, 1), date(2024, 2, 29))),
+        (date(2025, 9, 1), (date(2025, 9, 1), date(2025, 9, 30))),
+        ("", None),
+    ],
+)
+def test_months(value, period):
+    assert parse_month(value) == period
+
+
+def test_month_refused():
+    with pytest.raises(CellError) as caught:
+        parse_month("十月")
+    assert str(caught.value) == "无法识别的月份“十月”，请写成 2025年10月 或 2025-10"
+
+
+def test_blank_template_headers_are_all_recognised(tmp_path):
+    from baoxue.imports.templates_xlsx import template_xlsx
+
+    path = tmp_path / "template.xlsx"
+    path.write_bytes(template_xlsx(SOURCE))
+    table = pipeline.open_table(path, SOURCE)
+    mapping = pipeline.resolve_mapping(SOURCE, table.headers, None, {})
+    assert sorted(mapping.values()) == sorted(f.name for f in SOURCE.fields)

@@ -1,0 +1,247 @@
+"""资助名单: a programme's beneficiary list for a term, matched to registered students.
+
+A list never creates children: a student the registry does not know is reported, since a
+subsidy for someone not on the 学籍 is itself a finding. Each (student, programme, term) is
+one row; importing the list again changes nothing, and a corrected amount updates it.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
+
+from baoxue.core.services import log_action
+from baoxue.imports.pipeline import ImportContext, Progress
+from baoxue.imports.sources.base import Action, Field, Planned, Record, RowIssue, required_text
+from baoxue.imports.sources.children import id_issues
+from baoxue.imports.values import CellError, clean_text
+from baoxue.subsidies.matching import (
+    CHUNK,
+    GRADE_FIELD,
+    ID_FIELD,
+    NAME_FIELD,
+    NUMBER_FIELD,
+    SCHOOL_CODE_FIELD,
+    SCHOOL_NAME_FIELD,
+    StudentIndex,
+    identity_issues,
+    name_issue,
+    out_of_scope,
+    repeats_in_file,
+    school_named,
+)
+from baoxue.subsidies.models import Subsidy, SubsidyProgram, program_key
+from baoxue.subsidies.terms import parse_term
+
+_CENT = Decimal("0.01")
+_MAX_AMOUNT = Decimal("100000000")  # the column holds 8 digits before the point
+_AMOUNT_NOISE = re.compile(r"[\s,，元￥¥]|^RMB", re.IGNORECASE)
+
+
+def parse_amount(value: object) -> Decimal | None:
+    """Yuan, to the fen: 625, 625.5, '1,250', '625元', '￥625.00'. Empty → None."""
+    if value is None:
+        return None
+    shown = clean_text(value)
+    if isinstance(value, bool):
+        raise CellError(_("金额“%(value)s”不是数字") % {"value": shown})
+    text = _AMOUNT_NOISE.sub("", shown)
+    if not text:
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise CellError(_("金额“%(value)s”不是数字") % {"value": shown}) from None
+    if not amount.is_finite():
+        raise CellError(_("金额“%(value)s”不是数字") % {"value": shown})
+    if amount < 0:
+        raise CellError(_("金额“%(value)s”不能是负数") % {"value": shown})
+    if amount >= _MAX_AMOUNT:
+        raise CellError(_("金额“%(value)s”太大，请核对") % {"value": shown})
+    if amount != amount.quantize(_CENT):
+        raise CellError(_("金额“%(value)s”最多到分（两位小数）") % {"value": shown})
+    return amount.quantize(_CENT)
+
+
+class SubsidiesSource:
+    code = "subsidies"
+    label = _l("资助名单")
+    fields = [
+        NAME_FIELD,
+        ID_FIELD,
+        NUMBER_FIELD,
+        SCHOOL_NAME_FIELD,
+        SCHOOL_CODE_FIELD,
+        GRADE_FIELD,
+        Field(
+            "program",
+            "资助项目",
+            ("项目名称", "资助项目名称", "资助类型", "补助项目", "补助类型", "项目"),
+            required_text("资助项目"),
+            True,
+            "家庭经济困难寄宿生生活补助",
+        ),
+        Field(
+            "term",
+            "学期",
+            ("资助学期", "发放学期", "学年学期", "学年度学期"),
+            parse_term,
+            True,
+            "2025秋",
+            help="2025秋、2025年秋季学期、2025-2026学年第一学期",
+        ),
+        Field(
+            "amount",
+            "金额",
+            ("资助金额", "补助金额", "发放金额", "金额（元）", "金额(元)", "补助标准"),
+            parse_amount,
+            False,
+            "625",
+        ),
+    ]
+
+    def check(self, record: Record, ctx: ImportContext) -> list[RowIssue]:
+        return id_issues(record, "身份证号") + identity_issues(record)
+
+    def plan(
+        self, records: list[Record], ctx: ImportContext
+    ) -> tuple[list[Planned], list[RowIssue]]:
+        issues: list[RowIssue] = []
+        # By code, not name: name order depends on the database's collation.
+        programs = list(SubsidyProgram.objects.order_by("code"))
+        by_key = {key: p for p in programs for key in p.match_keys()}
+        known = "、".join(p.name for p in programs)
+        index = StudentIndex(records)
+        matched: list[Record] = []
+        for record in records:
+            v = record.values
+            program = by_key.get(program_key(v["program"]))
+            if program is None:
+                issues.append(
+                    RowIssue(
+                        record.row_number,
+                        "资助项目",
+                        "program_unknown",
+                        _("无法识别的资助项目“%(p)s”，系统中的项目有：%(known)s")
+                        % {"p": v["program"], "known": known},
+                    )
+                )
+                continue
+            school, warning = school_named(record, ctx)
+            if warning is not None:
+                issues.append(warning)
+            if ctx.school is not None and school is not None and school.pk != ctx.school.pk:
+                issues.append(
+                    RowIssue(
+                        record.row_number,
+                        "学校",
+                        "scope",
+                        _("不是本校（%(s)s）的学生，未导入") % {"s": ctx.school.name},
+                    )
+                )
+                continue
+            found = index.find(record, preferred_school=school or ctx.school)
+            if isinstance(found, RowIssue):
+                issues.append(found)
+                continue
+            enrollment = found.enrollment
+            # Where the subsidy was paid: the school the list names, else the student's.
+            if school is not None:
+                school_id: int | None = school.pk
+            elif enrollment is not None:
+                school_id = enrollment.school_id
+            else:
+                school_id = found.child.current_school_id
+            problem = out_of_scope(record, ctx, found.child, school_id) or name_issue(
+                record, found.child
+            )
+            if problem is not None:
+                issues.append(problem)
+                continue
+            v.update(child=found.child, enrollment=enrollment, program_obj=program)
+            v["school_id"] = school_id
+            matched.append(record)
+
+        dropped, repeats = repeats_in_file(
+            [
+                ((r.values["child"].pk, r.values["program_obj"].pk, r.values["term"]), r)
+                for r in matched
+            ]
+        )
+        issues.extend(repeats)
+        matched = [r for r in matched if r.row_number not in dropped]
+
+        existing = self._existing(matched)
+        plan: list[Planned] = []
+        for record in matched:
+            v = record.values
+            current = existing.get((v["child"].pk, v["program_obj"].pk, v["term"]))
+            if current is None:
+                plan.append(Planned(record, Action.CREATE))
+                continue
+            new = v.get("amount")
+            # A blank amount says nothing about the amount: it never erases one.
+            if new is not None and new != current.amount:
+                plan.append(
+                    Planned(record, Action.UPDATE, current, {"amount": (current.amount, new)})
+                )
+            else:
+                plan.append(Planned(record, Action.UNCHANGED, current))
+        return plan, issues
+
+    @staticmethod
+    def _existing(records: list[Record]) -> dict[tuple[int, int, str], Subsidy]:
+        child_ids = sorted({r.values["child"].pk for r in records})
+        terms = sorted({r.values["term"] for r in records})
+        found: dict[tuple[int, int, str], Subsidy] = {}
+        for start in range(0, len(child_ids), CHUNK):
+            for s in Subsidy.objects.filter(
+                child_id__in=child_ids[start : start + CHUNK], term__in=terms
+            ):
+                found[(s.child_id, s.program_id, s.term)] = s
+        return found
+
+    def commit(self, plan: list[Planned], ctx: ImportContext, progress: Progress) -> None:
+        # The pipeline's context may carry the batch being committed (see the module note in
+        # the report); without one the rows simply have no batch.
+        batch_id: Any = ctx.batch_id
+        created = [
+            Subsidy(
+                child=v["child"],
+                enrollment=v["enrollment"],
+                program=v["program_obj"],
+                term=v["term"],
+                amount=v.get("amount"),
+                school_id=v["school_id"],
+                source_batch_id=batch_id,
+            )
+            for p in plan
+            if p.action == Action.CREATE
+            for v in [p.record.values]
+        ]
+        Subsidy.objects.bulk_create(created, batch_size=1000)
+        progress("commit", len(created), len(plan))
+        updated: list[Subsidy] = []
+        for p in plan:
+            if p.action != Action.UPDATE:
+                continue
+            subsidy: Subsidy = p.target
+            subsidy.amount = p.changes["amount"][1]
+            subsidy.source_batch_id = batch_id or subsidy.source_batch_id
+            updated.append(subsidy)
+        Subsidy.objects.bulk_update(updated, ["amount", "source_batch_id"], batch_size=1000)
+        log_action(
+            actor=ctx.actor,
+            action="import.subsidies_committed",
+            obj=ctx.township,
+            data={
+                "created": len(created),
+                "updated": len(updated),
+                "unchanged": sum(1 for p in plan if p.action == Action.UNCHANGED),
+            },
+        )
+        progress("commit", len(plan), len(plan))
