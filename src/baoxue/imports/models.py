@@ -124,6 +124,13 @@ class ImportBatch(models.Model):
         return min(100, round(100 * self.progress_done / self.progress_total))
 
     @property
+    def source_label(self) -> str:
+        from baoxue.imports.registry import SOURCES
+
+        source = SOURCES.get(self.source)
+        return str(source.label) if source else self.source
+
+    @property
     def is_running(self) -> bool:
         return self.status in {self.Status.VALIDATING, self.Status.COMMITTING}
 

@@ -107,7 +107,8 @@ def batch_validate(request: HttpRequest, public_id: str) -> HttpResponse:
         request.POST, headers=batch.headers, source=batch.source, mapping=batch.mapping
     )
     if not form.is_valid():
-        raise ValidationError(form.errors)
+        messages.error(request, _("列对应有误，请重新选择。"))
+        return redirect("imports:batch_detail", batch.public_id)
     try:
         services.batch_set_mapping(actor=request.user, batch=batch, mapping=form.mapping())
     except ValidationError as exc:
