@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 
 from baoxue.attendance.models import AttendanceRecord
 from baoxue.core.services import log_action
@@ -83,7 +83,7 @@ def _days(label: str) -> Any:
 
 class AttendanceSource:
     code = "attendance"
-    label = _l("考勤/请假统计")
+    label = gettext_lazy("考勤/请假统计")
     fields = [
         NAME_FIELD,
         NUMBER_FIELD,

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 
 from baoxue.core.services import log_action
 from baoxue.imports.pipeline import ImportContext, Progress
@@ -69,7 +69,7 @@ def parse_amount(value: object) -> Decimal | None:
 
 class SubsidiesSource:
     code = "subsidies"
-    label = _l("资助名单")
+    label = gettext_lazy("资助名单")
     fields = [
         NAME_FIELD,
         ID_FIELD,

@@ -109,7 +109,7 @@ class ChildIndex:
             if len(found) > 1:
                 return None, RowIssue(
                     record.row_number,
-                    "id_number",
+                    "身份证号",
                     "id_shared",
                     _("该身份证号在系统中已被 %(n)s 人使用，请先核实更正") % {"n": len(found)},
                 )
@@ -126,7 +126,7 @@ class ChildIndex:
         if len(candidates) > 1:
             return None, RowIssue(
                 record.row_number,
-                "name",
+                "姓名",
                 "ambiguous",
                 _("同村有 %(n)s 名同名同生日儿童且都没有有效身份证号，无法确定是哪一位")
                 % {"n": len(candidates)},
@@ -146,7 +146,7 @@ class ChildIndex:
             return None
         return RowIssue(
             record.row_number,
-            "id_number",
+            "身份证号",
             "conflict",
             _("身份证号与系统中已登记的儿童相同，但%(what)s不同，请核实后再导入")
             % {"what": "、".join(differences)},
@@ -184,7 +184,7 @@ def duplicates_in_file(records: list[Record]) -> list[RowIssue]:
             issues.append(
                 RowIssue(
                     r.row_number,
-                    "id_number",
+                    "身份证号",
                     "duplicate",
                     _("第 %(rows)s 行身份证号相同但内容不同，无法判断哪行正确，均未导入")
                     % {"rows": rows},

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 
 from baoxue.core import crypto, idnumbers
 from baoxue.core.policy import compulsory_birth_range
@@ -165,7 +165,7 @@ def parse_grade(value: object) -> str:
 
 class DisabilitySource:
     code = "disability"
-    label = _l("残联残疾儿童名单")
+    label = gettext_lazy("残联残疾儿童名单")
     fields = [
         Field(
             "name",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 
 from baoxue.core import crypto, idnumbers
 from baoxue.core.services import log_action
@@ -122,7 +122,7 @@ def _flag(label: str) -> Callable[[object], bool | None]:
 
 class EnrollmentSource:
     code = "enrollment"
-    label = _l("学籍名册")
+    label = gettext_lazy("学籍名册")
     fields = [
         Field("name", "姓名", ("学生姓名",), person_name("姓名"), True, "吴俊辉"),
         Field(

@@ -25,7 +25,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 
 from baoxue.core import idnumbers
 from baoxue.core.services import log_action
@@ -203,7 +203,7 @@ def _lifted_label(value: bool | None) -> str:
 
 class HouseholdsSource:
     code = "households"
-    label = _l("脱贫户/监测户名单")
+    label = gettext_lazy("脱贫户/监测户名单")
     fields = [
         Field(
             "household_number", "户编号", ("户号", "户籍编号", "家庭编号"), parse_household_number

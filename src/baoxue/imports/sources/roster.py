@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 
 from baoxue.core import crypto
 from baoxue.core.services import log_action
@@ -42,7 +42,7 @@ def _flag(label: str) -> Callable[[object], bool | None]:
 
 class RosterSource:
     code = "roster"
-    label = _l("户籍人口名册")
+    label = gettext_lazy("户籍人口名册")
     fields = [
         Field(
             "name",
