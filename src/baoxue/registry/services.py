@@ -288,7 +288,10 @@ ENDED_STATUSES = [
 SCHOOL_COLUMNS = ["school_status", "current_school", "current_grade", "current_class", "updated_at"]
 
 
-def _apply_school_status(child: Child, current: Enrollment | None) -> None:
+def apply_school_status(child: Child, current: Enrollment | None) -> None:
+    """Set the child's school columns from the enrollment that places it now (or none)."""
+    if current is not None and current.status in ENDED_STATUSES:
+        current = None
     if current is None:
         child.school_status = Child.SchoolStatus.NOT_ENROLLED
         child.current_school = None
@@ -313,7 +316,7 @@ def child_refresh_school_status(child: Child) -> None:
         .order_by("-entry_date", "-id")
         .first()
     )
-    _apply_school_status(child, current)
+    apply_school_status(child, current)
     child.save(update_fields=SCHOOL_COLUMNS)
 
 
@@ -331,7 +334,7 @@ def refresh_school_status_bulk(*, child_ids: set[int]) -> None:
         ):
             current.setdefault(e.child_id, e)
         for pk, child in children.items():
-            _apply_school_status(child, current.get(pk))
+            apply_school_status(child, current.get(pk))
         Child.objects.bulk_update(list(children.values()), SCHOOL_COLUMNS[:-1], batch_size=1000)
 
 

@@ -41,7 +41,12 @@ from baoxue.imports.values import (
 )
 from baoxue.registry.counts import counts_mark_stale
 from baoxue.registry.models import Child, Enrollment, EnrollmentEvent
-from baoxue.registry.services import build_child, refresh_school_status_bulk, student_number_columns
+from baoxue.registry.services import (
+    apply_school_status,
+    build_child,
+    refresh_school_status_bulk,
+    student_number_columns,
+)
 
 _STATUS_WORDS = {
     "在读": "01",
@@ -303,6 +308,16 @@ class EnrollmentSource:
                 student_number_hash__in=numbers[start : start + 5000]
             ).select_related("child"):
                 by_number[e.student_number_hash] = e
+        # Current enrollments of the matched children, for rows without a known 学籍号.
+        matched = [c.pk for cs in index.by_hash.values() for c in cs] + [
+            c.pk for cs in index.by_name.values() for c in cs
+        ]
+        current: dict[tuple[int, int], Enrollment] = {}
+        for start in range(0, len(matched), 5000):
+            for e in Enrollment.objects.filter(
+                child_id__in=matched[start : start + 5000], is_current=True
+            ).select_related("school"):
+                current.setdefault((e.child_id, e.school_id), e)
         plan: list[Planned] = []
         for record in keep:
             v = record.values
@@ -329,8 +344,9 @@ class EnrollmentSource:
                 continue
             child = child or (existing.child if existing is not None else None)
             v["child"] = child
-            if existing is None and child is not None:
-                existing = self._current_at(child, schools.peek(v["school_key"]))
+            school = schools.peek(v["school_key"])
+            if existing is None and child is not None and school is not None:
+                existing = current.get((child.pk, school.pk))
             if existing is None:
                 plan.append(Planned(record, Action.CREATE))
                 continue
@@ -339,12 +355,6 @@ class EnrollmentSource:
                 Planned(record, Action.UPDATE if changes else Action.UNCHANGED, existing, changes)
             )
         return plan, issues
-
-    @staticmethod
-    def _current_at(child: Child, school: Any) -> Enrollment | None:
-        if school is None:
-            return None
-        return Enrollment.objects.filter(child=child, school=school, is_current=True).first()
 
     @staticmethod
     def _changes(e: Enrollment, v: dict[str, Any], school: Any) -> dict[str, tuple[Any, Any]]:
@@ -388,7 +398,19 @@ class EnrollmentSource:
                         if v.get(k) not in (None, "")
                     },
                 )
+                # A child made by this import has only this enrollment: its school columns are
+                # known now, so no second pass over it is needed after the insert.
+                apply_school_status(
+                    child,
+                    Enrollment(
+                        school=schools.get(v["school_key"]),
+                        grade=v["grade"],
+                        class_name=v.get("class_name", ""),
+                        status=v.get("status") or "01",
+                    ),
+                )
                 v["child"] = child
+                v["child_is_new"] = True
                 new_children.append(child)
         Child.objects.bulk_create(new_children, batch_size=1000)
         progress("commit", len(new_children), len(plan) + len(new_children))
@@ -498,7 +520,11 @@ class EnrollmentSource:
             batch_size=1000,
         )
         EnrollmentEvent.objects.bulk_create(events, batch_size=2000)
-        touched = {p.record.values["child"].pk for p in plan if p.action != Action.UNCHANGED}
+        touched = {
+            p.record.values["child"].pk
+            for p in plan
+            if p.action != Action.UNCHANGED and not p.record.values.get("child_is_new")
+        }
         refresh_school_status_bulk(child_ids=touched)
         counts_mark_stale(county_ids={ctx.township.parent_id})
         log_action(
