@@ -122,6 +122,28 @@ class Places:
         return self.villages[key]
 
 
+def place_record(record: Any, places: Places, village_ids: frozenset[int] | None) -> Any:
+    """Resolve a record's 村 and 组/屯 to keys (existing or proposed places) and check the
+    user's villages: a RowIssue when the village is not one of theirs, else None."""
+    from baoxue.imports.sources.base import RowIssue
+
+    v = record.values
+    if village_ids is not None:
+        # Checked before anything is proposed: a row outside the user's villages must not
+        # create a village (or a 屯) when the batch is committed.
+        existing = places.villages.get(village_key(v["village"]))
+        if existing is None or existing.pk not in village_ids:
+            return RowIssue(
+                record.row_number,
+                "村",
+                "scope",
+                _("“%(v)s”不是您负责的村，未导入") % {"v": v["village"]},
+            )
+    v["village_key"] = places.village_ref(v["village"])
+    v["group_key"] = places.group_ref(v["village_key"], v.get("group", ""))
+    return None
+
+
 class Schools:
     def __init__(self, township: Region) -> None:
         self.township = township

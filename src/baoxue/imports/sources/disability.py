@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy
 from baoxue.core import crypto, idnumbers
 from baoxue.core.policy import compulsory_birth_range
 from baoxue.core.services import log_action
+from baoxue.imports.places import place_record
 from baoxue.imports.sources.base import (
     Action,
     Field,
@@ -325,18 +326,10 @@ class DisabilitySource:
                     )
                 )
                 continue
-            v["village_key"] = places.village_ref(v["village"])
-            existing = places.villages.get(v["village_key"])
-            if ctx.village_ids is not None and (
-                existing is None or existing.pk not in ctx.village_ids
-            ):
-                issues.append(
-                    RowIssue(
-                        n, "村", "scope", _("“%(v)s”不是您负责的村，未导入") % {"v": v["village"]}
-                    )
-                )
+            problem = place_record(record, places, ctx.village_ids)
+            if problem is not None:
+                issues.append(problem)
                 continue
-            v["group_key"] = places.group_ref(v["village_key"], v.get("group", ""))
             plan.append(
                 Planned(
                     record,

@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy
 
 from baoxue.core import idnumbers
 from baoxue.core.services import log_action
+from baoxue.imports.places import place_record
 from baoxue.imports.reading import FileRefused
 from baoxue.imports.sources.base import (
     Action,
@@ -345,20 +346,9 @@ class HouseholdsSource:
             v = record.values
             if v.get("reject") or v.get("skip"):
                 continue
-            v["village_key"] = places.village_ref(v["village"])
-            v["group_key"] = places.group_ref(v["village_key"], v.get("group", ""))
-            existing = places.villages.get(v["village_key"])
-            if ctx.village_ids is not None and (
-                existing is None or existing.pk not in ctx.village_ids
-            ):
-                issues.append(
-                    RowIssue(
-                        record.row_number,
-                        "村",
-                        "scope",
-                        _("“%(v)s”不是您负责的村，未导入") % {"v": v["village"]},
-                    )
-                )
+            problem = place_record(record, places, ctx.village_ids)
+            if problem is not None:
+                issues.append(problem)
                 continue
             keep.append(record)
 

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy
 
 from baoxue.core import crypto
 from baoxue.core.services import log_action
+from baoxue.imports.places import place_record
 from baoxue.imports.sources.base import (
     Action,
     Field,
@@ -125,20 +126,9 @@ class RosterSource:
             if record.values.get("reject") or record.values.get("skip"):
                 continue
             v = record.values
-            v["village_key"] = places.village_ref(v["village"])
-            v["group_key"] = places.group_ref(v["village_key"], v.get("group", ""))
-            existing = places.villages.get(v["village_key"])
-            if ctx.village_ids is not None and (
-                existing is None or existing.pk not in ctx.village_ids
-            ):
-                issues.append(
-                    RowIssue(
-                        record.row_number,
-                        "村",
-                        "scope",
-                        _("“%(v)s”不是您负责的村，未导入") % {"v": v["village"]},
-                    )
-                )
+            problem = place_record(record, places, ctx.village_ids)
+            if problem is not None:
+                issues.append(problem)
                 continue
             keep.append(record)
         index = ChildIndex(keep, ctx.township)

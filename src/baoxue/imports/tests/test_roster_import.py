@@ -295,3 +295,18 @@ def test_the_templates_example_row_is_skipped(world, persona, tmp_path):
     outcome = pipeline.run(path, ROSTER, ctx_for(world, persona), commit=True)
     assert [(i.row_number, i.code) for i in outcome.issues] == [(2, "example")]
     assert Child.objects.count() == before
+
+
+def test_a_village_user_cannot_create_another_village(world, persona, tmp_path, ids):
+    path = write_xlsx(
+        tmp_path / "o.xlsx",
+        [
+            ROSTER_HEADER,
+            ["甲一", "男", ids["a"], "2015-04-01", "苗族", "乌岭村", "新屯", "", "", "", "", ""],
+            ["乙一", "男", ids["b"], "2016-09-09", "苗族", "外村", "外屯", "", "", "", "", ""],
+        ],
+    )
+    ctx = ctx_for(world, persona, "village_a", village_ids=frozenset({world.village_a.pk}))
+    pipeline.run(path, ROSTER, ctx, commit=True)
+    assert ctx.places.proposals() == {"villages": [], "groups": ["乌岭村 新屯"]}
+    assert not Region.objects.filter(name__in=["外村", "外屯"]).exists()
