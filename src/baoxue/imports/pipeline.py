@@ -239,7 +239,10 @@ def run(
     outcome.plan = plan
     if commit:
         with transaction.atomic():
-            source.commit(plan, ctx, progress)
+            # Nothing to create or update (the same file again): no writes at all, not even
+            # the source's audit row or a counts refresh; only the batch records the run.
+            if any(p.action != Action.UNCHANGED for p in plan):
+                source.commit(plan, ctx, progress)
             outcome.committed = True
             if on_committed is not None:
                 on_committed(outcome)

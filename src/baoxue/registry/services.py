@@ -303,7 +303,8 @@ def apply_school_status(child: Child, current: Enrollment | None) -> None:
             if current.status == Enrollment.Status.SUSPENDED
             else Child.SchoolStatus.IN_SCHOOL
         )
-        child.current_school = current.school
+        # By id: reading `current.school` would fetch the school once per child.
+        child.current_school_id = current.school_id
         child.current_grade = current.grade
         child.current_class = current.class_name
 

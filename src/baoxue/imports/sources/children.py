@@ -92,7 +92,10 @@ class ChildIndex:
         self.by_hash: dict[str, list[Child]] = {}
         hash_list = sorted(hashes)
         for start in range(0, len(hash_list), CHUNK):
-            for child in Child.objects.filter(id_number_hash__in=hash_list[start : start + CHUNK]):
+            # The exclude repeats the partial index's condition: SQLite uses the index only then.
+            for child in Child.objects.filter(
+                id_number_hash__in=hash_list[start : start + CHUNK]
+            ).exclude(id_number_hash=""):
                 self.by_hash.setdefault(child.id_number_hash, []).append(child)
         self.by_name: dict[tuple[str, date | None, int], list[Child]] = {}
         for child in Child.objects.filter(township=township, id_number_hash=""):

@@ -304,9 +304,12 @@ class EnrollmentSource:
         )
         by_number: dict[str, Enrollment] = {}
         for start in range(0, len(numbers), 5000):
-            for e in Enrollment.objects.filter(
-                student_number_hash__in=numbers[start : start + 5000]
-            ).select_related("child"):
+            # The exclude repeats the partial index's condition, so SQLite uses the index.
+            for e in (
+                Enrollment.objects.filter(student_number_hash__in=numbers[start : start + 5000])
+                .exclude(student_number_hash="")
+                .select_related("child")
+            ):
                 by_number[e.student_number_hash] = e
         # Current enrollments of the matched children, for rows without a known 学籍号.
         matched = [c.pk for cs in index.by_hash.values() for c in cs] + [

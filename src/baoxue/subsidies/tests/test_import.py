@@ -97,7 +97,9 @@ def test_second_identical_import_writes_nothing(world, persona, tmp_path):
     ]
     assert writes == []
     assert snapshot() == before
-    assert AuditEvent.objects.filter(action="import.subsidies_committed").count() == 2
+    assert (
+        AuditEvent.objects.filter(action="import.subsidies_committed").count() == 1
+    )  # the second, unchanged run writes nothing
 
 
 def test_changed_amount_updates_and_blank_amount_keeps(world, persona, tmp_path):

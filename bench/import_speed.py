@@ -1,0 +1,1168 @@
+"""Import speed: a 100,000-row 学籍 xlsx into an empty registry, against calamine and import-export.
+
+What it measures (issue 3)
+    The script writes a 学籍 export (xlsxwriter, constant_memory) with the national
+    system's columns, i.e. the labels of EnrollmentSource.fields (姓名, 身份证件号,
+    学籍号, …, 监护人联系电话), a title row above the header and --rows made-up
+    students (demo.names pickers, valid ID numbers, 学籍号 = 'G' + ID, --schools
+    schools with 10-digit codes, the villages and 屯 of demo.names.VILLAGES; every
+    cell written as a string). Then, for each database backend:
+
+      1. python-calamine alone reads the file: open the workbook, iterate every row of the sheet
+         (iter_rows, and to_python), best of 3. The faster of the two is "read".
+      2. import #1: ImportContext + pipeline.run(path, EnrollmentSource, ctx, commit=True) into
+         the empty registry (read, validate, plan, write children, enrollments and their
+         events). Target: at most 3 × read; peak RSS < 600 MB.
+      3. import #2: the same file again. It must plan every row as unchanged and change no row
+         of the registry. Target: at most 1.5 × read.
+      4. django-import-export 4 on the same rows: a ModelResource for registry.Child that maps
+         the 学籍 columns onto the child (name, ID number → the same derived columns as
+         build_child, sex, birth date, ethnicity, village, 屯, school, grade, class, flags),
+         matching existing children on the ID hash (import_id_fields; the lookup repeats the
+         partial index's condition so that SQLite can use the index), with foreign keys looked
+         up by ForeignKeyWidget; import_data(dry_run=False, use_transactions=True) into an
+         empty copy of the registry. Two configurations: "default" (the resource's defaults:
+         one save() and savepoint per row, diffs kept) and "bulk" (use_bulk, batch_size 1000,
+         skip_diff: import-export's documented fast path). It writes only Child rows, less
+         than our import writes, so the comparison flatters import-export. The Dataset is built
+         from the rows calamine read (tablib reads xlsx through openpyxl, which is not
+         installed); only import_data is timed. Each configuration first runs on --ie-rows
+         rows; when that projects to more than --ie-max-seconds for all rows, the time for
+         all rows is extrapolated linearly (labelled "extrapolated"), otherwise it is run on
+         all rows. Target: import-export (default) at least 20 × the time of import #1.
+
+    Every measure runs in a fresh subprocess, so that its peak RSS (getrusage ru_maxrss) is its
+    own; times are perf_counter around the measured call only (not interpreter start or
+    django.setup). Before timing, an import process warms the lazily loaded helpers (pinyin
+    dictionary, ID-number regions, the AES key) as a long-running task worker would have.
+
+How the database is prepared (not timed)
+    migrate; then the county, the township, its twelve villages with their 屯, the schools
+    and a township_office user, so that the import creates no places (checked: the number of
+    regions and schools must not change). An empty copy of that database is kept for the
+    import-export runs (PostgreSQL: CREATE DATABASE … TEMPLATE; SQLite: the backup API).
+
+How to run
+    .venv/bin/python bench/import_speed.py --rows 5000                   # smoke run, both
+    .venv/bin/python bench/import_speed.py --backend both                # the issue's 100,000
+    .venv/bin/python bench/import_speed.py --backend sqlite --ie none --xlsx /tmp/xueji.xlsx
+    .venv/bin/python bench/import_speed.py --rows 20000 --ie none --profile /tmp/prof
+
+    --xlsx keeps the generated file at that path and reuses it if it exists (same --rows,
+    --schools and --seed give the same file). --profile runs the two imports under cProfile
+    and writes <backend>-import1.prof / -import2.prof there (times are then inflated; use it
+    to see where time goes, not for the targets). --commit benchmarks a commit's src/ rather
+    than the working tree that others may be editing. A full run (100,000 rows, both
+    backends, import-export both ways) takes about 30 minutes on two cores.
+
+    SQLite uses a fresh data dir in a temporary folder; PostgreSQL uses the database
+    baoxue_bench_import (and baoxue_bench_import_empty, baoxue_bench_import_ie) on
+    127.0.0.1:5432 as user postgres, dropped and created by the script. All are removed
+    afterwards unless --keep is given. Progress goes to stderr; the table to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+# A fixed field key and secret for the run, so that the subprocesses and any rerun with --keep
+# agree; they protect nothing but made-up data.
+FIELD_KEY = "YmFveHVlLWJlbmNoLWltcG9ydC1zcGVlZC1rZXkhISE="
+SECRET_KEY = "baoxue-bench-import-speed-" + "x" * 40
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+PG_DATABASE = "baoxue_bench_import"
+PG_EMPTY = "baoxue_bench_import_empty"  # the prepared, empty registry (template)
+PG_IE = "baoxue_bench_import_ie"  # a copy of it for each import-export run
+SEED = 2025
+
+READ_TARGET = 3.0  # import #1 at most this many times the calamine read
+SECOND_TARGET = 1.5  # import #2 at most this many times the calamine read
+IE_TARGET = 20.0  # django-import-export (default) at least this many times import #1
+RSS_TARGET_MB = 600.0
+
+# The 学籍 export's columns, in the order of EnrollmentSource.fields (checked in setup).
+HEADERS = [
+    "姓名",
+    "身份证件号",
+    "学籍号",
+    "性别",
+    "出生日期",
+    "民族",
+    "学校标识码",
+    "学校名称",
+    "年级",
+    "班级",
+    "入学年月",
+    "学生当前状态",
+    "是否住校",
+    "村",
+    "组/屯",
+    "户口所在地",
+    "是否留守儿童",
+    "是否残疾人",
+    "是否孤儿",
+    "是否进城务工人员随迁子女",
+    "监护人姓名",
+    "监护人联系电话",
+]
+TITLE = "全国中小学生学籍信息管理系统 学生基础信息导出"
+PROVINCE_CITY = "广西壮族自治区柳州市"
+CHINESE_ORDINALS = "一二三四五六七八九十"
+
+
+# ---------------------------------------------------------------------------------------------
+# Parent: generate the file, prepare each backend, run the measures, print one table
+# ---------------------------------------------------------------------------------------------
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--rows", type=int, default=100_000, help="students in the file")
+    parser.add_argument("--schools", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--xlsx", help="keep the generated file here; reuse it if it exists (else a temp file)"
+    )
+    parser.add_argument(
+        "--ie",
+        choices=["default", "bulk", "both", "none"],
+        default="both",
+        help="which django-import-export configurations to run",
+    )
+    parser.add_argument(
+        "--ie-rows", type=int, default=5000, help="rows of the first import-export run"
+    )
+    parser.add_argument(
+        "--ie-max-seconds",
+        type=float,
+        default=600.0,
+        help="run import-export on all rows only if the first run projects to at most this; "
+        "otherwise extrapolate",
+    )
+    parser.add_argument("--profile", help="folder for cProfile output of the two imports")
+    parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    parser.add_argument(
+        "--commit",
+        help="benchmark this commit's src/ (extracted with git archive) instead of the working "
+        "tree, so that edits made during a long run cannot change what is measured",
+    )
+    parser.add_argument("--_phase", dest="phase", help=argparse.SUPPRESS)
+    parser.add_argument("--_result", dest="result_path", help=argparse.SUPPRESS)
+    parser.add_argument("--_label", dest="label", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--_file", dest="file", help=argparse.SUPPRESS)
+    parser.add_argument("--_limit", dest="limit", type=int, default=0, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.phase:
+        return run_phase(args)
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    scratch = Path(tempfile.mkdtemp(prefix="baoxue-bench-import-"))
+    results: list[dict[str, Any]] = []
+    try:
+        path = Path(args.xlsx) if args.xlsx else scratch / "xueji.xlsx"
+        if path.exists():
+            log(f"using the existing file {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            generate_xlsx(path, args.rows, args.schools, args.seed)
+        with source_tree(args.commit) as extra_env:
+            for backend in backends:
+                result = run_backend(backend, args, path, extra_env)
+                if result is not None:
+                    results.append(result)
+        print_report(results, args, path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    ok = len(results) == len(backends) and all(r["passed"] for r in results)
+    return 0 if ok else 1
+
+
+def log(message: str) -> None:
+    # UTC: django.setup() moves the measuring processes to settings.TIME_ZONE.
+    print(f"[{datetime.now(UTC):%H:%M:%S}Z] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def source_tree(commit: str | None) -> Iterator[dict[str, str]]:
+    """Environment for the measuring processes: with `commit`, its src/ extracted into a
+    temporary folder and put first on PYTHONPATH (ahead of the editable install)."""
+    if not commit:
+        yield {}
+        return
+    root = Path(__file__).resolve().parent.parent
+    sha = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{commit}^{{commit}}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    folder = Path(tempfile.mkdtemp(prefix="baoxue-bench-src-"))
+    try:
+        archive = subprocess.run(
+            ["git", "archive", sha, "src"], cwd=root, capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+        path = os.pathsep.join(p for p in (str(folder / "src"), os.environ.get("PYTHONPATH")) if p)
+        yield {"PYTHONPATH": path, "BAOXUE_BENCH_SOURCE": f"{sha[:7]} (git archive)"}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def source_version() -> str:
+    """The commit measured, and whether src/ had uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*words: str) -> str:
+        run = subprocess.run(["git", *words], cwd=root, capture_output=True, text=True)
+        return run.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = " + uncommitted changes in src/" if git("status", "--porcelain", "src") else ""
+    return commit + dirty
+
+
+# --- the file --------------------------------------------------------------------------------
+def school_specs(n: int) -> list[dict[str, Any]]:
+    """n made-up schools of the township: every fourth a junior middle school (grades 7–9),
+    the rest primary schools (1–6) spread over the villages; 10-digit codes 2145994001…"""
+    from baoxue.demo import names
+
+    specs: list[dict[str, Any]] = []
+    per_village: Counter[int] = Counter()
+    juniors = 0
+    for i in range(n):
+        code = f"2145994{i + 1:03d}"
+        if i % 4 == 3:
+            juniors += 1
+            ordinal = CHINESE_ORDINALS[(juniors - 1) % 10] + ("" if juniors <= 10 else str(juniors))
+            name = f"{names.TOWNSHIP_NAME}第{ordinal}中学"
+            specs.append(
+                {"name": name, "code": code, "kind": "junior", "grades": (7, 9), "village": i % 12}
+            )
+            continue
+        village = i % len(names.VILLAGES)
+        per_village[village] += 1
+        stem = names.VILLAGES[village][0]
+        k = per_village[village]
+        name = f"{stem}小学" if k == 1 else f"{stem}第{CHINESE_ORDINALS[(k - 1) % 10]}小学"
+        specs.append(
+            {"name": name, "code": code, "kind": "primary", "grades": (1, 6), "village": village}
+        )
+    return specs
+
+
+def school_year_start(today: date) -> int:
+    return today.year if today.month >= 9 else today.year - 1
+
+
+def generate_xlsx(path: Path, rows: int, n_schools: int, seed: int) -> None:
+    """The 学籍 export: a title row, the header, `rows` students; every cell a string."""
+    import xlsxwriter
+
+    from baoxue.core.idnumbers import check_character
+    from baoxue.demo import names
+
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    schools = school_specs(n_schools)
+    year = school_year_start(date.today())
+    county_region = names.COUNTY_CODE  # 450225
+    used_ids: set[str] = set()
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = workbook.add_worksheet("学生信息")
+    title = workbook.add_format({"bold": True, "font_size": 14})
+    sheet.merge_range(0, 0, 0, len(HEADERS) - 1, TITLE, title)
+    sheet.write_row(1, 0, HEADERS, workbook.add_format({"bold": True}))
+    for r in range(rows):
+        school = schools[rng.randrange(len(schools))]
+        low, high = school["grades"]
+        grade = rng.randint(low, high)
+        male = rng.random() < 0.52
+        sex = "男" if male else "女"
+        ethnicity = names.pick_ethnicity(rng)
+        name = names.pick_full_name(rng, ethnicity, sex)
+        # Six on the 1 September before grade 1, give or take the year's spread.
+        birth = date(year - 6 - grade, 9, 1) + timedelta(days=rng.randrange(365))
+        while True:
+            seq = rng.randrange(100) * 10 + rng.choice([1, 3, 5, 7, 9] if male else [0, 2, 4, 6, 8])
+            first17 = f"{county_region}{birth:%Y%m%d}{seq:03d}"
+            id_number = first17 + check_character(first17)
+            if id_number not in used_ids:
+                used_ids.add(id_number)
+                break
+        if school["kind"] == "primary" and rng.random() < 0.85:
+            village_index = school["village"]
+        else:
+            village_index = rng.randrange(len(names.VILLAGES))
+        village, groups = names.VILLAGES[village_index]
+        group = rng.choice(groups)
+        boarding = school["kind"] == "junior" or school["village"] == 0
+        status = "休学" if rng.random() < 0.005 else "在读"
+        left = rng.random()
+        left_behind = (
+            "非留守儿童" if left < 0.7 else "单亲留守儿童" if left < 0.88 else "双亲留守儿童"
+        )
+        guardian_sex = "男" if rng.random() < 0.6 else "女"
+        guardian = name[0] + names.adult_given_name(rng, guardian_sex)
+        phone = "1" + rng.choice("3578") + f"{rng.randrange(10**9):09d}"
+        sheet.write_row(
+            r + 2,
+            0,
+            [
+                name,
+                id_number,
+                "G" + id_number,
+                sex,
+                birth.isoformat(),
+                ethnicity,
+                school["code"],
+                school["name"],
+                str(grade),
+                f"{rng.randint(1, 4)}班",
+                f"{year - grade + 1}-09",
+                status,
+                ("住校" if rng.random() < 0.6 else "走读") if boarding else "走读",
+                village,
+                group,
+                f"{PROVINCE_CITY}{names.COUNTY_NAME}{names.TOWNSHIP_NAME}{village}{group}"
+                f"{rng.randint(1, 80)}号",
+                left_behind,
+                "是" if rng.random() < 0.005 else "否",
+                "是" if rng.random() < 0.003 else "否",
+                "是" if rng.random() < 0.01 else "否",
+                guardian,
+                phone,
+            ],
+        )
+        if (r + 1) % 20_000 == 0:
+            log(f"generating the xlsx: {r + 1:,} / {rows:,} rows")
+    workbook.close()
+    log(
+        f"wrote {path} ({rows:,} rows, {path.stat().st_size / 1e6:.1f} MB) in "
+        f"{time.perf_counter() - started:.1f}s"
+    )
+
+
+# --- databases -------------------------------------------------------------------------------
+def pg_execute(*statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        for sql in statements:
+            conn.execute(sql)  # type: ignore[arg-type]
+
+
+def pg_drop(*databases: str) -> None:
+    pg_execute(*(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)" for db in databases))
+
+
+def sqlite_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(source)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
+class Backend:
+    """One backend's work dir, environment and databases."""
+
+    def __init__(self, name: str, args: argparse.Namespace, extra_env: dict[str, str]) -> None:
+        self.name = name
+        self.args = args
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"baoxue-bench-import-{name}-"))
+        self.extra_env = extra_env
+        self.copies = 0
+
+    def env(self, data_dir: Path, database: str = PG_DATABASE) -> dict[str, str]:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            **self.extra_env,
+            "DJANGO_SETTINGS_MODULE": "baoxue.settings",
+            "BAOXUE_DATA_DIR": str(data_dir),
+            "BAOXUE_STATIC_ROOT": str(self.workdir / "static"),
+            "BAOXUE_FIELD_KEY": FIELD_KEY,
+            "BAOXUE_SECRET_KEY": SECRET_KEY,
+            "BAOXUE_DEBUG": "0",
+            "BAOXUE_LOG_LEVEL": "WARNING",
+        }
+        env.pop("DATABASE_URL", None)
+        if self.name == "postgres":
+            env["DATABASE_URL"] = f"{PG_SERVER}/{database}"
+        return env
+
+    @property
+    def main_env(self) -> dict[str, str]:
+        return self.env(self.workdir / "data")
+
+    def create(self) -> None:
+        if self.name == "postgres":
+            pg_drop(PG_DATABASE, PG_EMPTY, PG_IE)
+            pg_execute(f"CREATE DATABASE {PG_DATABASE}")
+
+    def snapshot_empty(self) -> None:
+        """Keep the prepared, empty registry for the import-export runs."""
+        if self.name == "postgres":
+            pg_execute(f"CREATE DATABASE {PG_EMPTY} TEMPLATE {PG_DATABASE}")
+        else:
+            sqlite_copy(self.workdir / "data" / "baoxue.sqlite3", self.workdir / "empty.sqlite3")
+
+    @contextmanager
+    def empty_copy(self) -> Iterator[dict[str, str]]:
+        """The environment of a fresh copy of the empty registry."""
+        self.copies += 1
+        data_dir = self.workdir / f"ie-{self.copies}" / "data"
+        if self.name == "postgres":
+            pg_drop(PG_IE)
+            pg_execute(f"CREATE DATABASE {PG_IE} TEMPLATE {PG_EMPTY}")
+        else:
+            sqlite_copy(self.workdir / "empty.sqlite3", data_dir / "baoxue.sqlite3")
+        try:
+            yield self.env(data_dir, PG_IE)
+        finally:
+            if self.name == "postgres":
+                pg_drop(PG_IE)
+            shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+    def cleanup(self) -> None:
+        if self.args.keep:
+            where = f" and {PG_SERVER}/{PG_DATABASE}, {PG_EMPTY}" if self.name == "postgres" else ""
+            log(f"{self.name}: kept {self.workdir}{where}")
+            return
+        if self.name == "postgres":
+            pg_drop(PG_DATABASE, PG_EMPTY, PG_IE)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def phase(
+        self, phase: str, path: Path, env: dict[str, str] | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        result_path = self.workdir / f"{phase}-{extra.get('label', '')}.json"
+        result_path.unlink(missing_ok=True)
+        command = [
+            sys.executable, __file__, "--_phase", phase, "--_result", str(result_path),
+            "--_file", str(path), "--rows", str(self.args.rows),
+            "--schools", str(self.args.schools),
+        ]  # fmt: skip
+        if extra.get("label"):
+            command += ["--_label", extra["label"]]
+        if extra.get("limit"):
+            command += ["--_limit", str(extra["limit"])]
+        if self.args.profile:
+            command += ["--profile", self.args.profile]
+        code = subprocess.run(command, env=env or self.main_env, check=False).returncode
+        if code != 0 or not result_path.exists():
+            raise RuntimeError(f"{self.name}: phase {phase} {extra} failed (exit {code})")
+        result: dict[str, Any] = json.loads(result_path.read_text())
+        return result
+
+
+def run_backend(
+    name: str, args: argparse.Namespace, path: Path, extra_env: dict[str, str]
+) -> dict[str, Any] | None:
+    backend = Backend(name, args, extra_env)
+    log(f"== {name}: work dir {backend.workdir}")
+    try:
+        backend.create()
+        setup = backend.phase("setup", path)
+        backend.snapshot_empty()
+        log(f"{name}: reading with python-calamine alone (best of 3)")
+        read = backend.phase("read", path)
+        log(f"{name}: calamine read {read['seconds']:.2f}s ({read['method']})")
+        first = backend.phase("import", path, label="import1")
+        second = backend.phase("import", path, label="import2")
+        ie: list[dict[str, Any]] = []
+        modes = {"both": ["default", "bulk"], "none": []}.get(args.ie, [args.ie])
+        for mode in modes:
+            ie.append(run_import_export(backend, mode, path))
+        result = {
+            "backend": name,
+            "source": setup["source"],
+            "setup": setup,
+            "read": read,
+            "import1": first,
+            "import2": second,
+            "ie": ie,
+        }
+        result["verdicts"] = verdicts(result)
+        result["passed"] = all(v == "PASS" for v in result["verdicts"].values())
+        return result
+    except RuntimeError as exc:
+        log(str(exc))
+        return None
+    finally:
+        backend.cleanup()
+
+
+def run_import_export(backend: Backend, mode: str, path: Path) -> dict[str, Any]:
+    args = backend.args
+    sample = min(args.ie_rows, args.rows)
+    label = f"ie-{mode}"
+    log(f"{backend.name}: django-import-export ({mode}) on {sample:,} rows")
+    with backend.empty_copy() as env:
+        run = backend.phase("ie", path, env, label=label, limit=sample)
+    projected = run["seconds"] * args.rows / sample
+    runs = [run]
+    if sample < args.rows and projected <= args.ie_max_seconds:
+        log(
+            f"{backend.name}: import-export ({mode}) projects to {projected:.0f}s for "
+            f"{args.rows:,} rows: running it on all of them"
+        )
+        with backend.empty_copy() as env:
+            full = backend.phase("ie", path, env, label=label, limit=args.rows)
+        runs.append(full)
+        return {"mode": mode, "seconds": full["seconds"], "extrapolated": False, "runs": runs}
+    return {
+        "mode": mode,
+        "seconds": projected,
+        "extrapolated": sample < args.rows,
+        "runs": runs,
+    }
+
+
+# --- the report ------------------------------------------------------------------------------
+def verdicts(r: dict[str, Any]) -> dict[str, str]:
+    read = r["read"]["seconds"]
+    first, second = r["import1"], r["import2"]
+
+    def judge(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
+    out = {
+        "import1": judge(first["seconds"] <= READ_TARGET * read and not first["problems"]),
+        "import2": judge(second["seconds"] <= SECOND_TARGET * read and not second["problems"]),
+        "rss1": judge(first["peak_rss_mb"] < RSS_TARGET_MB),
+        "rss2": judge(second["peak_rss_mb"] < RSS_TARGET_MB),
+    }
+    for ie in r["ie"]:
+        if ie["mode"] == "default":
+            out["ie-default"] = judge(ie["seconds"] >= IE_TARGET * first["seconds"])
+    return out
+
+
+def print_report(results: list[dict[str, Any]], args: argparse.Namespace, path: Path) -> None:
+    print()
+    print(
+        f"Import speed: {args.rows:,}-row 学籍 xlsx ({len(HEADERS)} columns, title row + "
+        f"header, {path.stat().st_size / 1e6:.1f} MB), {args.schools} schools, 12 villages, "
+        f"into an empty registry"
+    )
+    versions = sorted({r["source"] for r in results})
+    print(
+        f"Code: {', '.join(versions)}"
+        + (" (differs between backends!)" if len(versions) > 1 else "")
+    )
+    if args.profile:
+        print("Imports ran under cProfile (--profile): their times are inflated.")
+    print()
+    header = (
+        f"{'backend':<9} {'measure':<58} {'seconds':>8} {'ratio':>8} {'target':>13} {'result':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        b = r["backend"]
+
+        def line(*cells: str, b: str = b) -> None:
+            measure, seconds, ratio, target, result = cells
+            print(f"{b:<9} {measure:<58} {seconds:>8} {ratio:>8} {target:>13} {result:>6}")
+
+        read = r["read"]["seconds"]
+        first, second = r["import1"], r["import2"]
+        v = r["verdicts"]
+
+        line(
+            f"python-calamine read alone ({r['read']['method']}, best of 3)",
+            f"{read:.2f}",
+            "1.00",
+            "",
+            "",
+        )
+        line(
+            "import #1: empty registry (read, validate, write)",
+            f"{first['seconds']:.2f}",
+            f"{first['seconds'] / read:.2f}×",
+            f"≤{READ_TARGET:g}× read",
+            v["import1"],
+        )
+        line(
+            "import #2: same file again (all unchanged)",
+            f"{second['seconds']:.2f}",
+            f"{second['seconds'] / read:.2f}×",
+            f"≤{SECOND_TARGET:g}× read",
+            v["import2"],
+        )
+        for ie in r["ie"]:
+            how = (
+                f"extrapolated from {ie['runs'][0]['rows']:,} rows"
+                if ie["extrapolated"]
+                else f"measured, {ie['runs'][-1]['rows']:,} rows"
+            )
+            line(
+                f"django-import-export {ie['mode']} ({how})",
+                f"{ie['seconds']:.1f}",
+                f"{ie['seconds'] / first['seconds']:.1f}×",
+                f"≥{IE_TARGET:g}× #1" if ie["mode"] == "default" else "(info)",
+                v.get(f"ie-{ie['mode']}", ""),
+            )
+        for key, title in (("import1", "import #1"), ("import2", "import #2")):
+            line(
+                f"peak RSS, {title} (MB)",
+                f"{r[key]['peak_rss_mb']:.0f}",
+                "",
+                f"<{RSS_TARGET_MB:g} MB",
+                v["rss" + key[-1]],
+            )
+    print()
+    for r in results:
+        b = r["backend"]
+        s = r["setup"]
+        print(
+            f"{b}: setup (untimed): migrate {s['migrate_seconds']:.0f}s; {s['regions']} regions "
+            f"(county, township, {s['villages']} villages, {s['groups']} 屯), {s['schools']} "
+            f"schools and user {s['user']} created before the imports"
+        )
+        rd = r["read"]
+        print(
+            f"{b}: calamine: iter_rows best {rd['iter_rows']:.2f}s (runs "
+            f"{', '.join(f'{t:.2f}' for t in rd['iter_rows_runs'])}), to_python best "
+            f"{rd['to_python']:.2f}s; {rd['rows']:,} sheet rows; "
+            f"peak RSS {rd['peak_rss_mb']:.0f} MB; load average {rd['load'][0]:.1f} → "
+            f"{rd['load'][1]:.1f}"
+        )
+        for key, title in (("import1", "import #1"), ("import2", "import #2")):
+            m = r[key]
+            stages = ", ".join(f"{k} {v:.2f}s" for k, v in m["stages"].items())
+            plan = ", ".join(f"{k} {v:,}" for k, v in m["plan"].items())
+            print(f"{b}: {title}: {stages}; plan: {plan}; {m['rejected']} rejected, "
+                  f"{m['warned']} with warnings")  # fmt: skip
+            print(
+                f"{b}: {title}: {m['queries']['select']} SELECTs, {m['queries']['write']} writes "
+                f"({', '.join(f'{k} ×{n}' for k, n in m['queries']['writes'].items()) or 'none'}); "
+                f"registry rows after: {', '.join(f'{k} {n:,}' for k, n in m['counts'].items())}; "
+                f"RSS before the import {m['base_rss_mb']:.0f} MB; load average "
+                f"{m['load'][0]:.1f} → {m['load'][1]:.1f}"
+            )
+            for problem in m["problems"]:
+                print(f"{b}: {title}: PROBLEM: {problem}")
+        for ie in r["ie"]:
+            for run in ie["runs"]:
+                print(
+                    f"{b}: import-export {ie['mode']}: {run['rows']:,} rows in "
+                    f"{run['seconds']:.1f}s ({run['rows'] / run['seconds']:,.0f} rows/s), "
+                    f"totals {run['totals']}, children written {run['children']:,}, "
+                    f"{run['queries']['select']:,} SELECTs, {run['queries']['write']:,} writes, "
+                    f"peak RSS {run['peak_rss_mb']:.0f} MB, load average {run['load'][0]:.1f} → "
+                    f"{run['load'][1]:.1f}"
+                    + (f", ERRORS: {run['errors']}" if run["errors"] else "")
+                )
+    if any(r["ie"] for r in results):
+        print(
+            "import-export: Dataset built from calamine's rows (tablib needs openpyxl for xlsx, "
+            "not installed); only import_data timed; it writes Child rows only (no enrollments "
+            "or events), so the ratio flatters it."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Child processes: one measure each
+# ---------------------------------------------------------------------------------------------
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def run_phase(args: argparse.Namespace) -> int:
+    phases: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+        "setup": phase_setup,
+        "read": phase_read,
+        "import": phase_import,
+        "ie": phase_import_export,
+    }
+    load = os.getloadavg()[0]
+    result = phases[args.phase](args)
+    result["load"] = [load, os.getloadavg()[0]]
+    Path(args.result_path).write_text(json.dumps(result, indent=1, default=str))
+    return 0
+
+
+def phase_read(args: argparse.Namespace) -> dict[str, Any]:
+    from python_calamine import CalamineWorkbook
+
+    def iter_rows() -> int:
+        workbook = CalamineWorkbook.from_path(args.file)
+        sheet = workbook.get_sheet_by_index(0)
+        n = sum(1 for _row in sheet.iter_rows())
+        workbook.close()
+        return n
+
+    def to_python() -> int:
+        workbook = CalamineWorkbook.from_path(args.file)
+        n = len(workbook.get_sheet_by_index(0).to_python())
+        workbook.close()
+        return n
+
+    timings: dict[str, list[float]] = {}
+    rows = 0
+    for name, read in (("iter_rows", iter_rows), ("to_python", to_python)):
+        timings[name] = []
+        for _ in range(3):
+            started = time.perf_counter()
+            rows = read()
+            timings[name].append(time.perf_counter() - started)
+    best = {name: min(t) for name, t in timings.items()}
+    method = min(best, key=lambda k: best[k])
+    return {
+        "seconds": best[method],
+        "method": method,
+        "iter_rows": best["iter_rows"],
+        "to_python": best["to_python"],
+        "iter_rows_runs": timings["iter_rows"],
+        "rows": rows,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def django_setup() -> None:
+    import django
+
+    django.setup()
+
+
+def phase_setup(args: argparse.Namespace) -> dict[str, Any]:
+    source = os.environ.get("BAOXUE_BENCH_SOURCE") or source_version()
+    django_setup()
+    import baoxue
+
+    log(f"setup: measuring {source}, package at {Path(baoxue.__file__).parent}")
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from baoxue.accounts.models import Role
+    from baoxue.accounts.services import Grant, user_create
+    from baoxue.demo import names
+    from baoxue.demo.builder import ensure_county
+    from baoxue.imports.sources.enrollment import EnrollmentSource
+    from baoxue.registry.models import Region, School
+    from baoxue.registry.services import region_create, school_create
+
+    labels = [f.label for f in EnrollmentSource.fields]
+    if labels != HEADERS:
+        raise SystemExit(f"EnrollmentSource columns changed: {labels}")
+    started = time.perf_counter()
+    call_command("migrate", interactive=False, verbosity=0)
+    migrate_seconds = time.perf_counter() - started
+    with transaction.atomic():
+        county = ensure_county()
+        township = region_create(
+            name=names.TOWNSHIP_NAME,
+            level="township",
+            parent=county,
+            code=names.TOWNSHIP_CODE + "000",
+        )
+        villages = []
+        for i, (village_name, groups) in enumerate(names.VILLAGES):
+            village = region_create(
+                name=village_name, level="village", parent=township, code=names.village_code(i)
+            )
+            for group_name in groups:
+                region_create(name=group_name, level="group", parent=village)
+            villages.append(village)
+        for spec in school_specs(args.schools):
+            school_create(
+                name=spec["name"],
+                kind=spec["kind"],
+                region=villages[spec["village"]],
+                code=spec["code"],
+                is_boarding=spec["kind"] == "junior" or spec["village"] == 0,
+                lowest_grade=spec["grades"][0],
+                highest_grade=spec["grades"][1],
+            )
+        user = user_create(
+            actor=None,
+            username="bench_township",
+            password="bench-township-pw",
+            grants=[Grant(Role.TOWNSHIP_OFFICE, region=township)],
+            check_password=False,
+        )
+    log(f"setup: migrated in {migrate_seconds:.0f}s; places, schools and user created")
+    return {
+        "source": source,
+        "migrate_seconds": migrate_seconds,
+        "regions": Region.objects.count(),
+        "villages": Region.objects.filter(level="village").count(),
+        "groups": Region.objects.filter(level="group").count(),
+        "schools": School.objects.count(),
+        "user": user.username,
+    }
+
+
+class QueryCounter:
+    """Counts SQL statements (connection.execute_wrapper): SELECTs, and writes by table."""
+
+    def __init__(self) -> None:
+        self.select = 0
+        self.writes: Counter[str] = Counter()
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        words = sql.lstrip().split(None, 3)
+        verb = words[0].upper() if words else ""
+        if verb == "SELECT":
+            self.select += 1
+        elif verb in {"INSERT", "UPDATE", "DELETE"}:
+            table = words[2] if verb in {"INSERT", "DELETE"} else words[1]
+            self.writes[f"{verb} {table.strip(chr(34))}"] += 1
+        return execute(sql, params, many, context)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "select": self.select,
+            "write": sum(self.writes.values()),
+            "writes": dict(self.writes.most_common()),
+        }
+
+
+def registry_counts() -> dict[str, int]:
+    from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, Region, School
+
+    return {
+        "children": Child.objects.count(),
+        "enrollments": Enrollment.objects.count(),
+        "events": EnrollmentEvent.objects.count(),
+        "regions": Region.objects.count(),
+        "schools": School.objects.count(),
+    }
+
+
+def warm_up() -> None:
+    """What a long-running worker has loaded already: the pinyin dictionary, the ID-number
+    regions, the field key, the translations."""
+    from django.utils.translation import gettext
+
+    from baoxue.core import crypto, idnumbers
+    from baoxue.core.text import pinyin_keys
+
+    pinyin_keys("吴俊辉")
+    idnumbers.parse("450225201605020011")
+    crypto.lookup_hash(crypto.decrypt(crypto.encrypt("x")))
+    gettext("姓名不能为空")
+
+
+@contextmanager
+def maybe_profile(args: argparse.Namespace, name: str) -> Iterator[None]:
+    if not args.profile:
+        yield
+        return
+    import cProfile
+
+    folder = Path(args.profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    backend = "postgres" if os.environ.get("DATABASE_URL") else "sqlite"
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        target = folder / f"{backend}-{name}.prof"
+        profiler.dump_stats(target)
+        log(f"profile written to {target}")
+
+
+def phase_import(args: argparse.Namespace) -> dict[str, Any]:
+    django_setup()
+    from django.db import connection
+
+    from baoxue.accounts.models import User
+    from baoxue.imports import pipeline
+    from baoxue.imports.sources.base import Action
+    from baoxue.imports.sources.enrollment import EnrollmentSource
+    from baoxue.registry.models import Region
+
+    label = args.label
+    stages: dict[str, float] = {}
+
+    class TimedSource(EnrollmentSource):
+        """EnrollmentSource with its plan and commit timed (the rest of run() is reading and
+        validating, which are interleaved: rows are read as they are validated)."""
+
+        def plan(self, records: Any, ctx: Any) -> Any:
+            log(f"{label}: planning {len(records):,} rows")
+            started = time.perf_counter()
+            try:
+                return super().plan(records, ctx)
+            finally:
+                stages["plan"] = time.perf_counter() - started
+
+        def commit(self, plan: Any, ctx: Any, progress: Any) -> None:
+            log(f"{label}: committing")
+            started = time.perf_counter()
+            try:
+                super().commit(plan, ctx, progress)
+            finally:
+                stages["commit"] = time.perf_counter() - started
+
+    last = [0.0]
+
+    def progress(stage: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 5 or done == total:
+            last[0] = now
+            log(f"{label}: {stage} {done:,} / {total:,}")
+
+    warm_up()
+    user = User.objects.get(username="bench_township")
+    township = Region.objects.get(level="township")
+    before = registry_counts()
+    base_rss = peak_rss_mb()
+    counter = QueryCounter()
+    log(f"{label}: importing {args.file}")
+    with connection.execute_wrapper(counter), maybe_profile(args, label):
+        started = time.perf_counter()
+        ctx = pipeline.ImportContext(actor=user, township=township)
+        outcome = pipeline.run(Path(args.file), TimedSource(), ctx, commit=True, progress=progress)
+        seconds = time.perf_counter() - started
+    stages = {
+        "read+validate": seconds - stages.get("plan", 0) - stages.get("commit", 0),
+        **stages,
+    }
+    after = registry_counts()
+    plan = {a: outcome.count(a) for a in (Action.CREATE, Action.UPDATE, Action.UNCHANGED)}
+    problems: list[str] = []
+    rows = args.rows
+    if outcome.rows_total != rows:
+        problems.append(f"{outcome.rows_total} rows read, expected {rows}")
+    if outcome.rejected_rows:
+        codes = Counter(i.code for i in outcome.issues if i.severity == "error")
+        problems.append(f"{outcome.rejected_rows} rows rejected: {dict(codes)}")
+    if after["regions"] != before["regions"] or after["schools"] != before["schools"]:
+        problems.append("the import created places or schools")
+    if label == "import1":
+        if plan[Action.CREATE] != rows:
+            problems.append(f"planned {plan}, expected {rows} to create")
+        expected = {"children": rows, "enrollments": rows, "events": rows}
+        for key, n in expected.items():
+            if after[key] - before[key] != n:
+                problems.append(f"{after[key] - before[key]} {key} written, expected {n}")
+    else:
+        if plan[Action.UNCHANGED] != rows:
+            problems.append(f"planned {plan}, expected all {rows} unchanged")
+        if after != before:
+            problems.append(f"the registry changed: {before} → {after}")
+    log(f"{label}: {seconds:.2f}s, plan {plan}, peak RSS {peak_rss_mb():.0f} MB")
+    return {
+        "seconds": seconds,
+        "stages": stages,
+        "plan": plan,
+        "rejected": outcome.rejected_rows,
+        "warned": outcome.warned_rows,
+        "issue_codes": dict(Counter(i.code for i in outcome.issues)),
+        "counts": after,
+        "queries": counter.summary(),
+        "problems": problems,
+        "base_rss_mb": base_rss,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def phase_import_export(args: argparse.Namespace) -> dict[str, Any]:
+    django_setup()
+    import tablib
+    from django.db import connection
+    from python_calamine import CalamineWorkbook
+
+    from baoxue.registry.models import Child
+
+    mode = args.label.removeprefix("ie-")
+    resource_class = make_child_resource(bulk=mode == "bulk")
+    warm_up()
+    # The same rows, read by calamine: the title row, the header, then the students.
+    workbook = CalamineWorkbook.from_path(args.file)
+    sheet_rows = workbook.get_sheet_by_index(0).to_python()
+    workbook.close()
+    headers = [str(h) for h in sheet_rows[1]]
+    assert headers == HEADERS, headers
+    data = sheet_rows[2 : 2 + args.limit]
+    dataset = tablib.Dataset(*data, headers=headers)
+    del sheet_rows, data
+    base_rss = peak_rss_mb()
+    resource = resource_class()
+    counter = QueryCounter()
+    log(f"{args.label}: import_data on {len(dataset):,} rows")
+    with connection.execute_wrapper(counter):
+        started = time.perf_counter()
+        result = resource.import_data(dataset, dry_run=False, use_transactions=True)
+        seconds = time.perf_counter() - started
+    errors = []
+    if result.has_errors():
+        errors += [str(e.error) for e in result.base_errors[:3]]
+        errors += [
+            str(err.error) for _, row_errors in result.row_errors()[:3] for err in row_errors
+        ]
+    if result.has_validation_errors():
+        errors += [str(r.error) for r in result.invalid_rows[:3]]
+    children = Child.objects.count()
+    log(f"{args.label}: {len(dataset):,} rows in {seconds:.1f}s, {children:,} children")
+    return {
+        "rows": len(dataset),
+        "seconds": seconds,
+        "totals": {k: v for k, v in result.totals.items() if v},
+        "children": children,
+        "errors": errors,
+        "queries": counter.summary(),
+        "base_rss_mb": base_rss,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def make_child_resource(*, bulk: bool) -> Any:
+    """A ModelResource for Child reading the 学籍 columns, as a developer would write one:
+    widgets for the cell formats, ForeignKeyWidget lookups, the derived columns filled in
+    before save with the registry's own helpers."""
+    from import_export import fields, resources, widgets
+
+    from baoxue.core import crypto
+    from baoxue.core.text import normalize_name, pinyin_keys
+    from baoxue.registry.models import Child, Region, School
+    from baoxue.registry.services import apply_id_columns, id_columns
+
+    township = Region.objects.get(level="township")
+
+    class IdHashWidget(widgets.CharWidget):
+        """The ID number cell as the lookup hash the registry matches on."""
+
+        def clean(self, value: Any, row: Any = None, **kwargs: Any) -> str:
+            text = str(value or "").strip().upper()
+            return crypto.lookup_hash(text) if text else ""
+
+    class ChoiceWidget(widgets.CharWidget):
+        def __init__(self, choices: dict[str, str]) -> None:
+            super().__init__()
+            self.choices = choices
+
+        def clean(self, value: Any, row: Any = None, **kwargs: Any) -> str:
+            text = str(value or "").strip()
+            if text and text not in self.choices:
+                raise ValueError(f"unknown value {text!r}")
+            return self.choices.get(text, "")
+
+    class YesNoWidget(widgets.BooleanWidget):
+        TRUE_VALUES = ["是", "1", 1, True]
+        FALSE_VALUES = ["否", "0", 0, False]
+        NULL_VALUES = ["", None]
+
+        def clean(self, value: Any, row: Any = None, **kwargs: Any) -> bool:
+            return bool(super().clean(value, row, **kwargs))
+
+    class VillageWidget(widgets.ForeignKeyWidget):
+        """A village of the township, by name."""
+
+        def get_queryset(self, value: Any, row: Any, *args: Any, **kwargs: Any) -> Any:
+            return Region.objects.filter(level="village", parent=township)
+
+    class GroupWidget(widgets.ForeignKeyWidget):
+        """A 屯 by name within the row's village (屯 names repeat across villages)."""
+
+        def get_queryset(self, value: Any, row: Any, *args: Any, **kwargs: Any) -> Any:
+            return Region.objects.filter(level="group")
+
+        def get_lookup_kwargs(self, value: Any, row: Any, **kwargs: Any) -> dict[str, Any]:
+            return {"name": value, "parent__name": row["村"]}
+
+    def f(attribute: str, column: str, widget: Any = None) -> fields.Field:
+        return fields.Field(attribute=attribute, column_name=column, widget=widget)
+
+    class ChildResource(resources.ModelResource):
+        name = f("name", "姓名")
+        id_number_hash = f("id_number_hash", "身份证件号", IdHashWidget())
+        sex = f("sex", "性别", ChoiceWidget({"男": "M", "女": "F"}))
+        birth_date = f("birth_date", "出生日期", widgets.DateWidget("%Y-%m-%d"))
+        ethnicity = f("ethnicity", "民族")
+        village = f("village", "村", VillageWidget(Region, "name"))
+        group = f("group", "组/屯", GroupWidget(Region, "name"))
+        current_school = f("current_school", "学校标识码", widgets.ForeignKeyWidget(School, "code"))
+        current_grade = f("current_grade", "年级", widgets.IntegerWidget())
+        current_class = f("current_class", "班级")
+        address = f("address", "户口所在地")
+        left_behind = f(
+            "left_behind",
+            "是否留守儿童",
+            ChoiceWidget(
+                {"非留守儿童": "none", "单亲留守儿童": "one_parent", "双亲留守儿童": "both_parents"}
+            ),
+        )
+        has_disability = f("has_disability", "是否残疾人", YesNoWidget())
+        is_orphan = f("is_orphan", "是否孤儿", YesNoWidget())
+        is_migrant = f("is_migrant", "是否进城务工人员随迁子女", YesNoWidget())
+
+        class Meta:
+            model = Child
+            import_id_fields = ("id_number_hash",)
+            fields = (
+                "name", "id_number_hash", "sex", "birth_date", "ethnicity", "village", "group",
+                "current_school", "current_grade", "current_class", "address", "left_behind",
+                "has_disability", "is_orphan", "is_migrant",
+            )  # fmt: skip
+            use_transactions = True
+            use_bulk = bulk
+            batch_size = 1000
+            skip_diff = bulk
+
+        def get_queryset(self) -> Any:
+            # The instance loader looks each row up by id_number_hash. Its index is partial
+            # (WHERE NOT id_number_hash = ''), which SQLite uses only when the query repeats
+            # that condition; without it every row scans the table and the run is quadratic
+            # on SQLite. A careful developer would add it, so the peer gets it too.
+            return Child.objects.exclude(id_number_hash="")
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.done = 0
+            self.started = time.perf_counter()
+            self.last = self.started
+
+        def before_save_instance(self, instance: Any, row: Any, **kwargs: Any) -> None:
+            # The columns build_child derives, with the registry's own helpers.
+            apply_id_columns(
+                instance, id_columns(str(row["身份证件号"]), birth_date_hint=instance.birth_date)
+            )
+            instance.name = normalize_name(instance.name)
+            instance.name_pinyin, instance.name_initials = pinyin_keys(instance.name)
+            instance.township_id = township.pk
+            instance.county_id = township.parent_id
+            instance.school_status = Child.SchoolStatus.IN_SCHOOL
+
+        def after_import_row(self, row: Any, row_result: Any, **kwargs: Any) -> None:
+            self.done += 1
+            now = time.perf_counter()
+            if now - self.last >= 10:
+                self.last = now
+                rate = self.done / (now - self.started)
+                log(f"import-export: {self.done:,} rows, {rate:,.0f} rows/s")
+
+    return ChildResource
+
+
+if __name__ == "__main__":
+    sys.exit(main())
