@@ -10,7 +10,7 @@ from baoxue.accounts.models import Role
 from baoxue.accounts.services import Grant, user_create
 from baoxue.demo.builder import ProgressFn, build_demo_township
 from baoxue.demo.names import TOWNSHIP_CODE, TOWNSHIP_NAME
-from baoxue.registry.models import Child, Region, School
+from baoxue.registry.models import Child, Region
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,3 @@ def demo_create(
             where = grant.region or grant.school or "—"
             accounts.append(DemoAccount(username, str(Role(grant.role).label), str(where)))
     return accounts
-
-
-def demo_school(name_part: str) -> School:
-    return School.objects.get(name__contains=name_part)

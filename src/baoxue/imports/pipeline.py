@@ -28,7 +28,6 @@ from baoxue.imports.sources.base import (
     Record,
     RowIssue,
     auto_mapping,
-    header_key,
     missing_required,
 )
 from baoxue.imports.values import CellError, clean_text
@@ -247,11 +246,3 @@ def run(
             if on_committed is not None:
                 on_committed(outcome)
     return outcome
-
-
-def header_labels(source: Source) -> dict[str, str]:
-    return {f.name: f.label for f in source.fields}
-
-
-def remembered_key(header: str) -> str:
-    return header_key(header)

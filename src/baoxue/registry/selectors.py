@@ -366,7 +366,3 @@ def child_detail(child: Child) -> dict[str, Any]:
         if child.household_id
         else [],
     }
-
-
-def households_of_village(user: Any, village: Region) -> QuerySet[Household]:
-    return Household.objects.visible_to(user).filter(village=village)
