@@ -562,6 +562,8 @@ class _SheetGuard:
                 member = self.members.get(sheet_name)
                 if member is None or member not in zf.NameToInfo:
                     return  # unusual layout: leave it to calamine
+                if self._quick_fits(zf, member):
+                    return
                 extent = self._extent(zf, member)
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError):
             raise FileRefused(_msg_corrupt()) from None
@@ -572,6 +574,48 @@ class _SheetGuard:
         if rows * cols > MAX_SHEET_CELLS:
             corner = column_letter(max_col - 1) + str(max_row)
             raise FileRefused(_msg_too_large(sheet_name, rows, cols, corner))
+
+    _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="[A-Z]*[0-9]*:?([A-Z]+)[0-9]+"')
+    _ROW = re.compile(rb'<(?:\w+:)?row\b[^>]*?\sr="([0-9]+)"')
+
+    def _quick_fits(self, zf: zipfile.ZipFile, member: str) -> bool:
+        """True when an upper bound of the sheet's extent is within the limit, found with a few
+        C-level searches over the XML instead of a Python step per cell (the exact scan costs
+        more than calamine's own read of a large sheet).
+
+        Rows are in ascending order in an xlsx, so the last <row r="N"> bounds the rows. The
+        columns are bounded by the <dimension> element's last column (or Z without one) once a
+        search finds no cell reference beyond it. False means "not sure": the exact scan runs.
+        """
+        last_row = 0
+        widest = b"Z"
+        beyond: re.Pattern[bytes] | None = None
+        tail = b""
+        with zf.open(member) as fh:
+            first = True
+            while True:
+                chunk = fh.read(1 << 20)
+                if not chunk and not tail:
+                    break
+                buf = tail + chunk
+                if first:
+                    first = False
+                    dim = self._DIMENSION.search(buf[:4096])
+                    if dim is not None:
+                        widest = max(widest, dim.group(1), key=lambda s: (len(s), s))
+                    beyond = re.compile(rb' r="' + _letters_after(widest) + rb"[0-9]")
+                assert beyond is not None
+                if beyond.search(buf) or any(ws + b'r="' in buf for ws in (b"\n", b"\t", b"\r")):
+                    return False  # a wider cell, or references the literal search would miss
+                rows = list(self._ROW.finditer(buf[-(1 << 16) :]))
+                if rows:
+                    last_row = max(last_row, int(rows[-1].group(1)))
+                if not chunk:
+                    break
+                tail = buf[-64:]  # a reference cut by the chunk boundary is seen whole next time
+        if last_row == 0:
+            return False
+        return last_row * _column_number(widest) <= MAX_SHEET_CELLS
 
     def _extent(self, zf: zipfile.ZipFile, member: str) -> tuple[int, int, int, int] | None:
         """(min_row, min_col, max_row, max_col), 1-based, of cells with a value; None if none
@@ -611,6 +655,19 @@ class _SheetGuard:
         if max_row == 0:
             return None
         return min_row, min_col, max_row, max_col
+
+
+def _letters_after(letters: bytes) -> bytes:
+    """A regex (bytes) matching column letters that come after `letters` (b"V": W-Z, or
+    any two or more letters)."""
+    n = len(letters)
+    options = [rb"[A-Z]{%d,}" % (n + 1)]
+    for i in range(n):
+        if letters[i] < ord("Z"):
+            options.append(
+                letters[:i] + b"[" + bytes([letters[i] + 1]) + b"-Z]" + rb"[A-Z]" * (n - i - 1)
+            )
+    return b"(?:" + b"|".join(options) + b")"
 
 
 def _local(tag: str) -> str:

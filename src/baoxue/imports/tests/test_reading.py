@@ -7,6 +7,7 @@ available here; both formats are small enough to write directly for a few cells)
 from __future__ import annotations
 
 import random
+import re
 import struct
 import time
 import zipfile
@@ -720,3 +721,30 @@ def test_column_letter(index: int, letters: str) -> None:
 )
 def test_normalize_header(text: str, key: str) -> None:
     assert normalize_header(text) == key
+
+
+def test_stray_value_far_down_a_narrow_sheet_is_refused(tmp_path: Path) -> None:
+    # Within the <dimension>'s columns, so the quick bound (last row × widest column) is what
+    # has to catch it: 1,048,576 rows × 11 columns is more than the limit.
+    def build(wb: xlsxwriter.Workbook, ws: Worksheet) -> None:
+        write_rows(ws, 0, ROWS)
+        ws.write_string(1048575, 10, "x")
+
+    with pytest.raises(FileRefused, match="K1048576"):
+        read_table(make_xlsx(tmp_path / "far.xlsx", build), expected_headers=EXPECTED)
+
+
+@pytest.mark.parametrize(
+    ("letters", "after", "not_after"),
+    [
+        (b"V", [b"W", b"Z", b"AA", b"AAA"], [b"A", b"V"]),
+        (b"AN", [b"AO", b"BA", b"ZZ", b"AAA"], [b"Z", b"AM", b"AN"]),
+        (b"ZZ", [b"AAA"], [b"ZZ", b"A"]),
+    ],
+)
+def test_letters_after(letters: bytes, after: list[bytes], not_after: list[bytes]) -> None:
+    from baoxue.imports.reading import _letters_after
+
+    pattern = re.compile(b"^" + _letters_after(letters) + b"$")
+    assert all(pattern.match(x) for x in after)
+    assert not any(pattern.match(x) for x in not_after)
