@@ -8,6 +8,7 @@ twice on the same file, the second run plans every row as unchanged and writes n
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from baoxue.core import idnumbers
 from baoxue.core.idnumbers import mask
 from baoxue.imports.places import Places, Schools
 from baoxue.imports.reading import FileRefused, Table, read_table
@@ -140,11 +142,86 @@ def masked_row(original: list[str]) -> list[str]:
     ]
 
 
-def _is_template_example(original: list[str], columns: list[tuple[int, Field]]) -> bool:
+def _is_template_example(cells: list[Any], columns: list[tuple[int, Field]]) -> bool:
     """The example row of our own template, left in by the user: every filled cell is the
     template's example value (and there are enough of them to be sure)."""
-    filled = [(i, f) for i, f in columns if i < len(original) and original[i]]
-    return len(filled) >= 3 and all(original[i] == f.example for i, f in filled)
+    filled = 0
+    for i, f in columns:
+        if i >= len(cells) or cells[i] is None:
+            continue
+        text = clean_text(cells[i])
+        if not text:
+            continue
+        if text != f.example:
+            return False  # the usual case, found at the first filled cell
+        filled += 1
+    return filled >= 3
+
+
+# Bump when parsing or planning changes what a row means: older digests then match nothing.
+FINGERPRINT_VERSION = "1"
+
+
+class Fingerprints:
+    """Row digests for a source that keeps them (Enrollment.import_fingerprint).
+
+    The digest covers the source, the column mapping and every cell of the row as the file
+    holds it. A row whose digest is among `known` was imported before exactly so, and the
+    record it wrote has not been changed since: it is unchanged without being parsed. If such
+    a row repeats in the file, or shares an ID number or 学籍号 with another row, the caller
+    validates the whole file normally instead (duplicates are reported, not skipped).
+    """
+
+    IDENTITY_FIELDS = ("id_info", "student_number")
+
+    def __init__(self, source: Source, mapping: dict[str, str], known: set[str]) -> None:
+        self.prefix = "\x1e".join(
+            [FINGERPRINT_VERSION, source.code, *(f"{k}={v}" for k, v in sorted(mapping.items()))]
+        )
+        self.known = known
+        self.identity = sorted(int(k) for k, v in mapping.items() if v in self.IDENTITY_FIELDS)
+        self.unchanged: list[Record] = []
+        self.seen: set[str] = set()
+        self.repeated = False
+
+    def of(self, cells: list[Any]) -> str:
+        text = "\x1f".join([c if type(c) is str else repr(c) for c in cells])
+        return hashlib.blake2b((self.prefix + "\x1e" + text).encode(), digest_size=16).hexdigest()
+
+    def add_unchanged(self, record: Record) -> None:
+        fingerprint = record.values["fingerprint"]
+        if fingerprint in self.seen:
+            self.repeated = True
+        self.seen.add(fingerprint)
+        self.unchanged.append(record)
+
+    def identity_keys(self, record: Record) -> set[str]:
+        keys = set()
+        for index in self.identity:
+            if index < len(record.cells):
+                key = idnumbers.normalize(clean_text(record.cells[index])).upper()
+                if key:
+                    keys.add(key)
+        return keys
+
+    def conflicts_with(self, records: list[Record]) -> bool:
+        """True when the skipped rows cannot be trusted as skipped: a repeat among them, or
+        an identity they share with a row that was validated."""
+        if self.repeated:
+            return True
+        if not self.unchanged or not records:
+            return False
+        others: set[str] = set()
+        for record in records:
+            others |= self.identity_keys(record)
+        return any(self.identity_keys(r) & others for r in self.unchanged)
+
+
+# Parsed cells are remembered per column, for text cells: most columns repeat a few values
+# (sex, school, grade, status, village…), so most cells cost one dictionary lookup. A column
+# whose values hardly repeat (names, ID numbers) stops growing its memo at this size.
+MEMO_LIMIT = 20_000
+_MISSING = object()
 
 
 def validate(
@@ -154,7 +231,11 @@ def validate(
     ctx: ImportContext,
     progress: Progress = no_progress,
     originals: dict[int, list[str]] | None = None,
+    fingerprints: Fingerprints | None = None,
 ) -> tuple[list[Record], list[RowIssue], int]:
+    """Parse and check every row. With `fingerprints`, each row gets its digest, and a row
+    whose digest is known (identical to the row the registry was last imported from) is not
+    parsed at all: it goes to fingerprints.unchanged."""
     fields = {f.name: f for f in source.fields}
     columns = sorted((int(k), fields[v]) for k, v in mapping.items())
     missing = missing_required(source.fields, mapping)
@@ -163,41 +244,82 @@ def validate(
             _("缺少必填的列：%(cols)s。请在列对应中指定，或检查表头。")
             % {"cols": "、".join(f.label for f in missing)}
         )
+    required = [f for _i, f in columns if f.required]
+    memos: list[dict[str, Any]] = [{} for _c in columns]
+    plan = [
+        (index, f.name, f.label, f.parser, memo)
+        for (index, f), memo in zip(columns, memos, strict=True)
+    ]
     records: list[Record] = []
     issues: list[RowIssue] = []
     total_hint = table.total_rows_hint or 0
     count = 0
+    first = True
+    name_index = next((i for i, f in columns if f.name == "name"), None)
     for row_number, cells in table.rows:
         count += 1
-        original = [clean_text(c) for c in cells]
-        if _is_template_example(original, columns):
-            issues.append(
-                RowIssue(row_number, "", "example", _("这是模板的示例行，已跳过"), "warning")
-            )
-            continue
+        fingerprint = ""
+        if fingerprints is not None:
+            fingerprint = fingerprints.of(cells)
+            if fingerprint in fingerprints.known:
+                name = (
+                    cells[name_index] if name_index is not None and name_index < len(cells) else ""
+                )
+                fingerprints.add_unchanged(
+                    Record(
+                        row_number, {"name": clean_text(name), "fingerprint": fingerprint}, cells
+                    )
+                )
+                continue
+        if first:
+            first = False
+            if _is_template_example(cells, columns):
+                issues.append(
+                    RowIssue(row_number, "", "example", _("这是模板的示例行，已跳过"), "warning")
+                )
+                continue
         values: dict[str, Any] = {}
         row_issues: list[RowIssue] = []
-        for index, f in columns:
-            cell = cells[index] if index < len(cells) else None
-            try:
-                values[f.name] = f.parser(cell)
-            except CellError as exc:
-                row_issues.append(RowIssue(row_number, f.label, "cell", str(exc)))
-        for f in source.fields:
-            if f.required and f.name in values and values[f.name] in ("", None):
+        width = len(cells)
+        for index, name, label, parser, memo in plan:
+            cell = cells[index] if index < width else None
+            if type(cell) is str:
+                parsed = memo.get(cell, _MISSING)
+                if parsed is _MISSING:
+                    try:
+                        parsed = parser(cell)
+                    except CellError as exc:
+                        parsed = exc
+                    if len(memo) < MEMO_LIMIT:
+                        memo[cell] = parsed
+            else:
+                try:
+                    parsed = parser(cell)
+                except CellError as exc:
+                    parsed = exc
+            if isinstance(parsed, CellError):
+                row_issues.append(RowIssue(row_number, label, "cell", str(parsed)))
+            else:
+                values[name] = parsed
+        for f in required:
+            if f.name in values and values[f.name] in ("", None):
                 row_issues.append(
                     RowIssue(
                         row_number, f.label, "required", _("%(label)s不能为空") % {"label": f.label}
                     )
                 )
-        record = Record(row_number=row_number, values=values, original=original)
+        if fingerprint:
+            values["fingerprint"] = fingerprint
+        record = Record(row_number=row_number, values=values, cells=cells)
         if not row_issues:
             row_issues = source.check(record, ctx)
-        issues.extend(row_issues)
-        if row_issues and originals is not None:
-            originals[row_number] = masked_row(original)
-        if not any(i.severity == "error" for i in row_issues):
-            records.append(record)
+        if row_issues:
+            issues.extend(row_issues)
+            if originals is not None:
+                originals[row_number] = masked_row(record.original)
+            if any(i.severity == "error" for i in row_issues):
+                continue
+        records.append(record)
         if count % 2000 == 0:
             progress("validate", count, max(total_hint, count))
     if count == 0:
@@ -225,11 +347,36 @@ def run(
     table = open_table(path, source)
     mapping = resolve_mapping(source, table.headers, mapping, remembered or {})
     outcome = Outcome(table=table, mapping=mapping)
+    known = getattr(source, "known_fingerprints", None)
+    fingerprints = Fingerprints(source, mapping, known(ctx)) if known is not None else None
     records, issues, total = validate(
-        table, mapping, source, ctx, progress, originals=outcome.originals
+        table,
+        mapping,
+        source,
+        ctx,
+        progress,
+        originals=outcome.originals,
+        fingerprints=fingerprints,
     )
+    if fingerprints is not None and fingerprints.conflicts_with(records):
+        # Rare: check every row the long way, so that duplicates are found and reported.
+        table = open_table(path, source)
+        outcome = Outcome(table=table, mapping=mapping)
+        fingerprints = Fingerprints(source, mapping, set())
+        records, issues, total = validate(
+            table,
+            mapping,
+            source,
+            ctx,
+            progress,
+            originals=outcome.originals,
+            fingerprints=fingerprints,
+        )
     outcome.rows_total = total
     plan, plan_issues = source.plan(records, ctx)
+    if fingerprints is not None:
+        plan += [Planned(r, Action.UNCHANGED) for r in fingerprints.unchanged]
+        plan.sort(key=lambda p: p.record.row_number)
     by_row = {r.row_number: r for r in records}
     for issue in plan_issues:
         if issue.row_number in by_row and issue.row_number not in outcome.originals:

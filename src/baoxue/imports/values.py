@@ -99,7 +99,13 @@ def clean_text(value: object) -> str:
     return _clean_str(str(value))
 
 
+# A string with none of these is already clean (most cells): _clean_str returns it as is.
+_DIRTY = re.compile("[\\s\uff01-\uff5e" + _INVISIBLE + "]|^[" + _LEADING_QUOTES + ']|^="')
+
+
 def _clean_str(value: str) -> str:
+    if not _DIRTY.search(value):
+        return value
     s = value.translate(_TRANSLATE)
     s = _WHITESPACE.sub(" ", s).strip()
     while True:  # until stable, so that clean_text(clean_text(x)) == clean_text(x)

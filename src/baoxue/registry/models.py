@@ -465,6 +465,10 @@ class Enrollment(models.Model):
     # The enrollment that describes the child now (a history keeps the older ones).
     is_current = models.BooleanField(_("当前学籍"), default=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The 学籍 import that last wrote this enrollment: a digest of the file row it came from.
+    # The same row in a later file is then known to be unchanged without being parsed again.
+    # Every other write clears it (registry.services), so it never vouches for a changed row.
+    import_fingerprint = models.CharField(max_length=32, blank=True, default="", editable=False)
 
     objects = EnrollmentQuerySet.as_manager()
 

@@ -137,7 +137,11 @@ class IdColumns:
 
 
 def id_columns(raw: str | None, *, birth_date_hint: date | None = None) -> IdColumns:
-    info = idnumbers.parse(raw, birth_date_hint=birth_date_hint)
+    return id_columns_of(idnumbers.parse(raw, birth_date_hint=birth_date_hint))
+
+
+def id_columns_of(info: idnumbers.IdInfo) -> IdColumns:
+    """The stored forms of an ID number already parsed (imports parse it while validating)."""
     value = info.value
     original = info.normalized if info.normalized != value else ""
     return IdColumns(
@@ -190,6 +194,44 @@ def build_child(
     )
     apply_id_columns(child, cols)
     return child
+
+
+def child_row(
+    *,
+    name: str,
+    village: Region,
+    group: Region | None,
+    cols: IdColumns,
+    birth_date: date | None = None,
+    sex: str = "",
+    ethnicity: str = "",
+    household_id: int | None = None,
+    **flags: Any,
+) -> dict[str, Any]:
+    """What build_child makes, as column values by attribute name (for core.bulk.RowWriter:
+    imports write many children without building model instances)."""
+    full, initials = pinyin_keys(name)
+    place = _place_columns(village, group)
+    return {
+        "name": normalize_name(name),
+        "name_pinyin": full,
+        "name_initials": initials,
+        "sex": sex or (cols.info.sex or ""),
+        "ethnicity": ethnicity,
+        "birth_date": birth_date or cols.info.birth_date,
+        "household_id": household_id,
+        "village_id": village.pk,
+        "group_id": group.pk if group is not None else None,
+        "county_id": place["county_id"],
+        "township_id": place["township_id"],
+        "id_number_enc": cols.enc,
+        "id_number_hash": cols.hash,
+        "id_number_masked": cols.masked,
+        "id_suffix": cols.suffix,
+        "id_number_original_enc": cols.original_enc,
+        "id_status": cols.status,
+        **flags,
+    }
 
 
 def child_create(
@@ -288,25 +330,38 @@ ENDED_STATUSES = [
 SCHOOL_COLUMNS = ["school_status", "current_school", "current_grade", "current_class", "updated_at"]
 
 
+def school_columns(
+    status: str | None, school_id: int | None, grade: int | None, class_name: str
+) -> dict[str, Any]:
+    """The child's school columns for the enrollment (status, school, grade, class) that
+    places it now; status None (or an ended one) for no such enrollment."""
+    if status is None or status in ENDED_STATUSES:
+        return {
+            "school_status": Child.SchoolStatus.NOT_ENROLLED,
+            "current_school_id": None,
+            "current_grade": None,
+            "current_class": "",
+        }
+    return {
+        "school_status": Child.SchoolStatus.SUSPENDED
+        if status == Enrollment.Status.SUSPENDED
+        else Child.SchoolStatus.IN_SCHOOL,
+        "current_school_id": school_id,
+        "current_grade": grade,
+        "current_class": class_name,
+    }
+
+
 def apply_school_status(child: Child, current: Enrollment | None) -> None:
     """Set the child's school columns from the enrollment that places it now (or none)."""
-    if current is not None and current.status in ENDED_STATUSES:
-        current = None
-    if current is None:
-        child.school_status = Child.SchoolStatus.NOT_ENROLLED
-        child.current_school = None
-        child.current_grade = None
-        child.current_class = ""
-    else:
-        child.school_status = (
-            Child.SchoolStatus.SUSPENDED
-            if current.status == Enrollment.Status.SUSPENDED
-            else Child.SchoolStatus.IN_SCHOOL
-        )
-        # By id: reading `current.school` would fetch the school once per child.
-        child.current_school_id = current.school_id
-        child.current_grade = current.grade
-        child.current_class = current.class_name
+    # By id: reading `current.school` would fetch the school once per child.
+    columns = (
+        school_columns(None, None, None, "")
+        if current is None
+        else school_columns(current.status, current.school_id, current.grade, current.class_name)
+    )
+    for name, value in columns.items():
+        setattr(child, name, value)
 
 
 def child_refresh_school_status(child: Child) -> None:
@@ -357,7 +412,7 @@ def enrollment_create(
         )
     with transaction.atomic():
         # A new enrollment replaces the current one as "the child now"; the old stays as history.
-        child.enrollments.filter(is_current=True).update(is_current=False)
+        child.enrollments.filter(is_current=True).update(is_current=False, import_fingerprint="")
         enrollment = Enrollment(
             child=child,
             school=school,
@@ -425,7 +480,8 @@ def enrollment_event_record(
         enrollment.status = EVENT_STATUS[EnrollmentEvent.Kind(kind)]
         if kind in {EnrollmentEvent.Kind.TRANSFER_OUT, EnrollmentEvent.Kind.GRADUATION}:
             enrollment.end_date = on
-        enrollment.save(update_fields=["status", "end_date", "updated_at"])
+        enrollment.import_fingerprint = ""  # no longer what the last 学籍 file said
+        enrollment.save(update_fields=["status", "end_date", "updated_at", "import_fingerprint"])
         child = enrollment.child
         if kind == EnrollmentEvent.Kind.DEATH:
             child.is_deceased = True

@@ -47,12 +47,20 @@ class RowIssue:
 
 @dataclass
 class Record:
-    """One valid row, its values parsed and normalised."""
+    """One valid row, its values parsed and normalised; `cells` as the file had them."""
 
     row_number: int
     values: dict[str, Any]
-    original: list[str]
+    cells: list[Any]
     warnings: list[RowIssue] = field(default_factory=list)
+    _original: list[str] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def original(self) -> list[str]:
+        """The row's cells as text (computed when asked: most rows never need it)."""
+        if self._original is None:
+            self._original = [clean_text(c) for c in self.cells]
+        return self._original
 
 
 class Action:

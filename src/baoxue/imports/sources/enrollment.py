@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baoxue.core import crypto, idnumbers
+from baoxue.core.bulk import RowWriter, write_all
 from baoxue.core.services import log_action
 from baoxue.imports.sources.base import (
     Action,
@@ -40,11 +42,12 @@ from baoxue.imports.values import (
     parse_sex,
 )
 from baoxue.registry.counts import counts_mark_stale
-from baoxue.registry.models import Child, Enrollment, EnrollmentEvent
+from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, School
 from baoxue.registry.services import (
-    apply_school_status,
-    build_child,
+    child_row,
+    id_columns_of,
     refresh_school_status_bulk,
+    school_columns,
     student_number_columns,
 )
 
@@ -374,141 +377,183 @@ class EnrollmentSource:
                 changes[name] = (getattr(e, name), new)
         return changes
 
+    def known_fingerprints(self, ctx: Any) -> set[str]:
+        """Digests of the file rows that the current enrollments in scope were last imported
+        from (see Enrollment.import_fingerprint)."""
+        school_ids = (
+            [ctx.school.pk]
+            if ctx.school is not None
+            else list(School.objects.filter(township=ctx.township).values_list("pk", flat=True))
+        )
+        return set(
+            Enrollment.objects.filter(school_id__in=school_ids, is_current=True)
+            .exclude(import_fingerprint="")
+            .values_list("import_fingerprint", flat=True)
+        )
+
     def commit(self, plan: list[Planned], ctx: Any, progress: Any) -> None:
+        """Bulk writes (core.bulk): new children, enrollments and their 学籍异动 as rows, no
+        model instances; the few updated enrollments through bulk_update."""
         places, schools = ctx.places, ctx.schools
         places.create_proposed(ctx.actor)
         schools.create_proposed(ctx.actor)
-        actor = ctx.actor if getattr(ctx.actor, "is_authenticated", False) else None
+        actor_id = ctx.actor.pk if getattr(ctx.actor, "is_authenticated", False) else None
         today = ctx.today
-        new_children: list[Child] = []
-        for p in plan:
-            v = p.record.values
-            if p.action == Action.CREATE and v.get("child") is None:
-                info = v.get("id_info")
-                child = build_child(
-                    name=v["name"],
-                    village=places.village(v["village_key"]),
-                    group=places.group(v["village_key"], v.get("group_key", ""))
-                    if v["village_key"]
-                    else None,
-                    id_number=info.normalized if info is not None else "",
-                    birth_date=v.get("birth_date"),
-                    sex=v.get("sex", ""),
-                    ethnicity=v.get("ethnicity", ""),
-                    **{
-                        k: v[k]
-                        for k in ("left_behind", "has_disability", "is_orphan", "is_migrant")
-                        if v.get(k) not in (None, "")
-                    },
-                )
-                # A child made by this import has only this enrollment: its school columns are
-                # known now, so no second pass over it is needed after the insert.
-                apply_school_status(
-                    child,
-                    Enrollment(
-                        school=schools.get(v["school_key"]),
-                        grade=v["grade"],
-                        class_name=v.get("class_name", ""),
-                        status=v.get("status") or "01",
-                    ),
-                )
-                v["child"] = child
-                v["child_is_new"] = True
-                new_children.append(child)
-        Child.objects.bulk_create(new_children, batch_size=1000)
-        progress("commit", len(new_children), len(plan) + len(new_children))
-        new_enrollments: list[Enrollment] = []
-        events: list[EnrollmentEvent] = []
-        updated: list[Enrollment] = []
-        for p in plan:
+        children = RowWriter(Child)
+        enrollments = RowWriter(Enrollment)
+        events = RowWriter(EnrollmentEvent)
+        event_kw = {"created_by_id": actor_id, "reference": "", "reason": ""}
+
+        new_child = [
+            p for p in plan if p.action == Action.CREATE and p.record.values.get("child") is None
+        ]
+        for p, child_id in zip(new_child, children.reserve(len(new_child)), strict=True):
             v = p.record.values
             school = schools.get(v["school_key"])
-            if p.action == Action.CREATE:
-                e = Enrollment(
-                    child=v["child"],
-                    school=school,
-                    grade=v["grade"],
-                    class_name=v.get("class_name", ""),
-                    is_boarding=bool(v.get("is_boarding")),
-                    status=v.get("status") or "01",
-                    entry_date=v.get("entry_date"),
-                    is_current=True,
+            village = places.village(v["village_key"])
+            info = v.get("id_info")
+            if (
+                info is not None
+                and info.status == idnumbers.IdStatus.UPGRADED
+                and v.get("birth_date")
+            ):
+                # A 15-digit number gets its century from the row's birth date.
+                info = idnumbers.parse(info.normalized, birth_date_hint=v["birth_date"])
+            row = child_row(
+                name=v["name"],
+                village=village,
+                group=places.group(v["village_key"], v.get("group_key", "")),
+                cols=id_columns_of(info if info is not None else idnumbers.parse("")),
+                birth_date=v.get("birth_date"),
+                sex=v.get("sex", ""),
+                ethnicity=v.get("ethnicity", ""),
+                **{
+                    k: v[k]
+                    for k in ("left_behind", "has_disability", "is_orphan", "is_migrant")
+                    if v.get(k) not in (None, "")
+                },
+            )
+            # A child made by this import has only this enrollment: its school columns are
+            # known now, so no second pass over it is needed after the insert.
+            row.update(
+                school_columns(
+                    v.get("status") or "01", school.pk, v["grade"], v.get("class_name", "")
+                )
+            )
+            row["id"] = child_id
+            children.add(row)
+            v["child_id"] = child_id
+            v["child_is_new"] = True
+        progress("commit", len(new_child), len(plan) + len(new_child))
+
+        def enrollment_row(v: dict[str, Any], child_id: int, school_id: int, **extra: Any) -> None:
+            enrollments.add(
+                {
+                    "child_id": child_id,
+                    "school_id": school_id,
+                    "grade": v["grade"],
+                    "class_name": v.get("class_name", ""),
+                    "is_boarding": bool(v.get("is_boarding")),
+                    "status": v.get("status") or "01",
+                    "entry_date": v.get("entry_date"),
+                    "is_current": True,
+                    "import_fingerprint": v.get("fingerprint", ""),
                     **student_number_columns(v.get("student_number", "")),
+                    **extra,
+                }
+            )
+
+        creates = [p for p in plan if p.action == Action.CREATE]
+        moves = [p for p in plan if p.action == Action.UPDATE and "school" in p.changes]
+        ids = iter(enrollments.reserve(len(creates) + len(moves)))
+        for p in creates:
+            v = p.record.values
+            enrollment_id = next(ids)
+            child_id = v["child_id"] if v.get("child_is_new") else v["child"].pk
+            enrollment_row(v, child_id, schools.get(v["school_key"]).pk, id=enrollment_id)
+            events.add(
+                {
+                    "enrollment_id": enrollment_id,
+                    "kind": EnrollmentEvent.Kind.ENROLLED,
+                    "date": v.get("entry_date") or today,
+                    "other_school_id": None,
+                    "other_school_name": "",
+                    **event_kw,
+                }
+            )
+        updated: list[Enrollment] = []
+        for p in plan:
+            if p.action != Action.UPDATE:
+                continue
+            v = p.record.values
+            e = p.target
+            e.import_fingerprint = v.get("fingerprint", "")
+            if "school" in p.changes:
+                # Moved to another school: the old 学籍 ends with a transfer out, the new one
+                # starts with a transfer in.
+                school = schools.get(v["school_key"])
+                e.status, e.end_date, e.is_current = (
+                    Enrollment.Status.TRANSFERRED_OUT,
+                    today,
+                    False,
                 )
-                new_enrollments.append(e)
-                events.append(
-                    EnrollmentEvent(
-                        enrollment=e,
-                        kind=EnrollmentEvent.Kind.ENROLLED,
-                        date=v.get("entry_date") or today,
-                        created_by=actor,
-                    )
-                )
-            elif p.action == Action.UPDATE:
-                e = p.target
-                if "school" in p.changes:
-                    # Moved to another school: the old 学籍 ends with a transfer out, the new
-                    # one starts with a transfer in.
-                    e.status, e.end_date, e.is_current = (
-                        Enrollment.Status.TRANSFERRED_OUT,
-                        today,
-                        False,
-                    )
-                    updated.append(e)
-                    events.append(
-                        EnrollmentEvent(
-                            enrollment=e,
-                            kind=EnrollmentEvent.Kind.TRANSFER_OUT,
-                            date=today,
-                            other_school=school,
-                            other_school_name=school.name,
-                            created_by=actor,
-                        )
-                    )
-                    new = Enrollment(
-                        child=e.child,
-                        school=school,
-                        grade=v["grade"],
-                        class_name=v.get("class_name", ""),
-                        is_boarding=bool(v.get("is_boarding")),
-                        status=v.get("status") or "01",
-                        entry_date=v.get("entry_date") or today,
-                        is_current=True,
-                        **student_number_columns(v.get("student_number", "")),
-                    )
-                    new_enrollments.append(new)
-                    events.append(
-                        EnrollmentEvent(
-                            enrollment=new,
-                            kind=EnrollmentEvent.Kind.TRANSFER_IN,
-                            date=today,
-                            other_school=e.school,
-                            other_school_name=e.school.name,
-                            created_by=actor,
-                        )
-                    )
-                    continue
-                for name, (_old, value) in p.changes.items():
-                    setattr(e, name, value)
-                if "status" in p.changes:
-                    kind = _EVENT_FOR_STATUS.get(e.status, EnrollmentEvent.Kind.STATUS_CHANGE)
-                    if kind in {EnrollmentEvent.Kind.TRANSFER_OUT, EnrollmentEvent.Kind.GRADUATION}:
-                        e.end_date = today
-                    events.append(
-                        EnrollmentEvent(
-                            enrollment=e,
-                            kind=kind,
-                            date=today,
-                            created_by=actor,
-                            reason=_("学籍导入：%(old)s → %(new)s")
-                            % {
-                                "old": Enrollment.Status(p.changes["status"][0]).label,
-                                "new": Enrollment.Status(e.status).label,
-                            },
-                        )
-                    )
+                e.import_fingerprint = ""
                 updated.append(e)
-        Enrollment.objects.bulk_create(new_enrollments, batch_size=1000)
+                events.add(
+                    {
+                        "enrollment_id": e.pk,
+                        "kind": EnrollmentEvent.Kind.TRANSFER_OUT,
+                        "date": today,
+                        "other_school_id": school.pk,
+                        "other_school_name": school.name,
+                        **event_kw,
+                    }
+                )
+                new_id = next(ids)
+                enrollment_row(
+                    v,
+                    e.child_id,
+                    school.pk,
+                    id=new_id,
+                    entry_date=v.get("entry_date") or today,
+                )
+                events.add(
+                    {
+                        "enrollment_id": new_id,
+                        "kind": EnrollmentEvent.Kind.TRANSFER_IN,
+                        "date": today,
+                        "other_school_id": e.school_id,
+                        "other_school_name": e.school.name,
+                        **event_kw,
+                    }
+                )
+                continue
+            for name, (_old, value) in p.changes.items():
+                setattr(e, name, value)
+            if "status" in p.changes:
+                kind = _EVENT_FOR_STATUS.get(e.status, EnrollmentEvent.Kind.STATUS_CHANGE)
+                if kind in {EnrollmentEvent.Kind.TRANSFER_OUT, EnrollmentEvent.Kind.GRADUATION}:
+                    e.end_date = today
+                events.add(
+                    {
+                        "enrollment_id": e.pk,
+                        "kind": kind,
+                        "date": today,
+                        "other_school_id": None,
+                        "other_school_name": "",
+                        **event_kw,
+                        "reason": _("学籍导入：%(old)s → %(new)s")
+                        % {
+                            "old": Enrollment.Status(p.changes["status"][0]).label,
+                            "new": Enrollment.Status(e.status).label,
+                        },
+                    }
+                )
+            updated.append(e)
+        now = timezone.now()
+        written = write_all([children, enrollments, events], now)
+        for e in updated:
+            e.updated_at = now  # bulk_update does not apply auto_now
         Enrollment.objects.bulk_update(
             updated,
             [
@@ -519,10 +564,11 @@ class EnrollmentSource:
                 "entry_date",
                 "end_date",
                 "is_current",
+                "import_fingerprint",
+                "updated_at",
             ],
             batch_size=1000,
         )
-        EnrollmentEvent.objects.bulk_create(events, batch_size=2000)
         touched = {
             p.record.values["child"].pk
             for p in plan
@@ -535,9 +581,9 @@ class EnrollmentSource:
             action="import.enrollment_committed",
             obj=ctx.township,
             data={
-                "enrollments_created": len(new_enrollments),
+                "enrollments_created": written["Enrollment"],
                 "updated": len(updated),
-                "children_created": len(new_children),
+                "children_created": written["Child"],
             },
         )
         progress("commit", len(plan), len(plan))

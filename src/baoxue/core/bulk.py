@@ -1,0 +1,158 @@
+"""Fast inserts of many new rows, for imports: rows as dicts of column values, not model
+instances.
+
+`bulk_create` builds a model instance per row and prepares every value through the field
+(tens of microseconds a row); an import of 100,000 students writes 300,000 rows. A
+:class:`RowWriter` takes plain dicts keyed by attribute name (``child_id``, not ``child``),
+fills the model's defaults, converts the few types the database driver does not take as they
+are, and writes with one ``executemany`` (SQLite) or ``COPY`` (PostgreSQL) per chunk.
+
+Ids are reserved before the rows are written (:meth:`RowWriter.reserve`), so that rows of
+one model can point at rows of another written in the same transaction. Callers must be
+inside ``transaction.atomic()``: on SQLite the transaction holds the write lock from its
+start (``transaction_mode`` IMMEDIATE), so no one else can take the same ids; on PostgreSQL
+the ids come from the table's sequence.
+
+Nothing here validates: the caller has built the values the way the model's services do.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, models
+from django.db.models.fields import NOT_PROVIDED
+
+CHUNK = 2000
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+class RowWriter:
+    def __init__(self, model: type[models.Model]) -> None:
+        self.model = model
+        self.table = model._meta.db_table
+        self.vendor = connection.vendor
+        # The primary key first: write() leaves it out when the rows carry no ids.
+        self.fields = sorted(model._meta.concrete_fields, key=lambda f: not f.primary_key)
+        self.pk = model._meta.pk.attname
+        self.attnames = [f.attname for f in self.fields]
+        self.columns = [f.column for f in self.fields]
+        self.convert = [self._converter(f) for f in self.fields]
+        # Per attribute: a constant default, or a callable to call per row (uuid4).
+        self.defaults: dict[str, tuple[bool, Any]] = {}
+        for f in self.fields:
+            if f.primary_key:
+                continue
+            if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+                self.defaults[f.attname] = (False, None)  # set by write(): one `now` per write
+            elif f.default is not NOT_PROVIDED and callable(f.default):
+                self.defaults[f.attname] = (True, f.default)
+            else:
+                self.defaults[f.attname] = (False, f.get_default())
+        self.auto_now = {
+            f.attname
+            for f in self.fields
+            if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+        }
+        self.rows: list[dict[str, Any]] = []
+
+    def _converter(self, f: models.Field[Any, Any]) -> Callable[[Any], Any]:
+        internal = f.get_internal_type()
+        if self.vendor == "sqlite":
+            if internal == "DateField":
+                return lambda v: None if v is None else v.isoformat()
+            if internal == "DateTimeField":
+                ops = connection.ops
+                return lambda v: None if v is None else ops.adapt_datetimefield_value(v)
+            if internal == "UUIDField":
+                return lambda v: None if v is None else v.hex
+            if internal in ("DecimalField", "TimeField"):
+                return lambda v, f=f: f.get_db_prep_save(v, connection)
+        if internal == "JSONField":
+            return lambda v: None if v is None else json.dumps(v)
+        return _identity
+
+    # --- ids ------------------------------------------------------------------------------
+    def reserve(self, count: int) -> list[int]:
+        """`count` new ids for this table, in ascending order."""
+        if count <= 0:
+            return []
+        with connection.cursor() as cursor:
+            if self.vendor == "postgresql":
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                    [self.table, count],
+                )
+                return sorted(r[0] for r in cursor.fetchall())
+            # SQLite: AUTOINCREMENT never reuses an id, so start after both the largest id in
+            # the table and the largest ever handed out (sqlite_sequence). Writing ids above
+            # them moves sqlite_sequence on.
+            quoted = connection.ops.quote_name(self.table)
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {quoted}")  # noqa: S608
+            top = cursor.fetchone()[0]
+            cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [self.table])
+            seq = cursor.fetchone()
+            top = max(top, seq[0] if seq else 0, getattr(self, "_handed_out", 0))
+        self._handed_out = top + count
+        return list(range(top + 1, top + count + 1))
+
+    # --- rows -----------------------------------------------------------------------------
+    def add(self, values: dict[str, Any]) -> None:
+        """Queue one row; `values` must include the id (from reserve())."""
+        self.rows.append(values)
+
+    def write(self, now: datetime | None = None) -> int:
+        """Write the queued rows; returns how many."""
+        from django.utils import timezone
+
+        now = now or timezone.now()
+        rows = self.rows
+        self.rows = []
+        written = 0
+        # Rows without ids (none reserved: nothing points at them) get them from the database.
+        skip = 0 if rows and self.pk in rows[0] else 1
+        for start in range(0, len(rows), CHUNK):
+            chunk = [self._tuple(r, now, skip) for r in rows[start : start + CHUNK]]
+            self._write(chunk, self.columns[skip:])
+            written += len(chunk)
+        return written
+
+    def _tuple(self, values: dict[str, Any], now: datetime, skip: int) -> tuple[Any, ...]:
+        out = []
+        defaults = self.defaults
+        for attname, convert in zip(self.attnames[skip:], self.convert[skip:], strict=True):
+            if attname in values:
+                value = values[attname]
+            else:
+                per_row, default = defaults.get(attname, (False, None))
+                value = default() if per_row else default
+                if value is None and attname in self.auto_now:
+                    value = now
+            out.append(value if convert is _identity or value is None else convert(value))
+        return tuple(out)
+
+    def _write(self, rows: list[tuple[Any, ...]], columns: list[str]) -> None:
+        qn = connection.ops.quote_name
+        cols = ", ".join(qn(c) for c in columns)
+        with connection.cursor() as cursor:
+            if self.vendor == "postgresql":
+                raw = cursor.cursor  # psycopg's own cursor: COPY
+                with raw.copy(f"COPY {qn(self.table)} ({cols}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join(["?"] * len(columns))
+                raw = cursor.cursor  # sqlite3's own cursor: executemany without Django's wrap
+                sql = f"INSERT INTO {qn(self.table)} ({cols}) VALUES ({marks})"  # noqa: S608
+                raw.executemany(sql, rows)
+
+
+def write_all(writers: Iterable[RowWriter], now: datetime | None = None) -> dict[str, int]:
+    """Write several writers' rows in the order given (parents before children)."""
+    return {w.model.__name__: w.write(now) for w in writers}
