@@ -19,6 +19,7 @@ Nothing here validates: the caller has built the values the way the model's serv
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -114,28 +115,46 @@ class RowWriter:
         now = now or timezone.now()
         rows = self.rows
         self.rows = []
-        written = 0
+        if not rows:
+            return 0
         # Rows without ids (none reserved: nothing points at them) get them from the database.
-        skip = 0 if rows and self.pk in rows[0] else 1
+        skip = 0 if self.pk in rows[0] else 1
+        attnames = self.attnames[skip:]
+        convert = {
+            a: c for a, c in zip(self.attnames, self.convert, strict=True) if c is not _identity
+        }
+        # A row that names no value for a column gets the default, converted once here;
+        # callable defaults (uuid4) are called per row.
+        base: dict[str, Any] = {}
+        per_row: list[tuple[str, Callable[[], Any], Callable[[Any], Any]]] = []
+        for attname in attnames:
+            is_callable, default = self.defaults.get(attname, (False, None))
+            if is_callable:
+                per_row.append((attname, default, convert.get(attname, _identity)))
+                continue
+            value = now if attname in self.auto_now else default
+            if value is not None and attname in convert:
+                value = convert[attname](value)
+            base[attname] = value
+        given = list(convert.items())
+        getter = operator.itemgetter(*attnames)
+        written = 0
         for start in range(0, len(rows), CHUNK):
-            chunk = [self._tuple(r, now, skip) for r in rows[start : start + CHUNK]]
+            chunk = []
+            for values in rows[start : start + CHUNK]:
+                row = base.copy()
+                for attname, make, conv in per_row:
+                    if attname not in values:
+                        row[attname] = conv(make())
+                row.update(values)
+                for attname, conv in given:
+                    value = values.get(attname)
+                    if value is not None:
+                        row[attname] = conv(value)
+                chunk.append(getter(row))
             self._write(chunk, self.columns[skip:])
             written += len(chunk)
         return written
-
-    def _tuple(self, values: dict[str, Any], now: datetime, skip: int) -> tuple[Any, ...]:
-        out = []
-        defaults = self.defaults
-        for attname, convert in zip(self.attnames[skip:], self.convert[skip:], strict=True):
-            if attname in values:
-                value = values[attname]
-            else:
-                per_row, default = defaults.get(attname, (False, None))
-                value = default() if per_row else default
-                if value is None and attname in self.auto_now:
-                    value = now
-            out.append(value if convert is _identity or value is None else convert(value))
-        return tuple(out)
 
     def _write(self, rows: list[tuple[Any, ...]], columns: list[str]) -> None:
         qn = connection.ops.quote_name

@@ -118,8 +118,9 @@ def lookup_hash(value: str) -> str:
     """Deterministic keyed hash for exact lookups and joins ('' for no value)."""
     if not value:
         return ""
-    mac = hmac.new(get_keyring().mac_key, value.encode(), hashlib.sha256)
-    return mac.hexdigest()
+    # hmac.digest is OpenSSL's one-shot HMAC: the same value as hmac.new(...).hexdigest()
+    # at a fraction of the cost (imports hash hundreds of thousands of numbers).
+    return hmac.digest(get_keyring().mac_key, value.encode(), "sha256").hex()
 
 
 def check_key_matches(sample_tokens: list[str]) -> str | None:

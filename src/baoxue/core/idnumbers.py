@@ -114,7 +114,7 @@ def normalize(raw: str | None) -> str:
         return ""
     s = str(raw).translate(_FULLWIDTH)
     # str.isspace() covers NBSP, U+3000 ideographic space, tabs and newlines.
-    s = "".join(ch for ch in s if not ch.isspace()).translate(_DROP)
+    s = "".join(s.split()).translate(_DROP)  # split() breaks on exactly the isspace() chars
     s = s.replace("x", "X")
     # Separators are dropped only when that leaves a well-shaped number; otherwise
     # they are kept so that e.g. a date typed into the ID column stays recognisable.

@@ -29,14 +29,22 @@ _SURNAME_READINGS = {
 @lru_cache(maxsize=50_000)
 @lru_cache(maxsize=65536)  # many children share a name; imports ask for thousands at a time
 def pinyin_keys(name: str) -> tuple[str, str]:
+    """Full pinyin and initials of a name, character by character (a name is not a phrase:
+    each character takes its common reading, surnames their surname reading)."""
     name = "".join(name.split())
     if not name:
         return "", ""
-    syllables = lazy_pinyin(name, style=Style.NORMAL, errors="ignore")
-    if name[0] in _SURNAME_READINGS and syllables:
+    syllables = [_char_pinyin(ch) for ch in name]
+    if syllables[0] and name[0] in _SURNAME_READINGS:
         syllables[0] = _SURNAME_READINGS[name[0]]
-    syllables = [s.lower().replace("ü", "v") for s in syllables if s]
+    syllables = [s for s in syllables if s]
     return "".join(syllables)[:128], "".join(s[0] for s in syllables)[:32]
+
+
+@lru_cache(maxsize=None)
+def _char_pinyin(ch: str) -> str:
+    found = lazy_pinyin(ch, style=Style.NORMAL, errors="ignore")
+    return found[0].lower().replace("ü", "v") if found else ""
 
 
 def normalize_name(name: str) -> str:

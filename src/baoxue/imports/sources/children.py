@@ -78,10 +78,13 @@ def id_issues(record: Record, column: str) -> list[RowIssue]:
 
 
 def id_hash(record: Record) -> str:
-    info: idnumbers.IdInfo | None = record.values.get("id_info")
-    if info is None or not info.is_valid:
-        return ""
-    return crypto.lookup_hash(info.value)
+    """The keyed hash of the row's valid ID number ('' without one), computed once a row."""
+    found = record.values.get("_id_hash")
+    if found is None:
+        info: idnumbers.IdInfo | None = record.values.get("id_info")
+        found = crypto.lookup_hash(info.value) if info is not None and info.is_valid else ""
+        record.values["_id_hash"] = found
+    return found
 
 
 class ChildIndex:

@@ -302,9 +302,10 @@ class EnrollmentSource:
                 v["group_key"] = places.group_ref(vk, group) if vk else ""
             keep.append(record)
         index = ChildIndex(keep, ctx.township)
-        numbers = sorted(
-            {crypto.lookup_hash(n) for r in keep if (n := r.values.get("student_number"))}
-        )
+        for r in keep:
+            n = r.values.get("student_number")
+            r.values["_number_hash"] = crypto.lookup_hash(n) if n else ""
+        numbers = sorted({h for r in keep if (h := r.values["_number_hash"])})
         by_number: dict[str, Enrollment] = {}
         for start in range(0, len(numbers), 5000):
             # The exclude repeats the partial index's condition, so SQLite uses the index.
@@ -328,11 +329,7 @@ class EnrollmentSource:
         for record in keep:
             v = record.values
             village = places.villages.get(v["village_key"]) if v["village_key"] else None
-            existing = (
-                by_number.get(crypto.lookup_hash(v["student_number"]))
-                if v.get("student_number")
-                else None
-            )
+            existing = by_number.get(v["_number_hash"]) if v["_number_hash"] else None
             child, problem = index.find(record, village)
             if problem is not None:
                 issues.append(problem)
