@@ -17,6 +17,7 @@ The 15-digit numbers issued before 1999 lack the century and the check character
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -48,6 +49,7 @@ __all__ = [
 PERMIT_REGION_CODES = frozenset({"810000", "820000", "830000"})
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_WEIGHTS_ASCII_OFFSET = 48 * sum(_WEIGHTS)
 _MIN_BIRTH_YEAR = 1900
 
 # Full-width ASCII block U+FF01..U+FF5E maps 1:1 onto U+0021..U+007E. This is the
@@ -131,7 +133,8 @@ def check_character(first17: str) -> str:
     """ISO 7064 MOD 11-2 check character for the first 17 digits ('X' for 10)."""
     if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
         raise ValueError("check_character() needs exactly 17 ASCII digits")
-    total = sum(w * int(d) for w, d in zip(_WEIGHTS, first17, strict=True))
+    # On the ASCII codes, in C: each digit d is d + 48, so subtract 48 × the sum of weights.
+    total = sum(map(operator.mul, _WEIGHTS, first17.encode())) - _WEIGHTS_ASCII_OFFSET
     value = (12 - total % 11) % 11
     return "X" if value == 10 else str(value)
 

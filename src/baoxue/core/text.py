@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from pypinyin import Style, lazy_pinyin
 
@@ -41,7 +41,7 @@ def pinyin_keys(name: str) -> tuple[str, str]:
     return "".join(syllables)[:128], "".join(s[0] for s in syllables)[:32]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _char_pinyin(ch: str) -> str:
     found = lazy_pinyin(ch, style=Style.NORMAL, errors="ignore")
     return found[0].lower().replace("ü", "v") if found else ""

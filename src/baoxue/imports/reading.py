@@ -43,7 +43,7 @@ from python_calamine import (
     SheetVisibleEnum,
 )
 
-from baoxue.imports.values import clean_text
+from baoxue.imports.values import _INVISIBLE, _LEADING_QUOTES, clean_text
 
 __all__ = [
     "MAX_SHEET_CELLS",
@@ -266,10 +266,16 @@ def _ole_kind(path: Path) -> Kind:
 # --- rows and headers -------------------------------------------------------------------------
 
 
+_MAYBE_EMPTY = _INVISIBLE + _LEADING_QUOTES + "="
+
+
 def _is_blank(cells: list[Cell]) -> bool:
     # Fast path in C for the common case; a formatted but empty area is all ''.
     if cells.count("") == len(cells):
         return True
+    first = cells[0]
+    if type(first) is str and first and not first[0].isspace() and first[0] not in _MAYBE_EMPTY:
+        return False  # the usual data row: a first character that clean_text keeps
     for c in cells:
         if isinstance(c, str) and (not c.strip() or not clean_text(c)):
             continue
@@ -605,7 +611,11 @@ class _SheetGuard:
                         widest = max(widest, dim.group(1), key=lambda s: (len(s), s))
                     beyond = re.compile(rb' r="' + _letters_after(widest) + rb"[0-9]")
                 assert beyond is not None
-                if beyond.search(buf) or any(ws + b'r="' in buf for ws in (b"\n", b"\t", b"\r")):
+                if beyond.search(buf) or any(
+                    # memchr first: most chunks hold no line break or tab at all
+                    ws in buf and ws + b'r="' in buf
+                    for ws in (b"\n", b"\t", b"\r")
+                ):
                     return False  # a wider cell, or references the literal search would miss
                 rows = list(self._ROW.finditer(buf[-(1 << 16) :]))
                 if rows:
