@@ -140,15 +140,16 @@ def id_columns(raw: str | None, *, birth_date_hint: date | None = None) -> IdCol
     return id_columns_of(idnumbers.parse(raw, birth_date_hint=birth_date_hint))
 
 
-def id_columns_of(info: idnumbers.IdInfo) -> IdColumns:
-    """The stored forms of an ID number already parsed (imports parse it while validating)."""
+def id_columns_of(info: idnumbers.IdInfo, *, hashed: str | None = None) -> IdColumns:
+    """The stored forms of an ID number already parsed (imports parse it while validating;
+    `hashed`, when given, is its lookup hash, already computed for matching)."""
     value = info.value
     original = info.normalized if info.normalized != value else ""
     return IdColumns(
         enc=crypto.encrypt(value),
         # Only a well-formed number is a key for exact matching; a flagged one is kept but
         # must not silently join two different children.
-        hash=crypto.lookup_hash(value) if info.is_valid else "",
+        hash=(crypto.lookup_hash(value) if hashed is None else hashed) if info.is_valid else "",
         masked=idnumbers.mask(value),
         suffix=idnumbers.suffix(value, 4),
         original_enc=crypto.encrypt(original),
@@ -308,11 +309,13 @@ def guardian_add(
 
 
 # --- enrollments --------------------------------------------------------------------------------
-def student_number_columns(raw: str) -> dict[str, str]:
+def student_number_columns(raw: str, *, hashed: str | None = None) -> dict[str, str]:
+    """The stored forms of a 学籍号; `hashed` is the lookup hash of the normalised number when
+    the caller has it already."""
     value = idnumbers.normalize(raw)
     return {
         "student_number_enc": crypto.encrypt(value),
-        "student_number_hash": crypto.lookup_hash(value),
+        "student_number_hash": crypto.lookup_hash(value) if hashed is None else hashed,
         "student_number_masked": (value[:1] + idnumbers.mask(value[1:])) if value else "",
     }
 

@@ -15,6 +15,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from baoxue.core import crypto, idnumbers
+from baoxue.core.bulk import filter_in
 from baoxue.imports.sources.base import Record, RowIssue
 from baoxue.imports.values import CellError, parse_id_number_cell
 from baoxue.registry.models import Child, Region
@@ -94,12 +95,11 @@ class ChildIndex:
         hashes = {h for r in records if (h := id_hash(r))}
         self.by_hash: dict[str, list[Child]] = {}
         hash_list = sorted(hashes)
-        for start in range(0, len(hash_list), CHUNK):
-            # The exclude repeats the partial index's condition: SQLite uses the index only then.
-            for child in Child.objects.filter(
-                id_number_hash__in=hash_list[start : start + CHUNK]
-            ).exclude(id_number_hash=""):
-                self.by_hash.setdefault(child.id_number_hash, []).append(child)
+        # The exclude repeats the partial index's condition: SQLite uses the index only then.
+        for child in filter_in(
+            Child.objects.exclude(id_number_hash=""), "id_number_hash", hash_list, CHUNK
+        ):
+            self.by_hash.setdefault(child.id_number_hash, []).append(child)
         self.by_name: dict[tuple[str, date | None, int], list[Child]] = {}
         for child in Child.objects.filter(township=township, id_number_hash=""):
             key = (child.name, child.birth_date, child.village_id)

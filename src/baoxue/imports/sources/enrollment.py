@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baoxue.core import crypto, idnumbers
-from baoxue.core.bulk import RowWriter, write_all
+from baoxue.core.bulk import RowWriter, filter_in, write_all
 from baoxue.core.services import log_action
 from baoxue.imports.sources.base import (
     Action,
@@ -28,6 +28,7 @@ from baoxue.imports.sources.base import (
 from baoxue.imports.sources.children import (
     ChildIndex,
     duplicates_in_file,
+    id_hash,
     id_issues,
     id_parser,
     parse_left_behind,
@@ -307,14 +308,13 @@ class EnrollmentSource:
             r.values["_number_hash"] = crypto.lookup_hash(n) if n else ""
         numbers = sorted({h for r in keep if (h := r.values["_number_hash"])})
         by_number: dict[str, Enrollment] = {}
-        for start in range(0, len(numbers), 5000):
-            # The exclude repeats the partial index's condition, so SQLite uses the index.
-            for e in (
-                Enrollment.objects.filter(student_number_hash__in=numbers[start : start + 5000])
-                .exclude(student_number_hash="")
-                .select_related("child")
-            ):
-                by_number[e.student_number_hash] = e
+        # The exclude repeats the partial index's condition, so SQLite uses the index.
+        for e in filter_in(
+            Enrollment.objects.exclude(student_number_hash="").select_related("child"),
+            "student_number_hash",
+            numbers,
+        ):
+            by_number[e.student_number_hash] = e
         # Current enrollments of the matched children, for rows without a known 学籍号.
         matched = [c.pk for cs in index.by_hash.values() for c in cs] + [
             c.pk for cs in index.by_name.values() for c in cs
@@ -416,11 +416,16 @@ class EnrollmentSource:
             ):
                 # A 15-digit number gets its century from the row's birth date.
                 info = idnumbers.parse(info.normalized, birth_date_hint=v["birth_date"])
+                known_hash = None  # the century may differ from the one matched on
+            else:
+                known_hash = id_hash(p.record)
             row = child_row(
                 name=v["name"],
                 village=village,
                 group=places.group(v["village_key"], v.get("group_key", "")),
-                cols=id_columns_of(info if info is not None else idnumbers.parse("")),
+                cols=id_columns_of(info, hashed=known_hash)
+                if info is not None
+                else id_columns_of(idnumbers.parse("")),
                 birth_date=v.get("birth_date"),
                 sex=v.get("sex", ""),
                 ethnicity=v.get("ethnicity", ""),
@@ -455,7 +460,9 @@ class EnrollmentSource:
                     "entry_date": v.get("entry_date"),
                     "is_current": True,
                     "import_fingerprint": v.get("fingerprint", ""),
-                    **student_number_columns(v.get("student_number", "")),
+                    **student_number_columns(
+                        v.get("student_number", ""), hashed=v.get("_number_hash")
+                    ),
                     **extra,
                 }
             )
