@@ -163,7 +163,9 @@ class RowWriter:
     def _write(self, rows: list[tuple[Any, ...]], columns: list[str]) -> None:
         qn = connection.ops.quote_name
         cols = ", ".join(qn(c) for c in columns)
-        with connection.cursor() as cursor:
+        # Bypassing Django's cursor wrapper, so its error translation is applied here: callers
+        # catch django.db.IntegrityError as with any other write.
+        with connection.cursor() as cursor, connection.wrap_database_errors:
             if self.vendor == "postgresql":
                 raw = cursor.cursor  # psycopg's own cursor: COPY
                 with raw.copy(f"COPY {qn(self.table)} ({cols}) FROM STDIN") as copy:

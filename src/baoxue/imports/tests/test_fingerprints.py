@@ -1,0 +1,116 @@
+"""Re-imports: rows identical to the ones last imported are known by their digest and not
+parsed again; anything else about them (an edit since, a repeat, a shared number) falls back
+to the full checks."""
+
+from __future__ import annotations
+
+from datetime import date
+from unittest import mock
+
+import pytest
+
+from baoxue.imports import pipeline
+from baoxue.imports.registry import SOURCES
+from baoxue.imports.sources.base import Action
+from baoxue.imports.tests.helpers import ENROLLMENT_HEADER, write_xlsx
+from baoxue.imports.tests.test_enrollment_import import ctx_for, row
+from baoxue.registry.models import Enrollment, EnrollmentEvent
+from baoxue.registry.services import enrollment_event_record
+from baoxue.registry.tests.factories import make_id_number
+
+SOURCE = SOURCES["enrollment"]
+
+
+@pytest.fixture
+def ids():
+    return [make_id_number(date(2015, 4, d), "F") for d in range(1, 5)]
+
+
+def _file(tmp_path, rows, name="x.xlsx"):
+    return write_xlsx(tmp_path / name, [ENROLLMENT_HEADER, *rows], title="学生名册")
+
+
+def _import(world, persona, path):
+    return pipeline.run(path, SOURCE, ctx_for(world, persona), commit=True)
+
+
+def test_first_import_stores_a_fingerprint_per_enrollment(world, persona, tmp_path, ids):
+    _import(world, persona, _file(tmp_path, [row("韦一", ids[0]), row("韦二", ids[1])]))
+    prints = list(
+        Enrollment.objects.filter(child__name__in=["韦一", "韦二"]).values_list(
+            "import_fingerprint", flat=True
+        )
+    )
+    assert len(prints) == 2 and all(len(p) == 32 for p in prints) and len(set(prints)) == 2
+
+
+def test_identical_rows_are_unchanged_without_being_parsed(world, persona, tmp_path, ids):
+    path = _file(tmp_path, [row("韦一", ids[0]), row("韦二", ids[1])])
+    _import(world, persona, path)
+    with mock.patch.object(SOURCE, "check", side_effect=AssertionError("parsed")) as check:
+        outcome = _import(world, persona, path)
+    assert check.call_count == 0
+    assert outcome.count(Action.UNCHANGED) == 2 and outcome.count(Action.CREATE) == 0
+    assert [p.record.values["name"] for p in outcome.plan] == ["韦一", "韦二"]
+
+
+def test_a_changed_row_is_checked_and_updated_the_others_skipped(world, persona, tmp_path, ids):
+    _import(world, persona, _file(tmp_path, [row("韦一", ids[0]), row("韦二", ids[1])]))
+    newer = _file(tmp_path, [row("韦一", ids[0]), row("韦二", ids[1], status="休学")], "y.xlsx")
+    outcome = _import(world, persona, newer)
+    assert (outcome.count(Action.UNCHANGED), outcome.count(Action.UPDATE)) == (1, 1)
+    e = Enrollment.objects.get(child__name="韦二", is_current=True)
+    assert e.status == Enrollment.Status.SUSPENDED
+    assert e.events.filter(kind=EnrollmentEvent.Kind.SUSPENSION).exists()
+    # The update stored the new row's digest: the newer file again is all unchanged.
+    again = _import(world, persona, newer)
+    assert again.count(Action.UNCHANGED) == 2
+
+
+def test_an_edit_since_the_import_clears_the_fingerprint(world, persona, tmp_path, ids):
+    path = _file(tmp_path, [row("韦一", ids[0])])
+    _import(world, persona, path)
+    e = Enrollment.objects.get(child__name="韦一")
+    enrollment_event_record(
+        actor=persona("office"),
+        enrollment=e,
+        kind=EnrollmentEvent.Kind.SUSPENSION,
+        on=date(2026, 10, 1),
+    )
+    e.refresh_from_db()
+    assert e.import_fingerprint == ""
+    # The old file no longer vouches for the record: it is compared field by field, and the
+    # file's 在读 against the registry's 休学 is an update.
+    outcome = _import(world, persona, path)
+    assert outcome.count(Action.UPDATE) == 1
+    e.refresh_from_db()
+    assert e.status == Enrollment.Status.STUDYING
+
+
+def test_a_repeated_row_is_still_reported_on_reimport(world, persona, tmp_path, ids):
+    _import(world, persona, _file(tmp_path, [row("韦一", ids[0])]))
+    twice = _file(tmp_path, [row("韦一", ids[0]), row("韦一", ids[0])], "twice.xlsx")
+    outcome = _import(world, persona, twice)
+    assert [i.code for i in outcome.issues] == ["repeat"]
+    assert outcome.count(Action.UNCHANGED) == 1
+
+
+def test_a_changed_row_sharing_a_number_with_a_known_row_is_a_duplicate(
+    world, persona, tmp_path, ids
+):
+    _import(world, persona, _file(tmp_path, [row("韦一", ids[0])]))
+    both = _file(tmp_path, [row("韦一", ids[0]), row("韦一", ids[0], cls="2班")], "both.xlsx")
+    outcome = _import(world, persona, both)
+    assert {i.code for i in outcome.issues} == {"duplicate"}
+    assert outcome.rejected_rows == 2
+    assert Enrollment.objects.get(child__name="韦一").class_name == "1班"
+
+
+def test_another_mapping_is_another_fingerprint(world, persona, tmp_path, ids):
+    table = pipeline.open_table(_file(tmp_path, [row("韦一", ids[0])]), SOURCE)
+    mapping = pipeline.resolve_mapping(SOURCE, table.headers, None, {})
+    fewer = {k: v for k, v in mapping.items() if v != "class_name"}
+    cells = next(iter(table.rows))[1]
+    a = pipeline.Fingerprints(SOURCE, mapping, set()).of(cells)
+    b = pipeline.Fingerprints(SOURCE, fewer, set()).of(cells)
+    assert a != b and len(a) == 32
