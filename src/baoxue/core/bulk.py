@@ -26,6 +26,7 @@ from typing import Any
 
 from django.db import connection, models
 from django.db.models.fields import NOT_PROVIDED
+from django.utils import timezone
 
 CHUNK = 2000
 
@@ -35,7 +36,7 @@ def _identity(value: Any) -> Any:
 
 
 class RowWriter:
-    def __init__(self, model: type[models.Model]) -> None:
+    def __init__(self, model: type[models.Model], now: datetime | None = None) -> None:
         self.model = model
         self.table = model._meta.db_table
         self.vendor = connection.vendor
@@ -62,6 +63,10 @@ class RowWriter:
             if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
         }
         self.rows: list[dict[str, Any]] = []
+        # One time for every row's created_at/updated_at, as a bulk_create would give them.
+        self.now = now or timezone.now()
+        self.prepared = False
+        self.written = 0
 
     def _converter(self, f: models.Field[Any, Any]) -> Callable[[Any], Any]:
         internal = f.get_internal_type()
@@ -109,56 +114,63 @@ class RowWriter:
 
     # --- rows -----------------------------------------------------------------------------
     def add(self, values: dict[str, Any]) -> None:
-        """Queue one row; `values` must include the id (from reserve())."""
+        """Queue one row (with an id from reserve(), or without one for the database to
+        assign: the same for every row of a writer). Rows are written every CHUNK rows, so
+        a long import never holds them all."""
         self.rows.append(values)
+        if len(self.rows) >= CHUNK:
+            self._flush()
 
-    def write(self, now: datetime | None = None) -> int:
-        """Write the queued rows; returns how many."""
-        from django.utils import timezone
+    def write(self) -> int:
+        """Write what is still queued; returns how many rows this writer wrote in all."""
+        self._flush()
+        return self.written
 
-        now = now or timezone.now()
-        rows = self.rows
-        self.rows = []
-        if not rows:
-            return 0
+    def _prepare(self, first: dict[str, Any]) -> None:
         # Rows without ids (none reserved: nothing points at them) get them from the database.
-        skip = 0 if self.pk in rows[0] else 1
-        attnames = self.attnames[skip:]
+        self.skip = 0 if self.pk in first else 1
+        attnames = self.attnames[self.skip :]
         convert = {
             a: c for a, c in zip(self.attnames, self.convert, strict=True) if c is not _identity
         }
         # A row that names no value for a column gets the default, converted once here;
         # callable defaults (uuid4) are called per row.
-        base: dict[str, Any] = {}
-        per_row: list[tuple[str, Callable[[], Any], Callable[[Any], Any]]] = []
+        self.base: dict[str, Any] = {}
+        self.per_row: list[tuple[str, Callable[[], Any], Callable[[Any], Any]]] = []
         for attname in attnames:
             is_callable, default = self.defaults.get(attname, (False, None))
             if is_callable:
-                per_row.append((attname, default, convert.get(attname, _identity)))
+                self.per_row.append((attname, default, convert.get(attname, _identity)))
                 continue
-            value = now if attname in self.auto_now else default
+            value = self.now if attname in self.auto_now else default
             if value is not None and attname in convert:
                 value = convert[attname](value)
-            base[attname] = value
-        given = list(convert.items())
-        getter = operator.itemgetter(*attnames)
-        written = 0
-        for start in range(0, len(rows), CHUNK):
-            chunk = []
-            for values in rows[start : start + CHUNK]:
-                row = base.copy()
-                for attname, make, conv in per_row:
-                    if attname not in values:
-                        row[attname] = conv(make())
-                row.update(values)
-                for attname, conv in given:
-                    value = values.get(attname)
-                    if value is not None:
-                        row[attname] = conv(value)
-                chunk.append(getter(row))
-            self._write(chunk, self.columns[skip:])
-            written += len(chunk)
-        return written
+            self.base[attname] = value
+        self.given = list(convert.items())
+        self.getter = operator.itemgetter(*attnames)
+        self.prepared = True
+
+    def _flush(self) -> None:
+        rows, self.rows = self.rows, []
+        if not rows:
+            return
+        if not self.prepared:
+            self._prepare(rows[0])
+        base, per_row, given, getter = self.base, self.per_row, self.given, self.getter
+        chunk = []
+        for values in rows:
+            row = base.copy()
+            for attname, make, conv in per_row:
+                if attname not in values:
+                    row[attname] = conv(make())
+            row.update(values)
+            for attname, conv in given:
+                value = values.get(attname)
+                if value is not None:
+                    row[attname] = conv(value)
+            chunk.append(getter(row))
+        self._write(chunk, self.columns[self.skip :])
+        self.written += len(chunk)
 
     def _write(self, rows: list[tuple[Any, ...]], columns: list[str]) -> None:
         qn = connection.ops.quote_name
@@ -178,9 +190,9 @@ class RowWriter:
                 raw.executemany(sql, rows)
 
 
-def write_all(writers: Iterable[RowWriter], now: datetime | None = None) -> dict[str, int]:
-    """Write several writers' rows in the order given (parents before children)."""
-    return {w.model.__name__: w.write(now) for w in writers}
+def write_all(writers: Iterable[RowWriter]) -> dict[str, int]:
+    """Write what several writers still hold; rows written per model."""
+    return {w.model.__name__: w.write() for w in writers}
 
 
 def filter_in(

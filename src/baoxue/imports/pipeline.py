@@ -196,12 +196,14 @@ class Fingerprints:
         self.unchanged.append(record)
 
     def identity_keys(self, record: Record) -> set[str]:
+        cells = record.values.get("_identity")
+        if cells is None:
+            cells = [record.cells[i] for i in self.identity if i < len(record.cells)]
         keys = set()
-        for index in self.identity:
-            if index < len(record.cells):
-                key = idnumbers.normalize(clean_text(record.cells[index])).upper()
-                if key:
-                    keys.add(key)
+        for cell in cells:
+            key = idnumbers.normalize(clean_text(cell)).upper()
+            if key:
+                keys.add(key)
         return keys
 
     def conflicts_with(self, records: list[Record]) -> bool:
@@ -265,11 +267,14 @@ def validate(
                 name = (
                     cells[name_index] if name_index is not None and name_index < len(cells) else ""
                 )
-                fingerprints.add_unchanged(
-                    Record(
-                        row_number, {"name": clean_text(name), "fingerprint": fingerprint}, cells
-                    )
-                )
+                # Not the cells: a skipped row keeps only what the preview and the checks
+                # against the other rows need (a long re-import holds 100,000 of these).
+                kept: dict[str, Any] = {
+                    "name": clean_text(name),
+                    "fingerprint": fingerprint,
+                    "_identity": [cells[i] for i in fingerprints.identity if i < len(cells)],
+                }
+                fingerprints.add_unchanged(Record(row_number, kept, []))
                 continue
         if first:
             first = False

@@ -45,6 +45,7 @@ from baoxue.imports.values import (
 from baoxue.registry.counts import counts_mark_stale
 from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, School
 from baoxue.registry.services import (
+    ENDED_STATUSES,
     child_row,
     id_columns_of,
     refresh_school_status_bulk,
@@ -320,11 +321,17 @@ class EnrollmentSource:
             c.pk for cs in index.by_name.values() for c in cs
         ]
         current: dict[tuple[int, int], Enrollment] = {}
+        elsewhere: dict[int, list[Enrollment]] = {}
         for start in range(0, len(matched), 5000):
-            for e in Enrollment.objects.filter(
-                child_id__in=matched[start : start + 5000], is_current=True
-            ).select_related("school"):
+            for e in (
+                Enrollment.objects.filter(
+                    child_id__in=matched[start : start + 5000], is_current=True
+                )
+                .exclude(status__in=ENDED_STATUSES)
+                .select_related("school")
+            ):
                 current.setdefault((e.child_id, e.school_id), e)
+                elsewhere.setdefault(e.child_id, []).append(e)
         plan: list[Planned] = []
         for record in keep:
             v = record.values
@@ -350,6 +357,12 @@ class EnrollmentSource:
             school = schools.peek(v["school_key"])
             if existing is None and child is not None and school is not None:
                 existing = current.get((child.pk, school.pk))
+                others = elsewhere.get(child.pk, [])
+                if existing is None and len(others) == 1 and ctx.school is None:
+                    # Studying at another school until now: a move, recorded as 转出 there
+                    # and 转入 here (a school importing its own list does not close another
+                    # school's 学籍; that school's next file or the reconciliation will).
+                    existing = others[0]
             if existing is None:
                 plan.append(Planned(record, Action.CREATE))
                 continue
@@ -396,9 +409,10 @@ class EnrollmentSource:
         schools.create_proposed(ctx.actor)
         actor_id = ctx.actor.pk if getattr(ctx.actor, "is_authenticated", False) else None
         today = ctx.today
-        children = RowWriter(Child)
-        enrollments = RowWriter(Enrollment)
-        events = RowWriter(EnrollmentEvent)
+        now = timezone.now()
+        children = RowWriter(Child, now)
+        enrollments = RowWriter(Enrollment, now)
+        events = RowWriter(EnrollmentEvent, now)
         event_kw = {"created_by_id": actor_id, "reference": "", "reason": ""}
 
         new_child = [
@@ -554,8 +568,7 @@ class EnrollmentSource:
                     }
                 )
             updated.append(e)
-        now = timezone.now()
-        written = write_all([children, enrollments, events], now)
+        written = write_all([children, enrollments, events])
         for e in updated:
             e.updated_at = now  # bulk_update does not apply auto_now
         Enrollment.objects.bulk_update(
