@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -96,9 +93,6 @@ class RowWriter:
         """`count` new ids for this table, in ascending order."""
         if count <= 0:
             return []
-        session = _session.get()
-        if session is not None:
-            session.drain()  # the connection is the writer thread's until it is idle
         with connection.cursor() as cursor:
             if self.vendor == "postgresql":
                 cursor.execute(
@@ -181,93 +175,19 @@ class RowWriter:
     def _write(self, rows: list[tuple[Any, ...]], columns: list[str]) -> None:
         qn = connection.ops.quote_name
         cols = ", ".join(qn(c) for c in columns)
-        if self.vendor == "postgresql":
-            sql = f"COPY {qn(self.table)} ({cols}) FROM STDIN"
-        else:
-            marks = ", ".join(["?"] * len(columns))
-            sql = f"INSERT INTO {qn(self.table)} ({cols}) VALUES ({marks})"  # noqa: S608
-        session = _session.get()
-        if session is not None:
-            session.submit(sql, rows)
-            return
         # Bypassing Django's cursor wrapper, so its error translation is applied here: callers
         # catch django.db.IntegrityError as with any other write.
-        connection.ensure_connection()
-        with connection.wrap_database_errors:
-            _execute(connection.connection, self.vendor, sql, rows)
-
-
-def _execute(raw: Any, vendor: str, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    """One chunk on the DB-API connection itself (psycopg: COPY; sqlite3: executemany)."""
-    cursor = raw.cursor()
-    try:
-        if vendor == "postgresql":
-            with cursor.copy(sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            cursor.executemany(sql, rows)
-    finally:
-        cursor.close()
-
-
-class _WriteBehind:
-    """Runs RowWriter chunks on one background thread, on the caller's own DB-API connection
-    (so inside its transaction), while the caller builds the next rows: SQLite and psycopg
-    release the GIL while the database works. At most MAX_PENDING chunks wait, so memory
-    stays flat; the caller's thread must not use the connection until drain() returns."""
-
-    MAX_PENDING = 2
-
-    def __init__(self) -> None:
-        connection.ensure_connection()
-        self.raw = connection.connection
-        self.vendor = connection.vendor
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="baoxue-bulk")
-        self.pending: list[Future[None]] = []
-
-    def submit(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        self.pending.append(self.pool.submit(_execute, self.raw, self.vendor, sql, rows))
-        while len(self.pending) > self.MAX_PENDING:
-            self._wait(self.pending.pop(0))
-
-    def drain(self) -> None:
-        while self.pending:
-            self._wait(self.pending.pop(0))
-
-    def _wait(self, future: Future[None]) -> None:
-        with connection.wrap_database_errors:
-            future.result()
-
-    def abandon(self) -> None:
-        """After an error: let the running chunk finish (its result no longer matters) so
-        that the rollback does not race it."""
-        for future in self.pending:
-            future.cancel()
-        wait(self.pending)
-        self.pending.clear()
-
-
-_session: ContextVar[_WriteBehind | None] = ContextVar("baoxue_bulk_session", default=None)
-
-
-@contextmanager
-def write_behind() -> Iterator[None]:
-    """Within this block RowWriter chunks are written by a background thread; all of them are
-    written (or their first error raised) when the block ends. Use it around code that only
-    builds rows: RowWriter.reserve() waits for the writes itself, any other query must wait
-    for the block's end."""
-    session = _WriteBehind()
-    token = _session.set(session)
-    try:
-        yield
-        session.drain()
-    except BaseException:
-        session.abandon()
-        raise
-    finally:
-        _session.reset(token)
-        session.pool.shutdown(wait=True)
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            if self.vendor == "postgresql":
+                raw = cursor.cursor  # psycopg's own cursor: COPY
+                with raw.copy(f"COPY {qn(self.table)} ({cols}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join(["?"] * len(columns))
+                raw = cursor.cursor  # sqlite3's own cursor: executemany without Django's wrap
+                sql = f"INSERT INTO {qn(self.table)} ({cols}) VALUES ({marks})"  # noqa: S608
+                raw.executemany(sql, rows)
 
 
 def write_all(writers: Iterable[RowWriter]) -> dict[str, int]:

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baoxue.core import crypto, idnumbers
-from baoxue.core.bulk import RowWriter, filter_in, write_all, write_behind
+from baoxue.core.bulk import RowWriter, filter_in, write_all
 from baoxue.core.services import log_action
 from baoxue.imports.sources.base import (
     Action,
@@ -43,7 +43,7 @@ from baoxue.imports.values import (
     parse_sex,
 )
 from baoxue.registry.counts import counts_mark_stale
-from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, School, region_columns
+from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, School
 from baoxue.registry.services import (
     ENDED_STATUSES,
     child_row,
@@ -311,7 +311,7 @@ class EnrollmentSource:
         by_number: dict[str, Enrollment] = {}
         # The exclude repeats the partial index's condition, so SQLite uses the index.
         for e in filter_in(
-            Enrollment.objects.exclude(student_number_hash="").select_related("child", "school"),
+            Enrollment.objects.exclude(student_number_hash="").select_related("child"),
             "student_number_hash",
             numbers,
         ):
@@ -415,170 +415,160 @@ class EnrollmentSource:
         events = RowWriter(EnrollmentEvent, now)
         event_kw = {"created_by_id": actor_id, "reference": "", "reason": ""}
 
-        # Everything the loops below read from the database is loaded first: while they run,
-        # the connection belongs to the thread writing their rows (core.bulk.write_behind).
+        new_child = [
+            p for p in plan if p.action == Action.CREATE and p.record.values.get("child") is None
+        ]
+        for p, child_id in zip(new_child, children.reserve(len(new_child)), strict=True):
+            v = p.record.values
+            school = schools.get(v["school_key"])
+            village = places.village(v["village_key"])
+            info = v.get("id_info")
+            if (
+                info is not None
+                and info.status == idnumbers.IdStatus.UPGRADED
+                and v.get("birth_date")
+            ):
+                # A 15-digit number gets its century from the row's birth date.
+                info = idnumbers.parse(info.normalized, birth_date_hint=v["birth_date"])
+                known_hash = None  # the century may differ from the one matched on
+            else:
+                known_hash = id_hash(p.record)
+            row = child_row(
+                name=v["name"],
+                village=village,
+                group=places.group(v["village_key"], v.get("group_key", "")),
+                cols=id_columns_of(info, hashed=known_hash)
+                if info is not None
+                else id_columns_of(idnumbers.parse("")),
+                birth_date=v.get("birth_date"),
+                sex=v.get("sex", ""),
+                ethnicity=v.get("ethnicity", ""),
+                **{
+                    k: v[k]
+                    for k in ("left_behind", "has_disability", "is_orphan", "is_migrant")
+                    if v.get(k) not in (None, "")
+                },
+            )
+            # A child made by this import has only this enrollment: its school columns are
+            # known now, so no second pass over it is needed after the insert.
+            row.update(
+                school_columns(
+                    v.get("status") or "01", school.pk, v["grade"], v.get("class_name", "")
+                )
+            )
+            row["id"] = child_id
+            children.add(row)
+            v["child_id"] = child_id
+            v["child_is_new"] = True
+        progress("commit", len(new_child), len(plan) + len(new_child))
+
+        def enrollment_row(v: dict[str, Any], child_id: int, school_id: int, **extra: Any) -> None:
+            enrollments.add(
+                {
+                    "child_id": child_id,
+                    "school_id": school_id,
+                    "grade": v["grade"],
+                    "class_name": v.get("class_name", ""),
+                    "is_boarding": bool(v.get("is_boarding")),
+                    "status": v.get("status") or "01",
+                    "entry_date": v.get("entry_date"),
+                    "is_current": True,
+                    "import_fingerprint": v.get("fingerprint", ""),
+                    **student_number_columns(
+                        v.get("student_number", ""), hashed=v.get("_number_hash")
+                    ),
+                    **extra,
+                }
+            )
+
+        creates = [p for p in plan if p.action == Action.CREATE]
+        moves = [p for p in plan if p.action == Action.UPDATE and "school" in p.changes]
+        ids = iter(enrollments.reserve(len(creates) + len(moves)))
+        for p in creates:
+            v = p.record.values
+            enrollment_id = next(ids)
+            child_id = v["child_id"] if v.get("child_is_new") else v["child"].pk
+            enrollment_row(v, child_id, schools.get(v["school_key"]).pk, id=enrollment_id)
+            events.add(
+                {
+                    "enrollment_id": enrollment_id,
+                    "kind": EnrollmentEvent.Kind.ENROLLED,
+                    "date": v.get("entry_date") or today,
+                    "other_school_id": None,
+                    "other_school_name": "",
+                    **event_kw,
+                }
+            )
+        updated: list[Enrollment] = []
         for p in plan:
-            if p.action == Action.CREATE and p.record.values.get("child") is None:
-                region_columns(places.village(p.record.values["village_key"]))
-        with write_behind():
-            new_child = [
-                p
-                for p in plan
-                if p.action == Action.CREATE and p.record.values.get("child") is None
-            ]
-            for p, child_id in zip(new_child, children.reserve(len(new_child)), strict=True):
-                v = p.record.values
+            if p.action != Action.UPDATE:
+                continue
+            v = p.record.values
+            e = p.target
+            e.import_fingerprint = v.get("fingerprint", "")
+            if "school" in p.changes:
+                # Moved to another school: the old 学籍 ends with a transfer out, the new one
+                # starts with a transfer in.
                 school = schools.get(v["school_key"])
-                village = places.village(v["village_key"])
-                info = v.get("id_info")
-                if (
-                    info is not None
-                    and info.status == idnumbers.IdStatus.UPGRADED
-                    and v.get("birth_date")
-                ):
-                    # A 15-digit number gets its century from the row's birth date.
-                    info = idnumbers.parse(info.normalized, birth_date_hint=v["birth_date"])
-                    known_hash = None  # the century may differ from the one matched on
-                else:
-                    known_hash = id_hash(p.record)
-                row = child_row(
-                    name=v["name"],
-                    village=village,
-                    group=places.group(v["village_key"], v.get("group_key", "")),
-                    cols=id_columns_of(info, hashed=known_hash)
-                    if info is not None
-                    else id_columns_of(idnumbers.parse("")),
-                    birth_date=v.get("birth_date"),
-                    sex=v.get("sex", ""),
-                    ethnicity=v.get("ethnicity", ""),
-                    **{
-                        k: v[k]
-                        for k in ("left_behind", "has_disability", "is_orphan", "is_migrant")
-                        if v.get(k) not in (None, "")
-                    },
+                e.status, e.end_date, e.is_current = (
+                    Enrollment.Status.TRANSFERRED_OUT,
+                    today,
+                    False,
                 )
-                # A child made by this import has only this enrollment: its school columns are
-                # known now, so no second pass over it is needed after the insert.
-                row.update(
-                    school_columns(
-                        v.get("status") or "01", school.pk, v["grade"], v.get("class_name", "")
-                    )
-                )
-                row["id"] = child_id
-                children.add(row)
-                v["child_id"] = child_id
-                v["child_is_new"] = True
-            progress("commit", len(new_child), len(plan) + len(new_child))
-
-            def enrollment_row(
-                v: dict[str, Any], child_id: int, school_id: int, **extra: Any
-            ) -> None:
-                enrollments.add(
-                    {
-                        "child_id": child_id,
-                        "school_id": school_id,
-                        "grade": v["grade"],
-                        "class_name": v.get("class_name", ""),
-                        "is_boarding": bool(v.get("is_boarding")),
-                        "status": v.get("status") or "01",
-                        "entry_date": v.get("entry_date"),
-                        "is_current": True,
-                        "import_fingerprint": v.get("fingerprint", ""),
-                        **student_number_columns(
-                            v.get("student_number", ""), hashed=v.get("_number_hash")
-                        ),
-                        **extra,
-                    }
-                )
-
-            creates = [p for p in plan if p.action == Action.CREATE]
-            moves = [p for p in plan if p.action == Action.UPDATE and "school" in p.changes]
-            ids = iter(enrollments.reserve(len(creates) + len(moves)))
-            for p in creates:
-                v = p.record.values
-                enrollment_id = next(ids)
-                child_id = v["child_id"] if v.get("child_is_new") else v["child"].pk
-                enrollment_row(v, child_id, schools.get(v["school_key"]).pk, id=enrollment_id)
+                e.import_fingerprint = ""
+                updated.append(e)
                 events.add(
                     {
-                        "enrollment_id": enrollment_id,
-                        "kind": EnrollmentEvent.Kind.ENROLLED,
-                        "date": v.get("entry_date") or today,
-                        "other_school_id": None,
-                        "other_school_name": "",
+                        "enrollment_id": e.pk,
+                        "kind": EnrollmentEvent.Kind.TRANSFER_OUT,
+                        "date": today,
+                        "other_school_id": school.pk,
+                        "other_school_name": school.name,
                         **event_kw,
                     }
                 )
-            updated: list[Enrollment] = []
-            for p in plan:
-                if p.action != Action.UPDATE:
-                    continue
-                v = p.record.values
-                e = p.target
-                e.import_fingerprint = v.get("fingerprint", "")
-                if "school" in p.changes:
-                    # Moved to another school: the old 学籍 ends with a transfer out, the new one
-                    # starts with a transfer in.
-                    school = schools.get(v["school_key"])
-                    e.status, e.end_date, e.is_current = (
-                        Enrollment.Status.TRANSFERRED_OUT,
-                        today,
-                        False,
-                    )
-                    e.import_fingerprint = ""
-                    updated.append(e)
-                    events.add(
-                        {
-                            "enrollment_id": e.pk,
-                            "kind": EnrollmentEvent.Kind.TRANSFER_OUT,
-                            "date": today,
-                            "other_school_id": school.pk,
-                            "other_school_name": school.name,
-                            **event_kw,
-                        }
-                    )
-                    new_id = next(ids)
-                    enrollment_row(
-                        v,
-                        e.child_id,
-                        school.pk,
-                        id=new_id,
-                        entry_date=v.get("entry_date") or today,
-                    )
-                    events.add(
-                        {
-                            "enrollment_id": new_id,
-                            "kind": EnrollmentEvent.Kind.TRANSFER_IN,
-                            "date": today,
-                            "other_school_id": e.school_id,
-                            "other_school_name": e.school.name,
-                            **event_kw,
-                        }
-                    )
-                    continue
-                for name, (_old, value) in p.changes.items():
-                    setattr(e, name, value)
-                if "status" in p.changes:
-                    kind = _EVENT_FOR_STATUS.get(e.status, EnrollmentEvent.Kind.STATUS_CHANGE)
-                    if kind in {EnrollmentEvent.Kind.TRANSFER_OUT, EnrollmentEvent.Kind.GRADUATION}:
-                        e.end_date = today
-                    events.add(
-                        {
-                            "enrollment_id": e.pk,
-                            "kind": kind,
-                            "date": today,
-                            "other_school_id": None,
-                            "other_school_name": "",
-                            **event_kw,
-                            "reason": _("学籍导入：%(old)s → %(new)s")
-                            % {
-                                "old": Enrollment.Status(p.changes["status"][0]).label,
-                                "new": Enrollment.Status(e.status).label,
-                            },
-                        }
-                    )
-                updated.append(e)
-            written = write_all([children, enrollments, events])
+                new_id = next(ids)
+                enrollment_row(
+                    v,
+                    e.child_id,
+                    school.pk,
+                    id=new_id,
+                    entry_date=v.get("entry_date") or today,
+                )
+                events.add(
+                    {
+                        "enrollment_id": new_id,
+                        "kind": EnrollmentEvent.Kind.TRANSFER_IN,
+                        "date": today,
+                        "other_school_id": e.school_id,
+                        "other_school_name": e.school.name,
+                        **event_kw,
+                    }
+                )
+                continue
+            for name, (_old, value) in p.changes.items():
+                setattr(e, name, value)
+            if "status" in p.changes:
+                kind = _EVENT_FOR_STATUS.get(e.status, EnrollmentEvent.Kind.STATUS_CHANGE)
+                if kind in {EnrollmentEvent.Kind.TRANSFER_OUT, EnrollmentEvent.Kind.GRADUATION}:
+                    e.end_date = today
+                events.add(
+                    {
+                        "enrollment_id": e.pk,
+                        "kind": kind,
+                        "date": today,
+                        "other_school_id": None,
+                        "other_school_name": "",
+                        **event_kw,
+                        "reason": _("学籍导入：%(old)s → %(new)s")
+                        % {
+                            "old": Enrollment.Status(p.changes["status"][0]).label,
+                            "new": Enrollment.Status(e.status).label,
+                        },
+                    }
+                )
+            updated.append(e)
+        written = write_all([children, enrollments, events])
         for e in updated:
             e.updated_at = now  # bulk_update does not apply auto_now
         Enrollment.objects.bulk_update(
