@@ -311,7 +311,7 @@ class EnrollmentSource:
         by_number: dict[str, Enrollment] = {}
         # The exclude repeats the partial index's condition, so SQLite uses the index.
         for e in filter_in(
-            Enrollment.objects.exclude(student_number_hash="").select_related("child"),
+            Enrollment.objects.exclude(student_number_hash="").select_related("child", "school"),
             "student_number_hash",
             numbers,
         ):
