@@ -24,6 +24,7 @@ from baoxue.core.idnumbers import mask
 from baoxue.imports.places import Places, Schools
 from baoxue.imports.reading import FileRefused, Table, read_table
 from baoxue.imports.sources.base import (
+    CELL_SEPARATOR,
     Action,
     Field,
     Planned,
@@ -31,6 +32,7 @@ from baoxue.imports.sources.base import (
     RowIssue,
     auto_mapping,
     missing_required,
+    pack_cells,
 )
 from baoxue.imports.values import CellError, clean_text
 from baoxue.registry.models import Region, School
@@ -184,8 +186,13 @@ class Fingerprints:
         self.seen: set[str] = set()
         self.repeated = False
 
-    def of(self, cells: list[Any]) -> str:
-        text = "\x1f".join([c if type(c) is str else repr(c) for c in cells])
+    def of(self, cells: str | list[Any]) -> str:
+        """The digest of a row, given as its cells or packed (pack_cells)."""
+        text = (
+            cells
+            if isinstance(cells, str)
+            else CELL_SEPARATOR.join([c if type(c) is str else repr(c) for c in cells])
+        )
         return hashlib.blake2b((self.prefix + "\x1e" + text).encode(), digest_size=16).hexdigest()
 
     def add_unchanged(self, record: Record) -> None:
@@ -198,7 +205,8 @@ class Fingerprints:
     def identity_keys(self, record: Record) -> set[str]:
         cells = record.values.get("_identity")
         if cells is None:
-            cells = [record.cells[i] for i in self.identity if i < len(record.cells)]
+            row = record.cell_list()
+            cells = [row[i] for i in self.identity if i < len(row)]
         keys = set()
         for cell in cells:
             key = idnumbers.normalize(clean_text(cell)).upper()
@@ -261,8 +269,9 @@ def validate(
     for row_number, cells in table.rows:
         count += 1
         fingerprint = ""
+        packed = pack_cells(cells)
         if fingerprints is not None:
-            fingerprint = fingerprints.of(cells)
+            fingerprint = fingerprints.of(packed)
             if fingerprint in fingerprints.known:
                 name = (
                     cells[name_index] if name_index is not None and name_index < len(cells) else ""
@@ -315,7 +324,7 @@ def validate(
                 )
         if fingerprint:
             values["fingerprint"] = fingerprint
-        record = Record(row_number=row_number, values=values, cells=cells)
+        record = Record(row_number=row_number, values=values, cells=packed)
         if not row_issues:
             row_issues = source.check(record, ctx)
         if row_issues:

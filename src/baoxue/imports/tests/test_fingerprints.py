@@ -114,3 +114,16 @@ def test_another_mapping_is_another_fingerprint(world, persona, tmp_path, ids):
     a = pipeline.Fingerprints(SOURCE, mapping, set()).of(cells)
     b = pipeline.Fingerprints(SOURCE, fewer, set()).of(cells)
     assert a != b and len(a) == 32
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [["吴俊辉", "男", "450225201605020011"], ["a", "", "b"], ["x\x1fy", "z"], ["a", 1.0, None]],
+)
+def test_packed_cells_give_back_the_row(cells):
+    from baoxue.imports.sources.base import Record, pack_cells
+
+    packed = pack_cells(cells)
+    assert isinstance(packed, str) == all(isinstance(c, str) and "\x1f" not in c for c in cells)
+    record = Record(1, {}, packed)
+    assert record.cell_list() == cells
