@@ -415,9 +415,12 @@ class EnrollmentSource:
         events = RowWriter(EnrollmentEvent, now)
         event_kw = {"created_by_id": actor_id, "reference": "", "reason": ""}
 
-        new_child = [
-            p for p in plan if p.action == Action.CREATE and p.record.values.get("child") is None
-        ]
+        # Written in name order: eight of the child table's indexes lead with the name (or its
+        # pinyin), so their pages fill one after another instead of at random.
+        new_child = sorted(
+            (p for p in plan if p.action == Action.CREATE and p.record.values.get("child") is None),
+            key=lambda p: p.record.values["name"],
+        )
         for p, child_id in zip(new_child, children.reserve(len(new_child)), strict=True):
             v = p.record.values
             school = schools.get(v["school_key"])
@@ -481,7 +484,10 @@ class EnrollmentSource:
                 }
             )
 
-        creates = [p for p in plan if p.action == Action.CREATE]
+        creates = sorted(  # in the children's order: the child_id index fills in order too
+            (p for p in plan if p.action == Action.CREATE),
+            key=lambda p: p.record.values["name"],
+        )
         moves = [p for p in plan if p.action == Action.UPDATE and "school" in p.changes]
         ids = iter(enrollments.reserve(len(creates) + len(moves)))
         for p in creates:
