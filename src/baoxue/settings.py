@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "baoxue.imports",
     "baoxue.subsidies",
     "baoxue.attendance",
+    "baoxue.reconcile",
+    "baoxue.cases",
     "baoxue.demo",
 ]
 

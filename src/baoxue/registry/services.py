@@ -177,9 +177,11 @@ def build_child(
     sex: str = "",
     ethnicity: str = "",
     household: Household | None = None,
+    on_roster: bool = True,
     **flags: Any,
 ) -> Child:
-    """An unsaved Child with every derived column filled (also used by bulk loaders)."""
+    """An unsaved Child with every derived column filled (also used by bulk loaders); a
+    child registered this way is on the 户籍 roster unless said otherwise."""
     cols = id_columns(id_number, birth_date_hint=birth_date)
     full, initials = pinyin_keys(name)
     child = Child(
@@ -190,6 +192,7 @@ def build_child(
         ethnicity=ethnicity,
         birth_date=birth_date or cols.info.birth_date,
         household=household,
+        on_roster=on_roster,
         **_place_columns(village, group),
         **flags,
     )

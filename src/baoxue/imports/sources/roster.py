@@ -202,6 +202,7 @@ class RosterSource:
             else None,
             "is_orphan": v.get("is_orphan") or None,
             "is_migrant": v.get("is_migrant") or None,
+            "on_roster": True,
         }
 
     def commit(self, plan: list[Planned], ctx: Any, progress: Any) -> None:

@@ -1,0 +1,418 @@
+"""The matching engine (比对): pure functions over tables, no ORM.
+
+Two lists of people are linked — the 户籍 side (children on the population roster) and the 学籍
+side (children who have a student-status record) — and then every child is put in one
+category from the facts gathered about it.
+
+Linking, in order, each step only for records the earlier steps left unlinked:
+
+1. ``same``: the registry already knows both records are one child (an import matched them).
+2. ``decided``: a user confirmed the pair in the review queue. Rejected pairs are never linked.
+3. ``id``: the same well-formed ID number.
+4. ``id_repair``: an ID number whose check character fails on one side is one typo (a wrong
+   digit, two swapped neighbours, a wrong check character) or a century (15 digits) away
+   from the other side's number — accepted only when the names are the same (or sound the
+   same) and the birth dates agree; several candidates go to review.
+5. ``name``: records without a usable ID number on at least one side, blocked on birth date
+   and sex; names compared by characters and by pinyin (吴/伍, 龙/隆 are close); a unique best
+   candidate at or above ``auto_score`` is linked, one at or above ``review_score`` (or a tie:
+   many children share a name) goes to the review queue.
+
+Two valid, different ID numbers are two different people: they are never linked by name.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from rapidfuzz.distance import Levenshtein
+
+from baoxue.core import idnumbers
+from baoxue.core.text import pinyin_keys
+
+SAME = "same"
+DECIDED = "decided"
+ID = "id"
+ID_REPAIR = "id_repair"
+NAME = "name"
+METHODS = (SAME, DECIDED, ID, ID_REPAIR, NAME)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """One record of one list. `key` identifies it within its list (the registry child id);
+    a record with the same key on both sides is one child already."""
+
+    key: int
+    name: str
+    sex: str = ""
+    birth: date | None = None
+    # A well-formed number (id_valid) may be given as any key that is the same for the same
+    # number (the registry passes its keyed hash, so valid numbers need no decrypting); a
+    # damaged one as its digits, so that its repairs can be tried ('' for none).
+    id_number: str = ""
+    place: int | None = None  # the village, for tie-breaking
+    id_valid: bool = False
+
+
+def person(
+    key: int,
+    name: str,
+    *,
+    sex: str = "",
+    birth: date | None = None,
+    id_number: str = "",
+    place: int | None = None,
+) -> Person:
+    """A Person whose ID number's validity is worked out here (tests, small lists)."""
+    info = idnumbers.parse(id_number)
+    number = info.value if info.is_valid else info.normalized
+    return Person(key, name, sex, birth, number, place, info.is_valid)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    left: int
+    right: int
+    method: str
+    score: float
+
+
+@dataclass
+class Linkage:
+    links: list[Link] = field(default_factory=list)
+    review: list[Link] = field(default_factory=list)
+
+    def by_left(self) -> dict[int, Link]:
+        return {link.left: link for link in self.links}
+
+    def by_right(self) -> dict[int, Link]:
+        return {link.right: link for link in self.links}
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    auto_score: float = 0.92
+    review_score: float = 0.75
+    # A candidate this close to the best one makes the best one uncertain.
+    tie_margin: float = 0.04
+
+
+# --- names ------------------------------------------------------------------------------------
+
+
+def name_similarity(a: str, b: str) -> float:
+    """1.0 for the same name; 0.96 for the same sound (homophones: 吴俊辉/伍军辉); else the
+    better of the character and the pinyin similarity, with the surname weighing more."""
+    if a == b:
+        return 1.0
+    if not a or not b:
+        return 0.0
+    pa, _ia = pinyin_keys(a)
+    pb, _ib = pinyin_keys(b)
+    if pa and pa == pb:
+        return 0.96
+    chars = Levenshtein.normalized_similarity(a, b)
+    sound = Levenshtein.normalized_similarity(pa, pb) if pa and pb else 0.0
+    score = max(chars, sound * 0.95)
+    if a[0] != b[0] and _syllable(a[0]) != _syllable(b[0]):
+        score *= 0.8  # a different surname is rarely a typo
+    return round(score, 4)
+
+
+def _syllable(ch: str) -> str:
+    return pinyin_keys(ch)[0]
+
+
+def names_agree(a: str, b: str) -> bool:
+    return name_similarity(a, b) >= 0.96
+
+
+# --- ID numbers -------------------------------------------------------------------------------
+
+
+def id_variants(number: str) -> list[str]:
+    """Well-formed numbers one slip away from a damaged one: 15 digits with either century;
+    one wrong digit or two swapped neighbours (repair_candidates); a wrong check character."""
+    if len(number) == 15 and number.isdigit():
+        return [
+            f + idnumbers.check_character(f)
+            for f in (number[:6] + c + number[6:] for c in ("20", "19"))
+        ]
+    if len(number) != 18 or not number[:17].isdigit():
+        return []
+    out = set(idnumbers.repair_candidates(number))
+    out.add(number[:17] + idnumbers.check_character(number[:17]))
+    out.discard(number)
+    return sorted(out)
+
+
+# --- linking ----------------------------------------------------------------------------------
+
+
+def _same(number: str) -> str:
+    return number
+
+
+def link(
+    left: Iterable[Person],
+    right: Iterable[Person],
+    *,
+    decisions: Mapping[tuple[int, int], bool] | None = None,
+    settings: LinkSettings | None = None,
+    id_key: Callable[[str], str] = _same,
+) -> Linkage:
+    """Link the two lists (see the module's docstring). Each record takes at most one link.
+
+    `id_key` turns a repaired number (digits) into the form valid numbers are given in."""
+    settings = settings or LinkSettings()
+    decisions = decisions or {}
+    lefts = {p.key: p for p in left}
+    rights = {p.key: p for p in right}
+    out = Linkage()
+    free_l = dict(lefts)
+    free_r = dict(rights)
+
+    def take(lk: int, rk: int, method: str, score: float) -> None:
+        out.links.append(Link(lk, rk, method, score))
+        free_l.pop(lk, None)
+        free_r.pop(rk, None)
+
+    rejected = {pair for pair, ok in decisions.items() if not ok}
+
+    # 1. the same child on both sides
+    for key in [k for k in free_l if k in free_r]:
+        take(key, key, SAME, 1.0)
+    # 2. pairs a user confirmed
+    for (lk, rk), ok in decisions.items():
+        if ok and lk in free_l and rk in free_r:
+            take(lk, rk, DECIDED, 1.0)
+    # 3. the same valid ID number (one each side; several with one number is a data error
+    #    the duplicate report shows: those go to review)
+    valid_l: dict[str, list[int]] = defaultdict(list)
+    for p in free_l.values():
+        if p.id_valid:
+            valid_l[p.id_number].append(p.key)
+    valid_r: dict[str, list[int]] = defaultdict(list)
+    for p in free_r.values():
+        if p.id_valid:
+            valid_r[p.id_number].append(p.key)
+    for number, rks in valid_r.items():
+        lks = valid_l.get(number)
+        if not lks:
+            continue
+        if len(lks) == 1 and len(rks) == 1:
+            if (lks[0], rks[0]) not in rejected:
+                take(lks[0], rks[0], ID, 1.0)
+        else:
+            for lk in lks:
+                for rk in rks:
+                    if (lk, rk) not in rejected:
+                        out.review.append(Link(lk, rk, ID, 0.9))
+    reviewed = {(r.left, r.right) for r in out.review}
+    # 4. a damaged number one slip away from a number on the other side
+    for damaged, other_valid, damaged_is_left in (
+        (free_r, valid_l, False),
+        (free_l, valid_r, True),
+    ):
+        for p in list(damaged.values()):
+            if p.key not in damaged or not p.id_number or p.id_valid:
+                continue
+            hits: list[tuple[int, int]] = []
+            for variant in id_variants(p.id_number):
+                for other in other_valid.get(id_key(variant), []):
+                    pair = (p.key, other) if damaged_is_left else (other, p.key)
+                    if pair[0] in free_l and pair[1] in free_r and pair not in rejected:
+                        hits.append(pair)
+            agreeing = [
+                pair for pair in hits if _agree(lefts[pair[0]], rights[pair[1]], strict=True)
+            ]
+            if len(agreeing) == 1:
+                take(*agreeing[0], ID_REPAIR, 0.97)
+            else:
+                for pair in agreeing or hits:
+                    if pair not in reviewed:
+                        reviewed.add(pair)
+                        out.review.append(Link(*pair, ID_REPAIR, 0.85))
+    # 5. names, within birth date and sex, for records without a usable ID on one side
+    blocks_l: dict[tuple[date | None, str], list[Person]] = defaultdict(list)
+    for p in free_l.values():
+        if p.birth is not None:
+            blocks_l[(p.birth, p.sex)].append(p)
+    proposals: list[tuple[float, int, int]] = []
+    best_r: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    best_l: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    for p in free_r.values():
+        if p.birth is None:
+            continue
+        for q in _block(blocks_l, p):
+            if q.id_valid and p.id_valid:
+                continue  # two valid, different numbers: two people
+            if (q.key, p.key) in rejected:
+                continue
+            score = name_similarity(q.name, p.name)
+            if q.place is not None and q.place == p.place:
+                score = min(1.0, score + 0.02)
+            if score >= settings.review_score:
+                proposals.append((score, q.key, p.key))
+                best_r[p.key].append((score, q.key))
+                best_l[q.key].append((score, p.key))
+    for score, lk, rk in sorted(proposals, reverse=True):
+        if lk not in free_l or rk not in free_r:
+            continue
+        rivals = [s for s, k in best_r[rk] if k != lk and k in free_l] + [
+            s for s, k in best_l[lk] if k != rk and k in free_r
+        ]
+        unique = not any(s >= score - settings.tie_margin for s in rivals)
+        if score >= settings.auto_score and unique:
+            take(lk, rk, NAME, score)
+        elif (lk, rk) not in reviewed:
+            reviewed.add((lk, rk))
+            out.review.append(Link(lk, rk, NAME, score))
+    # A pair linked after all needs no review.
+    linked = {(link.left, link.right) for link in out.links}
+    out.review = [r for r in out.review if (r.left, r.right) not in linked]
+    return out
+
+
+def _block(blocks: Mapping[tuple[date | None, str], list[Person]], p: Person) -> list[Person]:
+    if p.sex:
+        return list(blocks.get((p.birth, p.sex), [])) + list(blocks.get((p.birth, ""), []))
+    return [q for (birth, _sex), qs in blocks.items() if birth == p.birth for q in qs]
+
+
+def _agree(a: Person, b: Person, *, strict: bool) -> bool:
+    birth_ok = a.birth is None or b.birth is None or a.birth == b.birth
+    return birth_ok and (names_agree(a.name, b.name) if strict else True)
+
+
+# --- categories -------------------------------------------------------------------------------
+
+IN_SCHOOL = "in_school"
+ON_LEAVE = "on_leave"
+SUSPENDED = "suspended"
+ELSEWHERE = "elsewhere"
+TO_VERIFY = "to_verify"
+NEVER_ENROLLED = "never_enrolled"
+SUSPECTED = "suspected"
+NOT_OF_AGE = "not_of_age"
+COMPLETED = "completed"
+GONE = "gone"
+EXEMPT = "exempt"
+CATEGORIES = (
+    IN_SCHOOL,
+    ON_LEAVE,
+    SUSPENDED,
+    ELSEWHERE,
+    TO_VERIFY,
+    NEVER_ENROLLED,
+    SUSPECTED,
+    NOT_OF_AGE,
+    COMPLETED,
+    GONE,
+    EXEMPT,
+)
+# Children in these categories get a case (out of school, or not known to be in school).
+CASE_CATEGORIES = frozenset({SUSPECTED, TO_VERIFY, NEVER_ENROLLED})
+
+# JY/T 1001 status codes (registry.models.Enrollment.Status).
+_STUDYING = {"01", "05"}
+_SUSPENDED = {"02"}
+_TRANSFERRED = {"10"}
+_GRADUATED = {"07", "08", "09"}
+_DEAD = {"11"}
+_ABROAD = {"13"}
+_LEFT = {"03", "04", "06", "14", "15", "99", "12"}
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    """One 学籍 of the child (through its link), as the categories need it."""
+
+    school: int
+    local: bool  # a school of the area being reconciled
+    status: str
+    grade: int
+    is_current: bool
+    end: date | None = None
+    junior_school: bool = False
+    transfer_to: str = ""  # receiving school named on the 转出 (confirmed when not '')
+
+
+@dataclass(frozen=True, slots=True)
+class Attendance:
+    longest_absence_days: int
+    days_leave: int
+    leave_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    child: int
+    birth: date | None
+    on_roster: bool
+    deceased: bool = False
+    moved_away: bool = False
+    exempt: bool = False
+    verified_never_enrolled: bool = False
+    enrollments: tuple[Enrolled, ...] = ()
+    attendance: Attendance | None = None
+
+
+@dataclass(frozen=True)
+class CategorySettings:
+    earliest_birth: date
+    latest_birth: date
+    absence_days: int = 10  # consecutive days absent without leave: suspected dropout
+
+
+def categorize(f: Facts, s: CategorySettings) -> tuple[str, str]:
+    """(category, basis): the basis (依据) says in Chinese why, for the ledgers and the page."""
+    if f.deceased:
+        return GONE, "死亡"
+    if f.moved_away:
+        return GONE, "户籍已迁出"
+    if f.birth is None or not s.earliest_birth <= f.birth <= s.latest_birth:
+        return NOT_OF_AGE, "不在义务教育年龄段" if f.birth else "出生日期不详"
+    if f.exempt:
+        return EXEMPT, "经批准延缓或免予入学"
+    current = [e for e in f.enrollments if e.is_current]
+    studying = [e for e in current if e.status in _STUDYING]
+    local = [e for e in studying if e.local]
+    if local:
+        a = f.attendance
+        if a is not None and a.longest_absence_days >= s.absence_days:
+            if a.days_leave >= a.longest_absence_days:
+                reason = f"（{a.leave_reason}）" if a.leave_reason else ""
+                return ON_LEAVE, f"请假 {a.days_leave} 天{reason}"
+            return SUSPECTED, f"连续缺勤 {a.longest_absence_days} 天（名在人不在）"
+        return IN_SCHOOL, "在本地学校就读"
+    if studying:
+        return ELSEWHERE, "在外地学校就读（需就读证明）"
+    if any(e.status in _SUSPENDED for e in current):
+        return SUSPENDED, "休学（重点关注，需走访）"
+    latest = max(f.enrollments, key=lambda e: (e.is_current, e.end or date.min), default=None)
+    if latest is not None:
+        if latest.status in _DEAD:
+            return GONE, "学籍记录死亡"
+        if latest.status in _TRANSFERRED:
+            if latest.transfer_to:
+                return ELSEWHERE, f"已转学至{latest.transfer_to}（需就读证明）"
+            return TO_VERIFY, "转出但接收学校未确认"
+        if latest.status in _GRADUATED:
+            if latest.junior_school:
+                return COMPLETED, "初中已毕业（完成义务教育）"
+            return SUSPECTED, "小学毕业后未升入初中（小升初）"
+        if latest.status in _ABROAD:
+            return ELSEWHERE, "出国（需证明）"
+        if latest.status in _LEFT:
+            return SUSPECTED, "学籍终止但无转学记录"
+        return SUSPECTED, "不在本学期学籍中"
+    if f.verified_never_enrolled:
+        return NEVER_ENROLLED, "经核实从未入学"
+    if f.on_roster:
+        return TO_VERIFY, "户籍在本地但无本地学籍（可能在外地就读）"
+    return TO_VERIFY, "无学籍记录"

@@ -1,0 +1,182 @@
+"""Reconciliation runs (比对), their per-child results, and the review queue of uncertain links."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from baoxue.reconcile import engine
+
+
+class RunQuerySet(models.QuerySet["ReconciliationRun"]):
+    def visible_to(self, user: object) -> RunQuerySet:
+        """Runs of areas inside the user's region scope (a school sees its results through
+        the result rows, not the runs)."""
+        from baoxue.accounts.scope import scope_for
+
+        q = models.Q(pk__in=[])
+        for grant in scope_for(user).regions:
+            if grant.disability_only:
+                continue
+            q |= models.Q(area__path__startswith=grant.path) | models.Q(area_id=grant.region_id)
+        return self.filter(q)
+
+
+CATEGORY_LABELS = {
+    engine.IN_SCHOOL: _("在本地就读"),
+    engine.ON_LEAVE: _("请假"),
+    engine.SUSPENDED: _("休学"),
+    engine.ELSEWHERE: _("在外地就读"),
+    engine.TO_VERIFY: _("待核实"),
+    engine.NEVER_ENROLLED: _("失学"),
+    engine.SUSPECTED: _("疑似辍学"),
+    engine.NOT_OF_AGE: _("非义务教育年龄"),
+    engine.COMPLETED: _("已完成义务教育"),
+    engine.GONE: _("死亡或迁出"),
+    engine.EXEMPT: _("延缓或免予入学"),
+}
+CATEGORY_CHOICES = [(c, CATEGORY_LABELS[c]) for c in engine.CATEGORIES]
+METHOD_LABELS = {
+    engine.SAME: _("同一记录"),
+    engine.DECIDED: _("人工确认"),
+    engine.ID: _("身份证号一致"),
+    engine.ID_REPAIR: _("身份证号纠错"),
+    engine.NAME: _("姓名与出生日期"),
+}
+
+
+class ReconciliationRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("排队中")
+        RUNNING = "running", _("比对中")
+        DONE = "done", _("已完成")
+        FAILED = "failed", _("失败")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    area = models.ForeignKey(
+        "registry.Region", verbose_name=_("比对范围"), on_delete=models.PROTECT, related_name="+"
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("发起人"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("发起时间"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+    status = models.CharField(
+        _("状态"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    settings = models.JSONField(default=dict, blank=True)
+    inputs = models.JSONField(default=dict, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    links = models.JSONField(default=dict, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("比对")
+        verbose_name_plural = _("比对")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.area} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class RunChildQuerySet(models.QuerySet["RunChild"]):
+    def visible_to(self, user: object) -> RunChildQuerySet:
+        from baoxue.accounts.scope import scope_for
+
+        return self.filter(scope_for(user).child_q(prefix="child__"))
+
+
+class RunChild(models.Model):
+    """One child's result in one run: its category, why, and how its records were linked."""
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="results")
+    child = models.ForeignKey("registry.Child", on_delete=models.CASCADE, related_name="+")
+    category = models.CharField(_("类别"), max_length=16, choices=CATEGORY_CHOICES)
+    basis = models.CharField(_("依据"), max_length=200, blank=True)
+    key_group = models.BooleanField(_("重点群体"), default=False)
+    village = models.ForeignKey(
+        "registry.Region", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    school = models.ForeignKey(
+        "registry.School", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The 学籍-side child linked to this one when they are two records (method ≠ same).
+    linked_child = models.ForeignKey(
+        "registry.Child", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    link_method = models.CharField(max_length=16, blank=True)
+    link_score = models.FloatField(null=True, blank=True)
+
+    objects = RunChildQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "child"], name="runchild_once_per_run")
+        ]
+        indexes = [
+            models.Index(fields=["run", "category"], name="runchild_category_idx"),
+            models.Index(fields=["run", "village"], name="runchild_village_idx"),
+            models.Index(fields=["run", "school"], name="runchild_school_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.child_id}: {self.category}"
+
+
+class MatchReviewQuerySet(models.QuerySet["MatchReview"]):
+    def visible_to(self, user: object) -> MatchReviewQuerySet:
+        from baoxue.accounts.scope import scope_for
+
+        return self.filter(scope_for(user).child_q(prefix="left__"))
+
+
+class MatchReview(models.Model):
+    """A link the engine was not sure of (待人工确认), and the decision once made: decisions
+    are remembered and used by every later run."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("待确认")
+        CONFIRMED = "confirmed", _("是同一人")
+        REJECTED = "rejected", _("不是同一人")
+
+    left = models.ForeignKey(
+        "registry.Child", verbose_name=_("户籍记录"), on_delete=models.CASCADE, related_name="+"
+    )
+    right = models.ForeignKey(
+        "registry.Child", verbose_name=_("学籍记录"), on_delete=models.CASCADE, related_name="+"
+    )
+    method = models.CharField(max_length=16)
+    score = models.FloatField()
+    status = models.CharField(
+        _("状态"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    first_run = models.ForeignKey(
+        ReconciliationRun, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MatchReviewQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["left", "right"], name="matchreview_pair_once")
+        ]
+        indexes = [models.Index(fields=["status"], name="matchreview_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.left_id} ~ {self.right_id} ({self.method}, {self.score:.2f})"

@@ -1,0 +1,449 @@
+"""Running a reconciliation over the registry: load the tables, run the engine, keep the result,
+open cases, and compare with the previous run. Every write here goes through these functions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from baoxue.accounts.models import Role
+from baoxue.accounts.scope import scope_for
+from baoxue.attendance.models import AttendanceRecord
+from baoxue.cases.models import Case
+from baoxue.core import crypto
+from baoxue.core.bulk import RowWriter
+from baoxue.core.policy import compulsory_birth_range, cutoff_date
+from baoxue.core.services import log_action
+from baoxue.reconcile import engine
+from baoxue.reconcile.models import MatchReview, ReconciliationRun, RunChild
+from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, Region, School
+
+Progress = Callable[[str, int, int], None]
+RUN_ROLES = (Role.TOWNSHIP_OFFICE,)
+CASE_KIND = {
+    engine.SUSPECTED: Case.Kind.DROPPED_OUT,
+    engine.TO_VERIFY: Case.Kind.TO_VERIFY,
+    engine.NEVER_ENROLLED: Case.Kind.NEVER_ENROLLED,
+}
+_VALID = {Child.IdStatus.VALID, Child.IdStatus.UPGRADED}
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+# --- who may run -----------------------------------------------------------------------------
+
+
+def runnable_areas(user: Any) -> list[Region]:
+    """The townships (and counties, for a county office) this user may reconcile."""
+    from baoxue.accounts.models import RoleAssignment
+
+    if scope_for(user).is_empty:
+        return []
+    areas = []
+    for a in RoleAssignment.objects.filter(user=user, role__in=RUN_ROLES).select_related("region"):
+        if a.region is not None and a.region.level in {"township", "county"}:
+            areas.append(a.region)
+    return areas
+
+
+def run_create(*, actor: Any, area: Region | None = None) -> ReconciliationRun:
+    areas = runnable_areas(actor) if getattr(actor, "is_authenticated", False) else []
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        raise PermissionDenied(_("请先登录。"))
+    if area is None:
+        if len(areas) != 1:
+            raise ValidationError(_("请选择比对的乡镇。"))
+        area = areas[0]
+    elif actor is not None and area.pk not in {a.pk for a in areas}:
+        raise PermissionDenied(_("您没有对该乡镇进行比对的权限。"))
+    running = ReconciliationRun.objects.filter(
+        area=area, status__in=[ReconciliationRun.Status.QUEUED, ReconciliationRun.Status.RUNNING]
+    ).first()
+    if running is not None:
+        return running  # a double click, or someone else started it: one run at a time
+    run = ReconciliationRun.objects.create(
+        area=area, started_by=actor if getattr(actor, "is_authenticated", False) else None
+    )
+    log_action(actor=actor, action="reconcile.run_created", obj=run, data={"area": area.name})
+    return run
+
+
+def progress_key(run: ReconciliationRun) -> str:
+    return f"reconcile-progress:{run.public_id}"
+
+
+def run_progress(run: ReconciliationRun) -> dict[str, Any]:
+    data = cache.get(progress_key(run)) or {}
+    total = int(data.get("total") or 0)
+    done = int(data.get("done") or 0)
+    return {
+        "stage": data.get("stage", ""),
+        "done": done,
+        "total": total,
+        "percent": min(100, round(100 * done / total)) if total else 0,
+    }
+
+
+# --- loading the tables ----------------------------------------------------------------------
+
+
+def _area_children(area: Region) -> Q:
+    return Q(township=area) if area.level == "township" else Q(county=area)
+
+
+def load_tables(area: Region, today: date) -> dict[str, Any]:
+    """Everything the engine needs, as plain values (ID numbers decrypted only where damaged)."""
+    children = list(
+        Child.objects.filter(_area_children(area)).values_list(
+            "pk",
+            "name",
+            "sex",
+            "birth_date",
+            "id_number_hash",
+            "id_status",
+            "id_number_enc",
+            "village_id",
+            "on_roster",
+            "is_deceased",
+            "household__is_lifted_from_poverty",
+            "household__monitoring_type",
+        )
+    )
+    people: dict[int, engine.Person] = {}
+    info: dict[int, dict[str, Any]] = {}
+    for (
+        pk,
+        name,
+        sex,
+        birth,
+        id_hash,
+        id_status,
+        id_enc,
+        village,
+        on_roster,
+        deceased,
+        lifted,
+        monitoring,
+    ) in children:
+        valid = id_status in _VALID and bool(id_hash)
+        number = id_hash if valid else (crypto.decrypt(id_enc) if id_enc else "")
+        people[pk] = engine.Person(pk, name, sex, birth, number, village, valid)
+        info[pk] = {
+            "birth": birth,
+            "on_roster": on_roster,
+            "deceased": deceased,
+            "village": village,
+            "key_group": bool(lifted or monitoring),
+        }
+    county_id = area.pk if area.level == "county" else area.parent_id
+    local_schools = set(School.objects.filter(county_id=county_id).values_list("pk", flat=True))
+    junior = set(
+        School.objects.filter(kind__in=["junior", "nine_year"]).values_list("pk", flat=True)
+    )
+    transfers: dict[int, str] = {}
+    for enrollment_id, other_name in EnrollmentEvent.objects.filter(
+        enrollment__child__in=Child.objects.filter(_area_children(area)),
+        kind=EnrollmentEvent.Kind.TRANSFER_OUT,
+    ).values_list("enrollment_id", "other_school_name"):
+        if other_name:
+            transfers[enrollment_id] = other_name
+    enrollments: dict[int, list[engine.Enrolled]] = defaultdict(list)
+    current_school: dict[int, int] = {}
+    current_enrollment: dict[int, int] = {}
+    for pk, child_id, school_id, status, grade, is_current, end in Enrollment.objects.filter(
+        child__in=Child.objects.filter(_area_children(area))
+    ).values_list("pk", "child_id", "school_id", "status", "grade", "is_current", "end_date"):
+        enrollments[child_id].append(
+            engine.Enrolled(
+                school=school_id,
+                local=school_id in local_schools,
+                status=status,
+                grade=grade,
+                is_current=is_current,
+                end=end,
+                junior_school=school_id in junior and grade >= 7,
+                transfer_to=transfers.get(pk, ""),
+            )
+        )
+        if is_current:
+            current_school[child_id] = school_id
+            current_enrollment[child_id] = pk
+    attendance: dict[int, engine.Attendance] = {}
+    for child_id, longest, leave, reason in (
+        AttendanceRecord.objects.filter(enrollment_id__in=list(current_enrollment.values()))
+        .order_by("child_id", "-period_end")
+        .values_list("child_id", "longest_absence_days", "days_leave", "leave_reason")
+    ):
+        attendance.setdefault(child_id, engine.Attendance(longest or 0, leave or 0, reason))
+    decisions: dict[tuple[int, int], bool] = {
+        (left, right): status == MatchReview.Status.CONFIRMED
+        for left, right, status in MatchReview.objects.exclude(
+            status=MatchReview.Status.PENDING
+        ).values_list("left_id", "right_id", "status")
+    }
+    verified = set(
+        Case.objects.filter(
+            kind=Case.Kind.NEVER_ENROLLED,
+            status__in=[
+                Case.Status.CONFIRMED,
+                Case.Status.PERSUADING,
+                Case.Status.PLACED,
+                Case.Status.FOLLOW_UP,
+            ],
+            child__in=Child.objects.filter(_area_children(area)),
+        ).values_list("child_id", flat=True)
+    )
+    return {
+        "people": people,
+        "info": info,
+        "enrollments": enrollments,
+        "current_school": current_school,
+        "attendance": attendance,
+        "decisions": decisions,
+        "verified": verified,
+    }
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def run_execute(
+    run: ReconciliationRun, *, today: date | None = None, progress: Progress = no_progress
+) -> ReconciliationRun:
+    """Run the reconciliation and keep its result; a failure is recorded on the run."""
+    today = today or date.today()
+    started = time.perf_counter()
+    ReconciliationRun.objects.filter(pk=run.pk).update(status=ReconciliationRun.Status.RUNNING)
+
+    def report(stage: str, done: int, total: int) -> None:
+        cache.set(progress_key(run), {"stage": stage, "done": done, "total": total}, 3600)
+        progress(stage, done, total)
+
+    try:
+        report("load", 0, 4)
+        tables = load_tables(run.area, today)
+        report("link", 1, 4)
+        people = tables["people"]
+        info = tables["info"]
+        left = [p for pk, p in people.items() if info[pk]["on_roster"]]
+        right = [p for pk, p in people.items() if pk in tables["enrollments"]]
+        linkage = engine.link(left, right, decisions=tables["decisions"], id_key=crypto.lookup_hash)
+        report("categorize", 2, 4)
+        earliest, latest = compulsory_birth_range(today)
+        settings = engine.CategorySettings(earliest_birth=earliest, latest_birth=latest)
+        by_left = linkage.by_left()
+        linked_right = {link.right for link in linkage.links if link.left != link.right}
+        results: list[dict[str, Any]] = []
+        for pk, facts_info in info.items():
+            if pk in linked_right and not facts_info["on_roster"]:
+                continue  # its roster partner carries it
+            link = by_left.get(pk)
+            other = link.right if link is not None and link.right != pk else None
+            records = list(tables["enrollments"].get(pk, []))
+            if other is not None:
+                records += tables["enrollments"].get(other, [])
+            attendance = tables["attendance"].get(pk) or (
+                tables["attendance"].get(other) if other is not None else None
+            )
+            facts = engine.Facts(
+                child=pk,
+                birth=facts_info["birth"],
+                on_roster=facts_info["on_roster"],
+                deceased=facts_info["deceased"],
+                verified_never_enrolled=pk in tables["verified"],
+                enrollments=tuple(records),
+                attendance=attendance,
+            )
+            category, basis = engine.categorize(facts, settings)
+            school = tables["current_school"].get(pk) or (
+                tables["current_school"].get(other) if other is not None else None
+            )
+            results.append(
+                {
+                    "child_id": pk,
+                    "category": category,
+                    "basis": basis,
+                    "key_group": facts_info["key_group"],
+                    "village_id": facts_info["village"],
+                    "school_id": school,
+                    "linked_child_id": other,
+                    "link_method": link.method if link is not None else "",
+                    "link_score": link.score if link is not None else None,
+                    "evidence": _evidence(category, basis, records),
+                }
+            )
+        report("save", 3, 4)
+        with transaction.atomic():
+            cases = _save(run, results, linkage, today)
+            counts = Counter(r["category"] for r in results)
+            previous = (
+                ReconciliationRun.objects.filter(
+                    area=run.area, status=ReconciliationRun.Status.DONE, pk__lt=run.pk
+                )
+                .order_by("-pk")
+                .first()
+            )
+            run.changes = {**_changes(previous, results), **cases}
+            run.counts = {c: counts.get(c, 0) for c in engine.CATEGORIES}
+            run.links = dict(Counter(link.method for link in linkage.links))
+            run.links["review"] = len(linkage.review)
+            run.settings = {
+                "cutoff": cutoff_date(today).isoformat(),
+                "earliest_birth": earliest.isoformat(),
+                "latest_birth": latest.isoformat(),
+                "absence_days": settings.absence_days,
+                "today": today.isoformat(),
+            }
+            run.inputs = {
+                "children": len(people),
+                "on_roster": len(left),
+                "with_enrollment": len(right),
+                "decisions": len(tables["decisions"]),
+            }
+            run.status = ReconciliationRun.Status.DONE
+            run.finished_at = timezone.now()
+            run.seconds = round(time.perf_counter() - started, 3)
+            run.save()
+            log_action(
+                actor=run.started_by,
+                action="reconcile.run_done",
+                obj=run,
+                data={"counts": run.counts, "changes": run.changes},
+            )
+        report("done", 4, 4)
+    except Exception as exc:
+        ReconciliationRun.objects.filter(pk=run.pk).update(
+            status=ReconciliationRun.Status.FAILED,
+            error=str(exc)[:2000],
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        raise
+    return run
+
+
+def _evidence(category: str, basis: str, records: list[engine.Enrolled]) -> dict[str, Any]:
+    return {
+        "category": category,
+        "basis": basis,
+        "enrollments": sorted(
+            [e.school, e.status, e.grade, e.is_current, e.end.isoformat() if e.end else ""]
+            for e in records
+        ),
+    }
+
+
+def _evidence_key(evidence: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(evidence, sort_keys=True).encode()).hexdigest()[:40]
+
+
+def _save(
+    run: ReconciliationRun,
+    results: list[dict[str, Any]],
+    linkage: engine.Linkage,
+    today: date,
+) -> dict[str, int]:
+    writer = RowWriter(RunChild)
+    for r in results:
+        writer.add(
+            {
+                "run_id": run.pk,
+                **{k: v for k, v in r.items() if k != "evidence"},
+            }
+        )
+    writer.write()
+    # The review queue: pairs not decided yet, once each.
+    known = set(MatchReview.objects.values_list("left_id", "right_id"))
+    MatchReview.objects.bulk_create(
+        [
+            MatchReview(
+                left_id=item.left,
+                right_id=item.right,
+                method=item.method,
+                score=item.score,
+                first_run=run,
+            )
+            for item in linkage.review
+            if (item.left, item.right) not in known
+        ],
+        batch_size=1000,
+    )
+    return _open_cases(run, results)
+
+
+def _open_cases(run: ReconciliationRun, results: list[dict[str, Any]]) -> dict[str, int]:
+    """One case per child in a case category. A rerun never duplicates an open case (it
+    brings its evidence up to date) and never reopens a finished one unless the evidence
+    has changed since it was finished."""
+    wanted = {r["child_id"]: r for r in results if r["category"] in engine.CASE_CATEGORIES}
+    open_cases = {
+        c.child_id: c for c in Case.objects.open().filter(child_id__in=list(wanted)).order_by()
+    }
+    finished: dict[int, str] = {}
+    for child_id, key in (
+        Case.objects.filter(child_id__in=list(wanted), status__in=Case.FINISHED)
+        .order_by("child_id", "-opened_at", "-id")
+        .values_list("child_id", "evidence_key")
+    ):
+        finished.setdefault(child_id, key)
+    new: list[Case] = []
+    changed: list[Case] = []
+    for child_id, r in wanted.items():
+        key = _evidence_key(r["evidence"])
+        case = open_cases.get(child_id)
+        if case is not None:
+            if case.evidence_key != key:
+                case.evidence, case.evidence_key = r["evidence"], key
+                case.category, case.basis = r["category"], r["basis"][:200]
+                case.key_group = r["key_group"]
+                changed.append(case)
+            continue
+        if finished.get(child_id) == key:
+            continue  # finished on this very evidence: nothing new
+        new.append(
+            Case(
+                child_id=child_id,
+                kind=CASE_KIND[r["category"]],
+                source="reconcile",
+                source_run=run,
+                category=r["category"],
+                basis=r["basis"][:200],
+                evidence=r["evidence"],
+                evidence_key=key,
+                key_group=r["key_group"],
+            )
+        )
+    Case.objects.bulk_create(new, batch_size=1000)
+    Case.objects.bulk_update(
+        changed, ["evidence", "evidence_key", "category", "basis", "key_group"], batch_size=1000
+    )
+    return {"cases_opened": len(new), "cases_updated": len(changed)}
+
+
+def _changes(previous: ReconciliationRun | None, results: list[dict[str, Any]]) -> dict[str, Any]:
+    now = {r["child_id"] for r in results if r["category"] in engine.CASE_CATEGORIES}
+    if previous is None:
+        return {"previous": None, "new": len(now), "resolved": 0}
+    before = set(
+        RunChild.objects.filter(
+            run=previous, category__in=list(engine.CASE_CATEGORIES)
+        ).values_list("child_id", flat=True)
+    )
+    return {
+        "previous": str(previous.public_id),
+        "new": len(now - before),
+        "resolved": len(before - now),
+    }

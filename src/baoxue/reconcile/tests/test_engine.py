@@ -1,0 +1,139 @@
+"""The matching engine and the categories, as pure functions (no database)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from baoxue.core.idnumbers import check_character
+from baoxue.reconcile import engine as E
+from baoxue.reconcile.engine import Person, person
+
+
+def idn(birth: date, seq: str = "001", region: str = "450225") -> str:
+    first = region + birth.strftime("%Y%m%d") + seq
+    return first + check_character(first)
+
+
+B1 = date(2015, 3, 1)
+B2 = date(2016, 7, 9)
+
+
+def test_same_key_is_the_same_child():
+    out = E.link([person(1, "吴俊辉")], [person(1, "吴俊辉")])
+    assert [(x.left, x.right, x.method) for x in out.links] == [(1, 1, E.SAME)]
+
+
+def test_exact_id_links_whatever_the_names_say():
+    n = idn(B1)
+    out = E.link([person(1, "吴俊辉", id_number=n)], [person(9, "吴军辉", id_number=n)])
+    assert [(x.left, x.right, x.method) for x in out.links] == [(1, 9, E.ID)]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda n: n[:10] + ("0" if n[10] != "0" else "1") + n[11:],  # one wrong digit
+        lambda n: n[:12] + n[13] + n[12] + n[14:],  # two swapped neighbours
+        lambda n: n[:17] + ("0" if n[17] != "0" else "1"),  # wrong check character
+    ],
+)
+def test_one_typo_is_repaired_when_name_and_birth_agree(damage):
+    n = idn(B1, "123")
+    bad = damage(n)
+    assert bad != n
+    left = [person(1, "龙雨欣", sex="F", birth=B1, id_number=n)]
+    ok = E.link(left, [person(9, "龙雨欣", sex="F", birth=B1, id_number=bad)])
+    assert [(x.left, x.right, x.method) for x in ok.links] == [(1, 9, E.ID_REPAIR)]
+    # Another name: not linked (the pair is only proposed for review)
+    other = E.link(left, [person(9, "杨光明", sex="F", birth=B1, id_number=bad)])
+    assert other.links == []
+
+
+def test_fifteen_digit_number_links_to_its_eighteen_digit_form():
+    n = idn(B2, "456")
+    fifteen = n[:6] + n[8:17]
+    out = E.link(
+        [person(1, "石丽", birth=B2, id_number=n)],
+        [Person(5, "石丽", "", B2, fifteen, None, False)],
+    )
+    assert [(x.left, x.right, x.method) for x in out.links] == [(1, 5, E.ID_REPAIR)]
+
+
+def test_homophone_names_without_numbers_link_by_name():
+    out = E.link(
+        [person(1, "吴俊辉", sex="M", birth=B1, place=7)],
+        [person(2, "伍军辉", sex="M", birth=B1, place=7)],
+    )
+    assert [(x.left, x.right, x.method) for x in out.links] == [(1, 2, E.NAME)]
+    assert E.name_similarity("龙雨欣", "隆雨欣") >= 0.96
+
+
+def test_same_name_same_birthday_twice_goes_to_review_not_a_guess():
+    left = [
+        person(1, "杨光明", sex="M", birth=B1, place=7),
+        person(2, "杨光明", sex="M", birth=B1, place=7),
+    ]
+    out = E.link(left, [person(3, "杨光明", sex="M", birth=B1, place=7)])
+    assert out.links == []
+    assert {(r.left, r.right) for r in out.review} == {(1, 3), (2, 3)}
+
+
+def test_two_valid_different_numbers_are_two_people():
+    out = E.link(
+        [person(1, "覃明", sex="M", birth=B1, id_number=idn(B1, "011"))],
+        [person(2, "覃明", sex="M", birth=B1, id_number=idn(B1, "031"))],
+    )
+    assert out.links == [] and out.review == []
+
+
+def test_decisions_are_remembered():
+    left = [person(1, "吴俊辉", sex="M", birth=B1)]
+    right = [person(2, "伍军辉", sex="M", birth=B1)]
+    assert E.link(left, right, decisions={(1, 2): False}).links == []
+    out = E.link(left, [person(2, "杨一", sex="M", birth=B2)], decisions={(1, 2): True})
+    assert [(x.left, x.right, x.method) for x in out.links] == [(1, 2, E.DECIDED)]
+
+
+def test_a_distant_name_is_neither_linked_nor_proposed():
+    out = E.link([person(1, "吴俊辉", sex="M", birth=B1)], [person(2, "石丽", sex="M", birth=B1)])
+    assert out.links == [] and out.review == []
+
+
+# --- categories -------------------------------------------------------------------------------
+
+S = E.CategorySettings(earliest_birth=date(2010, 9, 1), latest_birth=date(2020, 8, 31))
+
+
+def en(status="01", *, local=True, current=True, **kw):
+    return E.Enrolled(school=1, local=local, status=status, grade=3, is_current=current, **kw)
+
+
+@pytest.mark.parametrize(
+    ("facts", "category"),
+    [
+        (E.Facts(1, B1, True, enrollments=(en(),)), E.IN_SCHOOL),
+        (E.Facts(1, B1, True, enrollments=(en(local=False),)), E.ELSEWHERE),
+        (E.Facts(1, B1, True), E.TO_VERIFY),
+        (E.Facts(1, B1, True, verified_never_enrolled=True), E.NEVER_ENROLLED),
+        (E.Facts(1, B1, True, enrollments=(en("02"),)), E.SUSPENDED),
+        (E.Facts(1, B1, True, enrollments=(en("06"),)), E.SUSPECTED),
+        (E.Facts(1, B1, True, enrollments=(en("10"),)), E.TO_VERIFY),
+        (E.Facts(1, B1, True, enrollments=(en("10", transfer_to="融水县一中"),)), E.ELSEWHERE),
+        (E.Facts(1, B1, True, enrollments=(en("07"),)), E.SUSPECTED),
+        (E.Facts(1, B1, True, enrollments=(en("07", junior_school=True),)), E.COMPLETED),
+        (E.Facts(1, date(2008, 1, 1), True), E.NOT_OF_AGE),
+        (E.Facts(1, B1, True, deceased=True), E.GONE),
+        (E.Facts(1, B1, True, exempt=True), E.EXEMPT),
+        (E.Facts(1, B1, True, enrollments=(en(),), attendance=E.Attendance(15, 0)), E.SUSPECTED),
+        (
+            E.Facts(1, B1, True, enrollments=(en(),), attendance=E.Attendance(15, 15, "病假")),
+            E.ON_LEAVE,
+        ),
+        (E.Facts(1, B1, True, enrollments=(en(),), attendance=E.Attendance(3, 0)), E.IN_SCHOOL),
+    ],
+)
+def test_categories(facts, category):
+    got, basis = E.categorize(facts, S)
+    assert got == category and basis
