@@ -245,6 +245,79 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Run a reconciliation from the shell with a progress line; optionally export a ledger.
+    Exits 1 when the run fails or is not allowed, 0 otherwise."""
+    _setup(args.data_dir)
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from baoxue.accounts.models import User
+    from baoxue.accounts.permissions import can_reveal_id_number
+    from baoxue.core.services import log_action
+    from baoxue.reconcile import ledgers, services
+    from baoxue.reconcile.models import CATEGORY_LABELS
+    from baoxue.registry.models import Region
+
+    user = None
+    if args.user:
+        user = User.objects.filter(username=args.user).first()
+        if user is None:
+            print(f"no such user: {args.user}", file=sys.stderr)
+            return 2
+    area = None
+    if args.township:
+        area = Region.objects.filter(code=args.township, level__in=["township", "county"]).first()
+        if area is None:
+            print(f"no township or county with code {args.township}", file=sys.stderr)
+            return 2
+    elif user is None:
+        townships = list(Region.objects.filter(level="township")[:2])
+        if len(townships) != 1:
+            print("several townships: say which with --township CODE", file=sys.stderr)
+            return 2
+        area = townships[0]
+    try:
+        run = services.run_create(actor=user, area=area)
+    except (PermissionDenied, ValidationError) as exc:
+        print(f"不能比对 not allowed: {exc}", file=sys.stderr)
+        return 1
+    labels = {"load": "读取 load", "link": "关联 link", "categorize": "分类", "save": "保存 save"}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        _progress(labels.get(stage, "比对 reconcile"))(done, total)
+
+    try:
+        services.run_execute(run, progress=progress)
+    except Exception as exc:  # recorded on the run; the shell gets the reason
+        print(f"比对失败 failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"{run.area.name}: {run.inputs['children']} children in {run.seconds:.1f}s")
+    for category, count in run.counts.items():
+        if count:
+            print(f"  {CATEGORY_LABELS[category]} {category}: {count}")
+    changes = run.changes
+    print(
+        f"since the last run: {changes['new']} new, {changes['resolved']} resolved; "
+        f"cases opened {changes['cases_opened']}, links to review {run.links.get('review', 0)}"
+    )
+    if args.export:
+        path = Path(args.export)
+        full = user is None or can_reveal_id_number(user)
+        if path.suffix.lower() == ".csv":
+            with path.open("w", encoding="utf-8-sig", newline="") as handle:
+                count = ledgers.write_csv(handle, run, "children", user, full_ids=full)
+        else:
+            count = ledgers.write_xlsx(path, run, "children", user, full_ids=full)
+        log_action(
+            actor=user,
+            action="reconcile.ledger_exported",
+            obj=run,
+            data={"kind": "children", "rows": count, "via": "cli", "full_ids": full},
+        )
+        print(f"wrote {count} rows to {path}")
+    return 0
+
+
 def cmd_manage(argv: list[str], data_dir: str | None) -> int:
     _setup(data_dir)
     from django.core.management import execute_from_command_line
@@ -284,6 +357,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--dry-run", action="store_true", help="validate and preview only")
     imp.add_argument("--errors", help="write rejected and doubtful rows to this .xlsx")
     imp.set_defaults(func=cmd_import)
+
+    rec = sub.add_parser("reconcile", help="compare the lists: who is not in school (比对)")
+    rec.add_argument("--data-dir")
+    rec.add_argument("--township", help="the township's (or county's) region code")
+    rec.add_argument("--user", help="run as this account (its scope and permissions)")
+    rec.add_argument("--export", help="write the 适龄儿童少年台账 to this .xlsx or .csv")
+    rec.set_defaults(func=cmd_reconcile)
 
     sub.add_parser("manage", help="Django management commands", add_help=False)
     return parser

@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("imports/", include("baoxue.imports.urls")),
+    path("reconcile/", include("baoxue.reconcile.urls")),
     path("healthz", healthz, name="healthz"),
     path("", include("baoxue.registry.urls")),
 ]

@@ -13,15 +13,20 @@ from baoxue.reconcile import engine
 
 class RunQuerySet(models.QuerySet["ReconciliationRun"]):
     def visible_to(self, user: object) -> RunQuerySet:
-        """Runs of areas inside the user's region scope (a school sees its results through
-        the result rows, not the runs)."""
+        """Runs of areas inside the user's scope, and of the areas around it (a village or
+        a school sees the township's runs; their pages show only its own children)."""
         from baoxue.accounts.scope import scope_for
 
+        scope = scope_for(user)
         q = models.Q(pk__in=[])
-        for grant in scope_for(user).regions:
+        for grant in scope.regions:
             if grant.disability_only:
                 continue
-            q |= models.Q(area__path__startswith=grant.path) | models.Q(area_id=grant.region_id)
+            ids = [int(p) for p in grant.path.strip("/").split("/") if p]
+            q |= models.Q(area__path__startswith=grant.path) | models.Q(area_id__in=ids)
+        for school in scope.schools:
+            if school.township_id is not None:
+                q |= models.Q(area_id=school.township_id)
         return self.filter(q)
 
 

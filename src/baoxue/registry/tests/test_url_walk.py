@@ -47,6 +47,30 @@ def make_batch(world):
 
 BATCH_READERS = ("office", "leader", "county")
 
+
+def make_run(world):
+    """A finished reconciliation of 培秀苗族乡, started by its office."""
+    from baoxue.accounts.models import User
+    from baoxue.reconcile.services import run_create, run_execute
+
+    run = run_create(actor=User.objects.get(username="office"))
+    run_execute(run)
+    return [run.public_id]
+
+
+def make_review(world):
+    """A pair waiting in the review queue (a roster child and a 学籍-only one)."""
+    from baoxue.reconcile.models import MatchReview
+
+    left = world.child("石丽")
+    right = world.child("吴俊辉")
+    return [MatchReview.objects.create(left=left, right=right, method="name", score=0.8).pk]
+
+
+# Who sees a township's runs: its office and leader, the county, and the villages and schools
+# inside it (their pages show only their own children).
+RUN_READERS = ("office", "leader", "village_a", "outsider", "principal_x", "teacher_x", "county")
+
 # (url name, how to build args from the world, method, expected status by persona)
 CASES = [
     ("registry:home", None, "get", EVERYONE_LOGGED_IN),
@@ -111,6 +135,13 @@ CASES = [
         {**only(), "office": 302},
     ),
     ("imports:batch_errors", make_batch, "get", only(*BATCH_READERS)),
+    ("reconcile:run_list", None, "get", EVERYONE_LOGGED_IN),
+    ("reconcile:run_list", None, "post", {**only(other=403), "office": 302}),
+    ("reconcile:run_detail", make_run, "get", only(*RUN_READERS)),
+    ("reconcile:ledger", lambda w: [*make_run(w), "suspected"], "get", only(*RUN_READERS)),
+    ("reconcile:review_list", None, "get", EVERYONE_LOGGED_IN),
+    # 石丽 lives in 高岜村: the office decides; others see nothing to decide (404).
+    ("reconcile:review_decide", make_review, "post", {**only(), "office": 302}),
     ("admin:index", None, "get", only("admin", other=302)),
     ("healthz", None, "get", {p: 200 for p in PERSONAS}),
     (
@@ -144,7 +175,7 @@ def test_every_url_is_walked():
     ours = set()
     for pattern in get_resolver().url_patterns:
         namespace = getattr(pattern, "namespace", None)
-        if namespace in {"registry", "accounts", "imports"}:
+        if namespace in {"registry", "accounts", "imports", "reconcile"}:
             ours |= {f"{namespace}:{p.name}" for p in pattern.url_patterns if p.name}
     missing = ours - walked
     assert not missing, f"add these URLs to CASES: {sorted(missing)}"

@@ -1,0 +1,230 @@
+"""Pages: runs (start one, watch it, read the result by village and school, filter the list,
+download the ledgers) and the review queue of uncertain links."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from baoxue.accounts.permissions import can_reveal_id_number
+from baoxue.core.services import log_action
+from baoxue.reconcile import engine, ledgers, services, tasks
+from baoxue.reconcile.models import (
+    CATEGORY_CHOICES,
+    CATEGORY_LABELS,
+    METHOD_LABELS,
+    MatchReview,
+    ReconciliationRun,
+    RunChild,
+)
+from baoxue.registry.views import CappedPaginator
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PER_PAGE = 50
+# The categories shown as columns of the per-village and per-school tables.
+TABLE_CATEGORIES = [
+    engine.IN_SCHOOL,
+    engine.ELSEWHERE,
+    engine.SUSPENDED,
+    engine.TO_VERIFY,
+    engine.SUSPECTED,
+    engine.NEVER_ENROLLED,
+]
+
+
+def access_run(user: Any, public_id: str) -> ReconciliationRun:
+    try:
+        uid = uuid.UUID(str(public_id))
+    except ValueError:
+        raise Http404 from None
+    run = ReconciliationRun.objects.visible_to(user).filter(public_id=uid).first()
+    if run is None:
+        raise Http404
+    return run
+
+
+@login_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    areas = services.runnable_areas(request.user)
+    if request.method == "POST":
+        if not areas:
+            raise PermissionDenied
+        area = next((a for a in areas if str(a.pk) == request.POST.get("area")), None)
+        try:
+            with transaction.atomic():
+                run = services.run_create(actor=request.user, area=area or areas[0])
+                if run.status == ReconciliationRun.Status.QUEUED:
+                    transaction.on_commit(lambda: tasks.run_reconciliation.enqueue(run.pk))
+        except (PermissionDenied, ValidationError) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+            return redirect("reconcile:run_list")
+        return redirect("reconcile:run_detail", run.public_id)
+    runs = ReconciliationRun.objects.visible_to(request.user).select_related("area", "started_by")[
+        :50
+    ]
+    pending = MatchReview.objects.visible_to(request.user).filter(status=MatchReview.Status.PENDING)
+    return render(
+        request,
+        "reconcile/run_list.html",
+        {"runs": runs, "areas": areas, "pending_reviews": pending.count()},
+    )
+
+
+@login_required
+def run_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    run = access_run(request.user, public_id)
+    context: dict[str, Any] = {"run": run, "progress": services.run_progress(run)}
+    template = "reconcile/run_detail.html"
+    if request.htmx and request.htmx.target == "run-status":  # type: ignore[attr-defined]
+        response = render(request, "reconcile/run_detail.html#status", context)
+        if run.status in {ReconciliationRun.Status.DONE, ReconciliationRun.Status.FAILED}:
+            response["HX-Refresh"] = "true"  # the whole page: the result is more than the bar
+        return response
+    if run.status == ReconciliationRun.Status.DONE:
+        results = RunChild.objects.visible_to(request.user).filter(run=run)
+        context["counts"] = [
+            (c, CATEGORY_LABELS[c], n)
+            for c, n in _counts(results).items()
+            if n or c in TABLE_CATEGORIES
+        ]
+        context["by_village"] = _table(results, "village__name")
+        context["by_school"] = _table(results.exclude(school=None), "school__name")
+        category = request.GET.get("category", "")
+        village = request.GET.get("village", "")
+        school = request.GET.get("school", "")
+        listed = results.select_related("child", "village", "school")
+        if category in engine.CATEGORIES:
+            listed = listed.filter(category=category)
+        else:
+            listed = listed.filter(category__in=sorted(engine.CASE_CATEGORIES))
+            category = ""
+        if village.isdigit():
+            listed = listed.filter(village_id=int(village))
+        if school.isdigit():
+            listed = listed.filter(school_id=int(school))
+        page = CappedPaginator(listed.order_by("village__name", "child__name", "pk"), PER_PAGE)
+        context.update(
+            {
+                "page": page.get_page(request.GET.get("page")),
+                "query": urlencode(
+                    {
+                        k: v
+                        for k, v in (
+                            ("category", category),
+                            ("village", village),
+                            ("school", school),
+                        )
+                        if v
+                    }
+                ),
+                "category": category,
+                "village": village,
+                "school": school,
+                "categories": CATEGORY_CHOICES,
+                "methods": METHOD_LABELS,
+                "table_categories": [(c, CATEGORY_LABELS[c]) for c in TABLE_CATEGORIES],
+                "ledgers": [(k, ledgers.title(k)) for k in ledgers.KINDS],
+            }
+        )
+    return render(request, template, context)
+
+
+def _counts(results: Any) -> dict[str, int]:
+    found = dict(results.values_list("category").annotate(n=Count("pk")).order_by())
+    return {c: found.get(c, 0) for c in engine.CATEGORIES}
+
+
+def _table(results: Any, label: str) -> list[dict[str, Any]]:
+    key = label.split("__")[0] + "_id"
+    aggregates = {c: Count("pk", filter=Q(category=c)) for c in TABLE_CATEGORIES}
+    rows = results.values(key, label).annotate(total=Count("pk"), **aggregates).order_by(label)
+    return [
+        {
+            "id": r[key],
+            "name": r[label] or "—",
+            "total": r["total"],
+            "cells": [r[c] for c in TABLE_CATEGORIES],
+        }
+        for r in rows
+    ]
+
+
+@login_required
+def ledger(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
+    run = access_run(request.user, public_id)
+    if kind not in ledgers.KINDS or run.status != ReconciliationRun.Status.DONE:
+        raise Http404
+    full = can_reveal_id_number(request.user)
+    response = HttpResponse(content_type=XLSX)
+    filename = f"{kind}-{run.created_at:%Y%m%d-%H%M}.xlsx"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    count = ledgers.write_xlsx(response, run, kind, request.user, full_ids=full)
+    log_action(
+        actor=request.user,
+        action="reconcile.ledger_exported",
+        obj=run,
+        data={"kind": kind, "rows": count, "full_ids": full},
+        request=request,
+    )
+    return response
+
+
+@login_required
+def review_list(request: HttpRequest) -> HttpResponse:
+    pending = (
+        MatchReview.objects.visible_to(request.user)
+        .filter(status=MatchReview.Status.PENDING)
+        .select_related("left__village", "right__village", "right__current_school")
+        .order_by("-score", "pk")
+    )
+    page = CappedPaginator(pending, PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "reconcile/review_list.html",
+        {
+            "page": page,
+            "methods": METHOD_LABELS,
+            "can_decide": bool(services.runnable_areas(request.user)),
+        },
+    )
+
+
+@require_POST
+@login_required
+def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    item = MatchReview.objects.visible_to(request.user).filter(pk=pk).first()
+    if item is None or not services.runnable_areas(request.user):
+        raise Http404
+    decision = request.POST.get("decision")
+    if decision not in {"confirm", "reject"}:
+        messages.error(request, _("请选择“是同一人”或“不是同一人”。"))
+        return redirect("reconcile:review_list")
+    status = MatchReview.Status.CONFIRMED if decision == "confirm" else MatchReview.Status.REJECTED
+    # Only a pending pair is decided: a second click (or a colleague first) changes nothing.
+    updated = MatchReview.objects.filter(pk=item.pk, status=MatchReview.Status.PENDING).update(
+        status=status, decided_by=request.user, decided_at=timezone.now()
+    )
+    if updated:
+        log_action(
+            actor=request.user,
+            action="reconcile.review_decided",
+            obj=item.left,
+            data={"right": item.right_id, "decision": status},
+            request=request,
+        )
+        messages.success(request, _("已记录，下次比对时生效。"))
+    else:
+        messages.info(request, _("这一对已经有人确认过了。"))
+    return redirect("reconcile:review_list")
