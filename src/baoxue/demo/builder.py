@@ -470,6 +470,7 @@ def build_demo_township(
         stats = builder.build_township(plan, progress=progress)
         township = Region.objects.get(level="township", code=code + "000")
         _add_duplicate_pair(rng, township)
+        _add_reconciliation_cases(rng, township)
         counts_refresh(county_id=county.pk)
     return township, stats
 
@@ -484,3 +485,80 @@ def _add_duplicate_pair(rng: random.Random, township: Region) -> None:
     second.id_number_masked = cols.masked
     second.id_suffix = cols.suffix
     second.save(update_fields=["id_number_enc", "id_number_hash", "id_number_masked", "id_suffix"])
+
+
+def _add_reconciliation_cases(rng: random.Random, township: Region) -> None:
+    """What the comparison of lists is for, in shares of the children in school: 学籍 records
+    that the
+    registry could not tie to the roster child (a typo in the ID number, or no number and a
+    homophone name), enrollments that ended without a transfer, long absences without leave
+    (名在人不在), long sick leave, and primary graduates with no junior middle school."""
+    from baoxue.attendance.models import AttendanceRecord
+    from baoxue.registry.services import child_row, school_columns
+
+    studying = list(
+        Enrollment.objects.filter(
+            child__township=township, is_current=True, status=Enrollment.Status.STUDYING
+        )
+        .select_related("child", "school")
+        .order_by("id")
+    )
+    rng.shuffle(studying)
+    picks = iter(studying)
+    share = max(1, len(studying) // 200)  # 2,500 children: about 11
+    # 1. The 学籍 side holds the child under a damaged number (30) or none (15): a separate,
+    #    学籍-only record, as a 学籍 import makes when the number does not match.
+    twins = 4 * share
+    for n in range(twins):
+        e = next(picks)
+        roster_child = e.child
+        if roster_child.id_status != Child.IdStatus.VALID:
+            continue
+        number = roster_child.id_number
+        damaged = corrupt_id(rng, number) if n < twins * 2 // 3 else ""
+        row = child_row(
+            name=roster_child.name,
+            village=roster_child.village,
+            group=roster_child.group,
+            cols=id_columns(damaged),
+            birth_date=roster_child.birth_date,
+            sex=roster_child.sex,
+            ethnicity=roster_child.ethnicity,
+        )
+        twin = Child(**row, **school_columns(e.status, e.school_id, e.grade, e.class_name))
+        twin.save()
+        Enrollment.objects.filter(pk=e.pk).update(child=twin)
+        Child.objects.filter(pk=roster_child.pk).update(**school_columns(None, None, None, ""))
+    # 2. Enrollments that ended without a transfer: 流失 and 退学 (suspected dropouts).
+    for status in [Enrollment.Status.LOST] * share + [Enrollment.Status.WITHDRAWN] * share:
+        e = next(picks)
+        Enrollment.objects.filter(pk=e.pk).update(status=status)
+        Child.objects.filter(pk=e.child_id).update(**school_columns(None, None, None, ""))
+    # 3. Attendance: absent 12–40 days in a row without leave (10), or on long sick leave (5).
+    period_end = cutoff_date() + timedelta(days=60)
+    records = []
+    for n in range(2 * share):
+        e = next(picks)
+        days = rng.randrange(12, 40)
+        leave = days if n % 3 == 2 else 0
+        records.append(
+            AttendanceRecord(
+                enrollment=e,
+                child_id=e.child_id,
+                school_id=e.school_id,
+                period_start=period_end - timedelta(days=60),
+                period_end=period_end,
+                school_days=42,
+                days_absent=days,
+                days_leave=leave,
+                leave_reason="病假" if leave else "",
+                longest_absence_days=days,
+            )
+        )
+    AttendanceRecord.objects.bulk_create(records)
+    # 4. Primary graduates last summer with no junior middle school (小升初).
+    for e in [x for x in picks if x.grade == 6 and x.school.kind == "primary"][:share]:
+        Enrollment.objects.filter(pk=e.pk).update(
+            status=Enrollment.Status.GRADUATED, end_date=cutoff_date() - timedelta(days=60)
+        )
+        Child.objects.filter(pk=e.child_id).update(**school_columns(None, None, None, ""))

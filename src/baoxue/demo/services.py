@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from baoxue.accounts.models import Role
+from baoxue.accounts.models import Role, User
 from baoxue.accounts.services import Grant, user_create
 from baoxue.demo.builder import ProgressFn, build_demo_township
 from baoxue.demo.names import TOWNSHIP_CODE, TOWNSHIP_NAME
@@ -123,4 +123,9 @@ def demo_create(
             )
             where = grant.region or grant.school or "—"
             accounts.append(DemoAccount(username, str(Role(grant.role).label), str(where)))
+        # A first comparison, so that 比对, the ledgers and the cases have something to show.
+        from baoxue.reconcile.services import run_create, run_execute
+
+        office = User.objects.get(username=username_prefix + "office")
+        run_execute(run_create(actor=office, area=township))
     return accounts

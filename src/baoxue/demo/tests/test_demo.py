@@ -36,7 +36,7 @@ def test_places_and_schools(demo):
 
 
 def test_children_have_realistic_variety(demo):
-    children = Child.objects.filter(township__code="450225299000")
+    children = Child.objects.filter(township__code="450225299000", on_roster=True)
     assert children.count() == 600
     statuses = Counter(children.values_list("id_status", flat=True))
     assert statuses["valid"] > 480
@@ -85,3 +85,19 @@ def test_a_shared_id_number_is_planted(demo):
         .filter(n__gt=1)
     )
     assert shared.count() >= 1
+
+
+def test_the_demo_has_a_first_comparison_with_something_to_do(demo):
+    from baoxue.cases.models import Case
+    from baoxue.reconcile import engine
+    from baoxue.reconcile.models import ReconciliationRun, RunChild
+
+    run = ReconciliationRun.objects.get(area__code="450225299000")
+    assert run.status == "done" and run.started_by.username == "demo_office"
+    assert run.counts[engine.SUSPECTED] >= 3 and run.counts[engine.TO_VERIFY] > 0
+    # The 学籍-only records are linked back to their roster children, not counted twice.
+    assert run.links.get(engine.ID_REPAIR, 0) + run.links.get(engine.NAME, 0) >= 2
+    assert not RunChild.objects.filter(run=run, child__on_roster=False, category="in_school")
+    assert Case.objects.filter(source_run=run).count() == (
+        run.counts[engine.SUSPECTED] + run.counts[engine.TO_VERIFY]
+    )
