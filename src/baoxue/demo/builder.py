@@ -549,7 +549,7 @@ def _add_reconciliation_cases(rng: random.Random, township: Region) -> None:
                 period_start=period_end - timedelta(days=60),
                 period_end=period_end,
                 school_days=42,
-                days_absent=days,
+                days_absent=days - leave,  # leave days are not absences
                 days_leave=leave,
                 leave_reason="病假" if leave else "",
                 longest_absence_days=days,
