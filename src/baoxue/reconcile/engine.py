@@ -416,3 +416,75 @@ def categorize(f: Facts, s: CategorySettings) -> tuple[str, str]:
     if f.on_roster:
         return TO_VERIFY, "户籍在本地但无本地学籍（可能在外地就读）"
     return TO_VERIFY, "无学籍记录"
+
+
+# --- the whole comparison ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """What the comparison knows of one registry record besides its Person."""
+
+    person: Person
+    on_roster: bool
+    deceased: bool = False
+    moved_away: bool = False
+    exempt: bool = False
+    verified_never_enrolled: bool = False
+    key_group: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    child: int
+    category: str
+    basis: str
+    key_group: bool
+    linked: int | None  # the 学籍-side record tied to this roster record, when two
+    link: Link | None
+    enrollments: tuple[Enrolled, ...]
+
+
+def reconcile(
+    children: Iterable[Child],
+    enrollments: Mapping[int, list[Enrolled]],
+    attendance: Mapping[int, Attendance],
+    *,
+    category_settings: CategorySettings,
+    decisions: Mapping[tuple[int, int], bool] | None = None,
+    link_settings: LinkSettings | None = None,
+    id_key: Callable[[str], str] = _same,
+) -> tuple[list[Result], Linkage]:
+    """Link the roster side (children on the roster) to the 学籍 side (children with a 学籍)
+    and categorise every child once: a 学籍-only record tied to a roster record is carried by
+    it (its 学籍 and attendance count for the roster child), an untied one stands alone."""
+    by_key = {c.person.key: c for c in children}
+    left = [c.person for c in by_key.values() if c.on_roster]
+    right = [c.person for k, c in by_key.items() if k in enrollments]
+    linkage = link(left, right, decisions=decisions, settings=link_settings, id_key=id_key)
+    by_left = linkage.by_left()
+    carried = {x.right for x in linkage.links if x.left != x.right}
+    results: list[Result] = []
+    for key, c in by_key.items():
+        if key in carried and not c.on_roster:
+            continue
+        found = by_left.get(key)
+        other = found.right if found is not None and found.right != key else None
+        records = tuple(enrollments.get(key, ())) + (
+            tuple(enrollments.get(other, ())) if other is not None else ()
+        )
+        seen = attendance.get(key) or (attendance.get(other) if other is not None else None)
+        facts = Facts(
+            child=key,
+            birth=c.person.birth,
+            on_roster=c.on_roster,
+            deceased=c.deceased,
+            moved_away=c.moved_away,
+            exempt=c.exempt,
+            verified_never_enrolled=c.verified_never_enrolled,
+            enrollments=records,
+            attendance=seen,
+        )
+        category, basis = categorize(facts, category_settings)
+        results.append(Result(key, category, basis, c.key_group, other, found, records))
+    return results, linkage

@@ -239,53 +239,46 @@ def run_execute(
         report("link", 1, 4)
         people = tables["people"]
         info = tables["info"]
-        left = [p for pk, p in people.items() if info[pk]["on_roster"]]
-        right = [p for pk, p in people.items() if pk in tables["enrollments"]]
-        linkage = engine.link(left, right, decisions=tables["decisions"], id_key=crypto.lookup_hash)
-        report("categorize", 2, 4)
         earliest, latest = compulsory_birth_range(today)
         settings = engine.CategorySettings(earliest_birth=earliest, latest_birth=latest)
-        by_left = linkage.by_left()
-        linked_right = {link.right for link in linkage.links if link.left != link.right}
-        results: list[dict[str, Any]] = []
-        for pk, facts_info in info.items():
-            if pk in linked_right and not facts_info["on_roster"]:
-                continue  # its roster partner carries it
-            link = by_left.get(pk)
-            other = link.right if link is not None and link.right != pk else None
-            records = list(tables["enrollments"].get(pk, []))
-            if other is not None:
-                records += tables["enrollments"].get(other, [])
-            attendance = tables["attendance"].get(pk) or (
-                tables["attendance"].get(other) if other is not None else None
-            )
-            facts = engine.Facts(
-                child=pk,
-                birth=facts_info["birth"],
-                on_roster=facts_info["on_roster"],
-                deceased=facts_info["deceased"],
+        children = [
+            engine.Child(
+                person=people[pk],
+                on_roster=i["on_roster"],
+                deceased=i["deceased"],
                 verified_never_enrolled=pk in tables["verified"],
-                enrollments=tuple(records),
-                attendance=attendance,
+                key_group=i["key_group"],
             )
-            category, basis = engine.categorize(facts, settings)
-            school = tables["current_school"].get(pk) or (
-                tables["current_school"].get(other) if other is not None else None
-            )
-            results.append(
-                {
-                    "child_id": pk,
-                    "category": category,
-                    "basis": basis,
-                    "key_group": facts_info["key_group"],
-                    "village_id": facts_info["village"],
-                    "school_id": school,
-                    "linked_child_id": other,
-                    "link_method": link.method if link is not None else "",
-                    "link_score": link.score if link is not None else None,
-                    "evidence": _evidence(category, basis, records),
-                }
-            )
+            for pk, i in info.items()
+        ]
+        report("categorize", 2, 4)
+        found, linkage = engine.reconcile(
+            children,
+            tables["enrollments"],
+            tables["attendance"],
+            category_settings=settings,
+            decisions=tables["decisions"],
+            id_key=crypto.lookup_hash,
+        )
+        current = tables["current_school"]
+        results: list[dict[str, Any]] = [
+            {
+                "child_id": r.child,
+                "category": r.category,
+                "basis": r.basis,
+                "key_group": r.key_group,
+                "village_id": info[r.child]["village"],
+                "school_id": current.get(r.child)
+                or (current.get(r.linked) if r.linked is not None else None),
+                "linked_child_id": r.linked,
+                "link_method": r.link.method if r.link is not None else "",
+                "link_score": r.link.score if r.link is not None else None,
+                "evidence": _evidence(r.category, r.basis, list(r.enrollments)),
+            }
+            for r in found
+        ]
+        left = [p for p in children if p.on_roster]
+        right = [pk for pk in people if pk in tables["enrollments"]]
         report("save", 3, 4)
         with transaction.atomic():
             cases = _save(run, results, linkage, today)
