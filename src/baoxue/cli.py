@@ -209,7 +209,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 2
     grant = grant_for(user, args.source)
     ctx = pipeline.ImportContext(
-        actor=user, township=grant.township, school=grant.school, village_ids=grant.village_ids
+        actor=user,
+        township=grant.township,
+        school=grant.school,
+        village_ids=grant.village_ids,
+        complete_list=not args.partial,
     )
     labels = {"validate": "校验 validate", "commit": "写入 commit"}
 
@@ -238,6 +242,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         f"{outcome.count(Action.UPDATE)} updated, {outcome.count(Action.UNCHANGED)} unchanged, "
         f"{outcome.rejected_rows} rejected, {outcome.warned_rows} with warnings"
     )
+    absent = ctx.notes.get("absent_from_list", {}).get("schools", {})
+    for school, n in absent.items():
+        verb = "would be" if args.dry_run else "were"
+        print(f"  {school}: {n} current students not in the file {verb} marked (use --partial)")
     for issue in outcome.issues[:20]:
         print(f"  row {issue.row_number} {issue.column}: [{issue.severity}] {issue.message}")
     if len(outcome.issues) > 20:
@@ -356,6 +364,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--user", default="admin", help="the account the import is made as")
     imp.add_argument("--dry-run", action="store_true", help="validate and preview only")
     imp.add_argument("--errors", help="write rejected and doubtful rows to this .xlsx")
+    imp.add_argument(
+        "--partial",
+        action="store_true",
+        help="学籍: the file is not the schools' whole list (do not mark students it leaves out)",
+    )
     imp.set_defaults(func=cmd_import)
 
     rec = sub.add_parser("reconcile", help="compare the lists: who is not in school (比对)")

@@ -40,6 +40,12 @@ class MappingForm(forms.Form):
         choices = [("", _("（不导入）"))] + [
             (f.name, f"{f.label}{' *' if f.required else ''}") for f in fields
         ]
+        if source == "enrollment":
+            self.fields["complete_list"] = forms.BooleanField(
+                label=_("这是这些学校本学期完整的学籍名册（名册中没有的在籍学生将标记出来）"),
+                required=False,
+                initial=True,
+            )
         for index, header in enumerate(headers):
             self.fields[f"col_{index}"] = forms.ChoiceField(
                 label=header or _("第 %(n)s 列") % {"n": index + 1},
@@ -50,5 +56,12 @@ class MappingForm(forms.Form):
 
     def mapping(self) -> dict[str, str]:
         return {
-            name.removeprefix("col_"): value for name, value in self.cleaned_data.items() if value
+            name.removeprefix("col_"): value
+            for name, value in self.cleaned_data.items()
+            if name.startswith("col_") and value
         }
+
+    def options(self) -> dict[str, object]:
+        if "complete_list" in self.fields:
+            return {"complete_list": bool(self.cleaned_data.get("complete_list"))}
+        return {}

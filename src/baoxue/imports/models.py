@@ -77,6 +77,8 @@ class ImportBatch(models.Model):
     sheet_name = models.CharField(max_length=100, blank=True)
     header_row = models.PositiveIntegerField(null=True, blank=True)
     headers = models.JSONField(default=list, blank=True)
+    # Choices made with the mapping, e.g. {"complete_list": false} for a partial 学籍 list.
+    options = models.JSONField(default=dict, blank=True)
     # Column index (as a string) → field name; empty string for "ignore this column".
     mapping = models.JSONField(default=dict, blank=True)
     progress_done = models.PositiveIntegerField(default=0)

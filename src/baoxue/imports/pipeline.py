@@ -55,6 +55,14 @@ class ImportContext:
     today: date = field(default_factory=date.today)
     # The batch being imported, for records that keep where they came from.
     batch_id: int | None = None
+    # The file is the whole list of the schools it covers (学籍): a current 学籍 it leaves out
+    # is marked. False for a partial list (new pupils only, one class).
+    complete_list: bool = True
+    # Records that rows left unparsed (identical to their last import) stand for.
+    skipped_targets: list[int] = field(default_factory=list)
+    # What a source's plan found beyond its rows, for the preview and its commit; "writes"
+    # says the commit has work even when every row is unchanged.
+    notes: dict[str, Any] = field(default_factory=dict)
     places: Places = field(init=False)
     schools: Schools = field(init=False)
 
@@ -176,7 +184,7 @@ class Fingerprints:
 
     IDENTITY_FIELDS = ("id_info", "student_number")
 
-    def __init__(self, source: Source, mapping: dict[str, str], known: set[str]) -> None:
+    def __init__(self, source: Source, mapping: dict[str, str], known: dict[str, int]) -> None:
         self.prefix = "\x1e".join(
             [FINGERPRINT_VERSION, source.code, *(f"{k}={v}" for k, v in sorted(mapping.items()))]
         )
@@ -281,6 +289,7 @@ def validate(
                 kept: dict[str, Any] = {
                     "name": clean_text(name),
                     "fingerprint": fingerprint,
+                    "target_id": fingerprints.known[fingerprint],
                     "_identity": [cells[i] for i in fingerprints.identity if i < len(cells)],
                 }
                 fingerprints.add_unchanged(Record(row_number, kept, []))
@@ -376,7 +385,7 @@ def run(
         # Rare: check every row the long way, so that duplicates are found and reported.
         table = open_table(path, source)
         outcome = Outcome(table=table, mapping=mapping)
-        fingerprints = Fingerprints(source, mapping, set())
+        fingerprints = Fingerprints(source, mapping, {})
         records, issues, total = validate(
             table,
             mapping,
@@ -387,6 +396,8 @@ def run(
             fingerprints=fingerprints,
         )
     outcome.rows_total = total
+    if fingerprints is not None:
+        ctx.skipped_targets = [r.values["target_id"] for r in fingerprints.unchanged]
     plan, plan_issues = source.plan(records, ctx)
     if fingerprints is not None:
         plan += [Planned(r, Action.UNCHANGED) for r in fingerprints.unchanged]
@@ -401,7 +412,7 @@ def run(
         with transaction.atomic():
             # Nothing to create or update (the same file again): no writes at all, not even
             # the source's audit row or a counts refresh; only the batch records the run.
-            if any(p.action != Action.UNCHANGED for p in plan):
+            if any(p.action != Action.UNCHANGED for p in plan) or ctx.notes.get("writes"):
                 source.commit(plan, ctx, progress)
             outcome.committed = True
             if on_committed is not None:

@@ -40,6 +40,8 @@ CHANGE_LABELS = {
     "card": "残疾人证号",
     "head_name": "户主",
     "phone": "联系电话",
+    "absent_from_list_since": "不在名册中（自）",
+    "on_roster": "户籍名册有记录",
 }
 PROGRESS_EVERY = 2000
 
@@ -139,7 +141,13 @@ def batch_path(batch: ImportBatch) -> Iterator[Path]:
         yield Path(tmp.name)
 
 
-def batch_set_mapping(*, actor: Any, batch: ImportBatch, mapping: dict[str, str]) -> ImportBatch:
+def batch_set_mapping(
+    *,
+    actor: Any,
+    batch: ImportBatch,
+    mapping: dict[str, str],
+    options: dict[str, Any] | None = None,
+) -> ImportBatch:
     source = SOURCES[batch.source]
     known = {f.name for f in source.fields}
     clean = {k: v for k, v in mapping.items() if v in known and k.isdigit()}
@@ -147,8 +155,9 @@ def batch_set_mapping(*, actor: Any, batch: ImportBatch, mapping: dict[str, str]
         raise ValidationError(_("同一项不能对应两列，请检查列对应。"))
     with transaction.atomic():
         batch.mapping = clean
+        batch.options = options or {}
         batch.status = ImportBatch.Status.UPLOADED
-        batch.save(update_fields=["mapping", "status"])
+        batch.save(update_fields=["mapping", "options", "status"])
         automatic = pipeline.resolve_mapping(source, batch.headers, None, {})
         for index, field in clean.items():
             header = batch.headers[int(index)] if int(index) < len(batch.headers) else ""
@@ -170,6 +179,7 @@ def _context(batch: ImportBatch, actor: Any) -> pipeline.ImportContext:
         school=grant.school,
         village_ids=grant.village_ids,
         batch_id=batch.pk,
+        complete_list=bool(batch.options.get("complete_list", True)),
     )
 
 
@@ -250,6 +260,8 @@ def batch_validate(*, actor: Any, batch: ImportBatch) -> ImportBatch:
             ),
             "new_places": ctx.places.proposals(),
             "new_schools": ctx.schools.proposals(),
+            # Current 学籍 of the file's schools that the file does not list (学籍 only).
+            "absent_from_list": ctx.notes.get("absent_from_list", {}).get("schools", {}),
         }
         batch.status = ImportBatch.Status.VALIDATED
         batch.validated_at = timezone.now()

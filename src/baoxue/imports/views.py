@@ -110,7 +110,9 @@ def batch_validate(request: HttpRequest, public_id: str) -> HttpResponse:
         messages.error(request, _("列对应有误，请重新选择。"))
         return redirect("imports:batch_detail", batch.public_id)
     try:
-        services.batch_set_mapping(actor=request.user, batch=batch, mapping=form.mapping())
+        services.batch_set_mapping(
+            actor=request.user, batch=batch, mapping=form.mapping(), options=form.options()
+        )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("imports:batch_detail", batch.public_id)

@@ -340,6 +340,7 @@ class Enrolled:
     end: date | None = None
     junior_school: bool = False
     transfer_to: str = ""  # receiving school named on the 转出 (confirmed when not '')
+    missing_from_list: bool = False  # the school's latest 学籍 file no longer lists it
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,7 +382,9 @@ def categorize(f: Facts, s: CategorySettings) -> tuple[str, str]:
         return EXEMPT, "经批准延缓或免予入学"
     current = [e for e in f.enrollments if e.is_current]
     studying = [e for e in current if e.status in _STUDYING]
-    local = [e for e in studying if e.local]
+    local = [e for e in studying if e.local and not e.missing_from_list]
+    if not local and any(e.local for e in studying):
+        return SUSPECTED, "不在本学期学籍名册中（无转学记录）"
     if local:
         a = f.attendance
         if a is not None and a.longest_absence_days >= s.absence_days:

@@ -164,9 +164,27 @@ def load_tables(area: Region, today: date) -> dict[str, Any]:
     enrollments: dict[int, list[engine.Enrolled]] = defaultdict(list)
     current_school: dict[int, int] = {}
     current_enrollment: dict[int, int] = {}
-    for pk, child_id, school_id, status, grade, is_current, end in Enrollment.objects.filter(
+    for (
+        pk,
+        child_id,
+        school_id,
+        status,
+        grade,
+        is_current,
+        end,
+        absent,
+    ) in Enrollment.objects.filter(
         child__in=Child.objects.filter(_area_children(area))
-    ).values_list("pk", "child_id", "school_id", "status", "grade", "is_current", "end_date"):
+    ).values_list(
+        "pk",
+        "child_id",
+        "school_id",
+        "status",
+        "grade",
+        "is_current",
+        "end_date",
+        "absent_from_list_since",
+    ):
         enrollments[child_id].append(
             engine.Enrolled(
                 school=school_id,
@@ -177,6 +195,7 @@ def load_tables(area: Region, today: date) -> dict[str, Any]:
                 end=end,
                 junior_school=school_id in junior and grade >= 7,
                 transfer_to=transfers.get(pk, ""),
+                missing_from_list=absent is not None,
             )
         )
         if is_current:

@@ -472,6 +472,9 @@ class Enrollment(models.Model):
     # The same row in a later file is then known to be unchanged without being parsed again.
     # Every other write clears it (registry.services), so it never vouches for a changed row.
     import_fingerprint = models.CharField(max_length=32, blank=True, default="", editable=False)
+    # The school's latest 学籍 file no longer lists this current enrollment (since this day),
+    # and no transfer explains it: the reconciliation treats the child as a suspected dropout.
+    absent_from_list_since = models.DateField(_("不在最新学籍名册中（自）"), null=True, blank=True)
 
     objects = EnrollmentQuerySet.as_manager()
 

@@ -370,6 +370,7 @@ class EnrollmentSource:
             plan.append(
                 Planned(record, Action.UPDATE if changes else Action.UNCHANGED, existing, changes)
             )
+        self._absent_from_list(plan, keep, ctx)
         return plan, issues
 
     @staticmethod
@@ -385,21 +386,53 @@ class EnrollmentSource:
                 continue
             if getattr(e, name) != new:
                 changes[name] = (getattr(e, name), new)
+        if e.absent_from_list_since is not None:
+            changes["absent_from_list_since"] = (e.absent_from_list_since, None)  # listed again
         return changes
 
-    def known_fingerprints(self, ctx: Any) -> set[str]:
-        """Digests of the file rows that the current enrollments in scope were last imported
-        from (see Enrollment.import_fingerprint)."""
-        school_ids = (
-            [ctx.school.pk]
-            if ctx.school is not None
-            else list(School.objects.filter(township=ctx.township).values_list("pk", flat=True))
-        )
-        return set(
-            Enrollment.objects.filter(school_id__in=school_ids, is_current=True)
+    @staticmethod
+    def _scope_schools(ctx: Any) -> list[int]:
+        if ctx.school is not None:
+            return [ctx.school.pk]
+        return list(School.objects.filter(township=ctx.township).values_list("pk", flat=True))
+
+    def known_fingerprints(self, ctx: Any) -> dict[str, int]:
+        """Digest → enrollment, for the file rows that the current enrollments in scope were
+        last imported from (see Enrollment.import_fingerprint)."""
+        return dict(
+            Enrollment.objects.filter(school_id__in=self._scope_schools(ctx), is_current=True)
             .exclude(import_fingerprint="")
-            .values_list("import_fingerprint", flat=True)
+            .values_list("import_fingerprint", "pk")
         )
+
+    def _absent_from_list(self, plan: list[Planned], keep: list[Record], ctx: Any) -> None:
+        """The file is its schools' list for this term: a current 学籍 of a school the file
+        covers that the file does not list (and that nothing has flagged yet) is marked on
+        commit, and shown in the preview. Cleared when a later file lists it again."""
+        if not ctx.complete_list:
+            return
+        covered_keys = {r.values["school_key"] for r in keep}
+        covered = {s.pk for k in covered_keys if (s := ctx.schools.peek(k)) is not None}
+        seen = {p.target.pk for p in plan if p.target is not None} | set(ctx.skipped_targets)
+        current = Enrollment.objects.filter(
+            school_id__in=self._scope_schools(ctx), is_current=True
+        ).exclude(status__in=ENDED_STATUSES)
+        school_of = dict(current.values_list("pk", "school_id"))
+        covered |= {school_of[pk] for pk in ctx.skipped_targets if pk in school_of}
+        flagged = set(current.exclude(absent_from_list_since=None).values_list("pk", flat=True))
+        absent = sorted(
+            pk
+            for pk, school_id in school_of.items()
+            if school_id in covered and pk not in seen and pk not in flagged
+        )
+        if absent:
+            names = dict(School.objects.filter(pk__in=covered).values_list("pk", "name"))
+            per_school: dict[str, int] = {}
+            for pk in absent:
+                name = names.get(school_of[pk], "")
+                per_school[name] = per_school.get(name, 0) + 1
+            ctx.notes["absent_from_list"] = {"ids": absent, "schools": per_school}
+            ctx.notes["writes"] = True
 
     def commit(self, plan: list[Planned], ctx: Any, progress: Any) -> None:
         """Bulk writes (core.bulk): new children, enrollments and their 学籍异动 as rows, no
@@ -588,10 +621,16 @@ class EnrollmentSource:
                 "end_date",
                 "is_current",
                 "import_fingerprint",
+                "absent_from_list_since",
                 "updated_at",
             ],
             batch_size=1000,
         )
+        absent = ctx.notes.get("absent_from_list", {}).get("ids", [])
+        for start in range(0, len(absent), 5000):
+            Enrollment.objects.filter(pk__in=absent[start : start + 5000]).update(
+                absent_from_list_since=today, import_fingerprint="", updated_at=now
+            )
         touched = {
             p.record.values["child"].pk
             for p in plan
@@ -607,6 +646,7 @@ class EnrollmentSource:
                 "enrollments_created": written["Enrollment"],
                 "updated": len(updated),
                 "children_created": written["Child"],
+                "absent_from_list": len(absent),
             },
         )
         progress("commit", len(plan), len(plan))

@@ -1,0 +1,83 @@
+"""A 学籍 file is its schools' list for the term: current students it leaves out are marked
+(shown in the preview first), the reconciliation suspects them, and a later file that lists
+them again clears the mark. A partial list marks nothing."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.urls import reverse
+
+from baoxue.imports import pipeline
+from baoxue.imports.registry import SOURCES
+from baoxue.imports.tests.test_enrollment_import import ctx_for, row
+from baoxue.imports.tests.test_fingerprints import _file
+from baoxue.reconcile import engine
+from baoxue.reconcile.models import RunChild
+from baoxue.reconcile.services import run_create, run_execute
+from baoxue.registry.models import Enrollment
+from baoxue.registry.tests.factories import make_id_number
+
+SOURCE = SOURCES["enrollment"]
+
+
+@pytest.fixture
+def ids():
+    return [make_id_number(date(2016, 9, d), "M") for d in range(1, 4)]
+
+
+def _import(world, persona, path, **kw):
+    return pipeline.run(path, SOURCE, ctx_for(world, persona, **kw), commit=True)
+
+
+def test_students_left_out_are_marked_and_suspected(world, persona, tmp_path, ids):
+    # School X (2145993101) has 吴俊辉 and 伍军辉 from the world; the file lists neither.
+    ctx = ctx_for(world, persona)
+    path = _file(tmp_path, [row("黄一", ids[0]), row("黄二", ids[1])])
+    preview = pipeline.run(path, SOURCE, ctx)  # validation only: nothing written
+    assert ctx.notes["absent_from_list"]["schools"] == {"培秀苗族乡中心小学": 2}
+    assert not Enrollment.objects.exclude(absent_from_list_since=None).exists()
+    assert preview.count("create") == 2
+    _import(world, persona, path)
+    absent = Enrollment.objects.exclude(absent_from_list_since=None)
+    assert sorted(e.child.name for e in absent) == ["伍军辉", "吴俊辉"]
+    run = run_execute(run_create(actor=persona("office")), today=date(2026, 11, 29))
+    result = RunChild.objects.get(run=run, child__name="吴俊辉")
+    assert result.category == engine.SUSPECTED and "学籍名册" in result.basis
+    # School Y (龙雨欣) was not in the file: nothing said about it.
+    assert RunChild.objects.get(run=run, child__name="龙雨欣").category == engine.IN_SCHOOL
+
+
+def test_listed_again_clears_the_mark(world, persona, tmp_path, ids):
+    _import(world, persona, _file(tmp_path, [row("黄一", ids[0])]))
+    wu = world.child("吴俊辉")
+    number = wu.id_number
+    again = _file(tmp_path, [row("黄一", ids[0]), row("吴俊辉", number)], "again.xlsx")
+    outcome = _import(world, persona, again)
+    e = Enrollment.objects.get(child=wu, is_current=True)
+    assert e.absent_from_list_since is None
+    assert outcome.count("update") == 1
+    # 伍军辉 is still left out, and stays marked (once: no second write).
+    assert Enrollment.objects.exclude(absent_from_list_since=None).count() == 1
+
+
+def test_a_partial_list_marks_nothing(world, persona, tmp_path, ids):
+    _import(world, persona, _file(tmp_path, [row("黄一", ids[0])]), complete_list=False)
+    assert not Enrollment.objects.exclude(absent_from_list_since=None).exists()
+
+
+def test_the_preview_page_says_who_will_be_marked(world, persona, client, tmp_path, ids):
+    from baoxue.imports.models import ImportBatch
+    from baoxue.imports.services import batch_upload, batch_validate
+
+    path = _file(tmp_path, [row("黄一", ids[0])])
+    office = persona("office")
+    with path.open("rb") as handle:
+        batch = batch_upload(actor=office, source="enrollment", handle=handle, filename="x.xlsx")
+    client.force_login(office)
+    page = client.get(reverse("imports:batch_detail", args=[batch.public_id])).content.decode()
+    assert 'data-testid="complete-list"' in page and "checked" in page
+    batch_validate(actor=office, batch=ImportBatch.objects.get(pk=batch.pk))
+    page = client.get(reverse("imports:batch_detail", args=[batch.public_id])).content.decode()
+    assert 'data-testid="absent-from-list"' in page and "培秀苗族乡中心小学 2 名" in page
