@@ -355,9 +355,18 @@ def child_detail(child: Child) -> dict[str, Any]:
         .select_related("school")
         .prefetch_related("events", "events__other_school")
     )
+    from baoxue.cases.models import Case
+    from baoxue.reconcile.models import RunChild
+
     return {
         "guardians": list(child.guardians.all()),
         "enrollments": enrollments,
+        # The latest reconciliation's word on the child, and its case files (一人一案).
+        "reconciled": RunChild.objects.filter(child=child, run__status="done")
+        .select_related("run")
+        .order_by("-run_id")
+        .first(),
+        "cases": list(Case.objects.filter(child=child).order_by("-opened_at", "-id")),
         "siblings": list(
             Child.objects.filter(household_id=child.household_id)
             .exclude(pk=child.pk)

@@ -121,3 +121,11 @@ def test_cli_reconcile_exports_the_ledger(instance: Path, tmp_path: Path):  # no
     assert len(table) == 4 and {r[header.index("类别")] for r in table[1:]} == {"待核实"}
     again = baoxue("reconcile", data_dir=instance)
     assert "0 new, 0 resolved; cases opened 0" in again.stdout
+
+
+def test_the_child_page_shows_the_latest_category_and_the_case(run, persona, client, world):
+    client.force_login(persona("office"))
+    shili = world.child("石丽")
+    page = client.get(reverse("registry:child_detail", args=[shili.public_id])).content.decode()
+    assert 'data-testid="reconciliation"' in page and "待核实" in page
+    assert 'data-testid="case"' in page and "疑似" in page

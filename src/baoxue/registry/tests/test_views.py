@@ -208,8 +208,8 @@ class TestChildPage:
         url = reverse("registry:child_detail", args=[child.public_id])
         client.get(url)
         # session, user, roles, child, audit insert, guardians, enrollments, their events and
-        # other schools (prefetched), siblings
-        with django_assert_num_queries(9):
+        # other schools (prefetched), siblings, the latest reconciliation result, the cases
+        with django_assert_num_queries(11):
             client.get(url)
 
 
