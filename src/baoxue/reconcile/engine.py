@@ -87,7 +87,20 @@ class Linkage:
     review: list[Link] = field(default_factory=list)
 
     def by_left(self) -> dict[int, Link]:
-        return {link.left: link for link in self.links}
+        """Each roster record's link to another record (else to itself)."""
+        found: dict[int, Link] = {}
+        for link in self.links:
+            if link.left not in found or found[link.left].right == link.left:
+                found[link.left] = link
+        return found
+
+    def partners(self) -> dict[int, list[int]]:
+        """Roster record → the other records tied to it."""
+        found: dict[int, list[int]] = defaultdict(list)
+        for link in self.links:
+            if link.left != link.right:
+                found[link.left].append(link.right)
+        return found
 
     def by_right(self) -> dict[int, Link]:
         return {link.right: link for link in self.links}
@@ -173,27 +186,28 @@ def link(
     lefts = {p.key: p for p in left}
     rights = {p.key: p for p in right}
     out = Linkage()
-    free_l = dict(lefts)
+    # A 学籍-side record takes at most one roster record; a roster record may take several
+    # (its own 学籍 rows, and a later school's rows the import could not tie to it because of
+    # a typo), so roster records stay candidates after their first link.
     free_r = dict(rights)
 
     def take(lk: int, rk: int, method: str, score: float) -> None:
         out.links.append(Link(lk, rk, method, score))
-        free_l.pop(lk, None)
         free_r.pop(rk, None)
 
     rejected = {pair for pair, ok in decisions.items() if not ok}
 
     # 1. the same child on both sides
-    for key in [k for k in free_l if k in free_r]:
+    for key in [k for k in lefts if k in free_r]:
         take(key, key, SAME, 1.0)
     # 2. pairs a user confirmed
     for (lk, rk), ok in decisions.items():
-        if ok and lk in free_l and rk in free_r:
+        if ok and lk in lefts and rk in free_r:
             take(lk, rk, DECIDED, 1.0)
     # 3. the same valid ID number (one each side; several with one number is a data error
     #    the duplicate report shows: those go to review)
     valid_l: dict[str, list[int]] = defaultdict(list)
-    for p in free_l.values():
+    for p in lefts.values():
         if p.id_valid:
             valid_l[p.id_number].append(p.key)
     valid_r: dict[str, list[int]] = defaultdict(list)
@@ -216,21 +230,21 @@ def link(
     # 4. a damaged number one slip away from a number on the other side
     for damaged, other_valid, damaged_is_left in (
         (free_r, valid_l, False),
-        (free_l, valid_r, True),
+        (lefts, valid_r, True),
     ):
         for p in list(damaged.values()):
-            if p.key not in damaged or not p.id_number or p.id_valid:
+            if not p.id_number or p.id_valid or (not damaged_is_left and p.key not in free_r):
                 continue
             hits: list[tuple[int, int]] = []
             for variant in id_variants(p.id_number):
                 for other in other_valid.get(id_key(variant), []):
                     pair = (p.key, other) if damaged_is_left else (other, p.key)
-                    if pair[0] in free_l and pair[1] in free_r and pair not in rejected:
+                    if pair[1] in free_r and pair not in rejected:
                         hits.append(pair)
             agreeing = [
                 pair for pair in hits if _agree(lefts[pair[0]], rights[pair[1]], strict=True)
             ]
-            if len(agreeing) == 1:
+            if len(agreeing) == 1 and agreeing[0][1] in free_r:
                 take(*agreeing[0], ID_REPAIR, 0.97)
             else:
                 for pair in agreeing or hits:
@@ -239,7 +253,7 @@ def link(
                         out.review.append(Link(*pair, ID_REPAIR, 0.85))
     # 5. names, within birth date and sex, for records without a usable ID on one side
     blocks_l: dict[tuple[date | None, str], list[Person]] = defaultdict(list)
-    for p in free_l.values():
+    for p in lefts.values():
         if p.birth is not None:
             blocks_l[(p.birth, p.sex)].append(p)
     proposals: list[tuple[float, int, int]] = []
@@ -261,11 +275,11 @@ def link(
                 best_r[p.key].append((score, q.key))
                 best_l[q.key].append((score, p.key))
     for score, lk, rk in sorted(proposals, reverse=True):
-        if lk not in free_l or rk not in free_r:
+        if rk not in free_r:
             continue
-        rivals = [s for s, k in best_r[rk] if k != lk and k in free_l] + [
-            s for s, k in best_l[lk] if k != rk and k in free_r
-        ]
+        # Another roster record as good for this 学籍 record, or another 学籍 record as good
+        # for this roster record (two children of one name and birthday): a person decides.
+        rivals = [s for s, k in best_r[rk] if k != lk] + [s for s, k in best_l[lk] if k != rk]
         unique = not any(s >= score - settings.tie_margin for s in rivals)
         if score >= settings.auto_score and unique:
             take(lk, rk, NAME, score)
@@ -466,17 +480,19 @@ def reconcile(
     right = [c.person for k, c in by_key.items() if k in enrollments]
     linkage = link(left, right, decisions=decisions, settings=link_settings, id_key=id_key)
     by_left = linkage.by_left()
+    partners = linkage.partners()
     carried = {x.right for x in linkage.links if x.left != x.right}
     results: list[Result] = []
     for key, c in by_key.items():
         if key in carried and not c.on_roster:
             continue
         found = by_left.get(key)
-        other = found.right if found is not None and found.right != key else None
-        records = tuple(enrollments.get(key, ())) + (
-            tuple(enrollments.get(other, ())) if other is not None else ()
+        others = partners.get(key, [])
+        other = others[0] if others else None
+        records = tuple(enrollments.get(key, ())) + tuple(
+            e for o in others for e in enrollments.get(o, ())
         )
-        seen = attendance.get(key) or (attendance.get(other) if other is not None else None)
+        seen = attendance.get(key) or next((attendance[o] for o in others if o in attendance), None)
         facts = Facts(
             child=key,
             birth=c.person.birth,

@@ -137,3 +137,34 @@ def en(status="01", *, local=True, current=True, **kw):
 def test_categories(facts, category):
     got, basis = E.categorize(facts, S)
     assert got == category and basis
+
+
+def test_a_roster_record_with_its_own_xueji_still_takes_a_damaged_later_one():
+    """Primary 学籍 matched on import (same record); the junior school's 学籍 came with a typo
+    and became a separate record: both belong to the roster child."""
+    n = idn(B1, "321")
+    bad = n[:10] + ("0" if n[10] != "0" else "1") + n[11:]
+    left = [person(1, "吴俊辉", sex="M", birth=B1, id_number=n)]
+    right = [
+        person(1, "吴俊辉", sex="M", birth=B1, id_number=n),
+        person(7, "吴俊辉", sex="M", birth=B1, id_number=bad),
+        person(8, "伍俊辉", sex="M", birth=B1),  # a third record, no number, a homophone
+    ]
+    out = E.link(left, right)
+    assert {(x.left, x.right, x.method) for x in out.links} == {
+        (1, 1, E.SAME),
+        (1, 7, E.ID_REPAIR),
+        (1, 8, E.NAME),
+    } or {(x.left, x.right) for x in out.review} == {(1, 8)}
+    primary = E.Enrolled(school=1, local=True, status="07", grade=6, is_current=False)
+    junior = E.Enrolled(school=2, local=True, status="01", grade=7, is_current=True)
+    results, _ = E.reconcile(
+        [
+            E.Child(left[0], on_roster=True),
+            E.Child(right[1], on_roster=False),
+        ],
+        {1: [primary], 7: [junior]},
+        {},
+        category_settings=S,
+    )
+    assert [(r.child, r.category, r.linked) for r in results] == [(1, E.IN_SCHOOL, 7)]
