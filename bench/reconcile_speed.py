@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import hmac
 import json
 import os
@@ -322,23 +323,24 @@ def print_report(
         return None
 
     header = (
-        f"{'measure':<28} {'rows':>9} {'seconds':>9} {'peak MB':>8} {'precision':>9} "
-        f"{'recall':>7} {'F1':>7} {'× DuckDB':>9} {'× Splink':>9}"
+        f"{'measure':<24} {'rows':>9} {'seconds':>8} {'peak MB':>7} {'call MB':>7} "
+        f"{'precision':>9} {'recall':>8} {'F1':>8} {'false':>6} {'missed':>7} "
+        f"{'× DuckDB':>8} {'× Splink':>8}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
         if "error" in r:
-            print(f"{r['label']:<28} {r['rows']:>9,} {r['error']}")
+            print(f"{r['label']:<24} {r['rows']:>9,} {r['error']}")
             continue
         duck = base("duckdb", r["rows"])
         spl = base("splink", r["rows"])
         x_duck = f"{r['seconds'] / duck['seconds']:.1f}" if duck else "–"
         x_splink = f"{r['seconds'] / spl['seconds']:.3f}" if spl else "–"
         print(
-            f"{r['label']:<28} {r['rows']:>9,} {r['seconds']:>9.2f} {r['rss_mb']:>8.0f} "
-            f"{r['precision']:>9.4f} {r['recall']:>7.4f} {r['f1']:>7.4f} {x_duck:>9} "
-            f"{x_splink:>9}"
+            f"{r['label']:<24} {r['rows']:>9,} {r['seconds']:>8.2f} {r['rss_mb']:>7.0f} "
+            f"{r['call_mb']:>7.0f} {r['precision']:>9.5f} {r['recall']:>8.5f} {r['f1']:>8.5f} "
+            f"{r['false']:>6,} {r['missed']:>7,} {x_duck:>8} {x_splink:>8}"
         )
     print()
     for r in results:
@@ -369,7 +371,7 @@ def print_report(
         f"target faster than Splink with F1 ≥ Splink's{rows_note}: "
         f"{same['seconds']:.2f} s vs {spl['seconds']:.2f} s "
         f"(predict alone {spl['parts'].get('predict', float('nan')):.2f} s), "
-        f"F1 {same['f1']:.4f} vs {spl['f1']:.4f}  {verdict}"
+        f"F1 {same['f1']:.5f} vs {spl['f1']:.5f}  {verdict}"
     )
 
 
@@ -390,14 +392,25 @@ def package_versions() -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 def prepare_data(folder: Path, rows: int, damaged: float, seed: int, tables: bool) -> dict:
     """Write (or reuse) the columns of both sides: data.pickle, and the Parquet tables when
-    DuckDB or Splink will run."""
+    DuckDB or Splink will run. The writing runs in a subprocess: a child process inherits the
+    peak RSS of its parent (ru_maxrss survives fork and exec), so the parent stays small."""
     meta_path = folder / "meta.json"
     wanted = {"rows": rows, "damaged": damaged, "seed": seed}
-    info: dict[str, Any]
-    if meta_path.exists() and json.loads(meta_path.read_text())["params"] == wanted:
-        info = json.loads(meta_path.read_text())["info"]
-        log(f"using the data in {folder}")
+    fresh = not (meta_path.exists() and json.loads(meta_path.read_text())["params"] == wanted)
+    if fresh or (tables and not (folder / "xueji.parquet").exists()):
+        command = [sys.executable, __file__, "--_worker", "generate", "--_dir", str(folder)]
+        command += ["--rows", str(rows), "--damaged", str(damaged), "--seed", str(seed)]
+        command += ["--duckdb" if tables else "--no-duckdb"]
+        subprocess.run(command, stdout=subprocess.DEVNULL, check=True)
     else:
+        log(f"using the data in {folder}")
+    return json.loads(meta_path.read_text())["info"]
+
+
+def generate_worker(folder: Path, rows: int, damaged: float, seed: int, tables: bool) -> None:
+    meta_path = folder / "meta.json"
+    wanted = {"rows": rows, "damaged": damaged, "seed": seed}
+    if not (meta_path.exists() and json.loads(meta_path.read_text())["params"] == wanted):
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob("*"):
             stale.unlink()
@@ -410,7 +423,6 @@ def prepare_data(folder: Path, rows: int, damaged: float, seed: int, tables: boo
         log(f"generated in {time.perf_counter() - started:.1f} s")
     if tables and not (folder / "xueji.parquet").exists():
         write_parquet(folder)
-    return info
 
 
 def generate(rows: int, damaged: float, seed: int) -> tuple[dict[str, dict[str, list]], dict]:
@@ -561,12 +573,51 @@ def write_parquet(folder: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # Workers (one fresh process each)
 # ---------------------------------------------------------------------------------------------
-def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+def status_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (the peak since exec or the last reset) from /proc/self/status."""
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return 0.0
+    for line in lines:
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Memory:
+    """Peak RSS of the whole process (loading the data included: the table's figure) and of
+    the measured call alone (the kernel's high-water mark is reset before it, Linux ≥ 4.0)."""
+
+    def start(self) -> None:
+        gc.collect()
+        self.load_peak = self.max_rss()
+        self.before = status_mb("VmRSS")
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self.reset = True
+        except OSError:
+            self.reset = False
+
+    def stop(self) -> None:
+        self.call_peak = status_mb("VmHWM") if self.reset else 0.0
+        self.peak = max(self.load_peak, self.call_peak, self.max_rss())
+
+    @staticmethod
+    def max_rss() -> float:
+        # getrusage (KiB on Linux) lags behind VmHWM: the kernel updates it lazily.
+        return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, status_mb("VmHWM"))
+
+    def note(self) -> str:
+        during = f"{self.call_peak:.0f} MB" if self.reset else "n/a"
+        return f"RSS before the call {self.before:.0f} MB, peak during it {during}"
 
 
 def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(args.dir)
+    if args.worker == "generate":
+        generate_worker(folder, args.rows, args.damaged, args.seed, args.duckdb)
+        return {}
     if args.worker in ("engine-link", "engine-reconcile", "profile"):
         return engine_worker(args.worker, folder, args.limit, args.id_key)
     if args.worker == "duckdb":
@@ -586,7 +637,14 @@ def quality(pairs: Any, rows: int) -> dict[str, float]:
     precision = true / found if found else 0.0
     recall = true / rows if rows else 0.0
     f1 = 2 * precision * recall / (precision + recall) if true else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "links": found}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "links": found,
+        "false": found - true,
+        "missed": rows - true,
+    }
 
 
 def load_sides(folder: Path, limit: int) -> dict[str, dict[str, list]]:
@@ -637,7 +695,8 @@ def engine_worker(worker: str, folder: Path, limit: int, id_key: str) -> dict[st
         parts["build"] = time.perf_counter() - started
     del sides
     kwargs = {"id_key": key_fn} if key_fn else {}
-    before = rss_mb()
+    memory = Memory()
+    memory.start()
     if worker == "profile":
         import cProfile
         import io
@@ -672,11 +731,18 @@ def engine_worker(worker: str, folder: Path, limit: int, id_key: str) -> dict[st
         linkage = engine.link(roster, xueji, **kwargs)
         seconds = time.perf_counter() - started
         notes = ""
-    peak = rss_mb()
+    memory.stop()
     result = quality(((x.left, x.right) for x in linkage.links), rows)
     truly = {(x.left, x.right) for x in linkage.links if x.right - x.left == RIGHT_OFFSET}
     truly |= {(x.left, x.right) for x in linkage.review if x.right - x.left == RIGHT_OFFSET}
     methods = Counter(x.method for x in linkage.links)
+    if worker == "engine-reconcile":
+        roster = [c.person for c in children[:rows]]
+        xueji = [c.person for c in children[rows:]]
+    linked = {x.left - 1 for x in linkage.links if x.right - x.left == RIGHT_OFFSET}
+    missed = Counter(
+        describe(roster[i], xueji[i]) for i in range(rows) if i not in linked
+    ).most_common()
     notes = "; ".join(
         x
         for x in (
@@ -684,7 +750,8 @@ def engine_worker(worker: str, folder: Path, limit: int, id_key: str) -> dict[st
             + ", ".join(f"{k} {v:,}" for k, v in methods.most_common())
             + f"), review {len(linkage.review):,}, true pairs linked or in review "
             f"{len(truly) / rows:.4f}",
-            f"RSS before the call {before:.0f} MB",
+            "missed: " + (", ".join(f"{k} {v:,}" for k, v in missed) or "none"),
+            memory.note(),
             notes,
         )
         if x
@@ -693,11 +760,28 @@ def engine_worker(worker: str, folder: Path, limit: int, id_key: str) -> dict[st
     return {
         **result,
         "seconds": seconds,
-        "rss_mb": peak,
+        "rss_mb": memory.peak,
+        "call_mb": memory.call_peak,
         "review": len(linkage.review),
         "parts": parts,
         "notes": notes,
     }
+
+
+def describe(left: Any, right: Any) -> str:
+    """The damage of a child's 学籍 record, for the list of missed pairs."""
+    number = right.id_number
+    if right.id_valid:
+        kind = "valid number"
+    elif not number:
+        kind = "no number"
+    elif len(number) == 15:
+        kind = "15 digits"
+    elif number[:17] == left.id_number[:17]:
+        kind = "wrong check character"
+    else:
+        kind = "wrong digit or swap"
+    return kind + (" + homophone" if left.name != right.name else "")
 
 
 def load_duckdb(con: Any, folder: Path, limit: int) -> None:
@@ -716,20 +800,23 @@ def duckdb_worker(folder: Path, limit: int) -> dict[str, Any]:
     load_duckdb(con, folder, limit)
     rows = con.execute("SELECT count(*) FROM roster").fetchall()[0][0]
     threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+    memory = Memory()
+    memory.start()
     started = time.perf_counter()
     con.execute(
         "CREATE TABLE pairs AS SELECT l.key AS l, r.key AS r "
         "FROM roster l JOIN xueji r ON l.id_number = r.id_number"
     )
     seconds = time.perf_counter() - started
-    peak = rss_mb()
+    memory.stop()
     result = quality(con.execute("SELECT l, r FROM pairs").fetchall(), rows)
     return {
         **result,
         "seconds": seconds,
-        "rss_mb": peak,
+        "rss_mb": memory.peak,
+        "call_mb": memory.call_peak,
         "parts": {},
-        "notes": f"{result['links']:,} pairs; {threads} threads",
+        "notes": f"{result['links']:,} pairs; {threads} threads; {memory.note()}",
     }
 
 
@@ -775,6 +862,8 @@ def splink_worker(folder: Path, limit: int, args: argparse.Namespace) -> dict[st
         retain_intermediate_calculation_columns=False,
     )
     parts: dict[str, float] = {}
+    memory = Memory()
+    memory.start()
     started = time.perf_counter()
     linker = Linker([left, right], settings, log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match(
@@ -809,16 +898,36 @@ def splink_worker(folder: Path, limit: int, args: argparse.Namespace) -> dict[st
     parts["one_to_one"] = time.perf_counter() - started - parts["predict"]
     parts["predict"] += parts["one_to_one"]
     seconds = parts["train"] + parts["predict"]
-    peak = rss_mb()
+    memory.stop()
     scored = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     result = quality(con.execute("SELECT l, r FROM best").fetchall(), rows)
+    missed = con.execute(
+        f"""
+        SELECT CASE
+            WHEN r.id_valid THEN 'valid number'
+            WHEN r.id_number IS NULL THEN 'no number'
+            WHEN length(r.id_number) = 15 THEN '15 digits'
+            WHEN left(r.id_number, 17) = left(l.id_number, 17) THEN 'wrong check character'
+            ELSE 'wrong digit or swap' END
+            || CASE WHEN l.name <> r.name THEN ' + homophone' ELSE '' END AS kind,
+            count(*) AS n
+        FROM roster l JOIN xueji r ON r.key = l.key + {RIGHT_OFFSET}
+        WHERE l.key NOT IN (SELECT l FROM best WHERE r - l = {RIGHT_OFFSET})
+        GROUP BY kind ORDER BY n DESC
+        """
+    ).fetchall()
     return {
         **result,
         "seconds": seconds,
-        "rss_mb": peak,
+        "rss_mb": memory.peak,
+        "call_mb": memory.call_peak,
         "parts": parts,
         "notes": f"{scored:,} pairs ≥ {args.splink_threshold} before one-to-one; "
-        f"u from {args.splink_u_pairs:.0e} pairs; {threads} threads",
+        f"u from {args.splink_u_pairs:.0e} pairs; {threads} threads; "
+        + "missed: "
+        + (", ".join(f"{k} {n:,}" for k, n in missed) or "none")
+        + "; "
+        + memory.note(),
     }
 
 

@@ -137,7 +137,7 @@ def name_similarity(a: str, b: str) -> float:
 
 
 def _syllable(ch: str) -> str:
-    return pinyin_keys(ch)[0]
+    return pinyin_keys(ch)[0] if ch else ""
 
 
 def names_agree(a: str, b: str) -> bool:
@@ -252,10 +252,12 @@ def link(
                         reviewed.add(pair)
                         out.review.append(Link(*pair, ID_REPAIR, 0.85))
     # 5. names, within birth date and sex, for records without a usable ID on one side
-    blocks_l: dict[tuple[date | None, str], list[Person]] = defaultdict(list)
+    # Blocks: birth date, sex and the sound of the surname (吴 and 伍 share one), so that a
+    # province's million roster records cost a few comparisons per unlinked record.
+    blocks_l: dict[tuple[date | None, str, str], list[Person]] = defaultdict(list)
     for p in lefts.values():
         if p.birth is not None:
-            blocks_l[(p.birth, p.sex)].append(p)
+            blocks_l[(p.birth, p.sex, _syllable(p.name[:1]))].append(p)
     proposals: list[tuple[float, int, int]] = []
     best_r: dict[int, list[tuple[float, int]]] = defaultdict(list)
     best_l: dict[int, list[tuple[float, int]]] = defaultdict(list)
@@ -292,10 +294,10 @@ def link(
     return out
 
 
-def _block(blocks: Mapping[tuple[date | None, str], list[Person]], p: Person) -> list[Person]:
-    if p.sex:
-        return list(blocks.get((p.birth, p.sex), [])) + list(blocks.get((p.birth, ""), []))
-    return [q for (birth, _sex), qs in blocks.items() if birth == p.birth for q in qs]
+def _block(blocks: Mapping[tuple[date | None, str, str], list[Person]], p: Person) -> list[Person]:
+    sound = _syllable(p.name[:1])
+    sexes = (p.sex, "") if p.sex else ("M", "F", "")
+    return [q for sex in sexes for q in blocks.get((p.birth, sex, sound), [])]
 
 
 def _agree(a: Person, b: Person, *, strict: bool) -> bool:
