@@ -21,35 +21,40 @@ better F1")
          and id_key is the identity (--id-key hmac instead gives valid numbers as a keyed
          HMAC-SHA256, hashed before the build, with the same HMAC as id_key, as the registry
          does with crypto.lookup_hash). Precision, recall and F1 of the links against the
-         truth, and the size of the review queue (review pairs are not links; "found" is the
-         share of true pairs that are linked or in review).
+         truth ("false": links that are not true pairs; "missed": true pairs not linked, by
+         the damage of their 学籍 record), and the review queue (review pairs are not links;
+         "true pairs linked or in review" says how many of the missed ones a person would see).
       2. engine.reconcile: the whole comparison (link, carry 学籍-only records, categorise):
          an engine.Child per record (roster: on_roster; 学籍 side: not on the roster, one
          current Enrolled each), no attendance, birth range 2009-09-01..2019-08-31. Building
          the Child objects and the enrollments mapping is timed separately.
       3. DuckDB floor: both tables loaded into an in-memory DuckDB (untimed), then
-         CREATE TABLE pairs AS SELECT … JOIN … ON l.id_number = r.id_number (timed), pairs
-         fetched untimed for F1. DuckDB uses both cores.
+         CREATE TABLE pairs AS SELECT … JOIN … ON l.id_number = r.id_number (timed); the
+         pairs are fetched untimed for F1. DuckDB uses both cores.
       4. Splink 5 (DuckDB backend, both cores): link_only; blocking rules for predictions
          block_on("id_number") and block_on("birth", "sex"); comparisons: name (exact, same
-         pinyin, Levenshtein ≤ 1, else; the pinyin column is computed when the data is written,
-         untimed), birth exact, sex exact, id_number (exact, Levenshtein ≤ 1, ≤ 2, else:
-         DuckDB's damerau_levenshtein is about 5 × slower), village exact; no term
-         frequencies. Training: the prior from the deterministic
-         rule id_number (recall 0.98), u by random sampling (--splink-u-pairs, seeded), m by
-         two EM sessions (blocked on id_number, then on birth + sex + village). Prediction at
-         match probability ≥ --splink-threshold, then one-to-one: a pair is kept when each side
-         is the other's best (ties to the lower key). "train", "predict" (incl. one-to-one) and
-         their total are reported; the comparisons use the total. With --splink-rows < --rows
-         Splink runs on the first --splink-rows children of both sides (the same damaged share)
-         and engine.link is run again on those rows, so that the ratio compares equal work.
+         pinyin, Levenshtein ≤ 1, else; the pinyin column is computed when the data is
+         written, untimed), birth exact, sex exact, id_number (exact, Levenshtein ≤ 1, ≤ 2,
+         else; DuckDB's damerau_levenshtein is about 5 × slower), village exact; no term
+         frequencies. Training: the prior from the deterministic rule id_number (recall 0.98),
+         u by random sampling (--splink-u-pairs, seeded), m by two EM sessions (blocked on
+         id_number, then on birth + sex + village). Prediction at match probability ≥
+         --splink-threshold, then one-to-one: a pair is kept when each side is the other's
+         best (ties to the lower key). "train", "predict" (incl. one-to-one) and their total
+         are reported; the comparisons use the total. With --splink-rows < --rows Splink runs
+         on the first --splink-rows children of both sides (the same damaged share), and
+         engine.link and the DuckDB join run again on those rows, so that ratios compare
+         equal work.
 
-    Every measure runs in a fresh subprocess so that its peak RSS (getrusage ru_maxrss) is its
-    own (the loaded data counts: the engine needs its Person lists in memory); times are
-    perf_counter around the measured call only. The data are written once (a pickle of the
-    columns for the engine, Parquet via DuckDB for DuckDB and Splink) and loaded untimed.
-    Targets: engine.link at most 60 s and 4 GB peak RSS; faster than Splink (total) with an F1
-    at least Splink's.
+    Every measure runs in a fresh subprocess so that its peak RSS is its own: "peak MB" is the
+    process's (getrusage ru_maxrss or VmHWM, whichever is higher; loading the data counts:
+    the engine needs its Person lists in memory), "call MB" the peak during the measured call
+    (VmHWM reset through /proc/self/clear_refs just before it). The data are written once by a
+    subprocess (a child inherits its parent's ru_maxrss across fork and exec, so the parent
+    stays small): a pickle of the columns for the engine, Parquet for DuckDB and Splink; each
+    measure loads them untimed. Times are perf_counter around the measured call only. Targets:
+    engine.link at most 60 s and 4 GB peak RSS; faster than Splink (training + prediction)
+    with an F1 at least Splink's.
 
 How to run
     .venv/bin/python bench/reconcile_speed.py --rows 20000                  # smoke run

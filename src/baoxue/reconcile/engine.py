@@ -258,6 +258,7 @@ def link(
     for p in lefts.values():
         if p.birth is not None:
             blocks_l[(p.birth, p.sex, _syllable(p.name[:1]))].append(p)
+    linked_left = {x.left for x in out.links}
     proposals: list[tuple[float, int, int]] = []
     best_r: dict[int, list[tuple[float, int]]] = defaultdict(list)
     best_l: dict[int, list[tuple[float, int]]] = defaultdict(list)
@@ -271,7 +272,10 @@ def link(
                 continue
             score = name_similarity(q.name, p.name)
             if q.place is not None and q.place == p.place:
-                score = min(1.0, score + 0.02)
+                score += 0.02  # not capped: the same name in the same village beats another's
+            if q.key in linked_left:
+                score -= 0.03  # a roster child already tied to a record is the less likely one
+
             if score >= settings.review_score:
                 proposals.append((score, q.key, p.key))
                 best_r[p.key].append((score, q.key))
@@ -284,10 +288,10 @@ def link(
         rivals = [s for s, k in best_r[rk] if k != lk] + [s for s, k in best_l[lk] if k != rk]
         unique = not any(s >= score - settings.tie_margin for s in rivals)
         if score >= settings.auto_score and unique:
-            take(lk, rk, NAME, score)
+            take(lk, rk, NAME, round(min(score, 1.0), 4))
         elif (lk, rk) not in reviewed:
             reviewed.add((lk, rk))
-            out.review.append(Link(lk, rk, NAME, score))
+            out.review.append(Link(lk, rk, NAME, round(min(score, 1.0), 4)))
     # A pair linked after all needs no review.
     linked = {(link.left, link.right) for link in out.links}
     out.review = [r for r in out.review if (r.left, r.right) not in linked]
