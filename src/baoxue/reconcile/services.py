@@ -8,7 +8,7 @@ import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.core.cache import cache
@@ -32,6 +32,7 @@ from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, Region, S
 
 Progress = Callable[[str, int, int], None]
 RUN_ROLES = (Role.TOWNSHIP_OFFICE,)
+STALE_AFTER = timedelta(hours=2)
 CASE_KIND = {
     engine.SUSPECTED: Case.Kind.DROPPED_OUT,
     engine.TO_VERIFY: Case.Kind.TO_VERIFY,
@@ -70,9 +71,15 @@ def run_create(*, actor: Any, area: Region | None = None) -> ReconciliationRun:
         area = areas[0]
     elif actor is not None and area.pk not in {a.pk for a in areas}:
         raise PermissionDenied(_("您没有对该乡镇进行比对的权限。"))
-    running = ReconciliationRun.objects.filter(
+    unfinished = ReconciliationRun.objects.filter(
         area=area, status__in=[ReconciliationRun.Status.QUEUED, ReconciliationRun.Status.RUNNING]
-    ).first()
+    )
+    # A run whose worker died (a restart, a killed process) must not block the next one.
+    unfinished.filter(created_at__lt=timezone.now() - STALE_AFTER).update(
+        status=ReconciliationRun.Status.FAILED,
+        error=_("比对中断（超过两小时未完成），请重新比对。"),
+    )
+    running = unfinished.first()
     if running is not None:
         return running  # a double click, or someone else started it: one run at a time
     run = ReconciliationRun.objects.create(

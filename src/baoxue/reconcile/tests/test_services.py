@@ -145,3 +145,18 @@ def test_only_the_township_office_runs_it(world, persona, name):
 def test_a_second_start_while_running_returns_the_same_run(world, persona):
     first = run_create(actor=persona("office"))
     assert run_create(actor=persona("office")).pk == first.pk
+
+
+def test_a_run_whose_worker_died_does_not_block_the_next(world, persona):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stuck = run_create(actor=persona("office"))
+    ReconciliationRun.objects.filter(pk=stuck.pk).update(
+        status=ReconciliationRun.Status.RUNNING, created_at=timezone.now() - timedelta(hours=3)
+    )
+    fresh = run_create(actor=persona("office"))
+    assert fresh.pk != stuck.pk
+    stuck.refresh_from_db()
+    assert stuck.status == ReconciliationRun.Status.FAILED and "中断" in stuck.error
