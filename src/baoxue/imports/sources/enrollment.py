@@ -413,10 +413,15 @@ class EnrollmentSource:
             return
         covered_keys = {r.values["school_key"] for r in keep}
         covered = {s.pk for k in covered_keys if (s := ctx.schools.peek(k)) is not None}
-        seen = {p.target.pk for p in plan if p.target is not None} | set(ctx.skipped_targets)
-        current = Enrollment.objects.filter(
+        in_scope = Enrollment.objects.filter(
             school_id__in=self._scope_schools(ctx), is_current=True
-        ).exclude(status__in=ENDED_STATUSES)
+        )
+        # The same list again: the skipped rows (each a distinct current 学籍 in scope) are
+        # all of them, so none is left out. One count instead of loading them all.
+        if not keep and len(set(ctx.skipped_targets)) == in_scope.count():
+            return
+        seen = {p.target.pk for p in plan if p.target is not None} | set(ctx.skipped_targets)
+        current = in_scope.exclude(status__in=ENDED_STATUSES)
         school_of = dict(current.values_list("pk", "school_id"))
         covered |= {school_of[pk] for pk in ctx.skipped_targets if pk in school_of}
         flagged = set(current.exclude(absent_from_list_since=None).values_list("pk", flat=True))
