@@ -126,6 +126,7 @@ def load_tables(area: Region, today: date) -> dict[str, Any]:
             "village_id",
             "on_roster",
             "is_deceased",
+            "moved_away",
             "household__is_lifted_from_poverty",
             "household__monitoring_type",
         )
@@ -143,6 +144,7 @@ def load_tables(area: Region, today: date) -> dict[str, Any]:
         village,
         on_roster,
         deceased,
+        moved,
         lifted,
         monitoring,
     ) in children:
@@ -153,6 +155,7 @@ def load_tables(area: Region, today: date) -> dict[str, Any]:
             "birth": birth,
             "on_roster": on_roster,
             "deceased": deceased,
+            "moved_away": moved,
             "village": village,
             "key_group": bool(lifted or monitoring),
         }
@@ -272,6 +275,7 @@ def run_execute(
                 person=people[pk],
                 on_roster=i["on_roster"],
                 deceased=i["deceased"],
+                moved_away=i["moved_away"],
                 verified_never_enrolled=pk in tables["verified"],
                 key_group=i["key_group"],
             )

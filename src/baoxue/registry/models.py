@@ -286,6 +286,8 @@ class Child(models.Model):
     disability_grade = models.CharField(_("残疾等级"), max_length=8, blank=True)
     is_migrant = models.BooleanField(_("随迁/流动"), default=False)
     is_deceased = models.BooleanField(_("已死亡"), default=False)
+    # 户口已迁出 (from the roster's 户口状态): no longer the township's child to count.
+    moved_away = models.BooleanField(_("户口已迁出"), default=False)
     # On the 户籍 side: registered by a roster import or by hand. A child known only from a
     # 学籍 file is not, until the reconciliation links it to a roster record.
     on_roster = models.BooleanField(_("户籍名册有记录"), default=False)

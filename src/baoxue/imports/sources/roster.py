@@ -29,7 +29,7 @@ from baoxue.imports.sources.children import (
     id_parser,
     parse_left_behind,
 )
-from baoxue.imports.values import clean_text, parse_bool, parse_date, parse_sex
+from baoxue.imports.values import CellError, clean_text, parse_bool, parse_date, parse_sex
 from baoxue.registry.counts import counts_mark_stale
 from baoxue.registry.models import Child, Guardian, Household
 from baoxue.registry.services import apply_id_columns, build_child, id_columns
@@ -39,6 +39,18 @@ ID_ALIASES = ("身份证号码", "公民身份号码", "身份证件号", "身�
 
 def _flag(label: str) -> Callable[[object], bool | None]:
     return lambda value: parse_bool(value, field_label=label)
+
+
+def parse_register_status(value: object) -> str:
+    """户口状态: '' for 正常 (or blank), 'moved' for 迁出, 'deceased' for 死亡/注销(死亡)."""
+    text = clean_text(value)
+    if not text or text in {"正常", "在册", "有效", "户籍在册", "常住"}:
+        return ""
+    if "死" in text:
+        return "deceased"
+    if "迁出" in text or "迁移" in text or "外迁" in text or text == "注销":
+        return "moved"
+    raise CellError(_("无法识别的户口状态“%(text)s”，可填：正常、迁出、死亡") % {"text": text})
 
 
 class RosterSource:
@@ -104,6 +116,14 @@ class RosterSource:
             "非留守",
         ),
         Field("is_orphan", "是否孤儿", ("孤儿",), _flag("是否孤儿"), False, "否"),
+        Field(
+            "register_status",
+            "户口状态",
+            ("户籍状态", "人员状态", "户口登记状态"),
+            parse_register_status,
+            False,
+            "正常",
+        ),
         Field(
             "is_migrant",
             "是否随迁子女",
@@ -203,6 +223,9 @@ class RosterSource:
             "is_orphan": v.get("is_orphan") or None,
             "is_migrant": v.get("is_migrant") or None,
             "on_roster": True,
+            # Only a status that says so changes these; a blank or 正常 leaves them as they are.
+            "is_deceased": True if v.get("register_status") == "deceased" else None,
+            "moved_away": True if v.get("register_status") == "moved" else None,
         }
 
     def commit(self, plan: list[Planned], ctx: Any, progress: Any) -> None:
@@ -219,7 +242,15 @@ class RosterSource:
             flags = {
                 k: val
                 for k, val in self._child_values(p.record, ctx).items()
-                if k in {"address", "left_behind", "is_orphan", "is_migrant"}
+                if k
+                in {
+                    "address",
+                    "left_behind",
+                    "is_orphan",
+                    "is_migrant",
+                    "is_deceased",
+                    "moved_away",
+                }
                 and val not in (None, "")
             }
             child = build_child(
