@@ -77,9 +77,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+from _common import log, source_tree  # bench/ is on sys.path when a script runs
 
 # A fixed field key and secret for the run, so that the subprocesses and any rerun with --keep
 # agree; they protect nothing but made-up data.
@@ -193,38 +195,6 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     ok = len(results) == len(backends) and all(r["passed"] for r in results)
     return 0 if ok else 1
-
-
-def log(message: str) -> None:
-    # UTC: django.setup() moves the measuring processes to settings.TIME_ZONE.
-    print(f"[{datetime.now(UTC):%H:%M:%S}Z] {message}", file=sys.stderr, flush=True)
-
-
-@contextmanager
-def source_tree(commit: str | None) -> Iterator[dict[str, str]]:
-    """Environment for the measuring processes: with `commit`, its src/ extracted into a
-    temporary folder and put first on PYTHONPATH (ahead of the editable install)."""
-    if not commit:
-        yield {}
-        return
-    root = Path(__file__).resolve().parent.parent
-    sha = subprocess.run(
-        ["git", "rev-parse", "--verify", f"{commit}^{{commit}}"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    folder = Path(tempfile.mkdtemp(prefix="baoxue-bench-src-"))
-    try:
-        archive = subprocess.run(
-            ["git", "archive", sha, "src"], cwd=root, capture_output=True, check=True
-        )
-        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
-        path = os.pathsep.join(p for p in (str(folder / "src"), os.environ.get("PYTHONPATH")) if p)
-        yield {"PYTHONPATH": path, "BAOXUE_BENCH_SOURCE": f"{sha[:7]} (git archive)"}
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def source_version() -> str:

@@ -75,6 +75,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from _common import log, source_tree  # bench/ is on sys.path when a script runs
+
 # A fixed field key and secret for the run, so that the subprocesses and any rerun with --keep
 # agree; they protect nothing but made-up data.
 FIELD_KEY = "YmFveHVlLWJlbmNoLXJlZ2lzdHJ5LXNjYWxlLWtleSE="
@@ -132,33 +134,6 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(result)
     print_report(results, args)
     return 0 if len(results) == len(backends) else 1
-
-
-@contextmanager
-def source_tree(commit: str | None) -> Iterator[dict[str, str]]:
-    """Environment for the backend processes: with `commit`, its src/ extracted into a temporary
-    folder and put first on PYTHONPATH (ahead of the editable install of the working tree)."""
-    if not commit:
-        yield {}
-        return
-    root = Path(__file__).resolve().parent.parent
-    sha = subprocess.run(
-        ["git", "rev-parse", "--verify", f"{commit}^{{commit}}"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    folder = Path(tempfile.mkdtemp(prefix="baoxue-bench-src-"))
-    try:
-        archive = subprocess.run(
-            ["git", "archive", sha, "src"], cwd=root, capture_output=True, check=True
-        )
-        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
-        path = os.pathsep.join(p for p in (str(folder / "src"), os.environ.get("PYTHONPATH")) if p)
-        yield {"PYTHONPATH": path, "BAOXUE_BENCH_SOURCE": f"{sha[:7]} (git archive)"}
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def spawn_backend(
@@ -333,10 +308,6 @@ def run_backend(args: argparse.Namespace) -> int:
     }
     Path(args.result_path).write_text(json.dumps(result, indent=1, default=str))
     return 0
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
 # --- the plan of the county ------------------------------------------------------------------

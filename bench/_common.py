@@ -1,0 +1,46 @@
+"""What every benchmark script shares: the progress log and measuring a commit's source."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def log(message: str) -> None:
+    # UTC: django.setup() moves the measuring processes to settings.TIME_ZONE.
+    print(f"[{datetime.now(UTC):%H:%M:%S}Z] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def source_tree(commit: str | None) -> Iterator[dict[str, str]]:
+    """Environment for the measuring processes: with `commit`, its src/ extracted into a
+    temporary folder and put first on PYTHONPATH (ahead of the editable install of the working
+    tree that others may be editing)."""
+    if not commit:
+        yield {}
+        return
+    root = Path(__file__).resolve().parent.parent
+    sha = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{commit}^{{commit}}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    folder = Path(tempfile.mkdtemp(prefix="baoxue-bench-src-"))
+    try:
+        archive = subprocess.run(
+            ["git", "archive", sha, "src"], cwd=root, capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+        path = os.pathsep.join(p for p in (str(folder / "src"), os.environ.get("PYTHONPATH")) if p)
+        yield {"PYTHONPATH": path, "BAOXUE_BENCH_SOURCE": f"{sha[:7]} (git archive)"}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
