@@ -92,3 +92,59 @@ class Case(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status not in self.FINISHED
+
+
+class CaseEvent(models.Model):
+    """The case's history: every transition and change, with who, when and before/after."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=32)  # "transition", "responsibility", …
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["case", "at"], name="caseevent_case_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.kind} {self.from_status}→{self.to_status}"
+
+
+class Responsibility(models.Model):
+    """双线四包: a named person on the government or the education line, at a level."""
+
+    class Line(models.TextChoices):
+        GOVERNMENT = "government", _("政府线")
+        EDUCATION = "education", _("教育线")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="responsibilities")
+    line = models.CharField(_("线"), max_length=16, choices=Line.choices)
+    level = models.PositiveSmallIntegerField(_("层级"))  # 1–4, named by settings
+    user = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    name = models.CharField(_("姓名"), max_length=64)
+    role = models.CharField(_("职务"), max_length=64, blank=True)
+    unit = models.CharField(_("单位"), max_length=100, blank=True)
+    phone = models.CharField(_("电话"), max_length=32, blank=True)
+    assigned_at = models.DateTimeField(auto_now_add=True)
+    # Reassigning ends the old row instead of changing it: the history stays.
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("包保责任人")
+        verbose_name_plural = _("包保责任人")
+        ordering = ["line", "level", "assigned_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(level__gte=1) & Q(level__lte=4), name="responsibility_level_1_4"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_line_display()} {self.level} {self.name}"

@@ -1,0 +1,93 @@
+"""The case workflow through its services: allowed moves, refusals that change nothing, the
+双线四包 gate, the version check, reopening with history."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from baoxue.cases.models import Case, CaseEvent
+from baoxue.cases.workflow import Conflict, assign, transition
+
+
+@pytest.fixture
+def case(world):
+    return Case.objects.create(child=world.child("石丽"), kind=Case.Kind.TO_VERIFY)
+
+
+def move(persona, case, to, **data):
+    case.refresh_from_db()
+    return transition(actor=persona("office"), case=case, to=to, version=case.version, data=data)
+
+
+def test_full_way_from_suspected_to_closed_with_history(case, persona):
+    move(persona, case, "verifying")
+    move(
+        persona, case, "confirmed", kind="dropped_out", reasons=["work", "family"], began="2026-09"
+    )
+    assign(actor=persona("office"), case=case, line="government", level=2, name="村支书 王一")
+    assign(actor=persona("office"), case=case, line="education", level=4, name="班主任 李二")
+    move(persona, case, "persuading")
+    move(persona, case, "placed", school="培秀苗族乡中心小学", grade=5)
+    move(persona, case, "follow_up")
+    closed = move(persona, case, "closed", approver="leader", evidence="连续出勤 8 周")
+    assert closed.status == "closed" and closed.closed_at is not None
+    assert closed.kind == Case.Kind.DROPPED_OUT and closed.version == 7
+    kinds = list(CaseEvent.objects.filter(case=case).values_list("kind", "to_status"))
+    assert kinds[0] == ("transition", "verifying") and kinds[-1] == ("transition", "closed")
+    # Dropped out again: reopened, the history stays.
+    reopened = move(persona, case, "suspected")
+    assert reopened.is_open and reopened.closed_at is None
+    assert CaseEvent.objects.filter(case=case, kind="transition").count() == 7
+
+
+@pytest.mark.parametrize(
+    ("to", "data", "message"),
+    [
+        ("closed", {}, "不能从"),
+        ("dismissed", {"reason": "bored"}, "排除须选择原因"),
+        ("confirmed", {"kind": "dropped_out", "reasons": []}, "须选择原因"),
+        ("confirmed", {"kind": "nope", "reasons": ["work"]}, "失学或辍学"),
+    ],
+)
+def test_refused_moves_change_nothing(case, persona, to, data, message):
+    with pytest.raises(ValidationError, match=message):
+        move(persona, case, to, **data)
+    case.refresh_from_db()
+    assert (case.status, case.version) == ("suspected", 1)
+    assert not CaseEvent.objects.filter(case=case).exists()
+
+
+def test_leaving_confirmed_needs_both_lines(case, persona):
+    move(persona, case, "confirmed", kind="never_enrolled", reasons=["distance"])
+    with pytest.raises(ValidationError, match="双线"):
+        move(persona, case, "persuading")
+    assign(actor=persona("office"), case=case, line="government", level=1, name="乡长")
+    with pytest.raises(ValidationError, match="双线"):
+        move(persona, case, "persuading")
+    assign(actor=persona("office"), case=case, line="education", level=1, name="校长")
+    assert move(persona, case, "persuading").status == "persuading"
+
+
+def test_reassigning_keeps_the_history(case, persona):
+    first = assign(actor=persona("office"), case=case, line="government", level=3, name="组长甲")
+    second = assign(actor=persona("office"), case=case, line="government", level=3, name="组长乙")
+    first.refresh_from_db()
+    assert first.ended_at is not None and second.ended_at is None
+    event = CaseEvent.objects.filter(case=case, kind="responsibility").last()
+    assert event.data["replaces"] == ["组长甲"]
+
+
+def test_two_people_editing_the_same_case(case, persona):
+    stale = Case.objects.get(pk=case.pk)
+    move(persona, case, "verifying")
+    with pytest.raises(Conflict, match="刚被别人修改过"):
+        transition(
+            actor=persona("office"),
+            case=stale,
+            to="dismissed",
+            version=stale.version,
+            data={"reason": "data_error"},
+        )
+    case.refresh_from_db()
+    assert case.status == "verifying"
