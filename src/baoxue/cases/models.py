@@ -148,3 +148,39 @@ class Responsibility(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_line_display()} {self.level} {self.name}"
+
+
+class Placement(models.Model):
+    """How a case is resolved: back in school, 随班就读, a special school, 送教上门, or an
+    exemption (延缓/免予入学) with the guardian's application, a conclusion and an approver."""
+
+    class Kind(models.TextChoices):
+        BACK_IN_SCHOOL = "back_in_school", _("复学")
+        WITH_CLASS = "with_class", _("随班就读")
+        SPECIAL_SCHOOL = "special_school", _("特殊教育学校")
+        HOME_TEACHING = "home_teaching", _("送教上门")
+        EXEMPT = "exempt", _("延缓或免予入学")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="placements")
+    kind = models.CharField(_("安置方式"), max_length=16, choices=Kind.choices)
+    school = models.ForeignKey(
+        "registry.School", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    grade = models.PositiveSmallIntegerField(_("年级"), null=True, blank=True)
+    placed_on = models.DateField(_("安置日期"))
+    application = models.CharField(_("监护人申请"), max_length=200, blank=True)
+    conclusion = models.CharField(_("专家或医学结论"), max_length=200, blank=True)
+    approver = models.CharField(_("批准人"), max_length=64, blank=True)
+    review_date = models.DateField(_("复核日期"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("安置")
+        verbose_name_plural = _("安置")
+        ordering = ["-placed_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.get_kind_display()}"

@@ -10,6 +10,7 @@ transition (all through `transition`), optimistic version checks, and a history 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -19,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from baoxue.cases.models import Case, CaseEvent, Responsibility
+from baoxue.cases.models import Case, CaseEvent, Placement, Responsibility
 from baoxue.core.services import log_action
 
 S = Case.Status
@@ -83,6 +84,7 @@ def transition(
             raise ValidationError(_("确认辍学须选择原因（可多选）。"))
         if data.get("kind") not in {Case.Kind.NEVER_ENROLLED, Case.Kind.DROPPED_OUT}:
             raise ValidationError(_("请选择失学或辍学。"))
+    placement = _placement(data.get("placement")) if to == S.PLACED else None
     if case.status == S.CONFIRMED and not _both_lines(case):
         raise ValidationError(_("请先落实双线包保责任人（政府线和教育线各至少一人）。"))
     with transaction.atomic():
@@ -97,6 +99,12 @@ def transition(
         updated = Case.objects.filter(pk=case.pk, version=version, status=before).update(**changes)
         if not updated:
             raise Conflict(_("这个案件刚被别人修改过，请刷新页面后再操作。"))
+        if placement is not None:
+            Placement.objects.create(
+                case=case,
+                created_by=actor if getattr(actor, "is_authenticated", False) else None,
+                **placement,
+            )
         CaseEvent.objects.create(
             case=case,
             actor=actor if getattr(actor, "is_authenticated", False) else None,
@@ -113,6 +121,44 @@ def transition(
         )
     case.refresh_from_db()
     return case
+
+
+def _placement(raw: Any) -> dict[str, Any]:
+    """The placement a move to "placed" needs, checked: where and when; for an exemption the
+    guardian's application, the conclusion, the approver and the review date."""
+    if not isinstance(raw, dict) or raw.get("kind") not in Placement.Kind.values:
+        raise ValidationError(_("请选择安置方式。"))
+    kind = raw["kind"]
+    try:
+        placed_on = date.fromisoformat(str(raw.get("placed_on", "")))
+    except ValueError:
+        raise ValidationError(_("请填写安置日期。")) from None
+    out: dict[str, Any] = {"kind": kind, "placed_on": placed_on}
+    if kind in {Placement.Kind.BACK_IN_SCHOOL, Placement.Kind.WITH_CLASS}:
+        if not raw.get("school_id") or not raw.get("grade"):
+            raise ValidationError(_("复学或随班就读须填写学校和年级。"))
+        out |= {"school_id": int(raw["school_id"]), "grade": int(raw["grade"])}
+    elif kind == Placement.Kind.SPECIAL_SCHOOL:
+        if not raw.get("school_id"):
+            raise ValidationError(_("请选择特殊教育学校。"))
+        out["school_id"] = int(raw["school_id"])
+    elif kind == Placement.Kind.EXEMPT:
+        fields = ("application", "conclusion", "approver", "review_date")
+        if not all(raw.get(f) for f in fields):
+            raise ValidationError(
+                _("延缓或免予入学须有监护人申请、专家或医学结论、批准人和复核日期。")
+            )
+        try:
+            review = date.fromisoformat(str(raw["review_date"]))
+        except ValueError:
+            raise ValidationError(_("复核日期格式不对。")) from None
+        out |= {
+            "application": str(raw["application"])[:200],
+            "conclusion": str(raw["conclusion"])[:200],
+            "approver": str(raw["approver"])[:64],
+            "review_date": review,
+        }
+    return out
 
 
 def assign(

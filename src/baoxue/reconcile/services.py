@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from baoxue.accounts.models import Role
 from baoxue.accounts.scope import scope_for
 from baoxue.attendance.models import AttendanceRecord
-from baoxue.cases.models import Case
+from baoxue.cases.models import Case, Placement
 from baoxue.core import crypto
 from baoxue.core.bulk import RowWriter
 from baoxue.core.policy import compulsory_birth_range, cutoff_date
@@ -236,7 +236,17 @@ def load_tables(area: Region, today: date) -> dict[str, Any]:
             child__in=Child.objects.filter(_area_children(area)),
         ).values_list("child_id", flat=True)
     )
+    # 延缓/免予入学: an approved exemption placement still before its review date.
+    exempt = set(
+        Placement.objects.filter(
+            kind=Placement.Kind.EXEMPT,
+            review_date__gte=today,
+            case__status__in=[Case.Status.PLACED, Case.Status.FOLLOW_UP, Case.Status.CLOSED],
+            case__child__in=Child.objects.filter(_area_children(area)),
+        ).values_list("case__child_id", flat=True)
+    )
     return {
+        "exempt": exempt,
         "people": people,
         "info": info,
         "enrollments": enrollments,
@@ -276,6 +286,7 @@ def run_execute(
                 on_roster=i["on_roster"],
                 deceased=i["deceased"],
                 moved_away=i["moved_away"],
+                exempt=pk in tables["exempt"],
                 verified_never_enrolled=pk in tables["verified"],
                 key_group=i["key_group"],
             )

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from baoxue.cases.models import Case, CaseEvent
 from baoxue.cases.workflow import Conflict, assign, transition
+from baoxue.registry.models import School
 
 
 @pytest.fixture
@@ -28,7 +29,19 @@ def test_full_way_from_suspected_to_closed_with_history(case, persona):
     assign(actor=persona("office"), case=case, line="government", level=2, name="村支书 王一")
     assign(actor=persona("office"), case=case, line="education", level=4, name="班主任 李二")
     move(persona, case, "persuading")
-    move(persona, case, "placed", school="培秀苗族乡中心小学", grade=5)
+    x = School.objects.get(code="2145993101")
+    placed = move(
+        persona,
+        case,
+        "placed",
+        placement={
+            "kind": "back_in_school",
+            "school_id": x.pk,
+            "grade": 5,
+            "placed_on": "2026-10-08",
+        },
+    )
+    assert placed.placements.get().school == x
     move(persona, case, "follow_up")
     closed = move(persona, case, "closed", approver="leader", evidence="连续出勤 8 周")
     assert closed.status == "closed" and closed.closed_at is not None
@@ -91,3 +104,50 @@ def test_two_people_editing_the_same_case(case, persona):
         )
     case.refresh_from_db()
     assert case.status == "verifying"
+
+
+@pytest.mark.parametrize(
+    ("placement", "message"),
+    [
+        (None, "安置方式"),
+        ({"kind": "back_in_school", "placed_on": "2026-10-08"}, "学校和年级"),
+        ({"kind": "exempt", "placed_on": "2026-10-08", "approver": "县教育局"}, "监护人申请"),
+        ({"kind": "home_teaching", "placed_on": "someday"}, "安置日期"),
+    ],
+)
+def test_a_placement_needs_its_facts(case, persona, placement, message):
+    move(persona, case, "confirmed", kind="dropped_out", reasons=["illness"])
+    assign(actor=persona("office"), case=case, line="government", level=1, name="乡长")
+    assign(actor=persona("office"), case=case, line="education", level=1, name="校长")
+    with pytest.raises(ValidationError, match=message):
+        move(persona, case, "placed", placement=placement)
+    case.refresh_from_db()
+    assert case.status == "confirmed" and not case.placements.exists()
+
+
+def test_an_approved_exemption_makes_the_child_exempt_in_the_reconciliation(case, persona):
+    from datetime import date
+
+    from baoxue.reconcile import engine
+    from baoxue.reconcile.models import RunChild
+    from baoxue.reconcile.services import run_create, run_execute
+
+    move(persona, case, "confirmed", kind="never_enrolled", reasons=["disability"])
+    assign(actor=persona("office"), case=case, line="government", level=1, name="乡长")
+    assign(actor=persona("office"), case=case, line="education", level=1, name="校长")
+    move(
+        persona,
+        case,
+        "placed",
+        placement={
+            "kind": "exempt",
+            "placed_on": "2026-10-08",
+            "application": "监护人申请书（2026-09-30）",
+            "conclusion": "县残疾儿童入学评估委员会：重度残疾，暂缓入学",
+            "approver": "县教育局",
+            "review_date": "2027-08-31",
+        },
+    )
+    run = run_execute(run_create(actor=persona("office")), today=date(2026, 11, 29))
+    result = RunChild.objects.get(run=run, child=case.child)
+    assert result.category == engine.EXEMPT
