@@ -44,3 +44,20 @@ def source_tree(commit: str | None) -> Iterator[dict[str, str]]:
         yield {"PYTHONPATH": path, "BAOXUE_BENCH_SOURCE": f"{sha[:7]} (git archive)"}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def source_version(extra_env: dict[str, str] | None = None) -> str:
+    """The commit measured: the one source_tree() extracted, else HEAD and whether src/ had
+    uncommitted changes."""
+    given = (extra_env or {}).get("BAOXUE_BENCH_SOURCE") or os.environ.get("BAOXUE_BENCH_SOURCE")
+    if given:
+        return given
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*words: str) -> str:
+        run = subprocess.run(["git", *words], cwd=root, capture_output=True, text=True)
+        return run.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = " + uncommitted changes in src/" if git("status", "--porcelain", "src") else ""
+    return commit + dirty

@@ -81,7 +81,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import log, source_tree  # bench/ is on sys.path when a script runs
+from _common import log, source_tree, source_version  # bench/ is on sys.path when a script runs
 
 # A fixed field key and secret for the run, so that the subprocesses and any rerun with --keep
 # agree; they protect nothing but made-up data.
@@ -195,19 +195,6 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     ok = len(results) == len(backends) and all(r["passed"] for r in results)
     return 0 if ok else 1
-
-
-def source_version() -> str:
-    """The commit measured, and whether src/ had uncommitted changes."""
-    root = Path(__file__).resolve().parent.parent
-
-    def git(*words: str) -> str:
-        run = subprocess.run(["git", *words], cwd=root, capture_output=True, text=True)
-        return run.stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = " + uncommitted changes in src/" if git("status", "--porcelain", "src") else ""
-    return commit + dirty
 
 
 # --- the file --------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from _common import log, source_tree  # bench/ is on sys.path when a script runs
+from _common import log, source_tree, source_version  # bench/ is on sys.path when a script runs
 
 SEED = 2025
 RIGHT_OFFSET = 10_000_000  # 学籍-side keys: child index + 1 + this; roster keys: index + 1
@@ -207,21 +207,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
-
-
-def source_version(extra_env: dict[str, str]) -> str:
-    """The commit measured, and whether the engine had uncommitted changes."""
-    if "BAOXUE_BENCH_SOURCE" in extra_env:
-        return extra_env["BAOXUE_BENCH_SOURCE"]
-    root = Path(__file__).resolve().parent.parent
-
-    def git(*words: str) -> str:
-        run = subprocess.run(["git", *words], cwd=root, capture_output=True, text=True)
-        return run.stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = " + uncommitted changes in src/" if git("status", "--porcelain", "src") else ""
-    return commit + dirty
 
 
 def measure(

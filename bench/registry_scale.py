@@ -75,7 +75,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from _common import log, source_tree  # bench/ is on sys.path when a script runs
+from _common import log, source_tree, source_version  # bench/ is on sys.path when a script runs
 
 # A fixed field key and secret for the run, so that the subprocesses and any rerun with --keep
 # agree; they protect nothing but made-up data.
@@ -242,19 +242,6 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
     for r in results:
         for note in r.get("notes", []):
             print(f"note ({r['backend']}): {note}")
-
-
-def source_version() -> str:
-    """The commit measured, and whether src/ had uncommitted changes."""
-    root = Path(__file__).resolve().parent.parent
-
-    def git(*words: str) -> str:
-        run = subprocess.run(["git", *words], cwd=root, capture_output=True, text=True)
-        return run.stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = " + uncommitted changes in src/" if git("status", "--porcelain", "src") else ""
-    return commit + dirty
 
 
 def drop_pg_database() -> None:

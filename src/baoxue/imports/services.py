@@ -13,13 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from baoxue.core.progress import progress_read, progress_write
 from baoxue.core.services import log_action
 from baoxue.imports import pipeline
 from baoxue.imports.models import ColumnMapping, ImportBatch, ImportIssue
@@ -188,24 +188,14 @@ def progress_key(batch: ImportBatch) -> str:
 
 
 def _progress_writer(batch: ImportBatch) -> pipeline.Progress:
-    # Progress goes to the shared cache, not the database: during the commit the batch's own
-    # transaction holds the write lock, and another write would wait for it.
     def write(stage: str, done: int, total: int) -> None:
-        cache.set(progress_key(batch), {"stage": stage, "done": done, "total": total}, 3600)
+        progress_write(progress_key(batch), stage, done, total)
 
     return write
 
 
 def batch_progress(batch: ImportBatch) -> dict[str, Any]:
-    data = cache.get(progress_key(batch)) or {}
-    total = int(data.get("total") or 0)
-    done = int(data.get("done") or 0)
-    return {
-        "stage": data.get("stage", ""),
-        "done": done,
-        "total": total,
-        "percent": min(100, round(100 * done / total)) if total else 0,
-    }
+    return progress_read(progress_key(batch))
 
 
 def _store_outcome(batch: ImportBatch, outcome: pipeline.Outcome) -> None:

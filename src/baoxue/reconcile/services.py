@@ -11,7 +11,6 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -25,6 +24,7 @@ from baoxue.cases.models import Case, Placement
 from baoxue.core import crypto
 from baoxue.core.bulk import RowWriter
 from baoxue.core.policy import compulsory_birth_range, cutoff_date
+from baoxue.core.progress import progress_read, progress_write
 from baoxue.core.services import log_action
 from baoxue.reconcile import engine
 from baoxue.reconcile.models import MatchReview, ReconciliationRun, RunChild
@@ -94,15 +94,7 @@ def progress_key(run: ReconciliationRun) -> str:
 
 
 def run_progress(run: ReconciliationRun) -> dict[str, Any]:
-    data = cache.get(progress_key(run)) or {}
-    total = int(data.get("total") or 0)
-    done = int(data.get("done") or 0)
-    return {
-        "stage": data.get("stage", ""),
-        "done": done,
-        "total": total,
-        "percent": min(100, round(100 * done / total)) if total else 0,
-    }
+    return progress_read(progress_key(run))
 
 
 # --- loading the tables ----------------------------------------------------------------------
@@ -269,7 +261,7 @@ def run_execute(
     ReconciliationRun.objects.filter(pk=run.pk).update(status=ReconciliationRun.Status.RUNNING)
 
     def report(stage: str, done: int, total: int) -> None:
-        cache.set(progress_key(run), {"stage": stage, "done": done, "total": total}, 3600)
+        progress_write(progress_key(run), stage, done, total)
         progress(stage, done, total)
 
     try:
