@@ -387,7 +387,9 @@ class Facts:
 class CategorySettings:
     earliest_birth: date
     latest_birth: date
-    absence_days: int = 10  # consecutive days absent without leave: suspected dropout
+    # Consecutive school days absent without leave that make a suspected dropout (the
+    # registry passes settings.BAOXUE_ABSENCE_ALERT_DAYS).
+    absence_days: int = 10
 
 
 def categorize(f: Facts, s: CategorySettings) -> tuple[str, str]:

@@ -131,7 +131,11 @@ def write_xlsx(
     text = workbook.add_format({"num_format": "@"})
     headers = _headers(kind)
     sheet.write_string(
-        0, 0, f"{run.area.name} {title(kind)}（{run.created_at:%Y-%m-%d %H:%M} 比对）", bold
+        0,
+        0,
+        _("%(area)s %(title)s（%(when)s 比对）")
+        % {"area": run.area.name, "title": title(kind), "when": f"{run.created_at:%Y-%m-%d %H:%M}"},
+        bold,
     )
     for col, header in enumerate(headers):
         sheet.write_string(1, col, header, bold)

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from baoxue.accounts.models import Role
 from baoxue.accounts.scope import scope_for
+from baoxue.attendance.importing import alert_days
 from baoxue.attendance.models import AttendanceRecord
 from baoxue.cases.models import Case, Placement
 from baoxue.core import crypto
@@ -271,7 +272,10 @@ def run_execute(
         people = tables["people"]
         info = tables["info"]
         earliest, latest = compulsory_birth_range(today)
-        settings = engine.CategorySettings(earliest_birth=earliest, latest_birth=latest)
+        # The attendance alert is one province setting for the import's flag and for this.
+        settings = engine.CategorySettings(
+            earliest_birth=earliest, latest_birth=latest, absence_days=alert_days()
+        )
         children = [
             engine.Child(
                 person=people[pk],
@@ -392,7 +396,11 @@ def _save(
         )
     writer.write()
     # The review queue: pairs not decided yet, once each.
-    known = set(MatchReview.objects.values_list("left_id", "right_id"))
+    known = set(
+        MatchReview.objects.filter(left_id__in={item.left for item in linkage.review}).values_list(
+            "left_id", "right_id"
+        )
+    )
     MatchReview.objects.bulk_create(
         [
             MatchReview(
