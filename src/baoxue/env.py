@@ -43,6 +43,17 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
+def env_int_item(name: str, raw: str, *, minimum: int, maximum: int) -> int:
+    """One integer of a list setting, checked."""
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must list integers, got {raw!r}") from exc
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} values must be {minimum}–{maximum}, got {value}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":

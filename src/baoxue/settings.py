@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from baoxue.env import ConfigError, env_bool, env_int, env_list, env_path, env_str
+from baoxue.env import ConfigError, env_bool, env_int, env_int_item, env_list, env_path, env_str
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = env_path("BAOXUE_DATA_DIR", Path.cwd() / "data")
@@ -199,6 +199,27 @@ BAOXUE_COMPULSORY_MAX_AGE = env_int("BAOXUE_COMPULSORY_MAX_AGE", 15, minimum=0)
 # Attendance: this many consecutive days absent without leave is a suspected dropout signal
 # (provinces differ).
 BAOXUE_ABSENCE_ALERT_DAYS = env_int("BAOXUE_ABSENCE_ALERT_DAYS", 3, minimum=1)
+# 双线四包: the names of the four levels on each line, and the levels a case must have a
+# named person on (on both lines) before it leaves "confirmed".
+BAOXUE_GOVERNMENT_LEVELS = env_list(
+    "BAOXUE_GOVERNMENT_LEVELS", ["县领导包乡镇", "乡镇干部包村", "村干部包组", "组长或帮扶人包户"]
+)
+BAOXUE_EDUCATION_LEVELS = env_list(
+    "BAOXUE_EDUCATION_LEVELS", ["教育局包学校", "校长包年级", "班主任包班", "教师包学生"]
+)
+BAOXUE_CASE_REQUIRED_LEVELS = [
+    env_int_item("BAOXUE_CASE_REQUIRED_LEVELS", item, minimum=1, maximum=4)
+    for item in env_list("BAOXUE_CASE_REQUIRED_LEVELS", ["1", "2", "3", "4"])
+]
+# Follow-up of a returned student: every N days for the first M months, then monthly to the
+# end of the term; terms end on these month-day dates.
+BAOXUE_FOLLOW_UP_DAYS = env_int("BAOXUE_FOLLOW_UP_DAYS", 14, minimum=1)
+BAOXUE_FOLLOW_UP_INTENSIVE_MONTHS = env_int("BAOXUE_FOLLOW_UP_INTENSIVE_MONTHS", 3, minimum=0)
+BAOXUE_TERM_ENDS = env_list("BAOXUE_TERM_ENDS", ["01-31", "07-15"])
+# Bulk assignment from the case list touches at most this many cases at once.
+BAOXUE_BULK_ASSIGN_CAP = env_int("BAOXUE_BULK_ASSIGN_CAP", 500, minimum=1)
+# Attachments (photos, scans) larger than this are refused.
+BAOXUE_ATTACHMENT_MAX_MB = env_int("BAOXUE_ATTACHMENT_MAX_MB", 10, minimum=1)
 # Lists count at most this many rows ("more than N, narrow the search").
 BAOXUE_LIST_COUNT_CAP = env_int("BAOXUE_LIST_COUNT_CAP", 10_000, minimum=100)
 

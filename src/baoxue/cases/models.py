@@ -7,17 +7,52 @@ This issue's part (reconciliation) opens cases with their source and evidence; t
 from __future__ import annotations
 
 import uuid
+from datetime import date
+from typing import Any
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
 class CaseQuerySet(models.QuerySet["Case"]):
-    def visible_to(self, user: object) -> CaseQuerySet:
+    def visible_to(self, user: Any) -> CaseQuerySet:
+        """Cases in the user's regions or schools (by the case's own place columns, so a
+        township's list does not join its children), and every case naming the user now."""
         from baoxue.accounts.scope import scope_for
 
-        return self.filter(scope_for(user).child_q(prefix="child__"))
+        scope = scope_for(user)
+        q = Q(pk__in=[])
+        for grant in scope.regions:
+            if grant.level == "township":
+                part = Q(township_id=grant.region_id)
+            elif grant.level == "village":
+                part = Q(village_id=grant.region_id)
+            elif grant.level == "group":
+                part = Q(child__group_id=grant.region_id)
+            elif grant.level == "county":
+                part = Q(township__parent_id=grant.region_id)
+            else:
+                part = Q(township__path__startswith=grant.path)
+            if grant.disability_only:
+                part &= Q(child__has_disability=True)
+            q |= part
+        for school in scope.schools:
+            if school.grade is None and not school.class_name:
+                q |= Q(school_id=school.school_id)
+            else:
+                # A class teacher: the cases of the class's children as they are now.
+                part = Q(child__current_school_id=school.school_id)
+                if school.grade is not None:
+                    part &= Q(child__current_grade=school.grade)
+                if school.class_name:
+                    part &= Q(child__current_class=school.class_name)
+                q |= part
+        if getattr(user, "is_authenticated", False):
+            named = Responsibility.objects.filter(case=OuterRef("pk"), user=user, ended_at=None)
+            q |= Q(Exists(named))
+        return self.filter(q)
 
     def open(self) -> CaseQuerySet:
         return self.exclude(status__in=Case.FINISHED)
@@ -65,6 +100,38 @@ class Case(models.Model):
     evidence = models.JSONField(default=dict, blank=True)
     evidence_key = models.CharField(max_length=64, blank=True, editable=False)
     key_group = models.BooleanField(_("重点群体"), default=False)
+    # Where the case is worked: copied from the child (and its last school) when the case is
+    # opened, so scope filters, lists and the dashboard group without joining a million children.
+    township = models.ForeignKey(
+        "registry.Region", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    village = models.ForeignKey(
+        "registry.Region", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    school = models.ForeignKey(
+        "registry.School",
+        verbose_name=_("学校"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # Confirmed: when it began and why (several reasons allowed); dismissed: why.
+    began_on = models.DateField(_("辍学开始月份"), null=True, blank=True)
+    reasons = models.JSONField(_("原因"), default=list, blank=True)
+    dismiss_reason = models.CharField(_("排除原因"), max_length=32, blank=True)
+    # The plan: measures (codes of MEASURES) and a note.
+    measures = models.JSONField(_("帮扶措施"), default=list, blank=True)
+    plan_note = models.TextField(_("方案说明"), blank=True)
+    # 销号: who approved it and on what evidence.
+    close_approver = models.CharField(_("销号批准人"), max_length=64, blank=True)
+    close_evidence = models.CharField(_("销号依据"), max_length=300, blank=True)
+    closed_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The earliest date a step is due (next 劝返 step, a follow-up, a notice's deadline, an
+    # exemption's review). Kept by the services, so "overdue" is one indexed comparison.
+    next_due = models.DateField(_("下一步期限"), null=True, blank=True)
     opened_at = models.DateTimeField(_("立案时间"), auto_now_add=True)
     closed_at = models.DateTimeField(_("结案时间"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -84,7 +151,15 @@ class Case(models.Model):
                 name="case_one_open_per_child",
             )
         ]
-        indexes = [models.Index(fields=["status", "kind"], name="case_status_kind_idx")]
+        indexes = [
+            models.Index(fields=["status", "kind"], name="case_status_kind_idx"),
+            models.Index(fields=["township", "status"], name="case_township_status_idx"),
+            models.Index(fields=["village", "status"], name="case_village_status_idx"),
+            models.Index(fields=["school", "status"], name="case_school_status_idx"),
+            models.Index(fields=["next_due"], name="case_next_due_idx"),
+            models.Index(fields=["closed_at"], name="case_closed_at_idx"),
+            models.Index(fields=["opened_at"], name="case_opened_at_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.child_id} {self.get_kind_display()} {self.get_status_display()}"
@@ -92,6 +167,13 @@ class Case(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status not in self.FINISHED
+
+    def is_overdue(self, today: date | None = None) -> bool:
+        return (
+            self.is_open
+            and self.next_due is not None
+            and self.next_due < (today or timezone.localdate())
+        )
 
 
 class CaseEvent(models.Model):
@@ -145,6 +227,10 @@ class Responsibility(models.Model):
                 condition=Q(level__gte=1) & Q(level__lte=4), name="responsibility_level_1_4"
             )
         ]
+        indexes = [
+            # 我的案件: the cases a user is named on now.
+            models.Index(fields=["user", "ended_at"], name="responsibility_user_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_line_display()} {self.level} {self.name}"
@@ -184,3 +270,152 @@ class Placement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.get_kind_display()}"
+
+
+class ReturnAttempt(models.Model):
+    """劝返: one attempt to persuade a family to send the child back."""
+
+    class Method(models.TextChoices):
+        HOME_VISIT = "home_visit", _("入户家访")
+        PHONE = "phone", _("电话")
+        WORKPLACE = "workplace", _("到务工地劝返")
+        AT_SCHOOL = "at_school", _("约谈到校")
+        OTHER = "other", _("其他")
+
+    class Result(models.TextChoices):
+        AGREED = "agreed", _("同意返校")
+        CONSIDERING = "considering", _("考虑中")
+        REFUSED = "refused", _("拒绝")
+        NOT_REACHED = "not_reached", _("未见到人/未接通")
+        RETURNED = "returned", _("已返校")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attempts")
+    attempted_on = models.DateField(_("劝返日期"))
+    method = models.CharField(_("方式"), max_length=16, choices=Method.choices)
+    people = models.CharField(_("参与人员及电话"), max_length=300)
+    met = models.CharField(_("见到的人"), max_length=100, blank=True)
+    said = models.TextField(_("沟通内容"), blank=True)
+    offered = models.TextField(_("提供的帮扶"), blank=True)
+    result = models.CharField(_("结果"), max_length=16, choices=Result.choices)
+    next_step = models.CharField(_("下一步"), max_length=200, blank=True)
+    next_date = models.DateField(_("下一步日期"), null=True, blank=True)
+    # The form's one-time token: a double submit or a retried upload writes one row.
+    token = models.UUIDField(unique=True, null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("劝返记录")
+        verbose_name_plural = _("劝返记录")
+        ordering = ["-attempted_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.attempted_on} {self.get_method_display()}"
+
+
+class EscalationDocument(models.Model):
+    """The legal steps, in order: the school's written report, the notice to return by a
+    deadline (or the order to the guardian), the administrative penalty, the demand, court."""
+
+    class Kind(models.TextChoices):
+        SCHOOL_REPORT = "school_report", _("学校书面报告")
+        RETURN_NOTICE = "return_notice", _("限期复学通知书")
+        ORDER_NOTICE = "order_notice", _("责令送被监护人接受义务教育通知书")
+        PENALTY = "penalty", _("行政处罚决定书")
+        DEMAND = "demand", _("催告书")
+        COURT_FILING = "court_filing", _("向法院起诉/申请执行")
+        COURT_OUTCOME = "court_outcome", _("法院裁判结果")
+
+    ORDER = [k.value for k in Kind]
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="documents")
+    kind = models.CharField(_("文书类型"), max_length=16, choices=Kind.choices)
+    number = models.CharField(_("文号"), max_length=64, blank=True)
+    issuer = models.CharField(_("发文单位"), max_length=100)
+    issued_on = models.DateField(_("发文日期"))
+    deadline = models.DateField(_("期限"), null=True, blank=True)
+    served_on = models.DateField(_("送达日期"), null=True, blank=True)
+    outcome = models.CharField(_("结果"), max_length=300, blank=True)
+    token = models.UUIDField(unique=True, null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("法律文书")
+        verbose_name_plural = _("法律文书")
+        ordering = ["issued_on", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.get_kind_display()} {self.number}"
+
+
+class FollowUp(models.Model):
+    """关爱跟踪: a scheduled check on a returned student, and what it found."""
+
+    class Attendance(models.TextChoices):
+        NORMAL = "normal", _("正常出勤")
+        SOME_ABSENCE = "some_absence", _("有缺勤")
+        NOT_ATTENDING = "not_attending", _("未到校")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="follow_ups")
+    due_on = models.DateField(_("应跟踪日期"))
+    done_on = models.DateField(_("跟踪日期"), null=True, blank=True)
+    attendance = models.CharField(_("出勤"), max_length=16, choices=Attendance.choices, blank=True)
+    absent_days = models.PositiveSmallIntegerField(_("缺勤天数"), null=True, blank=True)
+    note = models.TextField(_("情况"), blank=True)
+    recorded_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("跟踪记录")
+        verbose_name_plural = _("跟踪记录")
+        ordering = ["due_on", "id"]
+        indexes = [models.Index(fields=["case", "due_on"], name="followup_case_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.due_on}"
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    # Opaque names: a child's name never appears in a storage key or a URL.
+    suffix = filename.rsplit(".", 1)[-1].lower()[:8] if "." in filename else "bin"
+    return f"cases/{instance.case.public_id}/{uuid.uuid4().hex}.{suffix}"
+
+
+class Attachment(models.Model):
+    """A photo or scan for a case, a 劝返 attempt or a legal document, kept through Django's
+    storage API (the data directory by default, S3-compatible storage by configuration)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attachments")
+    attempt = models.ForeignKey(
+        ReturnAttempt, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
+    )
+    document = models.ForeignKey(
+        EscalationDocument,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="attachments",
+    )
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    file = models.FileField(upload_to=attachment_path, max_length=200)
+    name = models.CharField(_("文件名"), max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("附件")
+        verbose_name_plural = _("附件")
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -10,18 +10,24 @@ transition (all through `transition`), optimistic version checks, and a history 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from baoxue.cases.models import Case, CaseEvent, Placement, Responsibility
+from baoxue.accounts.models import Role
+from baoxue.accounts.scope import scope_for
+from baoxue.cases.models import Case, CaseEvent, FollowUp, Placement, Responsibility
 from baoxue.core.services import log_action
+
+WORK_ROLES = (Role.TOWNSHIP_OFFICE, Role.VILLAGE, Role.SCHOOL, Role.TEACHER)
+CLOSE_ROLES = (Role.TOWNSHIP_OFFICE, Role.LEADER)
 
 S = Case.Status
 TRANSITIONS: dict[str, set[str]] = {
@@ -57,11 +63,43 @@ class Conflict(ValidationError):
     """Someone else changed the case since it was read."""
 
 
-def _both_lines(case: Case) -> bool:
-    lines = set(
-        case.responsibilities.filter(ended_at=None).values_list("line", flat=True).distinct()
+def missing_levels(case: Case) -> list[tuple[str, int]]:
+    """The (line, level) pairs the settings require that have no named person now."""
+    named = set(case.responsibilities.filter(ended_at=None).values_list("line", "level"))
+    return [
+        (line, level)
+        for line in (Responsibility.Line.GOVERNMENT, Responsibility.Line.EDUCATION)
+        for level in sorted(set(settings.BAOXUE_CASE_REQUIRED_LEVELS))
+        if (line, level) not in named
+    ]
+
+
+def level_name(line: str, level: int) -> str:
+    names = (
+        settings.BAOXUE_GOVERNMENT_LEVELS
+        if line == Responsibility.Line.GOVERNMENT
+        else settings.BAOXUE_EDUCATION_LEVELS
     )
-    return lines >= {Responsibility.Line.GOVERNMENT, Responsibility.Line.EDUCATION}
+    return names[level - 1] if 0 < level <= len(names) else str(level)
+
+
+def can_work(user: Any, case: Case) -> bool:
+    """Record steps on a visible case: the office, the village and school, and anyone named
+    on it now. Leaders and inspectors read; leaders also approve closing."""
+    if scope_for(user).has_role(*WORK_ROLES):
+        return True
+    return (
+        bool(getattr(user, "is_authenticated", False))
+        and case.responsibilities.filter(user=user, ended_at=None).exists()
+    )
+
+
+def can_close(user: Any) -> bool:
+    return scope_for(user).has_role(*CLOSE_ROLES)
+
+
+def can_assign_in_bulk(user: Any) -> bool:
+    return scope_for(user).has_role(Role.TOWNSHIP_OFFICE)
 
 
 def transition(
@@ -71,31 +109,54 @@ def transition(
     not allowed, the 双线四包 gate is not met, the data are incomplete, or the case changed
     since the user read it (`version`)."""
     data = dict(data or {})
+    if not can_work(actor, case) and not (to == S.CLOSED and can_close(actor)):
+        raise PermissionDenied(_("您没有办理这个案件的权限。"))
+    if to == S.CLOSED and not can_close(actor):
+        raise PermissionDenied(_("销号须由乡镇控辍保学办公室或领导小组批准。"))
     if to not in TRANSITIONS.get(case.status, set()):
         raise ValidationError(
             _("案件不能从“%(a)s”改为“%(b)s”。")
             % {"a": Case.Status(case.status).label, "b": Case.Status(to).label}
         )
-    if to == S.DISMISSED and data.get("reason") not in DISMISS_REASONS:
-        raise ValidationError(_("排除须选择原因。"))
+    changes: dict[str, Any] = {"status": to, "version": F("version") + 1}
+    if to == S.DISMISSED:
+        if data.get("reason") not in DISMISS_REASONS:
+            raise ValidationError(_("排除须选择原因。"))
+        changes["dismiss_reason"] = data["reason"]
     if to == S.CONFIRMED:
         reasons = data.get("reasons") or []
         if not reasons or any(r not in DROPOUT_REASONS for r in reasons):
             raise ValidationError(_("确认辍学须选择原因（可多选）。"))
         if data.get("kind") not in {Case.Kind.NEVER_ENROLLED, Case.Kind.DROPPED_OUT}:
             raise ValidationError(_("请选择失学或辍学。"))
+        changes |= {"kind": data["kind"], "reasons": list(reasons)}
+        if data.get("began"):
+            changes["began_on"] = _month(str(data["began"]))
+    if to == S.CLOSED:
+        approver = str(data.get("approver") or "").strip()
+        evidence = str(data.get("evidence") or "").strip()
+        if not approver or not evidence:
+            raise ValidationError(_("销号须填写批准人和依据（如连续出勤情况）。"))
+        changes |= {
+            "close_approver": approver[:64],
+            "close_evidence": evidence[:300],
+            "closed_by": actor if getattr(actor, "is_authenticated", False) else None,
+        }
     placement = _placement(data.get("placement")) if to == S.PLACED else None
-    if case.status == S.CONFIRMED and not _both_lines(case):
-        raise ValidationError(_("请先落实双线包保责任人（政府线和教育线各至少一人）。"))
+    if case.status == S.CONFIRMED:
+        missing = missing_levels(case)
+        if missing:
+            raise ValidationError(
+                _("请先落实双线包保责任人，还缺：%(levels)s。")
+                % {"levels": "、".join(level_name(line, level) for line, level in missing)}
+            )
     with transaction.atomic():
         before = case.status
-        changes: dict[str, Any] = {"status": to, "version": F("version") + 1}
-        if to == S.CONFIRMED:
-            changes["kind"] = data["kind"]
         if to in Case.FINISHED:
             changes["closed_at"] = timezone.now()
         elif before in Case.FINISHED:
             changes["closed_at"] = None
+            changes |= {"close_approver": "", "close_evidence": "", "closed_by": None}
         updated = Case.objects.filter(pk=case.pk, version=version, status=before).update(**changes)
         if not updated:
             raise Conflict(_("这个案件刚被别人修改过，请刷新页面后再操作。"))
@@ -104,6 +165,11 @@ def transition(
                 case=case,
                 created_by=actor if getattr(actor, "is_authenticated", False) else None,
                 **placement,
+            )
+        if to == S.FOLLOW_UP:
+            start = timezone.localdate()
+            FollowUp.objects.bulk_create(
+                FollowUp(case=case, due_on=day) for day in follow_up_schedule(start)
             )
         CaseEvent.objects.create(
             case=case,
@@ -119,8 +185,87 @@ def transition(
             obj=case,
             data={"from": before, "to": to, **data},
         )
+        refresh_due(case)
     case.refresh_from_db()
     return case
+
+
+def _month(raw: str) -> date:
+    """ "2026-09" or "2026-09-01" → the first of that month."""
+    try:
+        year, month = (int(p) for p in raw.split("-")[:2])
+        return date(year, month, 1)
+    except ValueError:
+        raise ValidationError(_("辍学开始月份格式不对（例如 2026-09）。")) from None
+
+
+def follow_up_schedule(start: date) -> list[date]:
+    """The follow-up dates after a return: every BAOXUE_FOLLOW_UP_DAYS days for the first
+    BAOXUE_FOLLOW_UP_INTENSIVE_MONTHS months, then monthly to the end of the term the
+    intensive period ends in."""
+    every = timedelta(days=settings.BAOXUE_FOLLOW_UP_DAYS)
+    intensive_end = _add_months(start, settings.BAOXUE_FOLLOW_UP_INTENSIVE_MONTHS)
+    term_end = _term_end(intensive_end)
+    days: list[date] = []
+    day = start + every
+    while day <= intensive_end:
+        days.append(day)
+        day += every
+    day = _add_months(days[-1] if days else start, 1)
+    while day <= term_end:
+        days.append(day)
+        day = _add_months(day, 1)
+    return days or [start + every]
+
+
+def _add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, d)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def _term_end(day: date) -> date:
+    ends = []
+    for item in settings.BAOXUE_TERM_ENDS:
+        month, dom = (int(p) for p in item.split("-"))
+        for year in (day.year, day.year + 1):
+            ends.append(date(year, month, dom))
+    return min(e for e in ends if e >= day)
+
+
+def refresh_due(case: Case) -> None:
+    """Recompute the case's earliest due step: the next 劝返 step (from the latest attempt),
+    the first follow-up not yet done, the deadline of the last legal document while the case
+    is not placed, and an exemption's review date. Call inside the writing transaction."""
+    due: list[date] = []
+    status = Case.objects.filter(pk=case.pk).values_list("status", flat=True).get()
+    if status not in Case.FINISHED:
+        if status in {S.CONFIRMED, S.PERSUADING}:
+            latest = case.attempts.order_by("-attempted_on", "-id").first()
+            if latest is not None and latest.next_date:
+                due.append(latest.next_date)
+            document = case.documents.exclude(deadline=None).order_by("-issued_on", "-id").first()
+            if document is not None and document.deadline:
+                due.append(document.deadline)
+        if status == S.FOLLOW_UP:
+            first = case.follow_ups.filter(done_on=None).order_by("due_on").first()
+            if first is not None:
+                due.append(first.due_on)
+        review = (
+            case.placements.filter(kind=Placement.Kind.EXEMPT)
+            .exclude(review_date=None)
+            .order_by("-placed_on", "-id")
+            .values_list("review_date", flat=True)
+            .first()
+        )
+        if review is not None and status in {S.PLACED, S.FOLLOW_UP}:
+            due.append(review)
+    Case.objects.filter(pk=case.pk).update(next_due=min(due) if due else None)
 
 
 def _placement(raw: Any) -> dict[str, Any]:
@@ -174,6 +319,8 @@ def assign(
     phone: str = "",
 ) -> Responsibility:
     """Name the person on a line and level; the one there before is ended, not overwritten."""
+    if not can_work(actor, case):
+        raise PermissionDenied(_("您没有办理这个案件的权限。"))
     if line not in Responsibility.Line.values or not 1 <= level <= 4:
         raise ValidationError(_("请选择线和层级。"))
     if not name.strip():

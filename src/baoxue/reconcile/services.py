@@ -435,6 +435,12 @@ def _open_cases(run: ReconciliationRun, results: list[dict[str, Any]]) -> dict[s
         finished.setdefault(child_id, key)
     new: list[Case] = []
     changed: list[Case] = []
+    # Villages are few: their townships in one query, for the case's place columns.
+    township_of = dict(
+        Region.objects.filter(
+            pk__in={r["village_id"] for r in wanted.values() if r["village_id"]}
+        ).values_list("pk", "parent_id")
+    )
     for child_id, r in wanted.items():
         key = _evidence_key(r["evidence"])
         case = open_cases.get(child_id)
@@ -458,6 +464,9 @@ def _open_cases(run: ReconciliationRun, results: list[dict[str, Any]]) -> dict[s
                 evidence=r["evidence"],
                 evidence_key=key,
                 key_group=r["key_group"],
+                township_id=township_of.get(r["village_id"]),
+                village_id=r["village_id"],
+                school_id=r["school_id"],
             )
         )
     Case.objects.bulk_create(new, batch_size=1000)

@@ -16,6 +16,14 @@ def case(world):
     return Case.objects.create(child=world.child("石丽"), kind=Case.Kind.TO_VERIFY)
 
 
+def assign_all(persona, case):
+    for line in ("government", "education"):
+        for level in (1, 2, 3, 4):
+            assign(
+                actor=persona("office"), case=case, line=line, level=level, name=f"{line}{level}"
+            )
+
+
 def move(persona, case, to, **data):
     case.refresh_from_db()
     return transition(actor=persona("office"), case=case, to=to, version=case.version, data=data)
@@ -26,8 +34,7 @@ def test_full_way_from_suspected_to_closed_with_history(case, persona):
     move(
         persona, case, "confirmed", kind="dropped_out", reasons=["work", "family"], began="2026-09"
     )
-    assign(actor=persona("office"), case=case, line="government", level=2, name="村支书 王一")
-    assign(actor=persona("office"), case=case, line="education", level=4, name="班主任 李二")
+    assign_all(persona, case)
     move(persona, case, "persuading")
     x = School.objects.get(code="2145993101")
     placed = move(
@@ -71,14 +78,20 @@ def test_refused_moves_change_nothing(case, persona, to, data, message):
     assert not CaseEvent.objects.filter(case=case).exists()
 
 
-def test_leaving_confirmed_needs_both_lines(case, persona):
+def test_leaving_confirmed_needs_every_required_level_on_both_lines(case, persona, settings):
     move(persona, case, "confirmed", kind="never_enrolled", reasons=["distance"])
     with pytest.raises(ValidationError, match="双线"):
         move(persona, case, "persuading")
-    assign(actor=persona("office"), case=case, line="government", level=1, name="乡长")
-    with pytest.raises(ValidationError, match="双线"):
+    for level in (1, 2, 3, 4):
+        assign(actor=persona("office"), case=case, line="government", level=level, name="乡干部")
+    with pytest.raises(ValidationError, match="教师包学生"):
         move(persona, case, "persuading")
-    assign(actor=persona("office"), case=case, line="education", level=1, name="校长")
+    # A township that requires only levels 3 and 4 (settings): the two lower are enough.
+    settings.BAOXUE_CASE_REQUIRED_LEVELS = [3, 4]
+    assign(actor=persona("office"), case=case, line="education", level=3, name="班主任")
+    with pytest.raises(ValidationError, match="教师包学生"):
+        move(persona, case, "persuading")
+    assign(actor=persona("office"), case=case, line="education", level=4, name="教师")
     assert move(persona, case, "persuading").status == "persuading"
 
 
@@ -117,8 +130,7 @@ def test_two_people_editing_the_same_case(case, persona):
 )
 def test_a_placement_needs_its_facts(case, persona, placement, message):
     move(persona, case, "confirmed", kind="dropped_out", reasons=["illness"])
-    assign(actor=persona("office"), case=case, line="government", level=1, name="乡长")
-    assign(actor=persona("office"), case=case, line="education", level=1, name="校长")
+    assign_all(persona, case)
     with pytest.raises(ValidationError, match=message):
         move(persona, case, "placed", placement=placement)
     case.refresh_from_db()
@@ -133,8 +145,7 @@ def test_an_approved_exemption_makes_the_child_exempt_in_the_reconciliation(case
     from baoxue.reconcile.services import run_create, run_execute
 
     move(persona, case, "confirmed", kind="never_enrolled", reasons=["disability"])
-    assign(actor=persona("office"), case=case, line="government", level=1, name="乡长")
-    assign(actor=persona("office"), case=case, line="education", level=1, name="校长")
+    assign_all(persona, case)
     move(
         persona,
         case,

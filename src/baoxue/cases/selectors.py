@@ -1,0 +1,180 @@
+"""Reads: a user's caseload, the case list with its filters, one case, the dashboard figures.
+Every read starts from `Case.objects.visible_to(user)`."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from baoxue.cases.models import Case, Responsibility
+
+S = Case.Status
+# The states a list shows by default, and the order the dashboard shows them in.
+OPEN_STATES = [S.SUSPECTED, S.VERIFYING, S.CONFIRMED, S.PERSUADING, S.PLACED, S.FOLLOW_UP]
+WEEKS = 12
+
+
+def access_case(user: Any, public_id: str) -> Case:
+    """The case, if the user may see it; 404 for a missing one and for one out of scope."""
+    try:
+        uid = uuid.UUID(str(public_id))
+    except ValueError:
+        raise Http404 from None
+    case = (
+        Case.objects.visible_to(user)
+        .filter(public_id=uid)
+        .select_related("child", "child__household", "village", "school", "township")
+        .first()
+    )
+    if case is None:
+        raise Http404
+    return case
+
+
+def caseload(user: Any) -> QuerySet[Case]:
+    """我的案件: the open cases naming the user now, overdue first."""
+    if not getattr(user, "is_authenticated", False):
+        return Case.objects.none()
+    named = Responsibility.objects.filter(case=OuterRef("pk"), user=user, ended_at=None)
+    return (
+        Case.objects.open()
+        .filter(Exists(named))
+        .select_related("child", "village", "school")
+        .order_by("next_due", "-opened_at", "-id")
+    )
+
+
+@dataclass
+class CaseFilters:
+    status: str = "open"  # "open", "all", "finished" or a status
+    kind: str = ""
+    village: int | None = None
+    school: int | None = None
+    overdue: bool = False
+    key_group: bool = False
+    unassigned: bool = False
+    name: str = ""
+    opened_since: date | None = None
+    closed_since: date | None = None
+
+
+def case_list(user: Any, filters: CaseFilters | None = None) -> QuerySet[Case]:
+    f = filters or CaseFilters()
+    qs = Case.objects.visible_to(user)
+    if f.status == "open":
+        qs = qs.filter(status__in=OPEN_STATES)
+    elif f.status == "finished":
+        qs = qs.filter(status__in=Case.FINISHED)
+    elif f.status in S.values:
+        qs = qs.filter(status=f.status)
+    if f.kind in Case.Kind.values:
+        qs = qs.filter(kind=f.kind)
+    if f.village:
+        qs = qs.filter(village_id=f.village)
+    if f.school:
+        qs = qs.filter(school_id=f.school)
+    if f.overdue:
+        qs = qs.filter(next_due__lt=timezone.localdate(), status__in=OPEN_STATES)
+    if f.key_group:
+        qs = qs.filter(key_group=True)
+    if f.unassigned:
+        qs = qs.filter(status__in=OPEN_STATES).filter(unassigned_q())
+    if f.name:
+        qs = qs.filter(child__name__startswith=f.name.strip())
+    if f.opened_since:
+        qs = qs.filter(opened_at__gte=_start_of(f.opened_since))
+    if f.closed_since:
+        qs = qs.filter(closed_at__gte=_start_of(f.closed_since))
+    return qs
+
+
+def unassigned_q() -> Q:
+    """Cases missing a named person on either line (the 双线四包 gate's lines)."""
+    active = Responsibility.objects.filter(case=OuterRef("pk"), ended_at=None)
+    return ~Q(Exists(active.filter(line=Responsibility.Line.GOVERNMENT))) | ~Q(
+        Exists(active.filter(line=Responsibility.Line.EDUCATION))
+    )
+
+
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def dashboard(user: Any, *, today: date | None = None) -> dict[str, Any]:
+    """The dashboard's figures in the user's scope, each with the list filter it opens."""
+    today = today or timezone.localdate()
+    cases = Case.objects.visible_to(user)
+    open_cases = cases.filter(status__in=OPEN_STATES)
+    by_status = dict(
+        open_cases.order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    states = [(s, S(s).label, by_status.get(s, 0)) for s in OPEN_STATES]
+    by_village = _grouped(open_cases, "village_id", "village__name")
+    by_school = _grouped(open_cases, "school_id", "school__name")
+    overdue = open_cases.filter(next_due__lt=today).count()
+    key_group = open_cases.filter(key_group=True).count()
+    unassigned = open_cases.filter(unassigned_q()).count()
+    weeks = _weeks(cases, today)
+    return {
+        "states": states,
+        "open_total": sum(by_status.values()),
+        "by_village": by_village,
+        "by_school": by_school,
+        "overdue": overdue,
+        "key_group": key_group,
+        "unassigned": unassigned,
+        "weeks": weeks,
+        "today": today,
+    }
+
+
+def _grouped(qs: QuerySet[Case], key: str, label: str) -> list[tuple[int | None, str, int]]:
+    rows = qs.order_by().values_list(key, label).annotate(n=Count("pk"))
+    return sorted(((k, lbl or "—", n) for k, lbl, n in rows), key=lambda r: (-r[2], r[1]))
+
+
+def _weeks(cases: QuerySet[Case], today: date) -> list[dict[str, Any]]:
+    """New and finished cases per week (Monday to Sunday) for the last WEEKS weeks, and the
+    open count at the end of each week (the trend toward zero).
+
+    Counted by weeks in Python from two narrow queries over the window, so the same code runs
+    on SQLite and PostgreSQL without date-truncation differences."""
+    monday = today - timedelta(days=today.weekday())
+    first = monday - timedelta(weeks=WEEKS - 1)
+    start = _start_of(first)
+    opened_before = cases.filter(opened_at__lt=start).count()
+    finished_before = cases.filter(closed_at__lt=start).count()
+    zone = timezone.get_current_timezone()
+    opened = [0] * WEEKS
+    finished = [0] * WEEKS
+    for at in cases.filter(opened_at__gte=start).values_list("opened_at", flat=True).iterator():
+        index = (timezone.localtime(at, zone).date() - first).days // 7
+        if 0 <= index < WEEKS:
+            opened[index] += 1
+    for ended in cases.filter(closed_at__gte=start).values_list("closed_at", flat=True).iterator():
+        if ended is None:
+            continue
+        index = (timezone.localtime(ended, zone).date() - first).days // 7
+        if 0 <= index < WEEKS:
+            finished[index] += 1
+    rows = []
+    running = opened_before - finished_before
+    for i in range(WEEKS):
+        running += opened[i] - finished[i]
+        week = first + timedelta(weeks=i)
+        rows.append({"week": week, "opened": opened[i], "finished": finished[i], "open": running})
+    return rows
+
+
+def required_levels() -> list[int]:
+    return sorted(set(settings.BAOXUE_CASE_REQUIRED_LEVELS))

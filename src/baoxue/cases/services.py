@@ -1,0 +1,415 @@
+"""Writes on a case besides its transitions (those are in `workflow`): 劝返 attempts, legal
+documents, attachments, the plan, follow-ups, opening a case by hand and bulk assignment.
+
+Every service takes the acting user, runs in one transaction, writes the case's history
+(`CaseEvent`) and the audit row, and keeps `Case.next_due` current.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from baoxue.cases.models import (
+    Attachment,
+    Case,
+    CaseEvent,
+    EscalationDocument,
+    FollowUp,
+    Responsibility,
+    ReturnAttempt,
+)
+from baoxue.cases.workflow import assign, can_assign_in_bulk, can_work, refresh_due
+from baoxue.core.services import log_action
+from baoxue.registry.models import Child, Enrollment
+
+MEASURES = {
+    "subsidy": gettext_lazy("落实资助"),
+    "fees": gettext_lazy("减免或帮助缴费"),
+    "class_placement": gettext_lazy("编班安置"),
+    "psychological": gettext_lazy("心理辅导"),
+    "home_teaching": gettext_lazy("送教上门"),
+    "boarding": gettext_lazy("安排寄宿"),
+    "tutoring": gettext_lazy("学业帮扶"),
+}
+ATTACHMENT_TYPES = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/heic": "heic",
+    "application/pdf": "pdf",
+}
+
+
+def _user(actor: Any) -> Any:
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def _event(actor: Any, case: Case, kind: str, data: dict[str, Any]) -> None:
+    CaseEvent.objects.create(case=case, actor=_user(actor), kind=kind, data=data)
+
+
+def _check(actor: Any, case: Case) -> None:
+    if not can_work(actor, case):
+        raise PermissionDenied(_("您没有办理这个案件的权限。"))
+    if not case.is_open:
+        raise ValidationError(_("案件已结束，不能再记录。如孩子再次辍学，请先重新立案。"))
+
+
+def _token(raw: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+def _required_date(raw: Any, label: str) -> date:
+    day = _date(raw, label)
+    assert day is not None
+    return day
+
+
+def _date(raw: Any, label: str, *, required: bool = True) -> date | None:
+    if isinstance(raw, date):
+        return raw
+    if not raw:
+        if required:
+            raise ValidationError(_("请填写%(label)s。") % {"label": label})
+        return None
+    try:
+        return date.fromisoformat(str(raw))
+    except ValueError:
+        raise ValidationError(
+            _("%(label)s格式不对（例如 2026-10-08）。") % {"label": label}
+        ) from None
+
+
+def attempt_record(*, actor: Any, case: Case, data: dict[str, Any]) -> ReturnAttempt:
+    """劝返: one attempt. A form posted twice (same token) gives back the first record."""
+    _check(actor, case)
+    token = _token(data.get("token"))
+    if token is not None:
+        existing = ReturnAttempt.objects.filter(token=token, case=case).first()
+        if existing is not None:
+            return existing
+    if data.get("method") not in ReturnAttempt.Method.values:
+        raise ValidationError(_("请选择劝返方式。"))
+    if data.get("result") not in ReturnAttempt.Result.values:
+        raise ValidationError(_("请选择劝返结果。"))
+    people = str(data.get("people") or "").strip()
+    if not people:
+        raise ValidationError(_("请填写参与劝返的人员及电话。"))
+    attempted_on = _required_date(data.get("attempted_on"), _("劝返日期"))
+    next_date = _date(data.get("next_date"), _("下一步日期"), required=False)
+    if attempted_on > timezone.localdate():
+        raise ValidationError(_("劝返日期不能晚于今天。"))
+    try:
+        with transaction.atomic():
+            attempt = ReturnAttempt.objects.create(
+                case=case,
+                attempted_on=attempted_on,
+                method=data["method"],
+                people=people[:300],
+                met=str(data.get("met") or "")[:100],
+                said=str(data.get("said") or ""),
+                offered=str(data.get("offered") or ""),
+                result=data["result"],
+                next_step=str(data.get("next_step") or "")[:200],
+                next_date=next_date,
+                token=token,
+                created_by=_user(actor),
+            )
+            _event(
+                actor,
+                case,
+                "attempt",
+                {"on": str(attempted_on), "method": attempt.method, "result": attempt.result},
+            )
+            log_action(actor=actor, action="case.attempt_recorded", obj=case)
+            refresh_due(case)
+    except IntegrityError:
+        # The same token from a second request that raced the first one: it is there now.
+        return ReturnAttempt.objects.get(token=token, case=case)
+    return attempt
+
+
+def document_record(*, actor: Any, case: Case, data: dict[str, Any]) -> EscalationDocument:
+    """A legal step. Steps go in the legal order: a document may not skip ahead of one that
+    has not been issued, except that either notice (限期复学 / 责令送) serves as the second."""
+    _check(actor, case)
+    token = _token(data.get("token"))
+    if token is not None:
+        existing = EscalationDocument.objects.filter(token=token, case=case).first()
+        if existing is not None:
+            return existing
+    kind = data.get("kind")
+    if kind not in EscalationDocument.Kind.values:
+        raise ValidationError(_("请选择文书类型。"))
+    _check_order(case, str(kind))
+    issuer = str(data.get("issuer") or "").strip()
+    if not issuer:
+        raise ValidationError(_("请填写发文单位。"))
+    issued_on = _required_date(data.get("issued_on"), _("发文日期"))
+    deadline = _date(data.get("deadline"), _("期限"), required=False)
+    served_on = _date(data.get("served_on"), _("送达日期"), required=False)
+    if deadline and issued_on and deadline < issued_on:
+        raise ValidationError(_("期限不能早于发文日期。"))
+    try:
+        with transaction.atomic():
+            document = EscalationDocument.objects.create(
+                case=case,
+                kind=kind,
+                number=str(data.get("number") or "").strip()[:64],
+                issuer=issuer[:100],
+                issued_on=issued_on,
+                deadline=deadline,
+                served_on=served_on,
+                outcome=str(data.get("outcome") or "")[:300],
+                token=token,
+                created_by=_user(actor),
+            )
+            _event(actor, case, "document", {"kind": kind, "number": document.number})
+            log_action(actor=actor, action="case.document_recorded", obj=case, data={"kind": kind})
+            refresh_due(case)
+    except IntegrityError:
+        return EscalationDocument.objects.get(token=token, case=case)
+    return document
+
+
+# Each step needs one of these issued before it.
+_NEEDS: dict[str, set[str]] = {
+    "return_notice": {"school_report"},
+    "order_notice": {"school_report"},
+    "penalty": {"return_notice", "order_notice"},
+    "demand": {"penalty"},
+    "court_filing": {"demand"},
+    "court_outcome": {"court_filing"},
+}
+
+
+def _check_order(case: Case, kind: str) -> None:
+    needs = _NEEDS.get(kind)
+    if not needs:
+        return
+    issued = set(case.documents.values_list("kind", flat=True))
+    if not issued & needs:
+        labels = "、".join(str(EscalationDocument.Kind(k).label) for k in sorted(needs))
+        raise ValidationError(
+            _("请按法定顺序办理：先有“%(before)s”，再办“%(kind)s”。")
+            % {"before": labels, "kind": EscalationDocument.Kind(kind).label}
+        )
+
+
+def attachment_add(
+    *,
+    actor: Any,
+    case: Case,
+    upload: UploadedFile,
+    attempt: ReturnAttempt | None = None,
+    document: EscalationDocument | None = None,
+) -> Attachment:
+    """A photo or scan, checked by its first bytes (not its name) and its size."""
+    _check(actor, case)
+    limit = settings.BAOXUE_ATTACHMENT_MAX_MB * 1024 * 1024
+    if upload.size is None or upload.size == 0:
+        raise ValidationError(_("文件是空的。"))
+    if upload.size > limit:
+        raise ValidationError(
+            _("文件太大（最大 %(mb)s MB），请压缩照片后再上传。")
+            % {"mb": settings.BAOXUE_ATTACHMENT_MAX_MB}
+        )
+    head = upload.read(16)
+    upload.seek(0)
+    content_type = _sniff(head)
+    if content_type is None:
+        raise ValidationError(_("只能上传照片（JPG、PNG、HEIC）或 PDF 扫描件。"))
+    with transaction.atomic():
+        item = Attachment(
+            case=case,
+            attempt=attempt,
+            document=document,
+            name=(upload.name or "file")[-200:],
+            content_type=content_type,
+            size=upload.size,
+            uploaded_by=_user(actor),
+        )
+        item.file.save(upload.name or "file." + ATTACHMENT_TYPES[content_type], upload, save=False)
+        # A failed insert must not leave the stored file behind.
+        try:
+            item.save()
+        except Exception:
+            item.file.delete(save=False)
+            raise
+        _event(actor, case, "attachment", {"name": item.name})
+        log_action(actor=actor, action="case.attachment_added", obj=case)
+    return item
+
+
+def _sniff(head: bytes) -> str | None:
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[4:12] in {b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"}:
+        return "image/heic"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    return None
+
+
+def plan_update(*, actor: Any, case: Case, measures: list[str], note: str, version: int) -> Case:
+    """The case plan. Checked against the version the user read, like a transition."""
+    from baoxue.cases.workflow import Conflict
+
+    _check(actor, case)
+    unknown = [m for m in measures if m not in MEASURES]
+    if unknown:
+        raise ValidationError(_("未知的帮扶措施。"))
+    with transaction.atomic():
+        before = {"measures": case.measures, "note": case.plan_note}
+        from django.db.models import F
+
+        updated = Case.objects.filter(pk=case.pk, version=version).update(
+            measures=list(dict.fromkeys(measures)), plan_note=note, version=F("version") + 1
+        )
+        if not updated:
+            raise Conflict(_("这个案件刚被别人修改过，请刷新页面后再操作。"))
+        _event(
+            actor,
+            case,
+            "plan",
+            {"before": before, "after": {"measures": measures, "note": note}},
+        )
+        log_action(actor=actor, action="case.plan_updated", obj=case)
+    case.refresh_from_db()
+    return case
+
+
+def follow_up_record(
+    *, actor: Any, case: Case, follow_up: FollowUp, data: dict[str, Any]
+) -> FollowUp:
+    """Record a scheduled follow-up. Recording one already recorded changes nothing and says
+    so (two people at the same visit)."""
+    _check(actor, case)
+    if follow_up.case_id != case.pk:
+        raise PermissionDenied
+    if data.get("attendance") not in FollowUp.Attendance.values:
+        raise ValidationError(_("请选择出勤情况。"))
+    done_on = _required_date(data.get("done_on"), _("跟踪日期"))
+    raw_days = str(data.get("absent_days") or "").strip()
+    if raw_days and not raw_days.isdigit():
+        raise ValidationError(_("缺勤天数须为整数。"))
+    with transaction.atomic():
+        updated = FollowUp.objects.filter(pk=follow_up.pk, done_on=None).update(
+            done_on=done_on,
+            attendance=data["attendance"],
+            absent_days=int(raw_days) if raw_days else None,
+            note=str(data.get("note") or ""),
+            recorded_by=_user(actor),
+        )
+        if not updated:
+            raise ValidationError(_("这次跟踪已经有人记录过了。"))
+        _event(
+            actor,
+            case,
+            "follow_up",
+            {"due": str(follow_up.due_on), "done": str(done_on), "attendance": data["attendance"]},
+        )
+        log_action(actor=actor, action="case.follow_up_recorded", obj=case)
+        refresh_due(case)
+    follow_up.refresh_from_db()
+    return follow_up
+
+
+def case_open(*, actor: Any, child: Child, note: str) -> Case:
+    """Open a case by hand (a teacher or cadre notices a child missing). One open case per
+    child: if there is one, it is returned as it is."""
+    if not can_work(actor, Case(child=child)):
+        raise PermissionDenied(_("您没有立案的权限。"))
+    existing = Case.objects.open().filter(child=child).first()
+    if existing is not None:
+        return existing
+    school_id = child.current_school_id or (
+        Enrollment.objects.filter(child=child)
+        .order_by("-is_current", "-entry_date", "-id")
+        .values_list("school_id", flat=True)
+        .first()
+    )
+    try:
+        with transaction.atomic():
+            case = Case.objects.create(
+                child=child,
+                kind=Case.Kind.TO_VERIFY,
+                source="person",
+                basis=note.strip()[:200],
+                # As the reconciliation counts it: a 脱贫户 or 监测户 household.
+                key_group=child.household is not None and child.household.is_key_group,
+                township_id=child.township_id,
+                village_id=child.village_id,
+                school_id=school_id,
+            )
+            _event(actor, case, "opened", {"note": note.strip()[:200]})
+            log_action(actor=actor, action="case.opened", obj=case)
+    except IntegrityError:
+        # Another open case was made at the same moment: one per child, that one stands.
+        return Case.objects.open().get(child=child)
+    return case
+
+
+def bulk_assign(
+    *,
+    actor: Any,
+    cases: list[Case],
+    line: str,
+    level: int,
+    name: str,
+    user: Any = None,
+    role: str = "",
+    unit: str = "",
+    phone: str = "",
+    replace: bool = False,
+) -> dict[str, int]:
+    """Name one person on many cases (e.g. the township cadre for every case of a village).
+    Capped; cases that already have someone at that line and level keep them unless
+    `replace`. Returns counts for the summary."""
+    if not can_assign_in_bulk(actor):
+        raise PermissionDenied(_("只有乡镇控辍保学办公室可以批量分配。"))
+    cap = settings.BAOXUE_BULK_ASSIGN_CAP
+    if len(cases) > cap:
+        raise ValidationError(_("一次最多分配 %(cap)s 个案件，请先用筛选缩小范围。") % {"cap": cap})
+    taken = set(
+        Responsibility.objects.filter(
+            case__in=cases, line=line, level=level, ended_at=None
+        ).values_list("case_id", flat=True)
+    )
+    counts = {"assigned": 0, "kept": 0, "finished": 0}
+    with transaction.atomic():
+        for case in cases:
+            if not case.is_open:
+                counts["finished"] += 1
+                continue
+            if case.pk in taken and not replace:
+                counts["kept"] += 1
+                continue
+            assign(
+                actor=actor,
+                case=case,
+                line=line,
+                level=level,
+                name=name,
+                user=user,
+                role=role,
+                unit=unit,
+                phone=phone,
+            )
+            counts["assigned"] += 1
+        log_action(actor=actor, action="case.bulk_assigned", data={"line": line, **counts})
+    return counts
