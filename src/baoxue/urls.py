@@ -13,6 +13,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("imports/", include("baoxue.imports.urls")),
     path("reconcile/", include("baoxue.reconcile.urls")),
+    path("cases/", include("baoxue.cases.urls")),
     path("healthz", healthz, name="healthz"),
     path("", include("baoxue.registry.urls")),
 ]

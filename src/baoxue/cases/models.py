@@ -382,8 +382,11 @@ class FollowUp(models.Model):
 
 
 def attachment_path(instance: Attachment, filename: str) -> str:
-    # Opaque names: a child's name never appears in a storage key or a URL.
-    suffix = filename.rsplit(".", 1)[-1].lower()[:8] if "." in filename else "bin"
+    # Opaque names: a child's name never appears in a storage key or a URL. The extension is
+    # the one the service chose from the file's first bytes.
+    suffix = filename.rsplit(".", 1)[-1] if filename.startswith("upload.") else "bin"
+    if suffix not in {"jpg", "png", "heic", "pdf"}:
+        suffix = "bin"
     return f"cases/{instance.case.public_id}/{uuid.uuid4().hex}.{suffix}"
 
 

@@ -96,10 +96,11 @@ def attempt_record(*, actor: Any, case: Case, data: dict[str, Any]) -> ReturnAtt
     """劝返: one attempt. A form posted twice (same token) gives back the first record."""
     _check(actor, case)
     token = _token(data.get("token"))
-    if token is not None:
-        existing = ReturnAttempt.objects.filter(token=token, case=case).first()
-        if existing is not None:
+    existing = ReturnAttempt.objects.filter(token=token).first() if token else None
+    if existing is not None:
+        if existing.case_id == case.pk:
             return existing
+        token = None  # a form copied from another case's page: a new record, not that one
     if data.get("method") not in ReturnAttempt.Method.values:
         raise ValidationError(_("请选择劝返方式。"))
     if data.get("result") not in ReturnAttempt.Result.values:
@@ -146,10 +147,11 @@ def document_record(*, actor: Any, case: Case, data: dict[str, Any]) -> Escalati
     has not been issued, except that either notice (限期复学 / 责令送) serves as the second."""
     _check(actor, case)
     token = _token(data.get("token"))
-    if token is not None:
-        existing = EscalationDocument.objects.filter(token=token, case=case).first()
-        if existing is not None:
+    existing = EscalationDocument.objects.filter(token=token).first() if token else None
+    if existing is not None:
+        if existing.case_id == case.pk:
             return existing
+        token = None
     kind = data.get("kind")
     if kind not in EscalationDocument.Kind.values:
         raise ValidationError(_("请选择文书类型。"))
@@ -218,6 +220,10 @@ def attachment_add(
 ) -> Attachment:
     """A photo or scan, checked by its first bytes (not its name) and its size."""
     _check(actor, case)
+    if (attempt is not None and attempt.case_id != case.pk) or (
+        document is not None and document.case_id != case.pk
+    ):
+        raise PermissionDenied
     limit = settings.BAOXUE_ATTACHMENT_MAX_MB * 1024 * 1024
     if upload.size is None or upload.size == 0:
         raise ValidationError(_("文件是空的。"))
@@ -241,7 +247,9 @@ def attachment_add(
             size=upload.size,
             uploaded_by=_user(actor),
         )
-        item.file.save(upload.name or "file." + ATTACHMENT_TYPES[content_type], upload, save=False)
+        # Stored under an opaque name with the extension of what the bytes are: neither a
+        # child's name nor a misleading extension from the uploaded name reaches storage.
+        item.file.save("upload." + ATTACHMENT_TYPES[content_type], upload, save=False)
         # A failed insert must not leave the stored file behind.
         try:
             item.save()
@@ -385,6 +393,13 @@ def bulk_assign(
     cap = settings.BAOXUE_BULK_ASSIGN_CAP
     if len(cases) > cap:
         raise ValidationError(_("一次最多分配 %(cap)s 个案件，请先用筛选缩小范围。") % {"cap": cap})
+    visible = set(
+        Case.objects.visible_to(actor)
+        .filter(pk__in=[c.pk for c in cases])
+        .values_list("pk", flat=True)
+    )
+    if len(visible) != len({c.pk for c in cases}):
+        raise PermissionDenied
     taken = set(
         Responsibility.objects.filter(
             case__in=cases, line=line, level=level, ended_at=None

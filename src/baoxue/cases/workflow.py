@@ -84,18 +84,32 @@ def level_name(line: str, level: int) -> str:
 
 
 def can_work(user: Any, case: Case) -> bool:
-    """Record steps on a visible case: the office, the village and school, and anyone named
-    on it now. Leaders and inspectors read; leaders also approve closing."""
-    if scope_for(user).has_role(*WORK_ROLES):
+    """Record steps on a case: the office, the village and the school it belongs to, and
+    anyone named on it now. Leaders and inspectors read; leaders also approve closing. A case
+    not yet saved (opening one) belongs where its child is."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if case.pk is None:
+        return scope_for(user).has_role(*WORK_ROLES) and _child_visible(user, case.child_id)
+    if case.responsibilities.filter(user=user, ended_at=None).exists():
         return True
-    return (
-        bool(getattr(user, "is_authenticated", False))
-        and case.responsibilities.filter(user=user, ended_at=None).exists()
-    )
+    return scope_for(user).has_role(*WORK_ROLES) and _case_visible(user, case)
 
 
-def can_close(user: Any) -> bool:
-    return scope_for(user).has_role(*CLOSE_ROLES)
+def can_close(user: Any, case: Case | None = None) -> bool:
+    if not scope_for(user).has_role(*CLOSE_ROLES):
+        return False
+    return case is None or _case_visible(user, case)
+
+
+def _case_visible(user: Any, case: Case) -> bool:
+    return Case.objects.visible_to(user).filter(pk=case.pk).exists()
+
+
+def _child_visible(user: Any, child_id: int) -> bool:
+    from baoxue.registry.models import Child
+
+    return Child.objects.visible_to(user).filter(pk=child_id).exists()
 
 
 def can_assign_in_bulk(user: Any) -> bool:
@@ -109,10 +123,14 @@ def transition(
     not allowed, the 双线四包 gate is not met, the data are incomplete, or the case changed
     since the user read it (`version`)."""
     data = dict(data or {})
-    if not can_work(actor, case) and not (to == S.CLOSED and can_close(actor)):
+    if case.version != version:
+        # Checked first: a form sent twice (a double click) finds the case already moved.
+        raise Conflict(_("这个案件刚被别人修改过，请刷新页面后再操作。"))
+    if to == S.CLOSED:
+        if not can_close(actor, case):
+            raise PermissionDenied(_("销号须由乡镇控辍保学办公室或领导小组批准。"))
+    elif not can_work(actor, case):
         raise PermissionDenied(_("您没有办理这个案件的权限。"))
-    if to == S.CLOSED and not can_close(actor):
-        raise PermissionDenied(_("销号须由乡镇控辍保学办公室或领导小组批准。"))
     if to not in TRANSITIONS.get(case.status, set()):
         raise ValidationError(
             _("案件不能从“%(a)s”改为“%(b)s”。")
@@ -167,6 +185,9 @@ def transition(
                 **placement,
             )
         if to == S.FOLLOW_UP:
+            # Back in follow-up after a failed return: the old plan's dates not yet visited
+            # give way to a new schedule from today (those visited stay in the history).
+            case.follow_ups.filter(done_on=None).delete()
             start = timezone.localdate()
             FollowUp.objects.bulk_create(
                 FollowUp(case=case, due_on=day) for day in follow_up_schedule(start)

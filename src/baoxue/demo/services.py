@@ -128,4 +128,13 @@ def demo_create(
 
         office = User.objects.get(username=username_prefix + "office")
         run_execute(run_create(actor=office, area=township))
+        # Case work on the cases that run opened, through the township's own services.
+        from baoxue.demo.cases import demo_cases
+
+        demo_cases(
+            office=office,
+            cadre=User.objects.get(username=username_prefix + "village_a"),
+            teacher=User.objects.get(username=username_prefix + "teacher"),
+            seed=seed,
+        )
     return accounts

@@ -5,6 +5,7 @@ from baoxue.registry import views
 app_name = "registry"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("start/", views.start, name="start"),
     path("children/", views.child_list, name="child_list"),
     path("children/duplicates/", views.duplicate_ids, name="duplicates"),
     path("children/<str:public_id>/", views.child_detail, name="child_detail"),

@@ -7,11 +7,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.functional import cached_property
 from django.views.decorators.http import require_POST
 
+from baoxue.accounts.models import Role
 from baoxue.accounts.permissions import can_reveal_id_number
+from baoxue.accounts.scope import scope_for
 from baoxue.core.services import log_action
 from baoxue.registry import selectors
 from baoxue.registry.forms import ChildFilterForm
@@ -52,6 +54,18 @@ def _query_without_page(request: HttpRequest) -> str:
 
 
 @login_required
+def start(request: HttpRequest) -> HttpResponse:
+    """Where a login lands: a teacher's or village cadre's work starts from their own cases
+    (我的案件); everyone else from the home counts."""
+    scope = scope_for(request.user)
+    if scope.has_role(Role.TEACHER, Role.VILLAGE) and not scope.has_role(
+        Role.TOWNSHIP_OFFICE, Role.LEADER, Role.SCHOOL, Role.COUNTY_INSPECTOR
+    ):
+        return redirect("cases:mine")
+    return redirect("registry:home")
+
+
+@login_required
 def home(request: HttpRequest) -> HttpResponse:
     counts = selectors.home_counts(request.user)
     return render(request, "registry/home.html", {"counts": counts})
@@ -87,6 +101,7 @@ def child_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "can_reveal": can_reveal_id_number(request.user),
         **selectors.child_detail(child),
     }
+    context["open_case"] = next((c for c in context.get("cases", []) if c.is_open), None)
     return render(request, "registry/child_detail.html", context)
 
 

@@ -13,7 +13,12 @@ from baoxue.registry.models import School
 
 @pytest.fixture
 def case(world):
-    return Case.objects.create(child=world.child("石丽"), kind=Case.Kind.TO_VERIFY)
+    return Case.objects.create(
+        child=world.child("石丽"),
+        kind=Case.Kind.TO_VERIFY,
+        township=world.township,
+        village=world.village_b,
+    )
 
 
 def assign_all(persona, case):

@@ -71,6 +71,53 @@ def make_review(world):
 # inside it (their pages show only their own children).
 RUN_READERS = ("office", "leader", "village_a", "outsider", "principal_x", "teacher_x", "county")
 
+
+def make_case(world):
+    """An open case of 吴俊辉 (乌岭村, school X, grade 3 class 1班), in follow-up, with a
+    follow-up due and an attachment."""
+    from django.core.files.base import ContentFile
+
+    from baoxue.cases.models import Attachment, Case, FollowUp
+
+    case = Case.objects.create(
+        child=world.child("吴俊辉"),
+        kind=Case.Kind.DROPPED_OUT,
+        status=Case.Status.FOLLOW_UP,
+        township=world.township,
+        village=world.village_a,
+        school=world.school_x,
+    )
+    follow_up = FollowUp.objects.create(case=case, due_on="2026-12-01")
+    attachment = Attachment(case=case, name="scan.pdf", content_type="application/pdf", size=9)
+    attachment.file.save("scan.pdf", ContentFile(b"%PDF-1.4\n"), save=True)
+    world.case_objects = (case, follow_up, attachment)
+    return [case.public_id]
+
+
+def make_follow_up(world):
+    case_id = make_case(world)
+    return [*case_id, world.case_objects[1].pk]
+
+
+def make_attachment(world):
+    case_id = make_case(world)
+    return [*case_id, world.case_objects[2].public_id]
+
+
+# Who sees 吴俊辉's case: the township, its village, its school and class, the county.
+CASE_READERS = ("office", "leader", "village_a", "principal_x", "teacher_x", "county")
+CASE_WORKERS = ("office", "village_a", "principal_x", "teacher_x")
+
+
+def case_post(bad_request: int = 400, workers: int | None = None) -> dict[str, int]:
+    """A POST with no data: refused with the form's message for those who see the case (the
+    workers may get `workers`), 404 for the rest."""
+    out = {p: 302 if p == "anonymous" else 404 for p in PERSONAS}
+    for p in CASE_READERS:
+        out[p] = workers if workers is not None and p in CASE_WORKERS else bad_request
+    return out
+
+
 # (url name, how to build args from the world, method, expected status by persona)
 CASES = [
     ("registry:home", None, "get", EVERYONE_LOGGED_IN),
@@ -142,6 +189,29 @@ CASES = [
     ("reconcile:review_list", None, "get", EVERYONE_LOGGED_IN),
     # 石丽 lives in 高岜村: the office decides; others see nothing to decide (404).
     ("reconcile:review_decide", make_review, "post", {**only(), "office": 302}),
+    ("cases:list", None, "get", EVERYONE_LOGGED_IN),
+    ("cases:mine", None, "get", EVERYONE_LOGGED_IN),
+    ("cases:dashboard", None, "get", EVERYONE_LOGGED_IN),
+    ("cases:ledger", None, "get", EVERYONE_LOGGED_IN),
+    ("cases:bulk_assign", None, "post", {**only(other=403), "office": 302}),
+    (
+        "cases:open",
+        lambda w: [w.child("吴俊辉").public_id],
+        "post",
+        {**only(), **{p: 302 for p in CASE_READERS}},
+    ),
+    ("cases:detail", make_case, "get", only(*CASE_READERS)),
+    ("cases:move", make_case, "post", case_post()),
+    ("cases:assign", make_case, "post", case_post()),
+    ("cases:attempt", make_case, "post", case_post()),
+    ("cases:document", make_case, "post", case_post()),
+    ("cases:plan", make_case, "post", case_post(workers=409)),
+    ("cases:follow_up", make_follow_up, "post", case_post()),
+    ("cases:attachment_add", make_case, "post", case_post()),
+    ("cases:attachment", make_attachment, "get", only(*CASE_READERS)),
+    ("cases:notice", lambda w: [*make_case(w), "return_notice"], "get", only(*CASE_READERS)),
+    ("cases:file", make_case, "get", only(*CASE_READERS)),
+    ("registry:start", None, "get", {**only(other=302), "anonymous": 302}),
     ("admin:index", None, "get", only("admin", other=302)),
     ("healthz", None, "get", {p: 200 for p in PERSONAS}),
     (
@@ -175,7 +245,7 @@ def test_every_url_is_walked():
     ours = set()
     for pattern in get_resolver().url_patterns:
         namespace = getattr(pattern, "namespace", None)
-        if namespace in {"registry", "accounts", "imports", "reconcile"}:
+        if namespace in {"registry", "accounts", "imports", "reconcile", "cases"}:
             ours |= {f"{namespace}:{p.name}" for p in pattern.url_patterns if p.name}
     missing = ours - walked
     assert not missing, f"add these URLs to CASES: {sorted(missing)}"

@@ -1,0 +1,199 @@
+"""辍学台账 from the cases: one row per case with the child, the 双线四包 people, the 劝返
+count and latest result, the legal steps, the placement and the dates. Written with
+xlsxwriter in constant-memory mode, cases read in chunks of CHUNK with a fixed number of
+queries per chunk, so memory stays flat for any number of cases."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+from django.db.models import Count, Max, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from baoxue.accounts.permissions import can_reveal_id_number
+from baoxue.cases import workflow
+from baoxue.cases.models import Case, EscalationDocument, Placement, Responsibility, ReturnAttempt
+from baoxue.core import crypto
+from baoxue.registry.models import Guardian
+
+CHUNK = 2000
+
+
+def headers() -> list[str]:
+    return [
+        _("序号"),
+        _("姓名"),
+        _("性别"),
+        _("出生日期"),
+        _("身份证号"),
+        _("村"),
+        _("组/屯"),
+        _("学校"),
+        _("类型"),
+        _("状态"),
+        _("辍学开始月份"),
+        _("原因"),
+        _("重点群体"),
+        _("监护人"),
+        _("联系电话"),
+        _("政府线责任人"),
+        _("教育线责任人"),
+        _("劝返次数"),
+        _("最近劝返"),
+        _("法律文书"),
+        _("安置方式"),
+        _("安置日期"),
+        _("立案日期"),
+        _("结案日期"),
+        _("下一步期限"),
+        _("是否逾期"),
+    ]
+
+
+def rows(
+    user: Any, cases: QuerySet[Case], *, full_ids: bool, progress: Callable[[int], None] | None
+) -> Iterator[list[Any]]:
+    today = timezone.localdate()
+    ids = list(cases.order_by("village_id", "child__name", "pk").values_list("pk", flat=True))
+    n = 0
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        found = {
+            c.pk: c
+            for c in Case.objects.filter(pk__in=chunk).select_related(
+                "child", "child__group", "village", "school"
+            )
+        }
+        people: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for case_id, line, name, phone in (
+            Responsibility.objects.filter(case_id__in=chunk, ended_at=None)
+            .order_by("case_id", "line", "level")
+            .values_list("case_id", "line", "name", "phone")
+        ):
+            people[case_id][line].append(f"{name} {phone}".strip())
+        attempts = {
+            r["case_id"]: r
+            for r in ReturnAttempt.objects.filter(case_id__in=chunk)
+            .values("case_id")
+            .annotate(n=Count("pk"), last=Max("attempted_on"))
+        }
+        last_result: dict[int, str] = {}
+        for case_id, on, result in (
+            ReturnAttempt.objects.filter(case_id__in=chunk)
+            .order_by("case_id", "attempted_on", "id")
+            .values_list("case_id", "attempted_on", "result")
+        ):
+            last_result[case_id] = f"{on} {ReturnAttempt.Result(result).label}"
+        docs: dict[int, list[str]] = defaultdict(list)
+        for case_id, kind, number in (
+            EscalationDocument.objects.filter(case_id__in=chunk)
+            .order_by("case_id", "issued_on", "id")
+            .values_list("case_id", "kind", "number")
+        ):
+            docs[case_id].append(f"{EscalationDocument.Kind(kind).label}{number}")
+        placed: dict[int, tuple[str, Any]] = {}
+        for case_id, kind, on in (
+            Placement.objects.filter(case_id__in=chunk)
+            .order_by("case_id", "placed_on", "id")
+            .values_list("case_id", "kind", "placed_on")
+        ):
+            placed[case_id] = (str(Placement.Kind(kind).label), on)
+        child_ids = [c.child_id for c in found.values()]
+        guardians: dict[int, tuple[str, str]] = {}
+        for child_id, name, phone in (
+            Guardian.objects.filter(child_id__in=child_ids)
+            .order_by("child_id", "-is_primary", "id")
+            .values_list("child_id", "name", "phone")
+        ):
+            guardians.setdefault(child_id, (name, phone))
+        for pk in chunk:
+            c = found.get(pk)
+            if c is None:
+                continue
+            n += 1
+            child = c.child
+            id_number = child.id_number_masked
+            if full_ids and child.id_number_enc:
+                id_number = crypto.decrypt(child.id_number_enc)
+            guardian = guardians.get(child.pk, ("", ""))
+            placement = placed.get(pk)
+            yield [
+                n,
+                child.name,
+                child.get_sex_display(),
+                child.birth_date.isoformat() if child.birth_date else "",
+                id_number,
+                c.village.name if c.village else "",
+                child.group.name if child.group else "",
+                c.school.name if c.school else "",
+                c.get_kind_display(),
+                c.get_status_display(),
+                c.began_on.strftime("%Y-%m") if c.began_on else "",
+                "、".join(str(workflow.DROPOUT_REASONS.get(r, r)) for r in c.reasons),
+                _("是") if c.key_group else "",
+                guardian[0],
+                guardian[1],
+                "；".join(people[pk][Responsibility.Line.GOVERNMENT]),
+                "；".join(people[pk][Responsibility.Line.EDUCATION]),
+                attempts[pk]["n"] if pk in attempts else 0,
+                last_result.get(pk, ""),
+                "；".join(docs.get(pk, [])),
+                placement[0] if placement else "",
+                placement[1].isoformat() if placement else "",
+                timezone.localtime(c.opened_at).date().isoformat(),
+                timezone.localtime(c.closed_at).date().isoformat() if c.closed_at else "",
+                c.next_due.isoformat() if c.next_due else "",
+                _("逾期") if c.is_overdue(today) else "",
+            ]
+        if progress is not None:
+            progress(min(start + CHUNK, len(ids)))
+
+
+def write(
+    user: Any,
+    cases: QuerySet[Case],
+    *,
+    path: Path | None = None,
+    full_ids: bool | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Path:
+    """Write the ledger to `path` (a new temporary file when None) and return the path."""
+    if full_ids is None:
+        full_ids = can_reveal_id_number(user)
+    if path is None:
+        descriptor, name = tempfile.mkstemp(prefix="baoxue-ledger-", suffix=".xlsx")
+        os.close(descriptor)
+        path = Path(name)
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = workbook.add_worksheet(_("辍学台账"))
+    bold = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    text = workbook.add_format({"num_format": "@"})
+    sheet.write_string(
+        0, 0, _("辍学台账（%(when)s 导出）") % {"when": f"{timezone.localtime():%Y-%m-%d %H:%M}"}
+    )
+    columns = headers()
+    for col, header in enumerate(columns):
+        sheet.write_string(1, col, header, bold)
+    sheet.set_column(1, 1, 10)
+    sheet.set_column(4, 4, 21, text)
+    sheet.set_column(5, len(columns) - 1, 14)
+    for row_number, row in enumerate(
+        rows(user, cases, full_ids=full_ids, progress=progress), start=2
+    ):
+        sheet.write_number(row_number, 0, row[0])
+        for col in range(1, len(row)):
+            value = row[col]
+            if isinstance(value, int):
+                sheet.write_number(row_number, col, value)
+            else:
+                sheet.write_string(row_number, col, value)  # ID numbers stay text
+    sheet.freeze_panes(2, 2)
+    workbook.close()
+    return path

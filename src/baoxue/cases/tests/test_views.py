@@ -1,0 +1,372 @@
+"""The case pages through the test client, persona by persona: a village cadre works a case
+from suspected to placed, the office follows it up and closes it; conflicts, double submits,
+the Word files, the 辍学台账, the dashboard, bulk assignment, pinned query counts."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import date, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from baoxue.cases.models import Case, CaseEvent, FollowUp, ReturnAttempt
+from baoxue.cases.workflow import assign
+from baoxue.core.models import AuditEvent
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture
+def case(world):
+    return Case.objects.create(
+        child=world.child("吴俊辉"),
+        kind=Case.Kind.TO_VERIFY,
+        township=world.township,
+        village=world.village_a,
+        school=world.school_x,
+    )
+
+
+@pytest.fixture
+def login(client, persona):
+    def as_(name):
+        client.force_login(persona(name))
+        return client
+
+    return as_
+
+
+def post(client, case, name, data, **kwargs):
+    case.refresh_from_db()
+    body = {"version": case.version, **data}
+    return client.post(reverse(f"cases:{name}", args=[case.public_id]), body, **kwargs)
+
+
+def test_cadre_works_the_case_to_placed_and_the_office_closes_it(
+    case, login, persona, world, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    cadre = login("village_a")
+    assign(
+        actor=persona("office"),
+        case=case,
+        line="government",
+        level=3,
+        name="村干部",
+        user=persona("village_a"),
+    )
+    mine = cadre.get(reverse("cases:mine")).content.decode()
+    assert str(case.public_id) in mine and "吴俊辉" in mine
+    page = cadre.get(reverse("cases:detail", args=[case.public_id]))
+    assert page.status_code == 200
+    assert post(cadre, case, "move", {"to": "verifying"}).status_code == 302
+    response = post(
+        cadre,
+        case,
+        "move",
+        {
+            "to": "confirmed",
+            "kind": "dropped_out",
+            "reasons": ["work", "family"],
+            "began": "2026-09",
+        },
+    )
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert (case.status, case.reasons, case.began_on) == (
+        "confirmed",
+        ["work", "family"],
+        date(2026, 9, 1),
+    )
+    # The gate: the page names the levels still missing, and the move is refused.
+    refused = post(cadre, case, "move", {"to": "persuading"})
+    assert refused.status_code == 400
+    assert "请先落实双线包保责任人" in refused.content.decode()
+    for line in ("government", "education"):
+        for level in (1, 2, 3, 4):
+            response = cadre.post(
+                reverse("cases:assign", args=[case.public_id]),
+                {"line": line, "level": level, "name": f"{line}-{level}", "phone": "139"},
+            )
+            assert response.status_code == 302
+    assert post(cadre, case, "move", {"to": "persuading"}).status_code == 302
+    token = str(uuid.uuid4())
+    attempt = {
+        "token": token,
+        "attempted_on": (timezone.localdate() - timedelta(days=1)).isoformat(),
+        "method": "home_visit",
+        "people": "村干部 13900000000",
+        "said": "讲解义务教育法",
+        "result": "agreed",
+        "next_step": "送孩子到校",
+        "next_date": (timezone.localdate() + timedelta(days=3)).isoformat(),
+    }
+    photo = io.BytesIO(PNG)
+    photo.name = "家访.png"
+    response = cadre.post(
+        reverse("cases:attempt", args=[case.public_id]), {**attempt, "files": photo}
+    )
+    assert response.status_code == 302
+    # The same form sent again (a double click, a retry on a bad connection): one record.
+    cadre.post(reverse("cases:attempt", args=[case.public_id]), attempt)
+    assert ReturnAttempt.objects.filter(case=case).count() == 1
+    stored = case.attachments.get()
+    assert stored.content_type == "image/png" and "吴俊辉" not in stored.file.name
+    download = cadre.get(reverse("cases:attachment", args=[case.public_id, stored.public_id]))
+    assert download.status_code == 200 and b"".join(download.streaming_content) == PNG
+    response = post(
+        cadre,
+        case,
+        "move",
+        {
+            "to": "placed",
+            "kind": "back_in_school",
+            "school_id": world.school_x.pk,
+            "grade": "4",
+            "placed_on": timezone.localdate().isoformat(),
+        },
+    )
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.status == "placed"
+    # The cadre may not close a case: that is the office's or the leader's.
+    office = login("office")
+    assert post(office, case, "move", {"to": "follow_up"}).status_code == 302
+    first = case.follow_ups.order_by("due_on").first()
+    assert first is not None and case.follow_ups.count() >= 6
+    response = office.post(
+        reverse("cases:follow_up", args=[case.public_id, first.pk]),
+        {"done_on": timezone.localdate().isoformat(), "attendance": "normal", "note": "正常"},
+    )
+    assert response.status_code == 302
+    login("village_a")
+    refused = post(cadre, case, "move", {"to": "closed", "approver": "我", "evidence": "出勤"})
+    assert refused.status_code == 400 and "销号须由" in refused.content.decode()
+    office = login("office")
+    response = post(
+        office, case, "move", {"to": "closed", "approver": "乡控辍办", "evidence": "连续出勤 8 周"}
+    )
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.status == "closed" and case.close_approver == "乡控辍办"
+    history = office.get(reverse("cases:detail", args=[case.public_id])).content.decode()
+    for text in ("已确认", "劝返中", "已安置", "跟踪中", "已销号", "government-4"):
+        assert text in history
+    transitions = list(
+        CaseEvent.objects.filter(case=case, kind="transition").values_list("to_status", flat=True)
+    )
+    assert transitions == [
+        "verifying",
+        "confirmed",
+        "persuading",
+        "placed",
+        "follow_up",
+        "closed",
+    ]
+
+
+def test_two_people_on_the_same_case_the_second_is_told_and_keeps_their_text(case, login):
+    office = login("office")
+    case.refresh_from_db()
+    stale = case.version
+    office.post(
+        reverse("cases:plan", args=[case.public_id]),
+        {"version": stale, "measures": ["subsidy"], "plan_note": "第一位的方案"},
+    )
+    response = office.post(
+        reverse("cases:plan", args=[case.public_id]),
+        {"version": stale, "measures": ["fees"], "plan_note": "第二位的方案"},
+    )
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "刚被别人修改过" in html and "第二位的方案" in html  # their text is still in the form
+    case.refresh_from_db()
+    assert case.measures == ["subsidy"] and case.plan_note == "第一位的方案"
+
+
+def test_a_double_submitted_move_changes_the_case_once(case, login):
+    office = login("office")
+    case.refresh_from_db()
+    body = {"version": case.version, "to": "verifying"}
+    first = office.post(reverse("cases:move", args=[case.public_id]), body)
+    second = office.post(reverse("cases:move", args=[case.public_id]), body)
+    assert (first.status_code, second.status_code) == (302, 409)
+    assert CaseEvent.objects.filter(case=case, kind="transition").count() == 1
+
+
+def test_notice_and_case_file_are_word_documents_and_are_logged(case, login):
+    from docx import Document
+
+    office = login("office")
+    response = office.get(reverse("cases:notice", args=[case.public_id, "return_notice"]))
+    assert response.status_code == 200
+    text = "\n".join(p.text for p in Document(io.BytesIO(response.content)).paragraphs)
+    assert "吴俊辉" in text and "吴老大" in text
+    response = office.get(reverse("cases:file", args=[case.public_id]))
+    assert response.status_code == 200
+    assert response["Content-Type"].endswith("wordprocessingml.document")
+    body = Document(io.BytesIO(response.content))
+    assert any("吴俊辉" in cell.text for t in body.tables for row in t.rows for cell in row.cells)
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"case.notice_exported", "case.file_exported"} <= actions
+
+
+def test_the_ledger_masks_ids_for_the_county_and_not_for_the_office(case, login, world):
+    from python_calamine import CalamineWorkbook
+
+    def rows(client):
+        response = client.get(reverse("cases:ledger"))
+        assert response.status_code == 200
+        content = b"".join(response.streaming_content)
+        return CalamineWorkbook.from_filelike(io.BytesIO(content)).get_sheet_by_index(0).to_python()
+
+    child = world.child("吴俊辉")
+    office_rows = rows(login("office"))
+    assert office_rows[1][1] == "姓名" and len(office_rows) == 3
+    assert office_rows[2][1] == "吴俊辉" and office_rows[2][4] == child.id_number
+    county_rows = rows(login("county"))
+    assert county_rows[2][4] == child.id_number_masked and "*" in county_rows[2][4]
+    assert rows(login("outsider"))[2:] == []
+    assert AuditEvent.objects.filter(action="case.ledger_exported").count() == 3
+
+
+def test_dashboard_counts_in_scope_and_each_number_opens_its_list(case, login, world):
+    Case.objects.create(
+        child=world.child("石丽"),
+        kind=Case.Kind.TO_VERIFY,
+        township=world.township,
+        village=world.village_b,
+        next_due=timezone.localdate() - timedelta(days=2),
+    )
+    html = login("office").get(reverse("cases:dashboard")).content.decode()
+    assert 'data-testid="card-open"' in html
+    office = login("office").get(reverse("cases:dashboard")).context
+    assert office["f"]["open_total"] == 2 and office["f"]["overdue"] == 1
+    assert office["f"]["weeks"][-1]["open"] == 2
+    assert "?overdue=1" in html and f"?village={world.village_b.pk}" in html
+    village = login("village_a").get(reverse("cases:dashboard")).context
+    assert village["f"]["open_total"] == 1 and village["f"]["overdue"] == 0
+    overdue = login("office").get(reverse("cases:list") + "?overdue=1").content.decode()
+    assert "石丽" in overdue and "吴俊辉" not in overdue
+
+
+def test_bulk_assignment_of_the_filtered_cases_with_a_summary(case, login, world, settings):
+    other = Case.objects.create(
+        child=world.child("石丽"),
+        kind=Case.Kind.TO_VERIFY,
+        township=world.township,
+        village=world.village_b,
+    )
+    office = login("office")
+    body = {"line": "government", "level": "2", "name": "潘干部", "phone": "139"}
+    response = office.post(
+        reverse("cases:bulk_assign"),
+        {**body, "case": [str(case.public_id), str(other.public_id)]},
+        follow=True,
+    )
+    assert "已分配 2 个案件" in response.content.decode()
+    response = office.post(
+        reverse("cases:bulk_assign"),
+        {**body, "all_filtered": "1", "back": "status=open"},
+        follow=True,
+    )
+    assert "已分配 0 个案件；2 个已有该层级责任人未改动" in response.content.decode()
+    settings.BAOXUE_BULK_ASSIGN_CAP = 1
+    response = office.post(
+        reverse("cases:bulk_assign"),
+        {**body, "all_filtered": "1", "replace": "1", "back": ""},
+        follow=True,
+    )
+    assert "一次最多分配 1 个案件" in response.content.decode()
+    assert case.responsibilities.filter(ended_at=None).count() == 1
+
+
+def test_the_case_list_query_count_does_not_grow_with_the_rows(login, world, persona):
+    office = login("office")
+    names = ["吴俊辉", "龙雨欣", "杨光明", "伍军辉", "石丽"]
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert office.get(reverse("cases:list")).status_code == 200
+        return len(queries)
+
+    Case.objects.create(child=world.child(names[0]), kind="to_verify", township=world.township)
+    count()  # the first request fills per-process caches (content types, sessions)
+    few = count()
+    for name in names[1:]:
+        made = Case.objects.create(
+            child=world.child(name), kind="to_verify", township=world.township
+        )
+        assign(actor=persona("office"), case=made, line="government", level=1, name="乡长")
+    assert count() == few
+
+
+def test_login_lands_a_cadre_on_their_cases_and_the_office_on_home(client, persona):
+    from baoxue.conftest import PASSWORD
+
+    response = client.post(
+        reverse("accounts:login") + "?next=/",
+        {"username": "village_a", "password": PASSWORD},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == reverse("cases:mine")
+    client.logout()
+    response = client.post(
+        reverse("accounts:login") + "?next=/",
+        {"username": "office", "password": PASSWORD},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == reverse("registry:home")
+
+
+def test_a_teacher_opens_a_case_from_the_child_page_once(login, world):
+    teacher = login("teacher_x")
+    child = world.child("吴俊辉")
+    url = reverse("cases:open", args=[child.public_id])
+    first = teacher.post(url, {"note": "连续一周没来上课"})
+    second = teacher.post(url, {"note": "连续一周没来上课"})
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"]
+    case = Case.objects.get(child=child)
+    assert case.source == "person" and case.school == world.school_x
+
+
+def test_follow_up_overdue_is_flagged_in_the_list(case, login):
+    Case.objects.filter(pk=case.pk).update(status="follow_up")
+    FollowUp.objects.create(case=case, due_on=timezone.localdate() - timedelta(days=1))
+    from baoxue.cases.workflow import refresh_due
+
+    refresh_due(case)
+    html = login("village_a").get(reverse("cases:list")).content.decode()
+    assert 'data-testid="overdue"' in html
+
+
+def test_a_refused_photo_refuses_the_attempt_and_keeps_the_typed_text(
+    case, login, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    Case.objects.filter(pk=case.pk).update(status="persuading")
+    fake = io.BytesIO(b"MZ\x90\x00 not a photo")
+    fake.name = "photo.jpg"
+    response = login("village_a").post(
+        reverse("cases:attempt", args=[case.public_id]),
+        {
+            "token": str(uuid.uuid4()),
+            "attempted_on": timezone.localdate().isoformat(),
+            "method": "phone",
+            "people": "村干部甲 13900000001",
+            "said": "电话里说好下周一送回学校",
+            "result": "agreed",
+            "files": fake,
+        },
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "只能上传照片" in html and "电话里说好下周一送回学校" in html
+    assert not ReturnAttempt.objects.filter(case=case).exists()
+    assert not case.attachments.exists() and not list(tmp_path.rglob("*.*"))
