@@ -1,4 +1,4 @@
-"""The `baoxue` command: init, serve, manage (later issues add import and reconcile).
+"""The `baoxue` command: init, serve, import, reconcile, cases, manage.
 
 The data dir is chosen before Django starts, since settings read it at import time.
 """
@@ -326,6 +326,54 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cases(args: argparse.Namespace) -> int:
+    """The cases a user sees, counted by state, and the 辍学台账 written with a progress line."""
+    _setup(args.data_dir)
+    from django.db.models import Count
+
+    from baoxue.accounts.models import User
+    from baoxue.cases import ledger, selectors
+    from baoxue.cases.models import Case
+    from baoxue.core.services import log_action
+
+    user = None
+    if args.user:
+        user = User.objects.filter(username=args.user).first()
+        if user is None:
+            print(f"no such user: {args.user}", file=sys.stderr)
+            return 2
+    filters = selectors.CaseFilters(
+        status=args.status, overdue=args.overdue, unassigned=args.unassigned
+    )
+    # Without --user: every case of the instance (the shell is the server's operator).
+    cases = (
+        selectors.case_list(user, filters)
+        if user is not None
+        else selectors.apply_filters(Case.objects.all(), filters)
+    )
+    counts = dict(
+        cases.order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+    )
+    total = sum(counts.values())
+    print(f"{total} cases ({args.status})")
+    for status in Case.Status:
+        if counts.get(status.value):
+            print(f"  {status.label} {status.value}: {counts[status.value]}")
+    if args.export:
+        path = Path(args.export)
+        show = _progress("辍学台账 ledger")
+        ledger.write(
+            user, cases, path=path, full_ids=user is None or None, progress=lambda d: show(d, total)
+        )
+        log_action(
+            actor=user,
+            action="case.ledger_exported",
+            data={"rows": total, "via": "cli", "status": args.status},
+        )
+        print(f"wrote {total} rows to {path}")
+    return 0
+
+
 def cmd_manage(argv: list[str], data_dir: str | None) -> int:
     _setup(data_dir)
     from django.core.management import execute_from_command_line
@@ -377,6 +425,15 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--user", help="run as this account (its scope and permissions)")
     rec.add_argument("--export", help="write the 适龄儿童少年台账 to this .xlsx or .csv")
     rec.set_defaults(func=cmd_reconcile)
+
+    cas = sub.add_parser("cases", help="count the cases (一人一案) and export the 辍学台账")
+    cas.add_argument("--data-dir")
+    cas.add_argument("--user", help="the account whose cases (scope) to use; default all")
+    cas.add_argument("--status", default="open", help="open, all, finished or one state")
+    cas.add_argument("--overdue", action="store_true", help="only cases with a step overdue")
+    cas.add_argument("--unassigned", action="store_true", help="only cases missing 双线四包")
+    cas.add_argument("--export", help="write the 辍学台账 to this .xlsx")
+    cas.set_defaults(func=cmd_cases)
 
     sub.add_parser("manage", help="Django management commands", add_help=False)
     return parser

@@ -4,6 +4,7 @@ Every read starts from `Case.objects.visible_to(user)`."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -65,9 +66,38 @@ class CaseFilters:
     closed_since: date | None = None
 
 
+def filters_from(get: Mapping[str, str]) -> CaseFilters:
+    """The list's filters from its query string (unknown or malformed values are ignored)."""
+
+    def number(key: str) -> int | None:
+        raw = get.get(key, "")
+        return int(raw) if raw.isdigit() else None
+
+    def day(key: str) -> date | None:
+        try:
+            return date.fromisoformat(get.get(key, ""))
+        except ValueError:
+            return None
+
+    return CaseFilters(
+        status=get.get("status", "open") or "open",
+        kind=get.get("kind", ""),
+        village=number("village"),
+        school=number("school"),
+        overdue=get.get("overdue") == "1",
+        key_group=get.get("key_group") == "1",
+        unassigned=get.get("unassigned") == "1",
+        name=get.get("name", "").strip()[:20],
+        opened_since=day("opened_since"),
+        closed_since=day("closed_since"),
+    )
+
+
 def case_list(user: Any, filters: CaseFilters | None = None) -> QuerySet[Case]:
-    f = filters or CaseFilters()
-    qs = Case.objects.visible_to(user)
+    return apply_filters(Case.objects.visible_to(user), filters or CaseFilters())
+
+
+def apply_filters(qs: QuerySet[Case], f: CaseFilters) -> QuerySet[Case]:
     if f.status == "open":
         qs = qs.filter(status__in=OPEN_STATES)
     elif f.status == "finished":

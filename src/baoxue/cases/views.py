@@ -4,8 +4,6 @@ people, 劝返, documents, plan, follow-ups, history, the Word file) and the das
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,17 +22,19 @@ from django.views.decorators.http import require_POST
 
 from baoxue.accounts.models import User
 from baoxue.accounts.scope import scope_for
-from baoxue.cases import documents, ledger, selectors, services, workflow
+from baoxue.cases import documents, exports, selectors, services, workflow
 from baoxue.cases.models import (
     Attachment,
     Case,
     EscalationDocument,
     FollowUp,
+    LedgerExport,
     Placement,
     Responsibility,
     ReturnAttempt,
 )
 from baoxue.cases.selectors import CaseFilters
+from baoxue.core.progress import progress_read
 from baoxue.core.services import log_action
 from baoxue.registry.models import Region, School
 from baoxue.registry.selectors import access_child
@@ -61,31 +61,6 @@ def _messages(exc: Exception) -> str:
 
 
 # -- lists ---------------------------------------------------------------------------------------
-
-
-def _filters(get: Mapping[str, str]) -> CaseFilters:
-    def number(key: str) -> int | None:
-        raw = get.get(key, "")
-        return int(raw) if raw.isdigit() else None
-
-    def day(key: str) -> date | None:
-        try:
-            return date.fromisoformat(get.get(key, ""))
-        except ValueError:
-            return None
-
-    return CaseFilters(
-        status=get.get("status", "open") or "open",
-        kind=get.get("kind", ""),
-        village=number("village"),
-        school=number("school"),
-        overdue=get.get("overdue") == "1",
-        key_group=get.get("key_group") == "1",
-        unassigned=get.get("unassigned") == "1",
-        name=get.get("name", "").strip()[:20],
-        opened_since=day("opened_since"),
-        closed_since=day("closed_since"),
-    )
 
 
 def _query(request: HttpRequest) -> str:
@@ -119,7 +94,7 @@ def caseload(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def case_list(request: HttpRequest) -> HttpResponse:
-    f = _filters(request.GET)
+    f = selectors.filters_from(request.GET)
     qs = selectors.case_list(request.user, f).order_by("next_due", "-opened_at", "-id")
     page = CappedPaginator(_with_people(qs), PER_PAGE).get_page(request.GET.get("page"))
     scope = scope_for(request.user)
@@ -162,7 +137,7 @@ def bulk_assign(request: HttpRequest) -> HttpResponse:
     if request.POST.get("all_filtered") == "1":
         # Every case the list's filters match, up to the cap (checked by the service).
         chosen = list(
-            selectors.case_list(request.user, _filters(_parse(back))).order_by("pk")[
+            selectors.case_list(request.user, selectors.filters_from(_parse(back))).order_by("pk")[
                 : settings.BAOXUE_BULK_ASSIGN_CAP + 1
             ]
         )
@@ -244,23 +219,46 @@ def _assignable_users(actor: Any) -> Any:
     )
 
 
+@require_POST
 @login_required
-def case_ledger(request: HttpRequest) -> HttpResponseBase:
-    """辍学台账: the filtered list as xlsx, streamed; full ID numbers only for roles that
-    may see them. Logged."""
-    f = _filters(request.GET)
-    qs = selectors.case_list(request.user, f)
+def export_create(request: HttpRequest) -> HttpResponse:
+    """辍学台账 of the list as filtered: made in the background, with a progress bar."""
+    item = exports.export_create(actor=request.user, query=request.POST.get("query", ""))
+    return redirect("cases:export_detail", item.public_id)
+
+
+def _access_export(user: Any, public_id: str) -> LedgerExport:
+    uid = _uuid(public_id)
+    item = LedgerExport.objects.filter(public_id=uid, requested_by=user).first() if uid else None
+    if item is None or not getattr(user, "is_authenticated", False):
+        raise Http404
+    return item
+
+
+@login_required
+def export_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    item = _access_export(request.user, public_id)
+    context = {"export": item, "progress": progress_read(item.progress_key)}
+    if request.htmx and request.htmx.target == "export-status":  # type: ignore[attr-defined]
+        return render(request, "cases/export_detail.html#status", context)
+    return render(request, "cases/export_detail.html", context)
+
+
+@login_required
+def export_download(request: HttpRequest, public_id: str) -> HttpResponseBase:
+    """The finished file, to the user who asked for it. Logged."""
+    item = _access_export(request.user, public_id)
+    if item.status != LedgerExport.Status.DONE or not item.file:
+        raise Http404
     log_action(
         actor=request.user,
         action="case.ledger_exported",
-        data={"filters": _query(request)},
+        obj=item,
+        data={"query": item.query, "rows": item.rows},
         request=request,
     )
-    path = ledger.write(request.user, qs)
-    name = _("辍学台账") + timezone.localdate().strftime("%Y%m%d") + ".xlsx"
-    response = FileResponse(path.open("rb"), as_attachment=True, filename=name, content_type=XLSX)
-    path.unlink()  # the open handle keeps the data until the response is sent (POSIX)
-    return response
+    name = _("辍学台账") + timezone.localtime(item.created_at).strftime("%Y%m%d-%H%M") + ".xlsx"
+    return FileResponse(item.file.open("rb"), as_attachment=True, filename=name, content_type=XLSX)
 
 
 @login_required

@@ -347,6 +347,18 @@ def assign(
     if not name.strip():
         raise ValidationError(_("请填写责任人姓名。"))
     with transaction.atomic():
+        same = case.responsibilities.filter(
+            line=line,
+            level=level,
+            ended_at=None,
+            user=user,
+            name=name.strip(),
+            role=role,
+            unit=unit,
+            phone=phone,
+        ).first()
+        if same is not None:
+            return same  # the same form sent twice: nothing to replace
         now = timezone.now()
         ended = list(
             case.responsibilities.filter(line=line, level=level, ended_at=None).values_list(

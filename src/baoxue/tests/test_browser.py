@@ -350,4 +350,11 @@ def test_cadre_takes_a_case_to_placed_and_the_office_closes_it(demo_server, brow
     assert download.value.suggested_filename.endswith(".docx")
     office.goto(demo_server + "/cases/dashboard/")
     assert int(office.get_by_test_id("card-open").locator(".display-6").inner_text()) >= 1
+    # The 辍学台账 is made by the background worker; the page shows its progress, then the file.
+    office.click("[data-testid=card-open]")
+    office.click("[data-testid=ledger-export]")
+    office.wait_for_selector("[data-testid=export-download]", timeout=60_000)
+    with office.expect_download() as download:
+        office.click("[data-testid=export-download]")
+    assert download.value.suggested_filename.endswith(".xlsx")
     office.close()

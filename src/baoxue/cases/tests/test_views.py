@@ -216,23 +216,41 @@ def test_notice_and_case_file_are_word_documents_and_are_logged(case, login):
     assert {"case.notice_exported", "case.file_exported"} <= actions
 
 
-def test_the_ledger_masks_ids_for_the_county_and_not_for_the_office(case, login, world):
+def test_the_ledger_is_exported_in_the_background_masked_for_the_county(
+    case, login, world, settings, tmp_path, django_capture_on_commit_callbacks
+):
     from python_calamine import CalamineWorkbook
 
-    def rows(client):
-        response = client.get(reverse("cases:ledger"))
-        assert response.status_code == 200
-        content = b"".join(response.streaming_content)
-        return CalamineWorkbook.from_filelike(io.BytesIO(content)).get_sheet_by_index(0).to_python()
+    from baoxue.cases.models import LedgerExport
+
+    settings.MEDIA_ROOT = tmp_path
+
+    def rows(name, query="status=open"):
+        client = login(name)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(reverse("cases:export"), {"query": query})
+        assert response.status_code == 302
+        export = LedgerExport.objects.filter(requested_by__username=name).first()
+        page = client.get(response["Location"]).content.decode()
+        assert 'data-testid="export-download"' in page
+        download = client.get(reverse("cases:export_download", args=[export.public_id]))
+        assert download.status_code == 200
+        content = b"".join(download.streaming_content)
+        book = CalamineWorkbook.from_filelike(io.BytesIO(content))
+        return export, book.get_sheet_by_index(0).to_python()
 
     child = world.child("吴俊辉")
-    office_rows = rows(login("office"))
-    assert office_rows[1][1] == "姓名" and len(office_rows) == 3
+    export, office_rows = rows("office")
+    assert office_rows[1][1] == "姓名" and len(office_rows) == 3 and export.rows == 1
     assert office_rows[2][1] == "吴俊辉" and office_rows[2][4] == child.id_number
-    county_rows = rows(login("county"))
+    _, county_rows = rows("county")
     assert county_rows[2][4] == child.id_number_masked and "*" in county_rows[2][4]
-    assert rows(login("outsider"))[2:] == []
-    assert AuditEvent.objects.filter(action="case.ledger_exported").count() == 3
+    assert rows("outsider")[1][2:] == []
+    assert rows("office", "status=finished")[1][2:] == []
+    # Only the one who asked may see or download an export.
+    outsider = login("outsider")
+    assert outsider.get(reverse("cases:export_detail", args=[export.public_id])).status_code == 404
+    assert AuditEvent.objects.filter(action="case.ledger_exported").count() == 4
 
 
 def test_dashboard_counts_in_scope_and_each_number_opens_its_list(case, login, world):

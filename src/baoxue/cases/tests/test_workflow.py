@@ -167,3 +167,10 @@ def test_an_approved_exemption_makes_the_child_exempt_in_the_reconciliation(case
     run = run_execute(run_create(actor=persona("office")), today=date(2026, 11, 29))
     result = RunChild.objects.get(run=run, child=case.child)
     assert result.category == engine.EXEMPT
+
+
+def test_naming_the_same_person_twice_writes_once(case, persona):
+    first = assign(actor=persona("office"), case=case, line="education", level=3, name="班主任甲")
+    again = assign(actor=persona("office"), case=case, line="education", level=3, name="班主任甲")
+    assert again.pk == first.pk and case.responsibilities.count() == 1
+    assert CaseEvent.objects.filter(case=case, kind="responsibility").count() == 1

@@ -121,6 +121,13 @@ def test_cli_reconcile_exports_the_ledger(instance: Path, tmp_path: Path):  # no
     assert len(table) == 4 and {r[header.index("类别")] for r in table[1:]} == {"待核实"}
     again = baoxue("reconcile", data_dir=instance)
     assert "0 new, 0 resolved; cases opened 0" in again.stdout
+    # The cases those runs opened, counted and written as the 辍学台账 with a progress line.
+    ledger = tmp_path / "cases.xlsx"
+    cases = baoxue("cases", "--export", str(ledger), data_dir=instance)
+    assert cases.returncode == 0, cases.stderr
+    assert "3 cases (open)" in cases.stdout and "疑似 suspected: 3" in cases.stdout
+    assert "辍学台账 ledger [" in cases.stderr and "3/3" in cases.stderr
+    assert len(_sheet(ledger.read_bytes())) == 5  # title, header, three cases
 
 
 def test_the_child_page_shows_the_latest_category_and_the_case(run, persona, client, world):

@@ -104,6 +104,16 @@ def make_attachment(world):
     return [*case_id, world.case_objects[2].public_id]
 
 
+def make_export(world):
+    """A finished 辍学台账 export of the office (only the office may open it)."""
+    from baoxue.accounts.models import User
+    from baoxue.cases import exports
+
+    item = exports.export_create(actor=User.objects.get(username="office"), query="")
+    exports.export_run(item.pk)
+    return [item.public_id]
+
+
 # Who sees 吴俊辉's case: the township, its village, its school and class, the county.
 CASE_READERS = ("office", "leader", "village_a", "principal_x", "teacher_x", "county")
 CASE_WORKERS = ("office", "village_a", "principal_x", "teacher_x")
@@ -192,7 +202,9 @@ CASES = [
     ("cases:list", None, "get", EVERYONE_LOGGED_IN),
     ("cases:mine", None, "get", EVERYONE_LOGGED_IN),
     ("cases:dashboard", None, "get", EVERYONE_LOGGED_IN),
-    ("cases:ledger", None, "get", EVERYONE_LOGGED_IN),
+    ("cases:export", None, "post", {p: 302 for p in PERSONAS}),
+    ("cases:export_detail", make_export, "get", only("office")),
+    ("cases:export_download", make_export, "get", only("office")),
     ("cases:bulk_assign", None, "post", {**only(other=403), "office": 302}),
     (
         "cases:open",

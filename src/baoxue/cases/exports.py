@@ -1,0 +1,65 @@
+"""The 辍学台账 as a background export: created by the page (or the shell), written by the task
+worker with a progress bar, downloaded once done. The cases are those the requesting user sees
+with the filters they had, read when the export runs."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from baoxue.cases import ledger
+from baoxue.cases.models import LedgerExport
+from baoxue.core.progress import progress_write
+from baoxue.core.services import log_action
+
+
+def export_create(*, actor: Any, query: str) -> LedgerExport:
+    """Queue an export of the case list the user sees with `query` (the list's filters)."""
+    from baoxue.cases import tasks
+
+    with transaction.atomic():
+        item = LedgerExport.objects.create(requested_by=actor, query=query[:500])
+        log_action(actor=actor, action="case.ledger_requested", obj=item, data={"query": query})
+        transaction.on_commit(lambda: tasks.export_ledger.enqueue(item.pk))
+    return item
+
+
+def export_run(export_id: int) -> LedgerExport:
+    from baoxue.cases.selectors import case_list, filters_from
+
+    item = LedgerExport.objects.select_related("requested_by").get(pk=export_id)
+    if item.status != LedgerExport.Status.QUEUED:
+        return item  # a task delivered twice: the first one does the work
+    LedgerExport.objects.filter(pk=item.pk).update(status=LedgerExport.Status.RUNNING)
+    user = item.requested_by
+    cases = case_list(user, filters_from(dict(parse_qsl(item.query))))
+    total = cases.count()
+    progress_write(item.progress_key, "export", 0, total)
+    with tempfile.TemporaryDirectory(prefix="baoxue-export-") as folder:
+        path = Path(folder) / "ledger.xlsx"
+        try:
+            ledger.write(
+                user,
+                cases,
+                path=path,
+                progress=lambda done: progress_write(item.progress_key, "export", done, total),
+            )
+            with path.open("rb") as handle:
+                item.file.save(f"{item.public_id.hex}.xlsx", File(handle), save=False)
+        except Exception as exc:
+            LedgerExport.objects.filter(pk=item.pk).update(
+                status=LedgerExport.Status.FAILED, error=str(exc)[:300], finished_at=timezone.now()
+            )
+            raise
+    LedgerExport.objects.filter(pk=item.pk).update(
+        status=LedgerExport.Status.DONE, rows=total, file=item.file.name, finished_at=timezone.now()
+    )
+    progress_write(item.progress_key, "export", total, total)
+    item.refresh_from_db()
+    return item
