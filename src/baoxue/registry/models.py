@@ -454,7 +454,12 @@ class Enrollment(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="enrollments")
-    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="enrollments")
+    school = models.ForeignKey(
+        School,
+        on_delete=models.PROTECT,
+        related_name="enrollments",
+        db_index=False,  # covered by enrollment_class_idx (school, grade, class)
+    )
     # 学籍号 = G/L/J + ID number, so it is protected like the ID number itself.
     student_number_enc = models.TextField(blank=True, editable=False)
     student_number_hash = models.CharField(max_length=64, blank=True, editable=False)

@@ -92,6 +92,7 @@ class ChildIndex:
     """Existing children for a batch of records, loaded in a few bulk queries."""
 
     def __init__(self, records: Iterable[Record], township: Region) -> None:
+        records = list(records)
         hashes = {h for r in records if (h := id_hash(r))}
         self.by_hash: dict[str, list[Child]] = {}
         hash_list = sorted(hashes)
@@ -101,6 +102,10 @@ class ChildIndex:
         ):
             self.by_hash.setdefault(child.id_number_hash, []).append(child)
         self.by_name: dict[tuple[str, date | None, int], list[Child]] = {}
+        if not any(not id_hash(r) for r in records):
+            # Every record has a valid ID number: none is matched by name, and the township's
+            # children without one (not in the partial index) need not be read at all.
+            return
         for child in Child.objects.filter(township=township, id_number_hash=""):
             key = (child.name, child.birth_date, child.village_id)
             self.by_name.setdefault(key, []).append(child)
