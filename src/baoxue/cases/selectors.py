@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from baoxue.cases.models import Case, Responsibility
 
@@ -20,6 +21,7 @@ S = Case.Status
 # The states a list shows by default, and the order the dashboard shows them in.
 OPEN_STATES = [S.SUSPECTED, S.VERIFYING, S.CONFIRMED, S.PERSUADING, S.PLACED, S.FOLLOW_UP]
 WEEKS = 12
+NONE = 0  # a village or school filter meaning "none": e.g. the children never enrolled
 
 
 def access_case(user: Any, public_id: str) -> Case:
@@ -71,6 +73,8 @@ def filters_from(get: Mapping[str, str]) -> CaseFilters:
 
     def number(key: str) -> int | None:
         raw = get.get(key, "")
+        if raw == "none":
+            return NONE  # the cases with no village / no school
         return int(raw) if raw.isdigit() else None
 
     def day(key: str) -> date | None:
@@ -106,9 +110,13 @@ def apply_filters(qs: QuerySet[Case], f: CaseFilters) -> QuerySet[Case]:
         qs = qs.filter(status=f.status)
     if f.kind in Case.Kind.values:
         qs = qs.filter(kind=f.kind)
-    if f.village:
+    if f.village == NONE:
+        qs = qs.filter(village=None)
+    elif f.village:
         qs = qs.filter(village_id=f.village)
-    if f.school:
+    if f.school == NONE:
+        qs = qs.filter(school=None)
+    elif f.school:
         qs = qs.filter(school_id=f.school)
     if f.overdue:
         qs = qs.filter(next_due__lt=timezone.localdate(), status__in=OPEN_STATES)
@@ -150,7 +158,7 @@ def dashboard(user: Any, *, today: date | None = None) -> dict[str, Any]:
     )
     states = [(s, S(s).label, by_status.get(s, 0)) for s in OPEN_STATES]
     by_village = _grouped(open_cases, "village_id", "village__name")
-    by_school = _grouped(open_cases, "school_id", "school__name")
+    by_school = _grouped(open_cases, "school_id", "school__name", _("无学籍"))
     overdue = open_cases.filter(next_due__lt=today).count()
     key_group = open_cases.filter(key_group=True).count()
     unassigned = open_cases.filter(unassigned_q()).count()
@@ -168,9 +176,11 @@ def dashboard(user: Any, *, today: date | None = None) -> dict[str, Any]:
     }
 
 
-def _grouped(qs: QuerySet[Case], key: str, label: str) -> list[tuple[int | None, str, int]]:
+def _grouped(
+    qs: QuerySet[Case], key: str, label: str, missing: str = "—"
+) -> list[tuple[int | None, str, int]]:
     rows = qs.order_by().values_list(key, label).annotate(n=Count("pk"))
-    return sorted(((k, lbl or "—", n) for k, lbl, n in rows), key=lambda r: (-r[2], r[1]))
+    return sorted(((k, lbl or missing, n) for k, lbl, n in rows), key=lambda r: (-r[2], r[1]))
 
 
 def _weeks(cases: QuerySet[Case], today: date) -> list[dict[str, Any]]:

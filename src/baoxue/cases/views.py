@@ -274,12 +274,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "villages": {
             "labels": [label for _k, label, _n in figures["by_village"]],
             "values": [n for _k, _l, n in figures["by_village"]],
-            "links": [f"{base}?village={k or ''}" for k, _l, _n in figures["by_village"]],
+            "links": [f"{base}?village={k or 'none'}" for k, _l, _n in figures["by_village"]],
         },
         "schools": {
             "labels": [label for _k, label, _n in figures["by_school"]],
             "values": [n for _k, _l, n in figures["by_school"]],
-            "links": [f"{base}?school={k or ''}" for k, _l, _n in figures["by_school"]],
+            "links": [f"{base}?school={k or 'none'}" for k, _l, _n in figures["by_school"]],
         },
         "weeks": {
             "labels": [w["week"].strftime("%m-%d") for w in figures["weeks"]],

@@ -388,3 +388,21 @@ def test_a_refused_photo_refuses_the_attempt_and_keeps_the_typed_text(
     assert "只能上传照片" in html and "电话里说好下周一送回学校" in html
     assert not ReturnAttempt.objects.filter(case=case).exists()
     assert not case.attachments.exists() and not list(tmp_path.rglob("*.*"))
+
+
+def test_the_dashboard_counts_cases_without_a_school_and_opens_them(login, world):
+    Case.objects.create(
+        child=world.child("石丽"),
+        kind=Case.Kind.NEVER_ENROLLED,
+        township=world.township,
+        village=world.village_b,
+    )
+    office = login("office")
+    figures = office.get(reverse("cases:dashboard")).context["f"]
+    assert figures["by_school"] == [(None, "无学籍", 1)]
+    listed = office.get(reverse("cases:list") + "?school=none").content.decode()
+    assert "石丽" in listed
+    assert (
+        "石丽"
+        not in office.get(reverse("cases:list") + f"?school={world.school_x.pk}").content.decode()
+    )
