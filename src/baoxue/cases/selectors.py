@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -187,26 +188,32 @@ def _weeks(cases: QuerySet[Case], today: date) -> list[dict[str, Any]]:
     """New and finished cases per week (Monday to Sunday) for the last WEEKS weeks, and the
     open count at the end of each week (the trend toward zero).
 
-    Counted by weeks in Python from two narrow queries over the window, so the same code runs
-    on SQLite and PostgreSQL without date-truncation differences."""
+    The database counts per local day (at most 7 × WEEKS rows come back), Python sums the days
+    into weeks: the same code on SQLite and PostgreSQL, and no row per case."""
     monday = today - timedelta(days=today.weekday())
     first = monday - timedelta(weeks=WEEKS - 1)
     start = _start_of(first)
     opened_before = cases.filter(opened_at__lt=start).count()
     finished_before = cases.filter(closed_at__lt=start).count()
     zone = timezone.get_current_timezone()
-    opened = [0] * WEEKS
-    finished = [0] * WEEKS
-    for at in cases.filter(opened_at__gte=start).values_list("opened_at", flat=True).iterator():
-        index = (timezone.localtime(at, zone).date() - first).days // 7
-        if 0 <= index < WEEKS:
-            opened[index] += 1
-    for ended in cases.filter(closed_at__gte=start).values_list("closed_at", flat=True).iterator():
-        if ended is None:
-            continue
-        index = (timezone.localtime(ended, zone).date() - first).days // 7
-        if 0 <= index < WEEKS:
-            finished[index] += 1
+
+    def per_week(column: str) -> list[int]:
+        counts = [0] * WEEKS
+        days = (
+            cases.filter(**{f"{column}__gte": start})
+            .order_by()
+            .annotate(day=TruncDate(column, tzinfo=zone))
+            .values_list("day")
+            .annotate(n=Count("pk"))
+        )
+        for day, n in days:
+            index = (day - first).days // 7
+            if 0 <= index < WEEKS:
+                counts[index] += n
+        return counts
+
+    opened = per_week("opened_at")
+    finished = per_week("closed_at")
     rows = []
     running = opened_before - finished_before
     for i in range(WEEKS):
