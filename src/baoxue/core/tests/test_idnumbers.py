@@ -479,3 +479,8 @@ def test_prop_agrees_with_stdnum(value: str, corruption: tuple[str, int, int]) -
         assert ours.is_valid == (verdict and date_ok)
         if verdict and not date_ok:
             assert ours.status is IdStatus.BAD_DATE
+
+
+@given(st.text(alphabet="0123456789xXabcZ", max_size=20))
+def test_the_fast_path_for_plain_cells_agrees_with_the_full_normalisation(raw):
+    assert idn.normalize(raw) == idn._normalize_any(raw)
