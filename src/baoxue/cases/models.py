@@ -11,9 +11,12 @@ from datetime import date
 from typing import Any
 
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+# A user named on more cases than this is filtered by a subquery instead of an id list.
+NAMED_LIMIT = 2000
 
 
 class CaseQuerySet(models.QuerySet["Case"]):
@@ -31,10 +34,13 @@ class CaseQuerySet(models.QuerySet["Case"]):
                 part = Q(village_id=grant.region_id)
             elif grant.level == "group":
                 part = Q(child__group_id=grant.region_id)
-            elif grant.level == "county":
-                part = Q(township__parent_id=grant.region_id)
             else:
-                part = Q(township__path__startswith=grant.path)
+                # A county (or city, province): its townships, a short list, so the case
+                # table is filtered on its own indexed column without joining the regions.
+                from baoxue.registry.models import Region
+
+                townships = Region.objects.filter(level="township", path__startswith=grant.path)
+                part = Q(township_id__in=list(townships.values_list("pk", flat=True)))
             if grant.disability_only:
                 part &= Q(child__has_disability=True)
             q |= part
@@ -50,8 +56,14 @@ class CaseQuerySet(models.QuerySet["Case"]):
                     part &= Q(child__current_class=school.class_name)
                 q |= part
         if getattr(user, "is_authenticated", False):
-            named = Responsibility.objects.filter(case=OuterRef("pk"), user=user, ended_at=None)
-            q |= Q(Exists(named))
+            # The cases naming the user, as a list of ids: an OR with a correlated EXISTS
+            # would keep the database from using the place indexes above (a scan per page).
+            named = Responsibility.objects.filter(user=user, ended_at=None).values("case_id")
+            ids = list(named.values_list("case_id", flat=True)[: NAMED_LIMIT + 1])
+            if len(ids) > NAMED_LIMIT:
+                q |= Q(pk__in=named)
+            elif ids:
+                q |= Q(pk__in=ids)
         return self.filter(q)
 
     def open(self) -> CaseQuerySet:
@@ -100,6 +112,9 @@ class Case(models.Model):
     evidence = models.JSONField(default=dict, blank=True)
     evidence_key = models.CharField(max_length=64, blank=True, editable=False)
     key_group = models.BooleanField(_("重点群体"), default=False)
+    # Someone is named on both lines now (双线): kept by workflow.assign, so "未落实包保" is an
+    # indexed filter rather than two correlated subqueries per case.
+    both_lines_named = models.BooleanField(_("双线已落实"), default=False)
     # Where the case is worked: copied from the child (and its last school) when the case is
     # opened, so scope filters, lists and the dashboard group without joining a million children.
     township = models.ForeignKey(

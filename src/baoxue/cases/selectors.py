@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
@@ -46,10 +46,10 @@ def caseload(user: Any) -> QuerySet[Case]:
     """我的案件: the open cases naming the user now, overdue first."""
     if not getattr(user, "is_authenticated", False):
         return Case.objects.none()
-    named = Responsibility.objects.filter(case=OuterRef("pk"), user=user, ended_at=None)
+    named = Responsibility.objects.filter(user=user, ended_at=None).values("case_id")
     return (
         Case.objects.open()
-        .filter(Exists(named))
+        .filter(pk__in=named)
         .select_related("child", "village", "school")
         .order_by("next_due", "-opened_at", "-id")
     )
@@ -136,10 +136,7 @@ def apply_filters(qs: QuerySet[Case], f: CaseFilters) -> QuerySet[Case]:
 
 def unassigned_q() -> Q:
     """Cases missing a named person on either line (the 双线四包 gate's lines)."""
-    active = Responsibility.objects.filter(case=OuterRef("pk"), ended_at=None)
-    return ~Q(Exists(active.filter(line=Responsibility.Line.GOVERNMENT))) | ~Q(
-        Exists(active.filter(line=Responsibility.Line.EDUCATION))
-    )
+    return Q(both_lines_named=False)
 
 
 def _start_of(day: date) -> datetime:

@@ -376,6 +376,10 @@ def assign(
             unit=unit,
             phone=phone,
         )
+        lines = set(case.responsibilities.filter(ended_at=None).values_list("line", flat=True))
+        both = lines >= {Responsibility.Line.GOVERNMENT, Responsibility.Line.EDUCATION}
+        Case.objects.filter(pk=case.pk).update(both_lines_named=both)
+        case.both_lines_named = both
         CaseEvent.objects.create(
             case=case,
             actor=actor if getattr(actor, "is_authenticated", False) else None,
