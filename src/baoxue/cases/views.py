@@ -108,8 +108,13 @@ def case_list(request: HttpRequest) -> HttpResponse:
             "today": timezone.localdate(),
             "statuses": [(s.value, s.label) for s in Case.Status],
             "kinds": Case.Kind.choices,
-            "villages": Region.objects.filter(scope.region_q(), level="village").order_by("name"),
-            "schools": School.objects.filter(scope.school_q()).order_by("name"),
+            # (id, name) pairs, not model instances: a county has hundreds of each.
+            "villages": Region.objects.filter(scope.region_q(), level="village")
+            .order_by("name")
+            .values_list("pk", "name"),
+            "schools": School.objects.filter(scope.school_q())
+            .order_by("name")
+            .values_list("pk", "name"),
             "can_bulk": workflow.can_assign_in_bulk(request.user),
             "bulk_cap": settings.BAOXUE_BULK_ASSIGN_CAP,
             "lines": Responsibility.Line.choices,
