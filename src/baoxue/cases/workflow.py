@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -175,7 +175,14 @@ def transition(
         elif before in Case.FINISHED:
             changes["closed_at"] = None
             changes |= {"close_approver": "", "close_evidence": "", "closed_by": None}
-        updated = Case.objects.filter(pk=case.pk, version=version, status=before).update(**changes)
+        try:
+            with transaction.atomic():
+                updated = Case.objects.filter(pk=case.pk, version=version, status=before).update(
+                    **changes
+                )
+        except IntegrityError:
+            # Reopening while the child has another open case (一人一案): that one stands.
+            raise ValidationError(_("这个孩子已有未结案件，请在那个案件里继续办理。")) from None
         if not updated:
             raise Conflict(_("这个案件刚被别人修改过，请刷新页面后再操作。"))
         if placement is not None:

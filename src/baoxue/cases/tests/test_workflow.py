@@ -174,3 +174,14 @@ def test_naming_the_same_person_twice_writes_once(case, persona):
     again = assign(actor=persona("office"), case=case, line="education", level=3, name="班主任甲")
     assert again.pk == first.pk and case.responsibilities.count() == 1
     assert CaseEvent.objects.filter(case=case, kind="responsibility").count() == 1
+
+
+def test_reopening_while_the_child_has_another_open_case_is_refused(case, persona, world):
+    move(persona, case, "dismissed", reason="data_error")
+    other = Case.objects.create(
+        child=case.child, kind=Case.Kind.TO_VERIFY, township=world.township, village=world.village_b
+    )
+    with pytest.raises(ValidationError, match="已有未结案件"):
+        move(persona, case, "suspected")
+    case.refresh_from_db()
+    assert case.status == "dismissed" and other.is_open
