@@ -5,6 +5,7 @@ with the filters they had, read when the export runs."""
 from __future__ import annotations
 
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -18,16 +19,31 @@ from baoxue.cases.models import LedgerExport
 from baoxue.core.progress import progress_write
 from baoxue.core.services import log_action
 
+KEEP_DAYS = 7
+
 
 def export_create(*, actor: Any, query: str) -> LedgerExport:
     """Queue an export of the case list the user sees with `query` (the list's filters)."""
     from baoxue.cases import tasks
 
+    _forget_old(actor)
     with transaction.atomic():
         item = LedgerExport.objects.create(requested_by=actor, query=query[:500])
         log_action(actor=actor, action="case.ledger_requested", obj=item, data={"query": query})
         transaction.on_commit(lambda: tasks.export_ledger.enqueue(item.pk))
     return item
+
+
+def _forget_old(actor: Any) -> None:
+    """A user's exports older than KEEP_DAYS go, files first: a ledger holds children's data
+    and should not outlive its use in storage."""
+    old = LedgerExport.objects.filter(
+        requested_by=actor, created_at__lt=timezone.now() - timedelta(days=KEEP_DAYS)
+    )
+    for item in old:
+        if item.file:
+            item.file.delete(save=False)
+    old.delete()
 
 
 def export_run(export_id: int) -> LedgerExport:

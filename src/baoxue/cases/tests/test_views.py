@@ -406,3 +406,21 @@ def test_the_dashboard_counts_cases_without_a_school_and_opens_them(login, world
         "石丽"
         not in office.get(reverse("cases:list") + f"?school={world.school_x.pk}").content.decode()
     )
+
+
+def test_a_users_old_exports_are_removed_with_their_files(login, persona, settings, tmp_path):
+    from datetime import timedelta as td
+
+    from baoxue.cases import exports
+    from baoxue.cases.models import LedgerExport
+
+    settings.MEDIA_ROOT = tmp_path
+    office = persona("office")
+    old = exports.export_run(exports.export_create(actor=office, query="").pk)
+    path = tmp_path / old.file.name
+    assert path.exists()
+    LedgerExport.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - td(days=exports.KEEP_DAYS + 1)
+    )
+    exports.export_create(actor=office, query="")
+    assert not LedgerExport.objects.filter(pk=old.pk).exists() and not path.exists()
