@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -28,7 +29,7 @@ from baoxue.cases.models import (
     Responsibility,
     ReturnAttempt,
 )
-from baoxue.cases.workflow import assign, can_assign_in_bulk, can_work, refresh_due
+from baoxue.cases.workflow import Conflict, assign, can_assign_in_bulk, can_work, refresh_due
 from baoxue.core.services import log_action
 from baoxue.registry.models import Child, Enrollment
 
@@ -275,16 +276,12 @@ def _sniff(head: bytes) -> str | None:
 
 def plan_update(*, actor: Any, case: Case, measures: list[str], note: str, version: int) -> Case:
     """The case plan. Checked against the version the user read, like a transition."""
-    from baoxue.cases.workflow import Conflict
-
     _check(actor, case)
     unknown = [m for m in measures if m not in MEASURES]
     if unknown:
         raise ValidationError(_("未知的帮扶措施。"))
     with transaction.atomic():
         before = {"measures": case.measures, "note": case.plan_note}
-        from django.db.models import F
-
         updated = Case.objects.filter(pk=case.pk, version=version).update(
             measures=list(dict.fromkeys(measures)), plan_note=note, version=F("version") + 1
         )
