@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, quote
 
 from django.conf import settings
 from django.contrib import messages
@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Prefetch, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -182,14 +183,10 @@ def bulk_assign(request: HttpRequest) -> HttpResponse:
 
 
 def _parse(query: str) -> dict[str, str]:
-    from urllib.parse import parse_qsl
-
     return dict(parse_qsl(query))
 
 
 def _reverse(name: str, *args: Any) -> str:
-    from django.urls import reverse
-
     return reverse(name, args=args)
 
 
@@ -637,8 +634,6 @@ def case_file(request: HttpRequest, public_id: str) -> HttpResponse:
 
 
 def _disposition(name: str) -> str:
-    from urllib.parse import quote
-
     return f"attachment; filename=\"case.docx\"; filename*=UTF-8''{quote(name)}"
 
 
@@ -654,7 +649,3 @@ def case_open(request: HttpRequest, child_id: str) -> HttpResponse:
         messages.error(request, _messages(exc))
         return redirect("registry:child_detail", child.public_id)
     return redirect("cases:detail", case.public_id)
-
-
-def list_url(**params: Any) -> str:
-    return f"{_reverse('cases:list')}?{urlencode(params)}"
