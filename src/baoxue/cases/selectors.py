@@ -17,7 +17,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from baoxue.cases.models import Case, Responsibility
-from baoxue.registry.models import Region, School
 
 S = Case.Status
 # The states a list shows by default, and the order the dashboard shows them in.
@@ -156,8 +155,8 @@ def dashboard(user: Any, *, today: date | None = None) -> dict[str, Any]:
         .values_list("status", "n")
     )
     states = [(s, S(s).label, by_status.get(s, 0)) for s in OPEN_STATES]
-    by_village = _grouped(open_cases, "village_id", Region)
-    by_school = _grouped(open_cases, "school_id", School, _("无学籍"))
+    by_village = _grouped(open_cases, "village_id", "village__name")
+    by_school = _grouped(open_cases, "school_id", "school__name", _("无学籍"))
     # One pass over the open cases for the three cards.
     cards = open_cases.aggregate(
         overdue=Count("pk", filter=Q(next_due__lt=today)),
@@ -180,16 +179,10 @@ def dashboard(user: Any, *, today: date | None = None) -> dict[str, Any]:
 
 
 def _grouped(
-    qs: QuerySet[Case], key: str, model: Any, missing: str = "—"
+    qs: QuerySet[Case], key: str, label: str, missing: str = "—"
 ) -> list[tuple[int | None, str, int]]:
-    """Open cases counted per village or school: grouped on the case's own column, then the
-    few names read by id (no join of every case to its village or school)."""
-    counts = dict(qs.order_by().values_list(key).annotate(n=Count("pk")).values_list(key, "n"))
-    names = dict(
-        model.objects.filter(pk__in=[k for k in counts if k is not None]).values_list("pk", "name")
-    )
-    rows = [(k, names.get(k, missing) if k is not None else missing, n) for k, n in counts.items()]
-    return sorted(rows, key=lambda r: (-r[2], r[1]))
+    rows = qs.order_by().values_list(key, label).annotate(n=Count("pk"))
+    return sorted(((k, lbl or missing, n) for k, lbl, n in rows), key=lambda r: (-r[2], r[1]))
 
 
 def _weeks(cases: QuerySet[Case], today: date) -> list[dict[str, Any]]:
