@@ -61,3 +61,20 @@ def source_version(extra_env: dict[str, str] | None = None) -> str:
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     dirty = " + uncommitted changes in src/" if git("status", "--porcelain", "src") else ""
     return commit + dirty
+
+
+def pg_drop_database(server: str, name: str) -> None:
+    """DROP DATABASE name on server (a postgresql:// URL without the database), if it exists."""
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def pg_create_database(server: str, name: str) -> None:
+    """A new, empty database name on server (dropped first if it exists)."""
+    import psycopg
+
+    pg_drop_database(server, name)
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")

@@ -99,7 +99,7 @@ from typing import Any
 
 # bench/ is on sys.path when a script runs: the registry loader and the shared helpers.
 import registry_scale
-from _common import log, source_tree, source_version
+from _common import log, pg_create_database, pg_drop_database, source_tree, source_version
 
 PG_SERVER = registry_scale.PG_SERVER
 PG_DATABASE = "baoxue_bench_cases"
@@ -347,18 +347,11 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace, total:
 
 
 def drop_pg_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+    pg_drop_database(PG_SERVER, PG_DATABASE)
 
 
 def create_pg_database() -> None:
-    import psycopg
-
-    drop_pg_database()
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {PG_DATABASE}")
+    pg_create_database(PG_SERVER, PG_DATABASE)
 
 
 # ---------------------------------------------------------------------------------------------

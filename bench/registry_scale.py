@@ -75,7 +75,13 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from _common import log, source_tree, source_version  # bench/ is on sys.path when a script runs
+from _common import (  # bench/ is on sys.path when a script runs
+    log,
+    pg_create_database,
+    pg_drop_database,
+    source_tree,
+    source_version,
+)
 
 # A fixed field key and secret for the run, so that the subprocesses and any rerun with --keep
 # agree; they protect nothing but made-up data.
@@ -245,18 +251,11 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
 
 
 def drop_pg_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+    pg_drop_database(PG_SERVER, PG_DATABASE)
 
 
 def create_pg_database() -> None:
-    import psycopg
-
-    drop_pg_database()
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {PG_DATABASE}")
+    pg_create_database(PG_SERVER, PG_DATABASE)
 
 
 # ---------------------------------------------------------------------------------------------
