@@ -99,7 +99,7 @@ from typing import Any
 
 # bench/ is on sys.path when a script runs: the registry loader and the shared helpers.
 import registry_scale
-from _common import log, pg_create_database, pg_drop_database, source_tree, source_version
+from _common import log, pg_drop_database, source_tree
 
 PG_SERVER = registry_scale.PG_SERVER
 PG_DATABASE = "baoxue_bench_cases"
@@ -350,31 +350,12 @@ def drop_pg_database() -> None:
     pg_drop_database(PG_SERVER, PG_DATABASE)
 
 
-def create_pg_database() -> None:
-    pg_create_database(PG_SERVER, PG_DATABASE)
-
-
 # ---------------------------------------------------------------------------------------------
 # Child: one backend, from an empty database to the measured pages and exports
 # ---------------------------------------------------------------------------------------------
 def run_backend(args: argparse.Namespace) -> int:
     backend = args.child_backend
-    # Others may commit or edit src/ while a long run goes on: say what was measured.
-    source = os.environ.get("BAOXUE_BENCH_SOURCE") or source_version()
-    if backend == "postgres":
-        create_pg_database()
-    import django
-
-    django.setup()
-    import baoxue
-
-    log(f"{backend}: measuring {source}, package at {Path(baoxue.__file__).parent}")
-    from django.core.management import call_command
-
-    started = time.perf_counter()
-    call_command("migrate", interactive=False, verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    migrate_seconds = time.perf_counter() - started
+    source, migrate_seconds = registry_scale.prepare_backend(backend, PG_DATABASE)
 
     registry = registry_scale.load_registry(args)
     registry["phases"] = {"migrate": migrate_seconds, **registry["phases"]}
@@ -935,8 +916,10 @@ class CaseMaker:
     ) -> None:
         rng = self.rng
         start = step_time["follow_up"].astimezone(self.zone).date()
-        days = [start + timedelta(days=14 * (i + 1)) for i in range(6)]
-        days += [days[-1] + timedelta(days=30), days[-1] + timedelta(days=60)]
+        # The schedule the workflow itself makes on entering follow-up (settings).
+        from baoxue.cases.workflow import follow_up_schedule
+
+        days = follow_up_schedule(start)
         pending = False
         for on in days:
             done = status == "closed" or (on <= self.today and not pending)

@@ -254,19 +254,17 @@ def drop_pg_database() -> None:
     pg_drop_database(PG_SERVER, PG_DATABASE)
 
 
-def create_pg_database() -> None:
-    pg_create_database(PG_SERVER, PG_DATABASE)
-
-
 # ---------------------------------------------------------------------------------------------
 # Child: one backend, from an empty database to the measured pages
 # ---------------------------------------------------------------------------------------------
-def run_backend(args: argparse.Namespace) -> int:
-    backend = args.child_backend
+def prepare_backend(backend: str, database: str) -> tuple[str, float]:
+    """A fresh database (PostgreSQL: `database`, created anew; SQLite: the data dir's), Django
+    set up, migrated and its static files collected. Returns the source measured and the
+    seconds that took."""
     # Others may commit or edit src/ while a long run goes on: say what was measured.
     source = os.environ.get("BAOXUE_BENCH_SOURCE") or source_version()
     if backend == "postgres":
-        create_pg_database()
+        pg_create_database(PG_SERVER, database)
     import django
 
     django.setup()
@@ -278,7 +276,12 @@ def run_backend(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
-    migrate_seconds = time.perf_counter() - started
+    return source, time.perf_counter() - started
+
+
+def run_backend(args: argparse.Namespace) -> int:
+    backend = args.child_backend
+    source, migrate_seconds = prepare_backend(backend, PG_DATABASE)
 
     load = load_registry(args)
     load["migrate_seconds"] = migrate_seconds
