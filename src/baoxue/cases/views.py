@@ -260,7 +260,7 @@ def export_download(request: HttpRequest, public_id: str) -> HttpResponseBase:
         request=request,
     )
     name = _("辍学台账") + timezone.localtime(item.created_at).strftime("%Y%m%d-%H%M") + ".xlsx"
-    return FileResponse(item.file.open("rb"), as_attachment=True, filename=name, content_type=XLSX)
+    return FileResponse(_stored(item.file), as_attachment=True, filename=name, content_type=XLSX)
 
 
 @login_required
@@ -572,6 +572,15 @@ def case_attachment_add(request: HttpRequest, public_id: str) -> HttpResponse:
     return redirect(f"{_reverse('cases:detail', case.public_id)}#attachments")
 
 
+def _stored(field: Any) -> Any:
+    """The stored file open for reading; 404 (not a server error) when storage has lost it,
+    e.g. a data directory restored without its media folder."""
+    try:
+        return field.open("rb")
+    except (FileNotFoundError, OSError):
+        raise Http404 from None
+
+
 @login_required
 def case_attachment(request: HttpRequest, public_id: str, attachment_id: str) -> HttpResponseBase:
     """An attachment, through the case's scope check (never a public media URL). Logged."""
@@ -588,7 +597,7 @@ def case_attachment(request: HttpRequest, public_id: str, attachment_id: str) ->
         request=request,
     )
     return FileResponse(
-        item.file.open("rb"),
+        _stored(item.file),
         filename=item.name,
         content_type=item.content_type,
         as_attachment=item.content_type == "application/pdf",

@@ -424,3 +424,16 @@ def test_a_users_old_exports_are_removed_with_their_files(login, persona, settin
     )
     exports.export_create(actor=office, query="")
     assert not LedgerExport.objects.filter(pk=old.pk).exists() and not path.exists()
+
+
+def test_an_attachment_lost_from_storage_is_404_not_an_error(case, login, settings, tmp_path):
+    from django.core.files.base import ContentFile
+
+    from baoxue.cases.models import Attachment
+
+    settings.MEDIA_ROOT = tmp_path
+    item = Attachment(case=case, name="scan.pdf", content_type="application/pdf", size=9)
+    item.file.save("upload.pdf", ContentFile(b"%PDF-1.4\n"), save=True)
+    (tmp_path / item.file.name).unlink()
+    url = reverse("cases:attachment", args=[case.public_id, item.public_id])
+    assert login("office").get(url).status_code == 404
