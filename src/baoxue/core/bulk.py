@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Callable, Iterable
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -77,7 +80,7 @@ class RowWriter:
                 ops = connection.ops
                 return lambda v: None if v is None else ops.adapt_datetimefield_value(v)
             if internal == "UUIDField":
-                return lambda v: None if v is None else v.hex
+                return lambda v: v if v is None or type(v) is str else v.hex
             if internal in ("DecimalField", "TimeField"):
 
                 def prepared(v: Any) -> Any:
@@ -136,11 +139,12 @@ class RowWriter:
         # A row that names no value for a column gets the default, converted once here;
         # callable defaults (uuid4) are called per row.
         self.base: dict[str, Any] = {}
-        self.per_row: list[tuple[str, Callable[[], Any], Callable[[Any], Any]]] = []
+        # Per attribute with a callable default: a function giving n values, converted.
+        self.per_row: list[tuple[str, Callable[[int], list[Any]]]] = []
         for attname in attnames:
             is_callable, default = self.defaults.get(attname, (False, None))
             if is_callable:
-                self.per_row.append((attname, default, convert.get(attname, _identity)))
+                self.per_row.append((attname, self._maker(default, convert.get(attname))))
                 continue
             value = self.now if attname in self.auto_now else default
             if value is not None and attname in convert:
@@ -150,19 +154,31 @@ class RowWriter:
         self.getter = operator.itemgetter(*attnames)
         self.prepared = True
 
+    @staticmethod
+    def _maker(
+        default: Callable[[], Any], conv: Callable[[Any], Any] | None
+    ) -> Callable[[int], list[Any]]:
+        if default is uuid.uuid4:
+            # public_id: the 32 hex digits both databases take, made many at a time
+            # (uuid4() reads the system's random source once a call).
+            return uuid4_hexes
+        conv = conv or _identity
+        return lambda n: [conv(default()) for _i in range(n)]
+
     def _flush(self) -> None:
         rows, self.rows = self.rows, []
         if not rows:
             return
         if not self.prepared:
             self._prepare(rows[0])
-        base, per_row, given, getter = self.base, self.per_row, self.given, self.getter
+        base, given, getter = self.base, self.given, self.getter
+        fills = [(attname, make(len(rows))) for attname, make in self.per_row]
         chunk = []
-        for values in rows:
+        for i, values in enumerate(rows):
             row = base.copy()
-            for attname, make, conv in per_row:
+            for attname, made in fills:
                 if attname not in values:
-                    row[attname] = conv(make())
+                    row[attname] = made[i]
             row.update(values)
             for attname, conv in given:
                 value = values.get(attname)
@@ -190,6 +206,20 @@ class RowWriter:
                 raw.executemany(sql, rows)
 
 
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def uuid4_hexes(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs as 32 hex digits, from one read of os.urandom."""
+    raw = os.urandom(16 * count)
+    from_bytes = int.from_bytes
+    return [
+        "%032x" % ((from_bytes(raw[i : i + 16]) & _UUID4_CLEAR) | _UUID4_SET)
+        for i in range(0, 16 * count, 16)
+    ]
+
+
 def write_all(writers: Iterable[RowWriter]) -> dict[str, int]:
     """Write what several writers still hold; rows written per model."""
     return {w.model.__name__: w.write() for w in writers}
@@ -209,3 +239,78 @@ def filter_in(
         yield from queryset.extra(  # noqa: S610 - column is ours, values are parameters
             where=[f"{table}.{qn(column)} IN ({marks})"], params=part
         )
+
+
+# --- loading many rows into a table that holds few ----------------------------------------------
+# A table's secondary indexes cost more to keep up row by row than to build once: an index
+# built after the insert is a sort and one pass, an index kept up during it is a B-tree
+# descent per row and index, at a random place. When an import is about to at least double
+# a table, its indexes are dropped and built again inside the same transaction.
+DEFER_INDEXES_MIN_ROWS = 20_000
+
+
+def _secondary_indexes(table: str) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of the table's indexes that enforce nothing: not the primary
+    key, not unique ones (they stay, so a duplicate is refused when it is written)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
+                "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%%'",
+                [table],
+            )
+        elif connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND NOT i.indisprimary",
+                [table],
+            )
+        else:
+            return []
+        return [(name, sql) for name, sql in cursor.fetchall()]
+
+
+def _row_count_at_most(table: str, limit: int) -> int:
+    """The table's rows, counted no further than `limit` (a large table is not scanned)."""
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {qn(table)} LIMIT %s) AS t",  # noqa: S608
+            [limit],
+        )
+        return int(cursor.fetchone()[0])
+
+
+@contextmanager
+def indexes_deferred(adding: dict[type[models.Model], int]) -> Iterator[list[str]]:
+    """Around the writes of many rows: the tables that are to (at least) double lose their
+    secondary indexes until the block ends, and get them back built in one pass each.
+
+    Must run inside transaction.atomic(): the drop, the rows and the rebuild commit together
+    or not at all. Readers never see a table without its indexes: on SQLite they read the
+    last committed state (WAL), on PostgreSQL the drop locks the table until the commit (a
+    table that small is a new deployment's). Yields the tables whose indexes were deferred.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("indexes_deferred() needs a transaction")
+    deferred: list[tuple[str, list[tuple[str, str]]]] = []
+    for model, rows in adding.items():
+        if rows < DEFER_INDEXES_MIN_ROWS:
+            continue
+        table = model._meta.db_table
+        if _row_count_at_most(table, rows) >= rows:
+            continue  # the table already holds as many: keeping its indexes up is cheaper
+        indexes = _secondary_indexes(table)
+        if indexes:
+            deferred.append((table, indexes))
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        for _table, indexes in deferred:
+            for name, _sql in indexes:
+                cursor.execute(f"DROP INDEX {qn(name)}")
+    yield [table for table, _indexes in deferred]
+    with connection.cursor() as cursor:
+        for _table, indexes in deferred:
+            for _name, sql in indexes:
+                cursor.execute(sql)

@@ -200,22 +200,39 @@ def build_child(
     return child
 
 
+def child_place_columns(village: Region, group: Region | None) -> dict[str, Any]:
+    """A child's place columns by id (child_row), checked as child_create checks them."""
+    place = _place_columns(village, group)
+    return {
+        "village_id": village.pk,
+        "group_id": group.pk if group is not None else None,
+        "county_id": place["county_id"],
+        "township_id": place["township_id"],
+    }
+
+
 def child_row(
     *,
     name: str,
-    village: Region,
+    village: Region | None,
     group: Region | None,
     cols: IdColumns,
     birth_date: date | None = None,
     sex: str = "",
     ethnicity: str = "",
     household_id: int | None = None,
+    place: dict[str, Any] | None = None,
     **flags: Any,
 ) -> dict[str, Any]:
     """What build_child makes, as column values by attribute name (for core.bulk.RowWriter:
-    imports write many children without building model instances)."""
+    imports write many children without building model instances). `place` is what
+    child_place_columns(village, group) gave, for a caller that places many children in the
+    same village and 屯."""
     full, initials = pinyin_keys(name)
-    place = _place_columns(village, group)
+    if place is None:
+        if village is None:
+            raise ValueError("child_row() needs a village or its place columns")
+        place = child_place_columns(village, group)
     return {
         "name": normalize_name(name),
         "name_pinyin": full,
@@ -224,10 +241,7 @@ def child_row(
         "ethnicity": ethnicity,
         "birth_date": birth_date or cols.info.birth_date,
         "household_id": household_id,
-        "village_id": village.pk,
-        "group_id": group.pk if group is not None else None,
-        "county_id": place["county_id"],
-        "township_id": place["township_id"],
+        **place,
         "id_number_enc": cols.enc,
         "id_number_hash": cols.hash,
         "id_number_masked": cols.masked,

@@ -48,3 +48,18 @@ def test_key_file_is_created_once_with_private_permissions(tmp_path):
 def test_wrong_key_length_is_refused():
     with pytest.raises(crypto.KeyError_):
         crypto.keyring_from_master(b"short")
+
+
+def test_nonces_never_repeat_across_batches_or_after_a_fork():
+    import os
+
+    seen = {crypto._nonces.take() for _ in range(crypto._Nonces.BATCH * 2 + 5)}
+    assert len(seen) == crypto._Nonces.BATCH * 2 + 5
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first nonce must be none its parent has handed out
+        os.write(write, crypto._nonces.take())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 12)
+    assert len(child) == 12 and child not in seen and child != crypto._nonces.take()

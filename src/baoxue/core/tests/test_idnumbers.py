@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import pytest
@@ -484,3 +485,27 @@ def test_prop_agrees_with_stdnum(value: str, corruption: tuple[str, int, int]) -
 @given(st.text(alphabet="0123456789xXabcZ", max_size=20))
 def test_the_fast_path_for_plain_cells_agrees_with_the_full_normalisation(raw):
     assert idn.normalize(raw) == idn._normalize_any(raw)
+
+
+def _general_parse(raw: str) -> idn.IdInfo:
+    # A trailing space sends the same number down the general path; then put raw back.
+    return dataclasses.replace(idn.parse(raw + " ", today=TODAY), raw=raw)
+
+
+@given(
+    st.one_of(
+        valid_ids,
+        valid_ids.map(lambda v: v.replace("X", "x")),
+        valid_ids.map(lambda v: v[:17] + "0123456789X"[(int(v[17], 36) + 1) % 11]),
+        valid_ids.map(lambda v: v[:6] + "2099" + v[10:]),  # a date in the future
+        valid_ids.map(lambda v: "999999" + v[6:]),  # an unknown region
+        st.text(alphabet="0123456789xX-", min_size=18, max_size=18),
+    )
+)
+@HYP
+def test_the_fast_path_for_clean_18_character_numbers_agrees_with_the_general_parse(raw):
+    fast = idn._parse_valid18(raw, TODAY)
+    if fast is not None:
+        assert fast == _general_parse(raw)
+        assert fast.is_valid
+    assert idn.parse(raw, today=TODAY) == _general_parse(raw)

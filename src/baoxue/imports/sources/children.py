@@ -34,6 +34,10 @@ def id_issues(record: Record, column: str) -> list[RowIssue]:
     issues: list[RowIssue] = []
     if info is None or info.status == idnumbers.IdStatus.EMPTY:
         return issues
+    if info.status is idnumbers.IdStatus.VALID and info.region_known:
+        birth = record.values.get("birth_date")
+        if not birth or birth == info.birth_date:
+            return issues  # the usual row: nothing to say
     n = record.row_number
     if info.status == idnumbers.IdStatus.UPGRADED:
         issues.append(

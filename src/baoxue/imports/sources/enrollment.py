@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baoxue.core import crypto, idnumbers
-from baoxue.core.bulk import RowWriter, filter_in, write_all
+from baoxue.core.bulk import RowWriter, filter_in, indexes_deferred, write_all
 from baoxue.core.services import log_action
 from baoxue.imports.sources.base import (
     Action,
@@ -46,6 +46,7 @@ from baoxue.registry.counts import counts_mark_stale
 from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, School
 from baoxue.registry.services import (
     ENDED_STATUSES,
+    child_place_columns,
     child_row,
     id_columns_of,
     refresh_school_status_bulk,
@@ -265,14 +266,22 @@ class EnrollmentSource:
         issues = duplicates_in_file(records)
         places, schools = ctx.places, ctx.schools
         keep: list[Record] = []
+        # A file names a few dozen schools and a few hundred places, 100,000 times over:
+        # each distinct spelling is resolved once.
+        school_refs: dict[tuple[str, str], tuple[str, School | None]] = {}
+        place_refs: dict[tuple[str, str, str], tuple[str, str]] = {}
         for record in records:
             v = record.values
             if v.get("reject") or v.get("skip"):
                 continue
-            key = schools.ref(code=v.get("school_code", ""), name=v.get("school_name", ""))
-            if not key and ctx.school is not None:
-                key = schools.ref(code=ctx.school.code, name=ctx.school.name)
-            school = schools.peek(key)
+            spelling = (v.get("school_code", ""), v.get("school_name", ""))
+            found = school_refs.get(spelling)
+            if found is None:
+                key = schools.ref(code=spelling[0], name=spelling[1])
+                if not key and ctx.school is not None:
+                    key = schools.ref(code=ctx.school.code, name=ctx.school.name)
+                found = school_refs[spelling] = (key, schools.peek(key))
+            key, school = found
             if ctx.school is not None and (school is None or school.pk != ctx.school.pk):
                 issues.append(
                     RowIssue(
@@ -295,13 +304,17 @@ class EnrollmentSource:
                 continue
             v["school_key"] = key
             village = v.get("village", "")
-            if village:
-                v["village_key"] = places.village_ref(village)
-                v["group_key"] = places.group_ref(v["village_key"], v.get("group", ""))
-            else:
-                vk, group = places.find_in_address(v.get("household_address", ""))
-                v["village_key"] = vk
-                v["group_key"] = places.group_ref(vk, group) if vk else ""
+            where = (village, v.get("group", ""), "" if village else v.get("household_address", ""))
+            refs = place_refs.get(where)
+            if refs is None:
+                if village:
+                    vk = places.village_ref(village)
+                    refs = (vk, places.group_ref(vk, where[1]))
+                else:
+                    vk, group = places.find_in_address(where[2])
+                    refs = (vk, places.group_ref(vk, group) if vk else "")
+                place_refs[where] = refs
+            v["village_key"], v["group_key"] = refs
             keep.append(record)
         index = ChildIndex(keep, ctx.township)
         for r in keep:
@@ -448,171 +461,197 @@ class EnrollmentSource:
         actor_id = ctx.actor.pk if getattr(ctx.actor, "is_authenticated", False) else None
         today = ctx.today
         now = timezone.now()
-        children = RowWriter(Child, now)
-        enrollments = RowWriter(Enrollment, now)
-        events = RowWriter(EnrollmentEvent, now)
-        event_kw = {"created_by_id": actor_id, "reference": "", "reason": ""}
+        creating = sum(1 for p in plan if p.action == Action.CREATE)
+        moving = sum(1 for p in plan if p.action == Action.UPDATE and "school" in p.changes)
+        adding = {
+            Child: creating,
+            Enrollment: creating + moving,
+            EnrollmentEvent: creating + 2 * moving,
+        }
+        with indexes_deferred(adding):
+            children = RowWriter(Child, now)
+            enrollments = RowWriter(Enrollment, now)
+            events = RowWriter(EnrollmentEvent, now)
+            event_kw = {"created_by_id": actor_id, "reference": "", "reason": ""}
 
-        # Written in name order: eight of the child table's indexes lead with the name (or its
-        # pinyin), so their pages fill one after another instead of at random.
-        new_child = sorted(
-            (p for p in plan if p.action == Action.CREATE and p.record.values.get("child") is None),
-            key=lambda p: p.record.values["name"],
-        )
-        for p, child_id in zip(new_child, children.reserve(len(new_child)), strict=True):
-            v = p.record.values
-            school = schools.get(v["school_key"])
-            village = places.village(v["village_key"])
-            info = v.get("id_info")
-            if (
-                info is not None
-                and info.status == idnumbers.IdStatus.UPGRADED
-                and v.get("birth_date")
-            ):
-                # A 15-digit number gets its century from the row's birth date.
-                info = idnumbers.parse(info.normalized, birth_date_hint=v["birth_date"])
-                known_hash = None  # the century may differ from the one matched on
-            else:
-                known_hash = id_hash(p.record)
-            row = child_row(
-                name=v["name"],
-                village=village,
-                group=places.group(v["village_key"], v.get("group_key", "")),
-                cols=id_columns_of(info, hashed=known_hash)
-                if info is not None
-                else id_columns_of(idnumbers.parse("")),
-                birth_date=v.get("birth_date"),
-                sex=v.get("sex", ""),
-                ethnicity=v.get("ethnicity", ""),
-                **{
-                    k: v[k]
-                    for k in ("left_behind", "has_disability", "is_orphan", "is_migrant")
-                    if v.get(k) not in (None, "")
-                },
+            # Written in name order: eight of the child table's indexes lead with the name (or its
+            # pinyin), so their pages fill one after another instead of at random.
+            new_child = sorted(
+                (
+                    p
+                    for p in plan
+                    if p.action == Action.CREATE and p.record.values.get("child") is None
+                ),
+                key=lambda p: p.record.values["name"],
             )
-            # A child made by this import has only this enrollment: its school columns are
-            # known now, so no second pass over it is needed after the insert.
-            row.update(
-                school_columns(
-                    v.get("status") or "01", school.pk, v["grade"], v.get("class_name", "")
+            # Per village and 屯, and per school: looked up once, not once a child.
+            place_of: dict[tuple[str, str], dict[str, Any]] = {}
+            school_of: dict[str, int] = {}
+            for p, child_id in zip(new_child, children.reserve(len(new_child)), strict=True):
+                v = p.record.values
+                school_id = school_of.get(v["school_key"])
+                if school_id is None:
+                    school_id = school_of[v["school_key"]] = schools.get(v["school_key"]).pk
+                where = (v["village_key"], v.get("group_key", ""))
+                place = place_of.get(where)
+                if place is None:
+                    village = places.village(where[0])
+                    place = place_of[where] = child_place_columns(
+                        village, places.group(where[0], where[1])
+                    )
+                info = v.get("id_info")
+                if (
+                    info is not None
+                    and info.status == idnumbers.IdStatus.UPGRADED
+                    and v.get("birth_date")
+                ):
+                    # A 15-digit number gets its century from the row's birth date.
+                    info = idnumbers.parse(info.normalized, birth_date_hint=v["birth_date"])
+                    known_hash = None  # the century may differ from the one matched on
+                else:
+                    known_hash = id_hash(p.record)
+                row = child_row(
+                    name=v["name"],
+                    village=None,  # given as its place columns
+                    group=None,
+                    place=place,
+                    cols=id_columns_of(info, hashed=known_hash)
+                    if info is not None
+                    else id_columns_of(idnumbers.parse("")),
+                    birth_date=v.get("birth_date"),
+                    sex=v.get("sex", ""),
+                    ethnicity=v.get("ethnicity", ""),
+                    **{
+                        k: v[k]
+                        for k in ("left_behind", "has_disability", "is_orphan", "is_migrant")
+                        if v.get(k) not in (None, "")
+                    },
                 )
-            )
-            row["id"] = child_id
-            children.add(row)
-            v["child_id"] = child_id
-            v["child_is_new"] = True
-        progress("commit", len(new_child), len(plan) + len(new_child))
-
-        def enrollment_row(v: dict[str, Any], child_id: int, school_id: int, **extra: Any) -> None:
-            enrollments.add(
-                {
-                    "child_id": child_id,
-                    "school_id": school_id,
-                    "grade": v["grade"],
-                    "class_name": v.get("class_name", ""),
-                    "is_boarding": bool(v.get("is_boarding")),
-                    "status": v.get("status") or "01",
-                    "entry_date": v.get("entry_date"),
-                    "is_current": True,
-                    "import_fingerprint": v.get("fingerprint", ""),
-                    **student_number_columns(
-                        v.get("student_number", ""), hashed=v.get("_number_hash")
-                    ),
-                    **extra,
-                }
-            )
-
-        creates = sorted(  # in the children's order: the child_id index fills in order too
-            (p for p in plan if p.action == Action.CREATE),
-            key=lambda p: p.record.values["name"],
-        )
-        moves = [p for p in plan if p.action == Action.UPDATE and "school" in p.changes]
-        ids = iter(enrollments.reserve(len(creates) + len(moves)))
-        for p in creates:
-            v = p.record.values
-            enrollment_id = next(ids)
-            child_id = v["child_id"] if v.get("child_is_new") else v["child"].pk
-            enrollment_row(v, child_id, schools.get(v["school_key"]).pk, id=enrollment_id)
-            events.add(
-                {
-                    "enrollment_id": enrollment_id,
-                    "kind": EnrollmentEvent.Kind.ENROLLED,
-                    "date": v.get("entry_date") or today,
-                    "other_school_id": None,
-                    "other_school_name": "",
-                    **event_kw,
-                }
-            )
-        updated: list[Enrollment] = []
-        for p in plan:
-            if p.action != Action.UPDATE:
-                continue
-            v = p.record.values
-            e = p.target
-            e.import_fingerprint = v.get("fingerprint", "")
-            if "school" in p.changes:
-                # Moved to another school: the old 学籍 ends with a transfer out, the new one
-                # starts with a transfer in.
-                school = schools.get(v["school_key"])
-                e.status, e.end_date, e.is_current = (
-                    Enrollment.Status.TRANSFERRED_OUT,
-                    today,
-                    False,
+                # A child made by this import has only this enrollment: its school columns are
+                # known now, so no second pass over it is needed after the insert.
+                row.update(
+                    school_columns(
+                        v.get("status") or "01", school_id, v["grade"], v.get("class_name", "")
+                    )
                 )
-                e.import_fingerprint = ""
-                updated.append(e)
-                events.add(
+                row["id"] = child_id
+                children.add(row)
+                v["child_id"] = child_id
+                v["child_is_new"] = True
+            progress("commit", len(new_child), len(plan) + len(new_child))
+
+            def enrollment_row(
+                v: dict[str, Any], child_id: int, school_id: int, **extra: Any
+            ) -> None:
+                enrollments.add(
                     {
-                        "enrollment_id": e.pk,
-                        "kind": EnrollmentEvent.Kind.TRANSFER_OUT,
-                        "date": today,
-                        "other_school_id": school.pk,
-                        "other_school_name": school.name,
-                        **event_kw,
+                        "child_id": child_id,
+                        "school_id": school_id,
+                        "grade": v["grade"],
+                        "class_name": v.get("class_name", ""),
+                        "is_boarding": bool(v.get("is_boarding")),
+                        "status": v.get("status") or "01",
+                        "entry_date": v.get("entry_date"),
+                        "is_current": True,
+                        "import_fingerprint": v.get("fingerprint", ""),
+                        **student_number_columns(
+                            v.get("student_number", ""), hashed=v.get("_number_hash")
+                        ),
+                        **extra,
                     }
                 )
-                new_id = next(ids)
-                enrollment_row(
-                    v,
-                    e.child_id,
-                    school.pk,
-                    id=new_id,
-                    entry_date=v.get("entry_date") or today,
-                )
+
+            creates = sorted(  # in the children's order: the child_id index fills in order too
+                (p for p in plan if p.action == Action.CREATE),
+                key=lambda p: p.record.values["name"],
+            )
+            moves = [p for p in plan if p.action == Action.UPDATE and "school" in p.changes]
+            ids = iter(enrollments.reserve(len(creates) + len(moves)))
+            for p in creates:
+                v = p.record.values
+                enrollment_id = next(ids)
+                child_id = v["child_id"] if v.get("child_is_new") else v["child"].pk
+                enrollment_row(v, child_id, schools.get(v["school_key"]).pk, id=enrollment_id)
                 events.add(
                     {
-                        "enrollment_id": new_id,
-                        "kind": EnrollmentEvent.Kind.TRANSFER_IN,
-                        "date": today,
-                        "other_school_id": e.school_id,
-                        "other_school_name": e.school.name,
-                        **event_kw,
-                    }
-                )
-                continue
-            for name, (_old, value) in p.changes.items():
-                setattr(e, name, value)
-            if "status" in p.changes:
-                kind = _EVENT_FOR_STATUS.get(e.status, EnrollmentEvent.Kind.STATUS_CHANGE)
-                if kind in {EnrollmentEvent.Kind.TRANSFER_OUT, EnrollmentEvent.Kind.GRADUATION}:
-                    e.end_date = today
-                events.add(
-                    {
-                        "enrollment_id": e.pk,
-                        "kind": kind,
-                        "date": today,
+                        "enrollment_id": enrollment_id,
+                        "kind": EnrollmentEvent.Kind.ENROLLED,
+                        "date": v.get("entry_date") or today,
                         "other_school_id": None,
                         "other_school_name": "",
                         **event_kw,
-                        "reason": _("学籍导入：%(old)s → %(new)s")
-                        % {
-                            "old": Enrollment.Status(p.changes["status"][0]).label,
-                            "new": Enrollment.Status(e.status).label,
-                        },
                     }
                 )
-            updated.append(e)
-        written = write_all([children, enrollments, events])
+            updated: list[Enrollment] = []
+            for p in plan:
+                if p.action != Action.UPDATE:
+                    continue
+                v = p.record.values
+                e = p.target
+                e.import_fingerprint = v.get("fingerprint", "")
+                if "school" in p.changes:
+                    # Moved to another school: the old 学籍 ends with a transfer out, the new one
+                    # starts with a transfer in.
+                    school = schools.get(v["school_key"])
+                    e.status, e.end_date, e.is_current = (
+                        Enrollment.Status.TRANSFERRED_OUT,
+                        today,
+                        False,
+                    )
+                    e.import_fingerprint = ""
+                    updated.append(e)
+                    events.add(
+                        {
+                            "enrollment_id": e.pk,
+                            "kind": EnrollmentEvent.Kind.TRANSFER_OUT,
+                            "date": today,
+                            "other_school_id": school.pk,
+                            "other_school_name": school.name,
+                            **event_kw,
+                        }
+                    )
+                    new_id = next(ids)
+                    enrollment_row(
+                        v,
+                        e.child_id,
+                        school.pk,
+                        id=new_id,
+                        entry_date=v.get("entry_date") or today,
+                    )
+                    events.add(
+                        {
+                            "enrollment_id": new_id,
+                            "kind": EnrollmentEvent.Kind.TRANSFER_IN,
+                            "date": today,
+                            "other_school_id": e.school_id,
+                            "other_school_name": e.school.name,
+                            **event_kw,
+                        }
+                    )
+                    continue
+                for name, (_old, value) in p.changes.items():
+                    setattr(e, name, value)
+                if "status" in p.changes:
+                    kind = _EVENT_FOR_STATUS.get(e.status, EnrollmentEvent.Kind.STATUS_CHANGE)
+                    if kind in {EnrollmentEvent.Kind.TRANSFER_OUT, EnrollmentEvent.Kind.GRADUATION}:
+                        e.end_date = today
+                    events.add(
+                        {
+                            "enrollment_id": e.pk,
+                            "kind": kind,
+                            "date": today,
+                            "other_school_id": None,
+                            "other_school_name": "",
+                            **event_kw,
+                            "reason": _("学籍导入：%(old)s → %(new)s")
+                            % {
+                                "old": Enrollment.Status(p.changes["status"][0]).label,
+                                "new": Enrollment.Status(e.status).label,
+                            },
+                        }
+                    )
+                updated.append(e)
+            written = write_all([children, enrollments, events])
         for e in updated:
             e.updated_at = now  # bulk_update does not apply auto_now
         Enrollment.objects.bulk_update(
