@@ -36,7 +36,8 @@ from baoxue.imports.sources.base import (
     RowIssue,
     auto_mapping,
     missing_required,
-    pack_cells,
+    pack_rows,
+    unpack_cells,
 )
 from baoxue.imports.values import CellError, clean_text
 from baoxue.registry.models import Region, School
@@ -95,13 +96,41 @@ class Outcome:
     mapping: dict[str, str]
     rows_total: int = 0
     issues: list[RowIssue] = field(default_factory=list)
-    plan: list[Planned] = field(default_factory=list)
+    # What committing does with each row that was parsed; rows skipped as identical to
+    # their last import (Fingerprints) are kept apart as (row number, packed cells, target id):
+    # a re-import has 100,000 of them, and `plan` makes their Planned only when asked.
+    planned: list[Planned] = field(default_factory=list)
+    skipped: list[tuple[int, str | list[Any], int]] = field(default_factory=list)
+    name_index: int | None = None  # of the skipped rows' cells
     committed: bool = False
     # The file's row (masked) for every row with an issue, for the error report.
     originals: dict[int, list[str]] = field(default_factory=dict)
+    _merged: list[Planned] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def plan(self) -> list[Planned]:
+        """Every row's plan in row order, the skipped rows as unchanged."""
+        if not self.skipped:
+            return self.planned
+        if self._merged is None:
+            self._merged = sorted(
+                self.planned + [self._skipped_plan(row) for row in self.skipped],
+                key=lambda p: p.record.row_number,
+            )
+        return self._merged
+
+    def _skipped_plan(self, row: tuple[int, str | list[Any], int]) -> Planned:
+        row_number, cells, target_id = row
+        found = unpack_cells(cells)
+        index = self.name_index
+        name = clean_text(found[index]) if index is not None and index < len(found) else ""
+        return Planned(
+            Record(row_number, {"name": name, "target_id": target_id}, cells), Action.UNCHANGED
+        )
 
     def count(self, action: str) -> int:
-        return sum(1 for p in self.plan if p.action == action)
+        found = sum(1 for p in self.planned if p.action == action)
+        return found + len(self.skipped) if action == Action.UNCHANGED else found
 
     @property
     def rejected_rows(self) -> int:
@@ -115,7 +144,10 @@ class Outcome:
         labels = labels or {}
         out: dict[str, list[dict[str, Any]]] = {}
         for action in (Action.CREATE, Action.UPDATE, Action.UNCHANGED):
-            rows = [p for p in self.plan if p.action == action][:EXAMPLES_PER_ACTION]
+            rows = [p for p in self.planned if p.action == action][:EXAMPLES_PER_ACTION]
+            if action == Action.UNCHANGED and self.skipped:
+                rows += [self._skipped_plan(row) for row in self.skipped[:EXAMPLES_PER_ACTION]]
+                rows = sorted(rows, key=lambda p: p.record.row_number)[:EXAMPLES_PER_ACTION]
             out[action] = [
                 {
                     "row": p.record.row_number,
@@ -129,9 +161,9 @@ class Outcome:
         return out
 
 
-def open_table(path: Path, source: Source) -> Table:
+def open_table(path: Path, source: Source, meanwhile: Callable[[], object] | None = None) -> Table:
     expected = [a for f in source.fields for a in (f.label, *f.aliases)]
-    return read_table(path, expected_headers=expected)
+    return read_table(path, expected_headers=expected, meanwhile=meanwhile)
 
 
 def resolve_mapping(
@@ -194,7 +226,8 @@ class Fingerprints:
         )
         self.known = known
         self.identity = sorted(int(k) for k, v in mapping.items() if v in self.IDENTITY_FIELDS)
-        self.unchanged: list[Record] = []
+        # (row number, packed cells, target id) of each row set aside.
+        self.unchanged: list[tuple[int, str | list[Any], int]] = []
         self.seen: set[str] = set()
         self.repeated = False
 
@@ -209,68 +242,46 @@ class Fingerprints:
 
     def digests(self, rows: list[str | list[Any]]) -> list[str]:
         """of() for many rows at once (packed or as cells)."""
-        start = self.prefix + "\x1e"
-        blake2b = hashlib.blake2b
-        return [
-            blake2b(
-                (
-                    start
-                    + (
-                        row
-                        if type(row) is str
-                        else CELL_SEPARATOR.join([c if type(c) is str else repr(c) for c in row])
-                    )
-                ).encode(),
-                digest_size=16,
-            ).hexdigest()
-            for row in rows
-        ]
+        # The prefix is hashed once; each row continues from a copy of that state.
+        start = hashlib.blake2b((self.prefix + "\x1e").encode(), digest_size=16)
+        found = []
+        for row in rows:
+            text = (
+                row
+                if type(row) is str
+                else CELL_SEPARATOR.join([c if type(c) is str else repr(c) for c in row])
+            )
+            digest = start.copy()
+            digest.update(text.encode())
+            found.append(digest.hexdigest())
+        return found
 
     def skip_known(
         self,
         chunk: list[tuple[int, list[Any]]],
+        packed: list[str | list[Any]],
         digests: list[str],
         targets: list[int | None],
-        name_index: int | None,
     ) -> list[int]:
         """Set aside the rows whose digest is known; the positions of the others."""
-        kept: list[int] = []
-        identity = self.identity
-        for j, target in enumerate(targets):
-            if target is None:
-                kept.append(j)
-                continue
-            row_number, cells = chunk[j]
-            width = len(cells)
-            name = cells[name_index] if name_index is not None and name_index < width else ""
-            # Not the cells: a skipped row keeps only what the preview and the checks
-            # against the other rows need (a long re-import holds 100,000 of these).
-            self.add_unchanged(
-                Record(
-                    row_number,
-                    {
-                        "name": clean_text(name),
-                        "fingerprint": digests[j],
-                        "target_id": target,
-                        "_identity": [cells[i] for i in identity if i < width],
-                    },
-                    "",
-                )
-            )
+        kept = [j for j, target in enumerate(targets) if target is None]
+        hits = [j for j, target in enumerate(targets) if target is not None]
+        seen = self.seen
+        before = len(seen)
+        seen.update([digests[j] for j in hits])
+        if len(seen) - before != len(hits):
+            self.repeated = True
+        # Not the parsed row: a skipped row keeps its cells packed in one string, for the
+        # preview and the checks against the other rows (a re-import holds 100,000).
+        self.unchanged += [(chunk[j][0], packed[j], targets[j] or 0) for j in hits]
         return kept
 
-    def add_unchanged(self, record: Record) -> None:
-        fingerprint = record.values["fingerprint"]
-        if fingerprint in self.seen:
-            self.repeated = True
-        self.seen.add(fingerprint)
-        self.unchanged.append(record)
-
     def identity_keys(self, record: Record) -> set[str]:
-        cells = record.values.get("_identity")
-        if cells is None:
-            row = record.cell_list()
-            cells = [row[i] for i in self.identity if i < len(row)]
+        row = record.cell_list()
+        return self._keys([row[i] for i in self.identity if i < len(row)])
+
+    @staticmethod
+    def _keys(cells: Iterable[Any]) -> set[str]:
         keys = set()
         for cell in cells:
             key = idnumbers.normalize(clean_text(cell)).upper()
@@ -288,7 +299,12 @@ class Fingerprints:
         others: set[str] = set()
         for record in records:
             others |= self.identity_keys(record)
-        return any(self.identity_keys(r) & others for r in self.unchanged)
+        identity = self.identity
+        for _row_number, cells, _target in self.unchanged:
+            row = unpack_cells(cells)
+            if not others.isdisjoint(self._keys([row[i] for i in identity if i < len(row)])):
+                return True
+        return False
 
 
 # Parsed cells are remembered per column, for text cells: most columns repeat a few values
@@ -387,7 +403,6 @@ def validate(
     names = [c.name for c in parsers]
     required = [k for k, c in enumerate(parsers) if c.required]
     width = max((index for index, _f in columns), default=-1) + 1
-    name_index = next((i for i, f in columns if f.name == "name"), None)
     check = source.check
     records: list[Record] = []
     issues: list[RowIssue] = []
@@ -396,13 +411,13 @@ def validate(
     first = True
     for chunk in _chunks(table.rows, CHUNK_ROWS):
         count += len(chunk)
-        packed = [pack_cells(cells) for _n, cells in chunk]
+        packed = pack_rows([cells for _n, cells in chunk])
         digests: list[str] | None = None
         if fingerprints is not None:
             digests = fingerprints.digests(packed)
             targets = list(map(fingerprints.known.get, digests))
             if targets.count(None) != len(targets):
-                kept = fingerprints.skip_known(chunk, digests, targets, name_index)
+                kept = fingerprints.skip_known(chunk, packed, digests, targets)
                 chunk = [chunk[j] for j in kept]
                 packed = [packed[j] for j in kept]
                 digests = [digests[j] for j in kept]
@@ -511,27 +526,29 @@ def run(
 class _Pause:
     lock = threading.Lock()
     depth = 0
-    was_enabled = False
+    thresholds = (0, 0, 0)
 
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block. An import holds a few hundred
-    thousand rows' objects, none of them in a cycle, and each full collection walks them all:
-    measured, a sixth of a 100,000-row re-import went to collections that freed nothing.
-    Nested and concurrent blocks are counted; the collector comes back after the last."""
+    """No full passes of Python's cyclic garbage collector for the block. An import holds a
+    few hundred thousand rows' objects, none of them in a cycle, and each full collection
+    walks them all: measured, a sixth of a 100,000-row re-import went to collections that
+    freed nothing. The young generations are still collected, so short-lived cycles (the
+    ORM makes some) do not pile up. Nested and concurrent blocks are counted; the settings
+    come back after the last."""
     with _Pause.lock:
         if _Pause.depth == 0:
-            _Pause.was_enabled = gc.isenabled()
-            gc.disable()
+            _Pause.thresholds = gc.get_threshold()
+            gc.set_threshold(_Pause.thresholds[0], _Pause.thresholds[1], 1 << 30)
         _Pause.depth += 1
     try:
         yield
     finally:
         with _Pause.lock:
             _Pause.depth -= 1
-            if _Pause.depth == 0 and _Pause.was_enabled:
-                gc.enable()
+            if _Pause.depth == 0:
+                gc.set_threshold(*_Pause.thresholds)
 
 
 def _run(
@@ -544,11 +561,13 @@ def _run(
     progress: Progress,
     on_committed: Callable[[Outcome], None] | None,
 ) -> Outcome:
-    table = open_table(path, source)
+    known = getattr(source, "known_fingerprints", None)
+    digests: dict[str, int] = {}
+    # Read from the registry while calamine reads the file (in another thread).
+    table = open_table(path, source, (lambda: digests.update(known(ctx))) if known else None)
     mapping = resolve_mapping(source, table.headers, mapping, remembered or {})
     outcome = Outcome(table=table, mapping=mapping)
-    known = getattr(source, "known_fingerprints", None)
-    fingerprints = Fingerprints(source, mapping, known(ctx)) if known is not None else None
+    fingerprints = Fingerprints(source, mapping, digests) if known is not None else None
     records, issues, total = validate(
         table,
         mapping,
@@ -574,17 +593,16 @@ def _run(
         )
     outcome.rows_total = total
     if fingerprints is not None:
-        ctx.skipped_targets = [r.values["target_id"] for r in fingerprints.unchanged]
+        outcome.skipped = fingerprints.unchanged
+        outcome.name_index = next((int(k) for k, v in mapping.items() if v == "name"), None)
+        ctx.skipped_targets = [row[2] for row in fingerprints.unchanged]
     plan, plan_issues = source.plan(records, ctx)
-    if fingerprints is not None:
-        plan += [Planned(r, Action.UNCHANGED) for r in fingerprints.unchanged]
-        plan.sort(key=lambda p: p.record.row_number)
     by_row = {r.row_number: r for r in records}
     for issue in plan_issues:
         if issue.row_number in by_row and issue.row_number not in outcome.originals:
             outcome.originals[issue.row_number] = masked_row(by_row[issue.row_number].original)
     outcome.issues = sorted(issues + plan_issues, key=lambda i: (i.row_number, i.severity))
-    outcome.plan = plan
+    outcome.planned = plan
     if commit:
         with transaction.atomic():
             # Nothing to create or update (the same file again): no writes at all, not even

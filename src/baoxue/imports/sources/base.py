@@ -58,6 +58,19 @@ def pack_cells(cells: list[Any]) -> str | list[Any]:
     return packed if packed.count(CELL_SEPARATOR) == len(cells) - 1 else cells
 
 
+def pack_rows(rows: list[list[Any]]) -> list[str | list[Any]]:
+    """pack_cells() of many rows, checked in one pass when all of them are text."""
+    try:
+        packed: list[str | list[Any]] = [CELL_SEPARATOR.join(cells) for cells in rows]
+    except TypeError:
+        return [pack_cells(cells) for cells in rows]
+    # Each row's separators are at least its cells less one: equal totals mean no cell held
+    # a separator of its own.
+    if "".join(packed).count(CELL_SEPARATOR) != sum(map(len, rows)) - len(rows):  # type: ignore[arg-type]
+        return [pack_cells(cells) for cells in rows]
+    return packed
+
+
 def unpack_cells(cells: str | list[Any]) -> list[Any]:
     return cells.split(CELL_SEPARATOR) if isinstance(cells, str) else cells
 

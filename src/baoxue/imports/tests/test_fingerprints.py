@@ -4,6 +4,7 @@ to the full checks."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from unittest import mock
 
@@ -127,3 +128,17 @@ def test_packed_cells_give_back_the_row(cells):
     assert isinstance(packed, str) == all(isinstance(c, str) and "\x1f" not in c for c in cells)
     record = Record(1, {}, packed)
     assert record.cell_list() == cells
+
+
+def test_digests_of_many_rows_are_those_of_one_row_at_a_time():
+    # Stored fingerprints are compared with new ones: the batch form must not drift.
+    from baoxue.imports.sources.base import pack_rows
+
+    fingerprints = pipeline.Fingerprints(SOURCE, {"0": "name", "1": "sex"}, {})
+    rows = [["吴俊辉", "男"], ["a", ""], ["x\x1fy", "z"], ["a", 1.0, None]]
+    packed = pack_rows(rows)
+    assert packed[:2] == ["吴俊辉\x1f男", "a\x1f"] and packed[2:] == rows[2:]
+    assert fingerprints.digests(packed) == [fingerprints.of(r) for r in rows]
+    stored_form = "\x1e".join(["1", "enrollment", "0=name", "1=sex", "吴俊辉\x1f男"])
+    expected = hashlib.blake2b(stored_form.encode(), digest_size=16).hexdigest()
+    assert fingerprints.digests(packed)[0] == expected

@@ -288,6 +288,25 @@ def test_repeated_header_rows_are_skipped(tmp_path: Path) -> None:
     assert [n for n, _ in rows_of(table)] == [2, 5]
 
 
+def test_repeated_header_rows_are_skipped_however_they_are_spelled(tmp_path: Path) -> None:
+    # The repeats differ in presentation only: spaces, full-width letters, a quote prefix.
+    header = ["No 号", "姓名", "身份证号"]
+    rows = [
+        header,
+        ["1", "吴俊辉", ID],
+        [" No   号 ", "姓 名", "身份证号"],
+        ["Ｎｏ 号", "姓名", "身份证号"],
+        ["'No 号", "姓名", "身份证号"],
+        ["No 号", "张三", ID],  # the first cell alone is not a repeat
+    ]
+
+    def build(wb: xlsxwriter.Workbook, ws: Worksheet) -> None:
+        write_rows(ws, 0, rows)
+
+    table = read_table(make_xlsx(tmp_path / "r.xlsx", build), expected_headers=EXPECTED)
+    assert [n for n, _ in rows_of(table)] == [2, 6]
+
+
 def test_numeric_id_and_date_cells_keep_their_types(tmp_path: Path) -> None:
     def build(wb: xlsxwriter.Workbook, ws: Worksheet) -> None:
         ws.write_row(0, 0, ["姓名", "身份证号", "出生日期", "入学日期"])
