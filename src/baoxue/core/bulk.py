@@ -282,35 +282,65 @@ def _row_count_at_most(table: str, limit: int) -> int:
         return int(cursor.fetchone()[0])
 
 
+def _foreign_keys(table: str) -> list[tuple[str, str]]:
+    """(name, definition) of the table's foreign keys, on PostgreSQL (whose checks run a
+    query a row each; SQLite's are a lookup in C and cannot be dropped)."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype = 'f'",
+            [table],
+        )
+        return [(name, definition) for name, definition in cursor.fetchall()]
+
+
 @contextmanager
 def indexes_deferred(adding: dict[type[models.Model], int]) -> Iterator[list[str]]:
     """Around the writes of many rows: the tables that are to (at least) double lose their
-    secondary indexes until the block ends, and get them back built in one pass each.
+    secondary indexes until the block ends, and get them back built in one pass each. On
+    PostgreSQL their foreign keys go too, and come back checked by one join each instead of
+    a query per row (the "populating a database" advice of its manual).
 
     Must run inside transaction.atomic(): the drop, the rows and the rebuild commit together
-    or not at all. Readers never see a table without its indexes: on SQLite they read the
-    last committed state (WAL), on PostgreSQL the drop locks the table until the commit (a
-    table that small is a new deployment's). Yields the tables whose indexes were deferred.
+    or not at all (an error rolls the drop back too). Readers never see a table without its
+    indexes: on SQLite they read the last committed state (WAL), on PostgreSQL the drop locks
+    the table until the commit (a table that small is a new deployment's). Yields the tables
+    whose indexes were deferred.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("indexes_deferred() needs a transaction")
-    deferred: list[tuple[str, list[tuple[str, str]]]] = []
+    deferred: list[tuple[str, list[tuple[str, str]], list[tuple[str, str]]]] = []
     for model, rows in adding.items():
         if rows < DEFER_INDEXES_MIN_ROWS:
             continue
         table = model._meta.db_table
         if _row_count_at_most(table, rows) >= rows:
             continue  # the table already holds as many: keeping its indexes up is cheaper
-        indexes = _secondary_indexes(table)
-        if indexes:
-            deferred.append((table, indexes))
+        indexes, keys = _secondary_indexes(table), _foreign_keys(table)
+        if indexes or keys:
+            deferred.append((table, indexes, keys))
     qn = connection.ops.quote_name
     with connection.cursor() as cursor:
-        for _table, indexes in deferred:
+        for table, indexes, keys in deferred:
             for name, _sql in indexes:
                 cursor.execute(f"DROP INDEX {qn(name)}")
-    yield [table for table, _indexes in deferred]
+            for name, _definition in keys:
+                cursor.execute(f"ALTER TABLE {qn(table)} DROP CONSTRAINT {qn(name)}")
+    yield [table for table, _indexes, _keys in deferred]
+    if not deferred:
+        return
     with connection.cursor() as cursor:
-        for _table, indexes in deferred:
+        if connection.vendor == "postgresql":
+            # PostgreSQL builds no index on a table with foreign-key checks still pending
+            # (Django's are deferred to the commit): they are made now, then deferred again.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for _table, indexes, _keys in deferred:
             for _name, sql in indexes:
                 cursor.execute(sql)
+        for table, _indexes, keys in deferred:
+            for name, definition in keys:
+                cursor.execute(f"ALTER TABLE {qn(table)} ADD CONSTRAINT {qn(name)} {definition}")
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")

@@ -16,7 +16,7 @@ import os
 import secrets
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -35,6 +35,10 @@ class Keyring:
     key_id: str
     cipher: AESGCM
     mac_key: bytes
+
+    @cached_property
+    def aad(self) -> bytes:  # what every value is bound to: the key's id
+        return self.key_id.encode()
 
 
 def _derive(master: bytes, info: bytes) -> bytes:
@@ -93,33 +97,34 @@ def token_key_id(token: str) -> str:
     return token.split(":", 2)[1] if token.count(":") >= 2 else ""
 
 
-class _Nonces:
+class _Nonces(threading.local):
     """96-bit random nonces, read from the system's random source many at a time: an import
-    encrypts 200,000 numbers, and each read is a system call."""
+    encrypts 200,000 numbers, and each read is a system call. Each thread has its own pool
+    (no lock), and a forked worker starts with none, so that it never reuses its parent's."""
 
     BATCH = 4096
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
         self.pool = b""
         self.at = 0
-        # A forked worker must never reuse its parent's nonces: it starts with none.
-        os.register_at_fork(after_in_child=self.forget)
-
-    def forget(self) -> None:
-        self.lock = threading.Lock()
-        self.pool, self.at = b"", 0
 
     def take(self) -> bytes:
-        with self.lock:
-            if self.at >= len(self.pool):
-                self.pool, self.at = secrets.token_bytes(12 * self.BATCH), 0
-            nonce = self.pool[self.at : self.at + 12]
-            self.at += 12
-            return nonce
+        at = self.at
+        if at >= len(self.pool):
+            self.pool, at = secrets.token_bytes(12 * self.BATCH), 0
+        self.at = at + 12
+        return self.pool[at : at + 12]
 
 
 _nonces = _Nonces()
+
+
+def _forget_nonces() -> None:
+    global _nonces
+    _nonces = _Nonces()
+
+
+os.register_at_fork(after_in_child=_forget_nonces)
 
 
 def encrypt(plaintext: str) -> str:
@@ -128,7 +133,7 @@ def encrypt(plaintext: str) -> str:
         return ""
     ring = get_keyring()
     nonce = _nonces.take()
-    sealed = ring.cipher.encrypt(nonce, plaintext.encode(), ring.key_id.encode())
+    sealed = ring.cipher.encrypt(nonce, plaintext.encode(), ring.aad)
     body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
     return f"{TOKEN_VERSION}:{ring.key_id}:{body}"
 
