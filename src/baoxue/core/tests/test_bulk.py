@@ -112,3 +112,78 @@ def test_filter_in_matches_filter_dunder_in(world):
     assert found == set(
         Child.objects.filter(id_number_hash__in=wanted).values_list("pk", flat=True)
     )
+
+
+def _index_names(table: str) -> set[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        return {
+            name
+            for name, c in connection.introspection.get_constraints(cursor, table).items()
+            if c["index"] and not c["unique"] and not c["primary_key"]
+        }
+
+
+def _foreign_key_names(table: str) -> set[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        return {
+            name
+            for name, c in connection.introspection.get_constraints(cursor, table).items()
+            if c["foreign_key"]
+        }
+
+
+def test_a_load_that_doubles_a_table_builds_its_indexes_after_the_rows(world, monkeypatch):
+    from django.db import connection
+
+    from baoxue.core import bulk
+
+    monkeypatch.setattr(bulk, "DEFER_INDEXES_MIN_ROWS", 2)
+    table = Child._meta.db_table
+    indexes, keys = _index_names(table), _foreign_key_names(table)
+    assert {"child_township_name_idx", "child_id_hash_idx"} <= indexes
+    existing = Child.objects.count()
+    with transaction.atomic():
+        with bulk.indexes_deferred({Child: existing + 5, Enrollment: 1}) as deferred:
+            assert deferred == [table]  # Enrollment: too few rows to bother
+            assert _index_names(table) == set()
+            if connection.vendor == "postgresql":
+                assert _foreign_key_names(table) == set()
+            children = RowWriter(Child)
+            for i in range(existing + 5):
+                children.add(_child_values(world, f"覃{i}", ""))
+            children.write()
+        assert _index_names(table) == indexes and _foreign_key_names(table) == keys
+    assert Child.objects.count() == 2 * existing + 5
+
+
+def test_an_error_during_a_deferred_load_leaves_the_indexes_and_no_rows(world, monkeypatch):
+    from baoxue.core import bulk
+
+    monkeypatch.setattr(bulk, "DEFER_INDEXES_MIN_ROWS", 2)
+    table = Child._meta.db_table
+    indexes, before = _index_names(table), Child.objects.count()
+    with (
+        pytest.raises(RuntimeError, match="killed"),
+        transaction.atomic(),
+        bulk.indexes_deferred({Child: before + 5}),
+    ):
+        children = RowWriter(Child)
+        children.add(_child_values(world, "覃一", ""))
+        children.write()
+        raise RuntimeError("killed")
+    assert _index_names(table) == indexes and Child.objects.count() == before
+
+
+def test_a_table_holding_as_many_rows_keeps_its_indexes(world, monkeypatch):
+    from baoxue.core import bulk
+
+    monkeypatch.setattr(bulk, "DEFER_INDEXES_MIN_ROWS", 1)
+    existing = Child.objects.count()
+    assert existing >= 2
+    with transaction.atomic(), bulk.indexes_deferred({Child: existing}) as deferred:
+        assert deferred == []
+        assert "child_township_name_idx" in _index_names(Child._meta.db_table)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from baoxue.core.idnumbers import check_character
-from baoxue.imports.tests.helpers import ROSTER_HEADER, write_xlsx
+from baoxue.imports.tests.helpers import ENROLLMENT_HEADER, ROSTER_HEADER, write_xlsx
 
 pytestmark = pytest.mark.slow
 
@@ -155,3 +155,68 @@ def test_killed_midway_leaves_nothing(instance: Path, tmp_path: Path):
     rerun = baoxue("import", "roster", str(path), data_dir=instance)
     assert rerun.returncode == 0, rerun.stderr
     assert children(instance) == 20_000
+
+
+def enrollment_rows(n: int) -> list[list[object]]:
+    rows: list[list[object]] = [ENROLLMENT_HEADER]
+    for i in range(n):
+        number, birth = unique_id(i)
+        rows.append(
+            [f"韦{i}", "女", number, "G" + number, birth.isoformat(), "", "培秀中心小学",
+             str(1 + i % 6), f"{1 + i % 3}班", "2023-09", "在读", "走读", f"村{i % 12}屯{i % 5}"]
+        )  # fmt: skip
+    return rows
+
+
+def indexes(data_dir: Path) -> set[str]:
+    with sqlite3.connect(data_dir / "baoxue.sqlite3") as db:
+        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+def test_killed_while_a_first_load_has_dropped_its_indexes_leaves_them_all(
+    instance: Path, tmp_path: Path
+):
+    # 25,000 new children into an empty registry: the commit drops the child, 学籍 and 学籍异动
+    # indexes and builds them again at the end (core.bulk.indexes_deferred).
+    before = indexes(instance)
+    assert {"child_township_name_idx", "enrollment_class_idx"} <= before
+    path = write_xlsx(tmp_path / "xueji.xlsx", enrollment_rows(25_000))
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "baoxue.cli", "import", "enrollment", str(path)],
+        env=env_for(instance),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    seen = b""
+    deadline = time.monotonic() + 240
+    while b"commit [" not in seen and time.monotonic() < deadline:
+        chunk = os.read(process.stderr.fileno(), 4096)
+        if not chunk:
+            break
+        seen += chunk
+    assert b"commit [" in seen, seen.decode(errors="replace")
+    wal = instance / "baoxue.sqlite3-wal"
+    while process.poll() is None and not (wal.exists() and wal.stat().st_size > 0):
+        time.sleep(0.005)
+    assert process.poll() is None, "the import finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert children(instance) == 0
+    assert indexes(instance) == before
+    with sqlite3.connect(instance / "baoxue.sqlite3") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    rerun = baoxue("import", "enrollment", str(path), data_dir=instance)
+    assert rerun.returncode == 0, rerun.stderr
+    assert children(instance) == 25_000
+    assert indexes(instance) == before
+    with sqlite3.connect(instance / "baoxue.sqlite3") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        plan = " ".join(
+            str(r)
+            for r in db.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM registry_child WHERE township_id = 1 "
+                "ORDER BY name, id LIMIT 20"
+            )
+        )
+        assert "child_township_name_idx" in plan
