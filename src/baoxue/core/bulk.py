@@ -21,13 +21,18 @@ from __future__ import annotations
 import json
 import operator
 import os
+import queue
+import sqlite3
+import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models.fields import NOT_PROVIDED
 from django.utils import timezone
 
@@ -39,8 +44,15 @@ def _identity(value: Any) -> Any:
 
 
 class RowWriter:
-    def __init__(self, model: type[models.Model], now: datetime | None = None) -> None:
+    def __init__(
+        self,
+        model: type[models.Model],
+        now: datetime | None = None,
+        background: BackgroundWrites | None = None,
+    ) -> None:
         self.model = model
+        # Writes handed to a helper thread (BackgroundWrites), or made here.
+        self.background = background
         self.table = model._meta.db_table
         self.vendor = connection.vendor
         # The primary key first: write() leaves it out when the rows carry no ids.
@@ -96,6 +108,8 @@ class RowWriter:
         """`count` new ids for this table, in ascending order."""
         if count <= 0:
             return []
+        if self.background is not None:
+            self.background.drain()  # the connection is this thread's again
         with connection.cursor() as cursor:
             if self.vendor == "postgresql":
                 cursor.execute(
@@ -185,7 +199,10 @@ class RowWriter:
                 if value is not None:
                     row[attname] = conv(value)
             chunk.append(getter(row))
-        self._write(chunk, self.columns[self.skip :])
+        if self.background is not None:
+            self.background.submit(self._write, chunk, self.columns[self.skip :])
+        else:
+            self._write(chunk, self.columns[self.skip :])
         self.written += len(chunk)
 
     def _write(self, rows: list[tuple[Any, ...]], columns: list[str]) -> None:
@@ -200,10 +217,19 @@ class RowWriter:
                     for row in rows:
                         copy.write_row(row)
             else:
-                marks = ", ".join(["?"] * len(columns))
-                raw = cursor.cursor  # sqlite3's own cursor: executemany without Django's wrap
-                sql = f"INSERT INTO {qn(self.table)} ({cols}) VALUES ({marks})"  # noqa: S608
-                raw.executemany(sql, rows)
+                # Many rows a statement: SQLite does a statement's work in one call that lets
+                # go of the interpreter lock, so a BackgroundWrites thread overlaps it.
+                raw = cursor.cursor  # sqlite3's own cursor, without Django's wrap
+                limit = raw.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+                per = max(1, min(500, limit // len(columns)))
+                marks = "(" + ", ".join(["?"] * len(columns)) + ")"
+                insert = f"INSERT INTO {qn(self.table)} ({cols}) VALUES "  # noqa: S608
+                for start in range(0, len(rows), per):
+                    part = rows[start : start + per]
+                    raw.execute(
+                        insert + ", ".join([marks] * len(part)),
+                        list(chain.from_iterable(part)),
+                    )
 
 
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
@@ -220,9 +246,95 @@ def uuid4_hexes(count: int) -> list[str]:
     ]
 
 
+class BackgroundWrites:
+    """A helper thread that makes RowWriters' database writes, in the order they are handed
+    over, while the caller's thread builds the next rows: the database's own work (SQLite's
+    insert, PostgreSQL's server process) then runs beside the Python that prepares the rows.
+
+    The helper uses the caller's connection, inside the caller's transaction. The caller must
+    not touch the database while writes are pending: drain() (which RowWriter.reserve calls)
+    waits for them. At most two chunks wait, so memory stays flat. An error in the helper is
+    raised in the caller's thread at its next hand-over or drain, so the transaction rolls
+    back as for any other write; leaving the block on an error waits for the helper to stop
+    first, so nothing writes while the rollback runs.
+    """
+
+    def __init__(self, *, small_cache: bool = False) -> None:
+        # An append-only load (indexes deferred) needs few pages cached; on SQLite the cache is
+        # the helper thread's memory, which the caller's thread cannot reuse afterwards.
+        self.small_cache = small_cache and connection.vendor == "sqlite"
+        self.pending: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.Queue(
+            maxsize=2
+        )
+        self.error: BaseException | None = None
+        self.connection = connections[DEFAULT_DB_ALIAS]
+        self.thread = threading.Thread(target=self._run, name="bulk-writes", daemon=True)
+
+    def __enter__(self) -> BackgroundWrites:
+        if self.small_cache:
+            with self.connection.cursor() as cursor:
+                cursor.execute("PRAGMA cache_size")
+                self.cache_size = cursor.fetchone()[0]
+                cursor.execute("PRAGMA cache_size = -24000")
+        self.connection.inc_thread_sharing()
+        # The helper takes the interpreter lock back as soon as a statement ends instead of
+        # after the default 5 ms.
+        self.switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(self.switch, 0.0005))
+        self.thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        try:
+            if kind is None:
+                self.drain()
+            else:
+                self.error = self.error or RuntimeError("stopped")  # skip what is queued
+        finally:
+            self.pending.put(None)
+            self.thread.join()
+            sys.setswitchinterval(self.switch)
+            self.connection.dec_thread_sharing()
+            if self.small_cache:
+                with self.connection.cursor() as cursor:
+                    cursor.execute(f"PRAGMA cache_size = {int(self.cache_size)}")
+
+    def _run(self) -> None:
+        connections[DEFAULT_DB_ALIAS] = self.connection
+        try:
+            while (job := self.pending.get()) is not None:
+                try:
+                    if self.error is None:
+                        job[0](*job[1])
+                except BaseException as exc:  # handed to the caller's thread
+                    self.error = exc
+                finally:
+                    self.pending.task_done()
+            self.pending.task_done()
+        finally:
+            del connections[DEFAULT_DB_ALIAS]
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def submit(self, write: Callable[..., Any], *args: Any) -> None:
+        self._raise()
+        self.pending.put((write, args))
+
+    def drain(self) -> None:
+        self.pending.join()
+        self._raise()
+
+
 def write_all(writers: Iterable[RowWriter]) -> dict[str, int]:
-    """Write what several writers still hold; rows written per model."""
-    return {w.model.__name__: w.write() for w in writers}
+    """Write what several writers still hold; rows written per model (all written, when
+    they write in the background)."""
+    writers = list(writers)
+    written = {w.model.__name__: w.write() for w in writers}
+    for background in {id(w.background): w.background for w in writers if w.background}.values():
+        background.drain()
+    return written
 
 
 def filter_in(

@@ -187,3 +187,32 @@ def test_a_table_holding_as_many_rows_keeps_its_indexes(world, monkeypatch):
     with transaction.atomic(), bulk.indexes_deferred({Child: existing}) as deferred:
         assert deferred == []
         assert "child_township_name_idx" in _index_names(Child._meta.db_table)
+
+
+def test_rows_written_in_the_background_are_all_there(world):
+    from baoxue.core.bulk import BackgroundWrites, write_all
+
+    before = Child.objects.count()
+    with transaction.atomic(), BackgroundWrites() as background:
+        children = RowWriter(Child, background=background)
+        ids = children.reserve(4321)  # more than a chunk, and statements of many rows
+        for i, child_id in enumerate(ids):
+            children.add({"id": child_id, **_child_values(world, f"蓝{i}", "")})
+        assert write_all([children]) == {"Child": 4321}
+    assert Child.objects.count() == before + 4321
+    assert Child.objects.get(pk=ids[1234]).name == "蓝1234"
+
+
+def test_an_error_in_the_background_is_raised_here_and_nothing_stays(world):
+    from baoxue.core.bulk import BackgroundWrites, write_all
+
+    before = Child.objects.count()
+    taken = Child.objects.values_list("pk", flat=True).first()
+    with pytest.raises(IntegrityError), transaction.atomic(), BackgroundWrites() as background:
+        children = RowWriter(Child, background=background)
+        (child_id,) = children.reserve(1)
+        children.add({"id": child_id, **_child_values(world, "蓝一", "")})
+        children.add({"id": taken, **_child_values(world, "蓝二", "")})  # an id in use
+        write_all([children])
+    assert Child.objects.count() == before
+    assert not Child.objects.filter(name__in=["蓝一", "蓝二"]).exists()

@@ -15,7 +15,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baoxue.core import crypto, idnumbers
-from baoxue.core.bulk import RowWriter, filter_in, indexes_deferred, write_all
+from baoxue.core.bulk import (
+    BackgroundWrites,
+    RowWriter,
+    filter_in,
+    indexes_deferred,
+    write_all,
+)
 from baoxue.core.services import log_action
 from baoxue.imports.sources.base import (
     Action,
@@ -468,10 +474,15 @@ class EnrollmentSource:
             Enrollment: creating + moving,
             EnrollmentEvent: creating + 2 * moving,
         }
-        with indexes_deferred(adding):
-            children = RowWriter(Child, now)
-            enrollments = RowWriter(Enrollment, now)
-            events = RowWriter(EnrollmentEvent, now)
+        with (
+            indexes_deferred(adding) as deferred,
+            BackgroundWrites(small_cache=bool(deferred)) as background,
+        ):
+            # The rows are written by a helper thread while the next ones are built here: no
+            # database access on this thread until write_all (places and ids come first).
+            children = RowWriter(Child, now, background)
+            enrollments = RowWriter(Enrollment, now, background)
+            events = RowWriter(EnrollmentEvent, now, background)
             event_kw = {"created_by_id": actor_id, "reference": "", "reason": ""}
 
             # Written in name order: eight of the child table's indexes lead with the name (or its
@@ -484,21 +495,30 @@ class EnrollmentSource:
                 ),
                 key=lambda p: p.record.values["name"],
             )
-            # Per village and 屯, and per school: looked up once, not once a child.
+            creates = sorted(  # in the children's order: the child_id index fills in order too
+                (p for p in plan if p.action == Action.CREATE),
+                key=lambda p: p.record.values["name"],
+            )
+            moves = [p for p in plan if p.action == Action.UPDATE and "school" in p.changes]
+            child_ids = children.reserve(len(new_child))
+            ids = iter(enrollments.reserve(len(creates) + len(moves)))
+            # Per village and 屯, and per school: looked up once (and before the writes
+            # start: the placeholder village may need a query), not once a child.
             place_of: dict[tuple[str, str], dict[str, Any]] = {}
             school_of: dict[str, int] = {}
-            for p, child_id in zip(new_child, children.reserve(len(new_child)), strict=True):
+            for p in new_child:
                 v = p.record.values
-                school_id = school_of.get(v["school_key"])
-                if school_id is None:
-                    school_id = school_of[v["school_key"]] = schools.get(v["school_key"]).pk
+                if v["school_key"] not in school_of:
+                    school_of[v["school_key"]] = schools.get(v["school_key"]).pk
                 where = (v["village_key"], v.get("group_key", ""))
-                place = place_of.get(where)
-                if place is None:
-                    village = places.village(where[0])
-                    place = place_of[where] = child_place_columns(
-                        village, places.group(where[0], where[1])
+                if where not in place_of:
+                    place_of[where] = child_place_columns(
+                        places.village(where[0]), places.group(where[0], where[1])
                     )
+            for p, child_id in zip(new_child, child_ids, strict=True):
+                v = p.record.values
+                school_id = school_of[v["school_key"]]
+                place = place_of[(v["village_key"], v.get("group_key", ""))]
                 info = v.get("id_info")
                 if (
                     info is not None
@@ -561,12 +581,6 @@ class EnrollmentSource:
                     }
                 )
 
-            creates = sorted(  # in the children's order: the child_id index fills in order too
-                (p for p in plan if p.action == Action.CREATE),
-                key=lambda p: p.record.values["name"],
-            )
-            moves = [p for p in plan if p.action == Action.UPDATE and "school" in p.changes]
-            ids = iter(enrollments.reserve(len(creates) + len(moves)))
             for p in creates:
                 v = p.record.values
                 enrollment_id = next(ids)
