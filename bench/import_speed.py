@@ -13,8 +13,10 @@ What it measures (issue 3)
       2. import #1: ImportContext + pipeline.run(path, EnrollmentSource, ctx, commit=True) into
          the empty registry (read, validate, plan, write children, enrollments and their
          events). Target: at most 3 × read; peak RSS < 600 MB.
-      3. import #2: the same file again. It must plan every row as unchanged and change no row
-         of the registry. Target: at most 1.5 × read.
+      3. import #2: the same file again, three times, each in a fresh process (none changes
+         anything, so each is a second import); the fastest counts, as the read counts its
+         fastest of three. Each must plan every row as unchanged and change no row of the
+         registry. Target: at most 1.5 × read; peak RSS (the largest of the three) < 600 MB.
       4. django-import-export 4 on the same rows: a ModelResource for registry.Child that maps
          the 学籍 columns onto the child (name, ID number → the same derived columns as
          build_child, sex, birth date, ethnicity, village, 屯, school, grade, class, flags),
@@ -449,7 +451,15 @@ def run_backend(
         read = backend.phase("read", path)
         log(f"{name}: calamine read {read['seconds']:.2f}s ({read['method']})")
         first = backend.phase("import", path, label="import1")
-        second = backend.phase("import", path, label="import2")
+        # The same file again, three times (it changes nothing, so each is a second import):
+        # the fastest counts, as the fastest of three counts for the read.
+        again = [backend.phase("import", path, label="import2") for _ in range(3)]
+        second = {
+            **min(again, key=lambda m: m["seconds"]),
+            "runs": [m["seconds"] for m in again],
+            "peak_rss_mb": max(m["peak_rss_mb"] for m in again),
+            "problems": [p for m in again for p in m["problems"]],
+        }
         ie: list[dict[str, Any]] = []
         modes = {"both": ["default", "bulk"], "none": []}.get(args.ie, [args.ie])
         for mode in modes:
@@ -565,7 +575,7 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace, path: 
             v["import1"],
         )
         line(
-            "import #2: same file again (all unchanged)",
+            "import #2: same file again (all unchanged, best of 3)",
             f"{second['seconds']:.2f}",
             f"{second['seconds'] / read:.2f}×",
             f"≤{SECOND_TARGET:g}× read",
@@ -611,6 +621,8 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace, path: 
         )
         for key, title in (("import1", "import #1"), ("import2", "import #2")):
             m = r[key]
+            if "runs" in m:
+                print(f"{b}: {title}: runs {', '.join(f'{t:.2f}s' for t in m['runs'])}")
             stages = ", ".join(f"{k} {v:.2f}s" for k, v in m["stages"].items())
             plan = ", ".join(f"{k} {v:,}" for k, v in m["plan"].items())
             print(f"{b}: {title}: {stages}; plan: {plan}; {m['rejected']} rejected, "
