@@ -5,7 +5,9 @@ instances.
 (tens of microseconds a row); an import of 100,000 students writes 300,000 rows. A
 :class:`RowWriter` takes plain dicts keyed by attribute name (``child_id``, not ``child``),
 fills the model's defaults, converts the few types the database driver does not take as they
-are, and writes with one ``executemany`` (SQLite) or ``COPY`` (PostgreSQL) per chunk.
+are, and writes a chunk with multi-row INSERTs (SQLite) or ``COPY`` (PostgreSQL), here or
+in a helper thread (:class:`BackgroundWrites`). :func:`indexes_deferred` builds a table's
+indexes after a load that at least doubles it.
 
 Ids are reserved before the rows are written (:meth:`RowWriter.reserve`), so that rows of
 one model can point at rows of another written in the same transaction. Callers must be
@@ -151,7 +153,7 @@ class RowWriter:
             a: c for a, c in zip(self.attnames, self.convert, strict=True) if c is not _identity
         }
         # A row that names no value for a column gets the default, converted once here;
-        # callable defaults (uuid4) are called per row.
+        # callable defaults (uuid4) give one value per row, made for a whole chunk at once.
         self.base: dict[str, Any] = {}
         # Per attribute with a callable default: a function giving n values, converted.
         self.per_row: list[tuple[str, Callable[[int], list[Any]]]] = []
