@@ -119,10 +119,9 @@ def test_refused_file_exits_non_zero(instance: Path, tmp_path: Path):
     assert "PDF" in result.stderr
 
 
-def test_killed_midway_leaves_nothing(instance: Path, tmp_path: Path):
-    path = write_xlsx(tmp_path / "big.xlsx", roster_rows(20_000))
+def import_and_kill_while_committing(instance: Path, source: str, path: Path) -> None:
     process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "baoxue.cli", "import", "roster", str(path)],
+        [sys.executable, "-m", "baoxue.cli", "import", source, str(path)],
         env=env_for(instance),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -144,6 +143,11 @@ def test_killed_midway_leaves_nothing(instance: Path, tmp_path: Path):
     assert process.poll() is None, "the import finished before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
+
+
+def test_killed_midway_leaves_nothing(instance: Path, tmp_path: Path):
+    path = write_xlsx(tmp_path / "big.xlsx", roster_rows(20_000))
+    import_and_kill_while_committing(instance, "roster", path)
     assert children(instance) == 0
     with sqlite3.connect(instance / "baoxue.sqlite3") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -181,27 +185,7 @@ def test_killed_while_a_first_load_has_dropped_its_indexes_leaves_them_all(
     before = indexes(instance)
     assert {"child_township_name_idx", "enrollment_class_idx"} <= before
     path = write_xlsx(tmp_path / "xueji.xlsx", enrollment_rows(25_000))
-    process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "baoxue.cli", "import", "enrollment", str(path)],
-        env=env_for(instance),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    seen = b""
-    deadline = time.monotonic() + 240
-    while b"commit [" not in seen and time.monotonic() < deadline:
-        chunk = os.read(process.stderr.fileno(), 4096)
-        if not chunk:
-            break
-        seen += chunk
-    assert b"commit [" in seen, seen.decode(errors="replace")
-    wal = instance / "baoxue.sqlite3-wal"
-    while process.poll() is None and not (wal.exists() and wal.stat().st_size > 0):
-        time.sleep(0.005)
-    assert process.poll() is None, "the import finished before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    import_and_kill_while_committing(instance, "enrollment", path)
     assert children(instance) == 0
     assert indexes(instance) == before
     with sqlite3.connect(instance / "baoxue.sqlite3") as db:
