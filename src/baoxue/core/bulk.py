@@ -32,13 +32,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models.fields import NOT_PROVIDED
 from django.utils import timezone
 
 CHUNK = 2000
+_R = TypeVar("_R")
 
 
 def _identity(value: Any) -> Any:
@@ -248,6 +249,33 @@ def uuid4_hexes(count: int) -> list[str]:
     ]
 
 
+@contextmanager
+def connection_lent() -> Iterator[Callable[[Callable[[], _R]], Callable[[], _R]]]:
+    """Lends this thread's default connection to helper threads for the block.
+
+    Yields a wrapper: ``lent(fn)`` is fn to be run in a helper thread, on this connection
+    (inside this thread's transaction, if any) instead of a new one of its own, as Django's
+    live test server does. The caller must not use the connection while a helper does.
+    """
+    lender = connections[DEFAULT_DB_ALIAS]
+
+    def lent(fn: Callable[[], _R]) -> Callable[[], _R]:
+        def run() -> _R:
+            connections[DEFAULT_DB_ALIAS] = lender
+            try:
+                return fn()
+            finally:
+                del connections[DEFAULT_DB_ALIAS]
+
+        return run
+
+    lender.inc_thread_sharing()
+    try:
+        yield lent
+    finally:
+        lender.dec_thread_sharing()
+
+
 class BackgroundWrites:
     """A helper thread that makes RowWriters' database writes, in the order they are handed
     over, while the caller's thread builds the next rows: the database's own work (SQLite's
@@ -270,7 +298,7 @@ class BackgroundWrites:
         )
         self.error: BaseException | None = None
         self.connection = connections[DEFAULT_DB_ALIAS]
-        self.thread = threading.Thread(target=self._run, name="bulk-writes", daemon=True)
+        self.lending = connection_lent()
 
     def __enter__(self) -> BackgroundWrites:
         if self.small_cache:
@@ -278,7 +306,8 @@ class BackgroundWrites:
                 cursor.execute("PRAGMA cache_size")
                 self.cache_size = cursor.fetchone()[0]
                 cursor.execute("PRAGMA cache_size = -24000")
-        self.connection.inc_thread_sharing()
+        lent = self.lending.__enter__()
+        self.thread = threading.Thread(target=lent(self._run), name="bulk-writes", daemon=True)
         # The helper takes the interpreter lock back as soon as a statement ends instead of
         # after the default 5 ms.
         self.switch = sys.getswitchinterval()
@@ -296,25 +325,21 @@ class BackgroundWrites:
             self.pending.put(None)
             self.thread.join()
             sys.setswitchinterval(self.switch)
-            self.connection.dec_thread_sharing()
+            self.lending.__exit__(None, None, None)
             if self.small_cache:
                 with self.connection.cursor() as cursor:
                     cursor.execute(f"PRAGMA cache_size = {int(self.cache_size)}")
 
     def _run(self) -> None:
-        connections[DEFAULT_DB_ALIAS] = self.connection
-        try:
-            while (job := self.pending.get()) is not None:
-                try:
-                    if self.error is None:
-                        job[0](*job[1])
-                except BaseException as exc:  # handed to the caller's thread
-                    self.error = exc
-                finally:
-                    self.pending.task_done()
-            self.pending.task_done()
-        finally:
-            del connections[DEFAULT_DB_ALIAS]
+        while (job := self.pending.get()) is not None:
+            try:
+                if self.error is None:
+                    job[0](*job[1])
+            except BaseException as exc:  # handed to the caller's thread
+                self.error = exc
+            finally:
+                self.pending.task_done()
+        self.pending.task_done()
 
     def _raise(self) -> None:
         if self.error is not None:

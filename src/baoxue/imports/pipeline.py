@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
@@ -101,7 +102,6 @@ class Outcome:
     # a re-import has 100,000 of them, and `plan` makes their Planned only when asked.
     planned: list[Planned] = field(default_factory=list)
     skipped: list[tuple[int, str | list[Any], int]] = field(default_factory=list)
-    name_index: int | None = None  # of the skipped rows' cells
     committed: bool = False
     # The file's row (masked) for every row with an issue, for the error report.
     originals: dict[int, list[str]] = field(default_factory=dict)
@@ -119,10 +119,14 @@ class Outcome:
             )
         return self._merged
 
+    @cached_property
+    def _name_column(self) -> int | None:
+        return next((int(k) for k, v in self.mapping.items() if v == "name"), None)
+
     def _skipped_plan(self, row: tuple[int, str | list[Any], int]) -> Planned:
         row_number, cells, target_id = row
         found = unpack_cells(cells)
-        index = self.name_index
+        index = self._name_column
         name = clean_text(found[index]) if index is not None and index < len(found) else ""
         return Planned(
             Record(row_number, {"name": name, "target_id": target_id}, cells), Action.UNCHANGED
@@ -233,12 +237,7 @@ class Fingerprints:
 
     def of(self, cells: str | list[Any]) -> str:
         """The digest of a row, given as its cells or packed (pack_cells)."""
-        text = (
-            cells
-            if isinstance(cells, str)
-            else CELL_SEPARATOR.join([c if type(c) is str else repr(c) for c in cells])
-        )
-        return hashlib.blake2b((self.prefix + "\x1e" + text).encode(), digest_size=16).hexdigest()
+        return self.digests([cells])[0]
 
     def digests(self, rows: list[str | list[Any]]) -> list[str]:
         """of() for many rows at once (packed or as cells)."""
@@ -276,16 +275,12 @@ class Fingerprints:
         self.unchanged += [(chunk[j][0], packed[j], targets[j] or 0) for j in hits]
         return kept
 
-    def identity_keys(self, record: Record) -> set[str]:
-        row = record.cell_list()
-        return self._keys([row[i] for i in self.identity if i < len(row)])
-
-    @staticmethod
-    def _keys(cells: Iterable[Any]) -> set[str]:
+    def identity_keys(self, cells: str | list[Any]) -> set[str]:
+        """The normalised ID numbers and 学籍号 of a row (packed or as cells)."""
+        row = unpack_cells(cells)
         keys = set()
-        for cell in cells:
-            key = idnumbers.normalize(clean_text(cell)).upper()
-            if key:
+        for i in self.identity:
+            if i < len(row) and (key := idnumbers.normalize(clean_text(row[i])).upper()):
                 keys.add(key)
         return keys
 
@@ -298,13 +293,10 @@ class Fingerprints:
             return False
         others: set[str] = set()
         for record in records:
-            others |= self.identity_keys(record)
-        identity = self.identity
-        for _row_number, cells, _target in self.unchanged:
-            row = unpack_cells(cells)
-            if not others.isdisjoint(self._keys([row[i] for i in identity if i < len(row)])):
-                return True
-        return False
+            others |= self.identity_keys(record.cells)
+        return any(
+            not others.isdisjoint(self.identity_keys(cells)) for _n, cells, _t in self.unchanged
+        )
 
 
 # Parsed cells are remembered per column, for text cells: most columns repeat a few values
@@ -365,7 +357,7 @@ class _Column:
                     value = parser(cell)
                 except CellError as exc:
                     value = exc
-            if type(value) is CellError:
+            if isinstance(value, CellError):
                 failed = True
             values.append(value)
         return values, failed
@@ -594,7 +586,6 @@ def _run(
     outcome.rows_total = total
     if fingerprints is not None:
         outcome.skipped = fingerprints.unchanged
-        outcome.name_index = next((int(k) for k, v in mapping.items() if v == "name"), None)
         ctx.skipped_targets = [row[2] for row in fingerprints.unchanged]
     plan, plan_issues = source.plan(records, ctx)
     by_row = {r.row_number: r for r in records}

@@ -444,9 +444,10 @@ def read_table(
     matches most of them, else the first visible worksheet with a header. ``sheet`` picks a
     sheet by name or 0-based index. Raises :class:`FileRefused` for unusable files.
 
-    ``meanwhile`` is called once, in this thread, while calamine reads the first sheet in
-    another: its parser does not hold the interpreter lock, so a caller's own preparation
-    (queries for what the rows will be compared with) costs no time of its own.
+    ``meanwhile`` is called once, in a helper thread on this thread's database connection,
+    while calamine reads the first sheet here: calamine's parser does not hold the
+    interpreter lock, so a caller's own preparation (queries for what the rows will be
+    compared with) costs no time of its own.
     """
     path = Path(path)
     if path.stat().st_size == 0:
@@ -545,33 +546,20 @@ def _alongside(load: Callable[[], _T], meanwhile: Callable[[], object]) -> _T:
 
     The sheet is read in this thread so that its memory is this thread's, which the rows
     read afterwards reuse (a helper thread's allocator arena would keep it apart: measured,
-    70 MB more at the peak of a 100,000-row import). meanwhile() may use this thread's
-    database connection: it is shared with the helper for the call, and the two never use
-    it at the same time (calamine does not touch the database).
+    70 MB more at the peak of a 100,000-row import). meanwhile() runs on this thread's
+    database connection (core.bulk.connection_lent), which load() never touches.
     """
-    from django.db import DEFAULT_DB_ALIAS, connections
+    from baoxue.core.bulk import connection_lent
 
-    connection = connections[DEFAULT_DB_ALIAS]
-
-    def helper() -> object:
-        # As Django's live test server does: this thread's default connection is the
-        # caller's (inside its transaction, if any), not a new one.
-        connections[DEFAULT_DB_ALIAS] = connection
+    with (
+        connection_lent() as lent,
+        ThreadPoolExecutor(1, thread_name_prefix="import-prefetch") as pool,
+    ):
+        fetching = pool.submit(lent(meanwhile))
         try:
-            return meanwhile()
+            return load()
         finally:
-            del connections[DEFAULT_DB_ALIAS]
-
-    connection.inc_thread_sharing()
-    try:
-        with ThreadPoolExecutor(1, thread_name_prefix="import-prefetch") as pool:
-            fetching = pool.submit(helper)
-            try:
-                return load()
-            finally:
-                fetching.result()
-    finally:
-        connection.dec_thread_sharing()
+            fetching.result()
 
 
 def _open_workbook(path: Path, kind: Kind) -> CalamineWorkbook:
