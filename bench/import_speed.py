@@ -11,8 +11,8 @@ What it measures (issue 3)
       1. python-calamine alone reads the file: open the workbook, iterate every row of the sheet
          (iter_rows, and to_python), best of 3. The faster of the two is "read".
       2. import #1: ImportContext + pipeline.run(path, EnrollmentSource, ctx, commit=True) into
-         the empty registry (read, validate, plan, write children, enrollments and their
-         events). Target: at most 3 × read; peak RSS < 600 MB.
+         the empty registry (read, validate, plan, write children, their guardians, enrollments
+         and their events). Target: at most 3 × read; peak RSS < 600 MB.
       3. import #2: the same file again, three times, each in a fresh process (none changes
          anything, so each is a second import); the fastest counts, as the read counts its
          fastest of three. Each must plan every row as unchanged and change no row of the
@@ -813,12 +813,20 @@ class QueryCounter:
 
 
 def registry_counts() -> dict[str, int]:
-    from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, Region, School
+    from baoxue.registry.models import (
+        Child,
+        Enrollment,
+        EnrollmentEvent,
+        Guardian,
+        Region,
+        School,
+    )
 
     return {
         "children": Child.objects.count(),
         "enrollments": Enrollment.objects.count(),
         "events": EnrollmentEvent.objects.count(),
+        "guardians": Guardian.objects.count(),
         "regions": Region.objects.count(),
         "schools": School.objects.count(),
     }
@@ -930,7 +938,7 @@ def phase_import(args: argparse.Namespace) -> dict[str, Any]:
     if label == "import1":
         if plan[Action.CREATE] != rows:
             problems.append(f"planned {plan}, expected {rows} to create")
-        expected = {"children": rows, "enrollments": rows, "events": rows}
+        expected = {"children": rows, "enrollments": rows, "events": rows, "guardians": rows}
         for key, n in expected.items():
             if after[key] - before[key] != n:
                 problems.append(f"{after[key] - before[key]} {key} written, expected {n}")

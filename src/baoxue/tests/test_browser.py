@@ -126,6 +126,14 @@ def _login(browser, base_url: str, username: str, viewport: dict[str, int]):
     return page
 
 
+def _post(page, selector: str) -> None:
+    """Click a form's submit button and wait for the page the post answers with: a selector
+    waited for afterwards could otherwise match the old page (and the next form filled there
+    would post a stale version)."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
 def test_village_cadre_searches_and_sees_only_their_village(demo_server, browser, tmp_path):
     page = _login(browser, demo_server, "village_a", {"width": 1366, "height": 768})
     # A village cadre's work starts from their own cases.
@@ -289,13 +297,13 @@ def test_cadre_takes_a_case_to_placed_and_the_office_closes_it(demo_server, brow
     case_url = page.url
     assert page.get_by_test_id("case-status").inner_text() == "疑似"
 
-    page.click("[data-testid=move-verifying]")
+    _post(page, "[data-testid=move-verifying]")
     page.wait_for_selector("[data-testid=case-status]:has-text('核实中')")
     page.click("[data-testid=open-confirmed]")
     page.check("#r-work")
     page.check("#r-learning")
     page.fill("#c-began", "2026-09")
-    page.click("[data-testid=submit-confirmed]")
+    _post(page, "[data-testid=submit-confirmed]")
     page.wait_for_selector("[data-testid=case-status]:has-text('已确认')")
     # 双线四包: the page names the levels still missing; the cadre fills them in.
     missing = page.get_by_test_id("missing-levels").inner_text()
@@ -307,17 +315,16 @@ def test_cadre_takes_a_case_to_placed_and_the_office_closes_it(demo_server, brow
         page.select_option("#a-level", level)
         page.fill("#a-name", f"责任人{line[0]}{level}")
         page.fill("#a-phone", "13900000000")
-        page.click("[data-testid=submit-assign]")
-        page.wait_for_load_state()
+        _post(page, "[data-testid=submit-assign]")
     assert page.locator("[data-testid=missing-levels]").count() == 0
-    page.click("[data-testid=move-persuading]")
+    _post(page, "[data-testid=move-persuading]")
     page.wait_for_selector("[data-testid=case-status]:has-text('劝返中')")
 
     page.click("#attempts summary")
     page.fill("#t-people", "村干部 13900000000；班主任")
     page.fill("#t-said", "讲解义务教育法，孩子答应回校")
     page.select_option("#t-result", "agreed")
-    page.click("[data-testid=submit-attempt]")
+    _post(page, "[data-testid=submit-attempt]")
     page.wait_for_selector("[data-testid=attempt]")
     assert "同意返校" in page.get_by_test_id("attempt").first.inner_text()
 
@@ -325,7 +332,7 @@ def test_cadre_takes_a_case_to_placed_and_the_office_closes_it(demo_server, brow
     page.select_option("#p-kind", "back_in_school")
     page.select_option("#p-school", index=1)
     page.fill("#p-grade", "7")
-    page.click("[data-testid=submit-placed]")
+    _post(page, "[data-testid=submit-placed]")
     page.wait_for_selector("[data-testid=case-status]:has-text('已安置')")
     # The cadre cannot close a case: no 销号 button for them.
     assert page.locator("[data-testid=open-closed]").count() == 0
@@ -333,14 +340,14 @@ def test_cadre_takes_a_case_to_placed_and_the_office_closes_it(demo_server, brow
 
     office = _login(browser, demo_server, "office", {"width": 1366, "height": 768})
     office.goto(case_url)
-    office.click("[data-testid=move-follow_up]")
+    _post(office, "[data-testid=move-follow_up]")
     office.wait_for_selector("[data-testid=case-status]:has-text('跟踪中')")
     assert office.get_by_test_id("follow-up").count() >= 6
-    office.click("[data-testid=submit-follow-up] >> nth=0")
+    _post(office, "[data-testid=submit-follow-up] >> nth=0")
     office.wait_for_selector("[data-testid=case-status]")
     office.click("[data-testid=open-closed]")
     office.fill("#x-evidence", "返校后连续出勤 8 周")
-    office.click("[data-testid=submit-closed]")
+    _post(office, "[data-testid=submit-closed]")
     office.wait_for_selector("[data-testid=case-status]:has-text('已销号')")
     history = office.get_by_test_id("history").inner_text()
     for step in ("核实中", "已确认", "劝返中", "已安置", "跟踪中", "已销号"):

@@ -18,7 +18,7 @@ from baoxue.core import crypto, idnumbers
 from baoxue.core.bulk import filter_in
 from baoxue.imports.sources.base import Record, RowIssue
 from baoxue.imports.values import CellError, parse_id_number_cell
-from baoxue.registry.models import Child, Region
+from baoxue.registry.models import Child, Guardian, Region
 
 CHUNK = 5000
 
@@ -235,3 +235,121 @@ def child_fields_changed(child: Child, wanted: dict[str, Any]) -> dict[str, tupl
         if current != value:
             changes[name] = (current, value)
     return changes
+
+
+# --- guardians named in a file (监护人姓名, 监护人电话) ----------------------------------------
+GUARDIAN_NAME_MAX = Guardian._meta.get_field("name").max_length or 64
+GUARDIAN_PHONE_MAX = Guardian._meta.get_field("phone").max_length or 32
+
+
+def guardian_issues(record: Record, name_column: str, phone_column: str) -> list[RowIssue]:
+    """A warning for a guardian's name or phone longer than the registry keeps (the rest of
+    the row is imported; the cell is cut to that length)."""
+    issues: list[RowIssue] = []
+    v = record.values
+    for key, column, limit in (
+        ("guardian_name", name_column, GUARDIAN_NAME_MAX),
+        ("guardian_phone", phone_column, GUARDIAN_PHONE_MAX),
+    ):
+        text = v.get(key, "")
+        if len(text) > limit:
+            v[key] = text[:limit]
+            issues.append(
+                RowIssue(
+                    record.row_number,
+                    column,
+                    "too_long",
+                    _("超过 %(n)s 个字，只保存前 %(n)s 个字：%(kept)s")
+                    % {"n": limit, "kept": v[key]},
+                    "warning",
+                )
+            )
+    return issues
+
+
+def known_guardians(child_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+    """Each child's guardians, name → phone, a chunk of children at a time (a township's
+    roster can match more children than a database takes parameters in one query)."""
+    ids = sorted(set(child_ids))
+    found: dict[int, dict[str, str]] = {}
+    for start in range(0, len(ids), CHUNK):
+        for child_id, name, phone in Guardian.objects.filter(
+            child_id__in=ids[start : start + CHUNK]
+        ).values_list("child_id", "name", "phone"):
+            found.setdefault(child_id, {})[name] = phone
+    return found
+
+
+def guardian_change(
+    values: dict[str, Any], known: dict[str, str], *, fill_only: bool
+) -> tuple[str, str] | None:
+    """(what the registry has, what the row says) when the row's guardian would change the
+    child's guardians, else None. The row's guardian is added when the child has none of that
+    name and its phone written when it differs; with `fill_only` (a source that is not the
+    authority on families) only blanks are filled: a guardian for a child with none, a phone
+    for a guardian without one."""
+    name, phone = values.get("guardian_name", ""), values.get("guardian_phone", "")
+    if not name:
+        return None
+    if name in known:
+        if phone and known[name] != phone and not (fill_only and known[name]):
+            return known[name], f"{name} {phone}"
+        return None
+    if fill_only and known:
+        return None
+    return "", f"{name} {phone}".strip()
+
+
+def save_guardians(wanted: list[tuple[int, dict[str, Any]]], *, fill_only: bool) -> int:
+    """Writes the guardians that guardian_change() finds for (child id, row values) pairs, in
+    bulk; returns how many guardians were added or changed."""
+    wanted = [(child_id, v) for child_id, v in wanted if v.get("guardian_name")]
+    if not wanted:
+        return 0
+    ids = [child_id for child_id, _v in wanted]
+    existing: dict[tuple[int, str], Guardian] = {}
+    for start in range(0, len(ids), CHUNK):
+        for g in Guardian.objects.filter(child_id__in=ids[start : start + CHUNK]):
+            existing[(g.child_id, g.name)] = g
+    known: dict[int, dict[str, str]] = {}
+    for (child_id, name), g in existing.items():
+        known.setdefault(child_id, {})[name] = g.phone
+    new: list[Guardian] = []
+    changed: list[Guardian] = []
+    for child_id, v in wanted:
+        if guardian_change(v, known.get(child_id, {}), fill_only=fill_only) is None:
+            continue
+        name, phone = v["guardian_name"], v.get("guardian_phone", "")
+        guardian = existing.get((child_id, name))
+        if guardian is None:
+            guardian = Guardian(
+                child_id=child_id,
+                name=name,
+                phone=phone,
+                relation=Guardian.Relation.OTHER,
+                # The first guardian a child gets is its main one.
+                is_primary=not known.get(child_id),
+            )
+            new.append(guardian)
+            existing[(child_id, name)] = guardian
+        else:
+            guardian.phone = phone
+            changed.append(guardian)
+        known.setdefault(child_id, {})[name] = phone  # the same child twice: once
+    Guardian.objects.bulk_create(new, batch_size=1000)
+    Guardian.objects.bulk_update(changed, ["phone"], batch_size=1000)
+    return len(new) + len(changed)
+
+
+def guardian_row(child_id: int, values: dict[str, Any]) -> dict[str, Any] | None:
+    """The guardian of a child made by this import, as a row for core.bulk.RowWriter."""
+    name = values.get("guardian_name", "")
+    if not name:
+        return None
+    return {
+        "child_id": child_id,
+        "name": name,
+        "phone": values.get("guardian_phone", ""),
+        "relation": Guardian.Relation.OTHER,
+        "is_primary": True,
+    }

@@ -37,6 +37,7 @@ from baoxue.imports.sources.base import (
 from baoxue.imports.sources.children import (
     ChildIndex,
     duplicates_in_file,
+    guardian_issues,
     id_issues,
     id_parser,
 )
@@ -264,6 +265,7 @@ class DisabilitySource:
                         "warning",
                     )
                 )
+        issues += guardian_issues(record, "监护人", "联系电话")
         record.warnings = issues
         return list(issues)
 

@@ -34,10 +34,15 @@ from baoxue.imports.sources.base import (
 from baoxue.imports.sources.children import (
     ChildIndex,
     duplicates_in_file,
+    guardian_change,
+    guardian_issues,
+    guardian_row,
     id_hash,
     id_issues,
     id_parser,
+    known_guardians,
     parse_left_behind,
+    save_guardians,
 )
 from baoxue.imports.sources.roster import ID_ALIASES
 from baoxue.imports.values import (
@@ -49,7 +54,7 @@ from baoxue.imports.values import (
     parse_sex,
 )
 from baoxue.registry.counts import counts_mark_stale
-from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, School
+from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, Guardian, School
 from baoxue.registry.services import (
     ENDED_STATUSES,
     child_place_columns,
@@ -243,7 +248,9 @@ class EnrollmentSource:
 
     def check(self, record: Record, ctx: Any) -> list[RowIssue]:
         v = record.values
-        issues = id_issues(record, "身份证件号")
+        issues = id_issues(record, "身份证件号") + guardian_issues(
+            record, "监护人姓名", "监护人联系电话"
+        )
         number = v.get("student_number", "")
         info = v.get("id_info")
         if (
@@ -351,6 +358,9 @@ class EnrollmentSource:
             ):
                 current.setdefault((e.child_id, e.school_id), e)
                 elsewhere.setdefault(e.child_id, []).append(e)
+        guardians = (
+            known_guardians(matched) if any(r.values.get("guardian_name") for r in keep) else {}
+        )
         plan: list[Planned] = []
         for record in keep:
             v = record.values
@@ -386,6 +396,11 @@ class EnrollmentSource:
                 plan.append(Planned(record, Action.CREATE))
                 continue
             changes = self._changes(existing, v, schools.peek(v["school_key"]))
+            # The 学籍 only fills blanks in a child's family: a guardian for a child without
+            # one, a phone for a guardian without one (the 户籍 side is the authority).
+            guardian = guardian_change(v, guardians.get(existing.child_id, {}), fill_only=True)
+            if guardian is not None:
+                changes["guardian"] = guardian
             plan.append(
                 Planned(record, Action.UPDATE if changes else Action.UNCHANGED, existing, changes)
             )
@@ -473,6 +488,7 @@ class EnrollmentSource:
             Child: creating,
             Enrollment: creating + moving,
             EnrollmentEvent: creating + 2 * moving,
+            Guardian: creating,
         }
         with (
             indexes_deferred(adding) as deferred,
@@ -483,6 +499,7 @@ class EnrollmentSource:
             children = RowWriter(Child, now, background)
             enrollments = RowWriter(Enrollment, now, background)
             events = RowWriter(EnrollmentEvent, now, background)
+            guardians = RowWriter(Guardian, now, background)
             event_kw = {"created_by_id": actor_id, "reference": "", "reason": ""}
 
             # Written in name order: eight of the child table's indexes lead with the name (or its
@@ -556,6 +573,9 @@ class EnrollmentSource:
                 )
                 row["id"] = child_id
                 children.add(row)
+                guardian = guardian_row(child_id, v)
+                if guardian is not None:
+                    guardians.add(guardian)
                 v["child_id"] = child_id
                 v["child_is_new"] = True
             progress("commit", len(new_child), len(plan) + len(new_child))
@@ -644,7 +664,8 @@ class EnrollmentSource:
                     )
                     continue
                 for name, (_old, value) in p.changes.items():
-                    setattr(e, name, value)
+                    if name != "guardian":  # written below, with the other children's
+                        setattr(e, name, value)
                 if "status" in p.changes:
                     kind = _EVENT_FOR_STATUS.get(e.status, EnrollmentEvent.Kind.STATUS_CHANGE)
                     if kind in {EnrollmentEvent.Kind.TRANSFER_OUT, EnrollmentEvent.Kind.GRADUATION}:
@@ -665,7 +686,7 @@ class EnrollmentSource:
                         }
                     )
                 updated.append(e)
-            written = write_all([children, enrollments, events])
+            written = write_all([children, enrollments, events, guardians])
         for e in updated:
             e.updated_at = now  # bulk_update does not apply auto_now
         Enrollment.objects.bulk_update(
@@ -683,6 +704,17 @@ class EnrollmentSource:
                 "updated_at",
             ],
             batch_size=1000,
+        )
+        # Registered children named with a guardian: the blanks of their families filled.
+        guardians_filled = save_guardians(
+            [
+                (p.record.values["child"].pk, p.record.values)
+                for p in plan
+                if not p.record.values.get("child_is_new")
+                and p.record.values.get("child") is not None
+                and (p.action == Action.CREATE or "guardian" in p.changes)
+            ],
+            fill_only=True,
         )
         absent = ctx.notes.get("absent_from_list", {}).get("ids", [])
         for start in range(0, len(absent), 5000):
@@ -704,6 +736,7 @@ class EnrollmentSource:
                 "enrollments_created": written["Enrollment"],
                 "updated": len(updated),
                 "children_created": written["Child"],
+                "guardians_added": written["Guardian"] + guardians_filled,
                 "absent_from_list": len(absent),
             },
         )

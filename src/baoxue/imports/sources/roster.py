@@ -22,16 +22,21 @@ from baoxue.imports.sources.base import (
     required_text,
 )
 from baoxue.imports.sources.children import (
+    CHUNK,
     ChildIndex,
     child_fields_changed,
     duplicates_in_file,
+    guardian_change,
+    guardian_issues,
     id_issues,
     id_parser,
+    known_guardians,
     parse_left_behind,
+    save_guardians,
 )
 from baoxue.imports.values import CellError, clean_text, parse_bool, parse_date, parse_sex
 from baoxue.registry.counts import counts_mark_stale
-from baoxue.registry.models import Child, Guardian, Household
+from baoxue.registry.models import Child, Household
 from baoxue.registry.services import apply_id_columns, build_child, id_columns
 
 ID_ALIASES = ("身份证号码", "公民身份号码", "身份证件号", "身份证件号码", "证件号码", "身份证")
@@ -135,7 +140,9 @@ class RosterSource:
     ]
 
     def check(self, record: Record, ctx: Any) -> list[RowIssue]:
-        record.warnings = id_issues(record, "身份证号")
+        record.warnings = id_issues(record, "身份证号") + guardian_issues(
+            record, "监护人姓名", "监护人电话"
+        )
         return list(record.warnings)
 
     def plan(self, records: list[Record], ctx: Any) -> tuple[list[Planned], list[RowIssue]]:
@@ -155,14 +162,14 @@ class RosterSource:
         matched_ids = [c.pk for cs in index.by_hash.values() for c in cs] + [
             c.pk for cs in index.by_name.values() for c in cs
         ]
-        guardians: dict[int, dict[str, str]] = {}
-        for g in Guardian.objects.filter(child_id__in=matched_ids).values(
-            "child_id", "name", "phone"
-        ):
-            guardians.setdefault(g["child_id"], {})[g["name"]] = g["phone"]
-        household_numbers = dict(
-            Household.objects.filter(children__in=matched_ids).values_list("children__id", "number")
-        )
+        guardians = known_guardians(matched_ids)
+        household_numbers: dict[int, str] = {}
+        for start in range(0, len(matched_ids), CHUNK):
+            household_numbers.update(
+                Child.objects.filter(pk__in=matched_ids[start : start + CHUNK])
+                .exclude(household=None)
+                .values_list("pk", "household__number")
+            )
         plan: list[Planned] = []
         for record in keep:
             village = places.villages.get(record.values["village_key"])
@@ -197,10 +204,9 @@ class RosterSource:
             if info is not None and info.is_valid and not child.id_number_hash:
                 changes["id_number"] = (child.id_status, info.value)
             v = record.values
-            name, phone = v.get("guardian_name", ""), v.get("guardian_phone", "")
-            known = guardians.get(child.pk, {})
-            if name and (name not in known or (phone and known[name] != phone)):
-                changes["guardian"] = (known.get(name, ""), f"{name} {phone}".strip())
+            guardian = guardian_change(v, guardians.get(child.pk, {}), fill_only=False)
+            if guardian is not None:
+                changes["guardian"] = guardian
             number = v.get("household_number", "")
             if number and household_numbers.get(child.pk) != number:
                 changes["household"] = (household_numbers.get(child.pk, ""), number)
@@ -309,9 +315,10 @@ class RosterSource:
             Child.objects.bulk_update(
                 changed, sorted(fields | {"version", "updated_at"}), batch_size=1000
             )
-        self._guardians(
-            [*zip(creates, new_children, strict=True)]
-            + [(p, p.target) for p in plan if p.action != Action.CREATE]
+        save_guardians(
+            [(child.pk, p.record.values) for p, child in zip(creates, new_children, strict=True)]
+            + [(p.target.pk, p.record.values) for p in plan if p.action != Action.CREATE],
+            fill_only=False,
         )
         counts_mark_stale(county_ids={ctx.township.parent_id})
         log_action(
@@ -362,37 +369,3 @@ class RosterSource:
         for h in missing:
             existing[(h.village_id, h.number)] = h
         return existing
-
-    @staticmethod
-    def _guardians(pairs: list[tuple[Planned, Child]]) -> None:
-        wanted = {
-            child.pk: (
-                p.record.values.get("guardian_name", ""),
-                p.record.values.get("guardian_phone", ""),
-            )
-            for p, child in pairs
-            if p.record.values.get("guardian_name")
-        }
-        if not wanted:
-            return
-        existing = {
-            (g.child_id, g.name): g for g in Guardian.objects.filter(child_id__in=list(wanted))
-        }
-        new, changed = [], []
-        for child_id, (name, phone) in wanted.items():
-            guardian = existing.get((child_id, name))
-            if guardian is None:
-                new.append(
-                    Guardian(
-                        child_id=child_id,
-                        name=name,
-                        phone=phone,
-                        relation=Guardian.Relation.OTHER,
-                        is_primary=True,
-                    )
-                )
-            elif phone and guardian.phone != phone:
-                guardian.phone = phone
-                changed.append(guardian)
-        Guardian.objects.bulk_create(new, batch_size=1000)
-        Guardian.objects.bulk_update(changed, ["phone"], batch_size=1000)
