@@ -634,6 +634,25 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace, path: 
                 f"RSS before the import {m['base_rss_mb']:.0f} MB; load average "
                 f"{m['load'][0]:.1f} → {m['load'][1]:.1f}"
             )
+            db = m.get("database", {})
+            if db and key == "import1":
+                total = db["inserts"] + db["builds"] + db["commit"]
+                print(
+                    f"{b}: {title}: in the writes: row inserts {db['inserts']:.2f}s (a helper "
+                    f"thread beside the Python; with binding the values and waits for the "
+                    f"interpreter lock), index and key builds {db['builds']:.2f}s, COMMIT "
+                    f"{db['commit']:.2f}s; together {total:.2f}s = "
+                    f"{total / r['read']['seconds']:.2f}× read"
+                )
+            fl = m.get("floor", {})
+            if fl:
+                total = sum(fl.values())
+                print(
+                    f"{b}: {title}: the database floor (the same rows copied by INSERT … SELECT "
+                    f"into empty tables, no Python): inserts {fl['inserts']:.2f}s, index and key "
+                    f"builds {fl['builds']:.2f}s, COMMIT {fl['commit']:.2f}s; together "
+                    f"{total:.2f}s = {total / r['read']['seconds']:.2f}× read"
+                )
             for problem in m["problems"]:
                 print(f"{b}: {title}: PROBLEM: {problem}")
         for ie in r["ie"]:
@@ -788,11 +807,13 @@ def phase_setup(args: argparse.Namespace) -> dict[str, Any]:
 
 
 class QueryCounter:
-    """Counts SQL statements (connection.execute_wrapper): SELECTs, and writes by table."""
+    """Counts SQL statements (connection.execute_wrapper): SELECTs, and writes by table; times
+    the index and foreign-key builds (core.bulk.indexes_deferred)."""
 
     def __init__(self) -> None:
         self.select = 0
         self.writes: Counter[str] = Counter()
+        self.build_seconds = 0.0
 
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         words = sql.lstrip().split(None, 3)
@@ -802,6 +823,14 @@ class QueryCounter:
         elif verb in {"INSERT", "UPDATE", "DELETE"}:
             table = words[2] if verb in {"INSERT", "DELETE"} else words[1]
             self.writes[f"{verb} {table.strip(chr(34))}"] += 1
+        elif (verb == "CREATE" and "INDEX" in words[1:3]) or (
+            verb == "ALTER" and " ADD CONSTRAINT " in sql
+        ):
+            started = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                self.build_seconds += time.perf_counter() - started
         return execute(sql, params, many, context)
 
     def summary(self) -> dict[str, Any]:
@@ -810,6 +839,139 @@ class QueryCounter:
             "write": sum(self.writes.values()),
             "writes": dict(self.writes.most_common()),
         }
+
+
+@contextmanager
+def database_clock() -> Iterator[dict[str, float]]:
+    """Seconds the database itself spends on an import's writes: the bulk row inserts
+    (core.bulk.RowWriter._write, in the helper thread of BackgroundWrites or not) and the
+    transaction's COMMIT. With the index builds (QueryCounter), the least any importer
+    writing the same rows, indexes and transaction would spend."""
+    from django.db import connections
+
+    from baoxue.core.bulk import RowWriter
+
+    clock = {"inserts": 0.0, "commit": 0.0}
+    wrapper = type(connections["default"])
+    write, commit = RowWriter._write, wrapper._commit
+
+    def timed_write(self: Any, *args: Any) -> None:
+        started = time.perf_counter()
+        try:
+            write(self, *args)
+        finally:
+            clock["inserts"] += time.perf_counter() - started
+
+    def timed_commit(self: Any) -> None:
+        started = time.perf_counter()
+        try:
+            commit(self)
+        finally:
+            clock["commit"] += time.perf_counter() - started
+
+    RowWriter._write = timed_write  # type: ignore[method-assign]
+    wrapper._commit = timed_commit  # type: ignore[method-assign]
+    try:
+        yield clock
+    finally:
+        RowWriter._write = write  # type: ignore[method-assign]
+        wrapper._commit = commit  # type: ignore[method-assign]
+
+
+FLOOR_TABLES = [
+    "registry_child",
+    "registry_guardian",
+    "registry_enrollment",
+    "registry_enrollmentevent",
+]
+
+
+def database_floor() -> dict[str, float]:
+    """What the database alone needs to hold import #1's rows: the rows of the tables it
+    filled copied by one INSERT … SELECT each (no Python, no parameters) into empty tables of
+    the same definition, with their primary and unique keys kept up during the insert and
+    their other indexes (and, on PostgreSQL, foreign keys) built afterwards, then COMMIT; in a
+    database (SQLite: an attached file, foreign keys not checked) or schema (PostgreSQL) of its
+    own, removed afterwards. Any importer writing these rows, indexes and transaction spends
+    at least this."""
+    from django.db import connection, transaction
+
+    sqlite = connection.vendor == "sqlite"
+    floor = "bench_floor"
+    qn = connection.ops.quote_name
+    spent = {"inserts": 0.0, "builds": 0.0, "commit": 0.0}
+    path = Path(tempfile.mkdtemp(prefix="baoxue-bench-floor-")) / "floor.sqlite3"
+    cursor = connection.cursor()
+    try:
+        if sqlite:
+            cursor.execute("ATTACH DATABASE %s AS bench_floor", [str(path)])
+        else:
+            cursor.execute(f"DROP SCHEMA IF EXISTS {floor} CASCADE")
+            cursor.execute(f"CREATE SCHEMA {floor}")
+        before, after = [], []
+        for table in FLOOR_TABLES:
+            if sqlite:
+                cursor.execute(
+                    "SELECT type, sql FROM sqlite_master WHERE tbl_name = %s AND sql IS NOT NULL "
+                    "ORDER BY type = 'index'",
+                    [table],
+                )
+                for kind, sql in cursor.fetchall():
+                    # CREATE [UNIQUE] INDEX "name" ON "table" … / CREATE TABLE "table" (…)
+                    head, _sep, rest = sql.partition('"')
+                    qualified = f'{head}{floor}."{rest}'
+                    if kind == "table":
+                        cursor.execute(qualified)
+                    elif sql.startswith("CREATE UNIQUE"):
+                        before.append(qualified)
+                    else:
+                        after.append(qualified)
+            else:
+                cursor.execute(
+                    f"CREATE TABLE {floor}.{qn(table)} (LIKE public.{qn(table)} INCLUDING DEFAULTS)"
+                )
+                cursor.execute(
+                    "SELECT i.indisunique OR i.indisprimary, pg_get_indexdef(i.indexrelid) "
+                    "FROM pg_index i WHERE i.indrelid = %s::regclass",
+                    [table],
+                )
+                for unique, sql in cursor.fetchall():
+                    sql = sql.replace(" ON public.", f" ON {floor}.")
+                    (before if unique else after).append(sql)
+                cursor.execute(
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid = %s::regclass AND contype = 'f'",
+                    [table],
+                )
+                after += [
+                    f"ALTER TABLE {floor}.{qn(table)} ADD CONSTRAINT {qn(name)} {definition}"
+                    for name, definition in cursor.fetchall()
+                ]
+        for sql in before:
+            cursor.execute(sql)
+        if sqlite:
+            # The floor's tables point at tables it does not copy (regions, schools, users).
+            cursor.execute("PRAGMA foreign_keys = OFF")
+        with transaction.atomic():
+            started = time.perf_counter()
+            for table in FLOOR_TABLES:
+                cursor.execute(f"INSERT INTO {floor}.{qn(table)} SELECT * FROM {qn(table)}")
+            spent["inserts"] = time.perf_counter() - started
+            started = time.perf_counter()
+            for sql in after:
+                cursor.execute(sql)
+            spent["builds"] = time.perf_counter() - started
+            committing = time.perf_counter()
+        spent["commit"] = time.perf_counter() - committing
+    finally:
+        if sqlite:
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("DETACH DATABASE bench_floor")
+            shutil.rmtree(path.parent, ignore_errors=True)
+        else:
+            cursor.execute(f"DROP SCHEMA IF EXISTS {floor} CASCADE")
+        cursor.close()
+    return spent
 
 
 def registry_counts() -> dict[str, int]:
@@ -915,7 +1077,11 @@ def phase_import(args: argparse.Namespace) -> dict[str, Any]:
     base_rss = peak_rss_mb()
     counter = QueryCounter()
     log(f"{label}: importing {args.file}")
-    with connection.execute_wrapper(counter), maybe_profile(args, label):
+    with (
+        connection.execute_wrapper(counter),
+        database_clock() as clock,
+        maybe_profile(args, label),
+    ):
         started = time.perf_counter()
         ctx = pipeline.ImportContext(actor=user, township=township)
         outcome = pipeline.run(Path(args.file), TimedSource(), ctx, commit=True, progress=progress)
@@ -925,6 +1091,7 @@ def phase_import(args: argparse.Namespace) -> dict[str, Any]:
         **stages,
     }
     after = registry_counts()
+    floor = database_floor() if label == "import1" else {}
     plan = {a: outcome.count(a) for a in (Action.CREATE, Action.UPDATE, Action.UNCHANGED)}
     problems: list[str] = []
     rows = args.rows
@@ -957,6 +1124,8 @@ def phase_import(args: argparse.Namespace) -> dict[str, Any]:
         "issue_codes": dict(Counter(i.code for i in outcome.issues)),
         "counts": after,
         "queries": counter.summary(),
+        "database": {**clock, "builds": counter.build_seconds},
+        "floor": floor,
         "problems": problems,
         "base_rss_mb": base_rss,
         "peak_rss_mb": peak_rss_mb(),
