@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baoxue.attendance.models import AttendanceRecord
+from baoxue.core.bulk import update_objects
 from baoxue.core.services import log_action
 from baoxue.imports.pipeline import ImportContext, Progress
 from baoxue.imports.sources.base import Action, Field, Planned, Record, RowIssue
@@ -356,13 +357,11 @@ class AttendanceSource:
             record: AttendanceRecord = p.target
             for name, (_old, new) in p.changes.items():
                 setattr(record, name, new)
-            # bulk_update does not run auto_now.
+            # update_objects does not run auto_now.
             record.updated_at = now
             record.source_batch_id = batch_id or record.source_batch_id
             updated.append(record)
-        AttendanceRecord.objects.bulk_update(
-            updated, [*COUNT_COLUMNS, "updated_at", "source_batch_id"], batch_size=1000
-        )
+        update_objects(updated, [*COUNT_COLUMNS, "updated_at", "source_batch_id"])
         log_action(
             actor=ctx.actor,
             action="import.attendance_committed",

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from baoxue.core import crypto, idnumbers
+from baoxue.core.bulk import update_rows
 from baoxue.core.services import log_action
 from baoxue.core.text import normalize_name, pinyin_keys
 from baoxue.registry.counts import counts_mark_stale
@@ -397,21 +398,28 @@ def child_refresh_school_status(child: Child) -> None:
 
 
 def refresh_school_status_bulk(*, child_ids: set[int]) -> None:
-    """The same for many children at once (imports): two queries a chunk."""
+    """The same for many children at once (imports): one query and one bulk update a chunk,
+    without loading the children."""
     ids = sorted(child_ids)
-    for start in range(0, len(ids), 2000):
-        chunk = ids[start : start + 2000]
-        children = {c.pk: c for c in Child.objects.filter(pk__in=chunk)}
-        current: dict[int, Enrollment] = {}
-        for e in (
+    fields = ["school_status", "current_school", "current_grade", "current_class"]
+    keys = ["school_status", "current_school_id", "current_grade", "current_class"]
+    none = school_columns(None, None, None, "")
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        current: dict[int, dict[str, Any]] = {}
+        for child_id, status, school_id, grade, class_name in (
             Enrollment.objects.filter(child_id__in=chunk, is_current=True)
             .exclude(status__in=ENDED_STATUSES)
             .order_by("child_id", "-entry_date", "-id")
+            .values_list("child_id", "status", "school_id", "grade", "class_name")
         ):
-            current.setdefault(e.child_id, e)
-        for pk, child in children.items():
-            apply_school_status(child, current.get(pk))
-        Child.objects.bulk_update(list(children.values()), SCHOOL_COLUMNS[:-1], batch_size=1000)
+            if child_id not in current:
+                current[child_id] = school_columns(status, school_id, grade, class_name)
+        update_rows(
+            Child,
+            fields,
+            [(pk, *[current.get(pk, none)[k] for k in keys]) for pk in chunk],
+        )
 
 
 def enrollment_create(

@@ -14,6 +14,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from baoxue.core.bulk import update_objects
 from baoxue.core.services import log_action
 from baoxue.imports.pipeline import ImportContext, Progress
 from baoxue.imports.sources.base import Action, Field, Planned, Record, RowIssue, required_text
@@ -233,7 +234,7 @@ class SubsidiesSource:
             subsidy.amount = p.changes["amount"][1]
             subsidy.source_batch_id = batch_id or subsidy.source_batch_id
             updated.append(subsidy)
-        Subsidy.objects.bulk_update(updated, ["amount", "source_batch_id"], batch_size=1000)
+        update_objects(updated, ["amount", "source_batch_id"])
         log_action(
             actor=ctx.actor,
             action="import.subsidies_committed",

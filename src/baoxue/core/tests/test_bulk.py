@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from baoxue.core.bulk import RowWriter, filter_in
+from baoxue.core.bulk import RowWriter, filter_in, update_objects, update_rows
 from baoxue.registry.models import Child, Enrollment, EnrollmentEvent
 from baoxue.registry.services import build_child, child_row, id_columns
 from baoxue.registry.tests.factories import make_id_number
@@ -216,3 +216,63 @@ def test_an_error_in_the_background_is_raised_here_and_nothing_stays(world):
         write_all([children])
     assert Child.objects.count() == before
     assert not Child.objects.filter(name__in=["蓝一", "蓝二"]).exists()
+
+
+# --- update_rows / update_objects: what bulk_update does, without its CASE WHEN -------------------
+def test_update_rows_writes_the_given_values_and_only_to_the_given_rows(world):
+    enrollments = list(Enrollment.objects.order_by("pk")[:3])
+    assert len(enrollments) == 3
+    first, second, untouched = enrollments
+    before = Enrollment.objects.values().get(pk=untouched.pk)
+    now = timezone.now()
+    with transaction.atomic():
+        given = update_rows(
+            Enrollment,
+            ["school", "grade", "class_name", "is_boarding", "end_date", "updated_at"],
+            [
+                (first.pk, world.school_y.pk, 7, "3班", True, date(2026, 7, 1), now),
+                (second.pk, second.school_id, 2, "", False, None, now),
+            ],
+        )
+    assert given == 2
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.school_id, first.grade, first.class_name, first.is_boarding) == (
+        world.school_y.pk,
+        7,
+        "3班",
+        True,
+    )
+    assert (first.end_date, second.end_date, second.grade) == (date(2026, 7, 1), None, 2)
+    assert abs((first.updated_at - now).total_seconds()) < 1
+    assert Enrollment.objects.values().get(pk=untouched.pk) == before
+
+
+def test_update_objects_matches_bulk_update(world):
+    children = list(Child.objects.order_by("pk")[:4])
+    for i, child in enumerate(children):
+        child.current_grade = i + 1
+        child.current_class = f"{i}班"
+        child.current_school = world.school_x if i % 2 else None
+    fields = ["current_grade", "current_class", "current_school"]
+    with transaction.atomic():
+        assert update_objects(children, fields) == 4
+    ours = list(Child.objects.filter(pk__in=[c.pk for c in children]).values_list("pk", *fields))
+    for child in children:
+        child.current_class += "!"
+    Child.objects.bulk_update(children, fields)
+    for child in children:
+        child.current_class = child.current_class[:-1]
+    Child.objects.bulk_update(children, fields)
+    theirs = list(Child.objects.filter(pk__in=[c.pk for c in children]).values_list("pk", *fields))
+    assert sorted(ours) == sorted(theirs)
+    assert update_objects([], fields) == 0
+
+
+def test_a_failed_update_leaves_nothing(world):
+    first, second = Enrollment.objects.order_by("pk")[:2]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        update_rows(Enrollment, ["grade"], [(first.pk, 9)])
+        update_rows(Enrollment, ["class_name"], [(second.pk, None)])  # NOT NULL
+    first.refresh_from_db()
+    assert first.grade != 9

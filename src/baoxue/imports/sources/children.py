@@ -15,7 +15,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from baoxue.core import crypto, idnumbers
-from baoxue.core.bulk import filter_in
+from baoxue.core.bulk import filter_in, update_objects
 from baoxue.imports.sources.base import Record, RowIssue
 from baoxue.imports.values import CellError, parse_id_number_cell
 from baoxue.registry.models import Child, Guardian, Region
@@ -92,17 +92,27 @@ def id_hash(record: Record) -> str:
     return found
 
 
+# What a 学籍 import reads of the children it matches (a loaded child holds some forty
+# columns; a re-import of a county's 学籍 matches 100,000 children).
+READ_BY_ENROLLMENT = ("name", "birth_date", "village", "township", "id_number_hash")
+
+
 class ChildIndex:
     """Existing children for a batch of records, loaded in a few bulk queries."""
 
-    def __init__(self, records: Iterable[Record], township: Region) -> None:
+    def __init__(
+        self, records: Iterable[Record], township: Region, *, only: Iterable[str] = ()
+    ) -> None:
+        """`only`: the columns the caller reads, when not all (any other is fetched on first
+        use, a query a child)."""
         records = list(records)
         hashes = {h for r in records if (h := id_hash(r))}
         self.by_hash: dict[str, list[Child]] = {}
         hash_list = sorted(hashes)
+        children = Child.objects.only(*only) if only else Child.objects.all()
         # The exclude repeats the partial index's condition: SQLite uses the index only then.
         for child in filter_in(
-            Child.objects.exclude(id_number_hash=""), "id_number_hash", hash_list, CHUNK
+            children.exclude(id_number_hash=""), "id_number_hash", hash_list, CHUNK
         ):
             self.by_hash.setdefault(child.id_number_hash, []).append(child)
         self.by_name: dict[tuple[str, date | None, int], list[Child]] = {}
@@ -110,7 +120,7 @@ class ChildIndex:
             # Every record has a valid ID number: none is matched by name, and the township's
             # children without one (not in the partial index) need not be read at all.
             return
-        for child in Child.objects.filter(township=township, id_number_hash=""):
+        for child in children.filter(township=township, id_number_hash=""):
             key = (child.name, child.birth_date, child.village_id)
             self.by_name.setdefault(key, []).append(child)
 
@@ -337,7 +347,7 @@ def save_guardians(wanted: list[tuple[int, dict[str, Any]]], *, fill_only: bool)
             changed.append(guardian)
         known.setdefault(child_id, {})[name] = phone  # the same child twice: once
     Guardian.objects.bulk_create(new, batch_size=1000)
-    Guardian.objects.bulk_update(changed, ["phone"], batch_size=1000)
+    update_objects(changed, ["phone"])
     return len(new) + len(changed)
 
 

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baoxue.core import crypto, idnumbers
+from baoxue.core.bulk import update_objects
 from baoxue.core.policy import compulsory_birth_range
 from baoxue.core.services import log_action
 from baoxue.imports.places import place_record
@@ -414,7 +415,7 @@ class DisabilitySource:
             child.updated_at = now
             changed.append(child)
         if changed:
-            Child.objects.bulk_update(
+            update_objects(
                 changed,
                 [
                     "has_disability",
@@ -424,7 +425,6 @@ class DisabilitySource:
                     "version",
                     "updated_at",
                 ],
-                batch_size=1000,
             )
         counts_mark_stale(county_ids={ctx.township.parent_id})
         log_action(

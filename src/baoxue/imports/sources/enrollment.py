@@ -20,6 +20,7 @@ from baoxue.core.bulk import (
     RowWriter,
     filter_in,
     indexes_deferred,
+    update_objects,
     write_all,
 )
 from baoxue.core.services import log_action
@@ -32,6 +33,7 @@ from baoxue.imports.sources.base import (
     person_name,
 )
 from baoxue.imports.sources.children import (
+    READ_BY_ENROLLMENT,
     ChildIndex,
     duplicates_in_file,
     guardian_change,
@@ -329,19 +331,24 @@ class EnrollmentSource:
                 place_refs[where] = refs
             v["village_key"], v["group_key"] = refs
             keep.append(record)
-        index = ChildIndex(keep, ctx.township)
+        index = ChildIndex(keep, ctx.township, only=READ_BY_ENROLLMENT)
         for r in keep:
             n = r.values.get("student_number")
             r.values["_number_hash"] = crypto.lookup_hash(n) if n else ""
         numbers = sorted({h for r in keep if (h := r.values["_number_hash"])})
+        # One instance per enrollment (found by 学籍号 and as a matched child's current one),
+        # without its child or school joined in: a newer export of 100,000 students loads
+        # each of them once.
+        loaded: dict[int, Enrollment] = {}
+        enrollments = Enrollment.objects.defer(
+            "public_id", "student_number_enc", "student_number_masked"
+        )
         by_number: dict[str, Enrollment] = {}
         # The exclude repeats the partial index's condition, so SQLite uses the index.
         for e in filter_in(
-            Enrollment.objects.exclude(student_number_hash="").select_related("child", "school"),
-            "student_number_hash",
-            numbers,
+            enrollments.exclude(student_number_hash=""), "student_number_hash", numbers
         ):
-            by_number[e.student_number_hash] = e
+            by_number[e.student_number_hash] = loaded.setdefault(e.pk, e)
         # Current enrollments of the matched children, for rows without a known 学籍号.
         matched = [c.pk for cs in index.by_hash.values() for c in cs] + [
             c.pk for cs in index.by_name.values() for c in cs
@@ -349,15 +356,27 @@ class EnrollmentSource:
         current: dict[tuple[int, int], Enrollment] = {}
         elsewhere: dict[int, list[Enrollment]] = {}
         for start in range(0, len(matched), 5000):
-            for e in (
-                Enrollment.objects.filter(
-                    child_id__in=matched[start : start + 5000], is_current=True
-                )
-                .exclude(status__in=ENDED_STATUSES)
-                .select_related("school")
-            ):
+            for e in enrollments.filter(
+                child_id__in=matched[start : start + 5000], is_current=True
+            ).exclude(status__in=ENDED_STATUSES):
+                e = loaded.setdefault(e.pk, e)
                 current.setdefault((e.child_id, e.school_id), e)
                 elsewhere.setdefault(e.child_id, []).append(e)
+        # Their children (those the index did not load) and schools, once each.
+        children = {c.pk: c for cs in index.by_hash.values() for c in cs} | {
+            c.pk: c for cs in index.by_name.values() for c in cs
+        }
+        missing = sorted({e.child_id for e in loaded.values()} - children.keys())
+        for start in range(0, len(missing), 5000):
+            for c in Child.objects.only(*READ_BY_ENROLLMENT).filter(
+                pk__in=missing[start : start + 5000]
+            ):
+                children[c.pk] = c
+        school_ids = {e.school_id for e in loaded.values()}
+        schools_by_id = School.objects.in_bulk(school_ids) if school_ids else {}
+        for e in loaded.values():
+            e.child = children[e.child_id]
+            e.school = schools_by_id[e.school_id]
         guardians = (
             known_guardians(matched) if any(r.values.get("guardian_name") for r in keep) else {}
         )
@@ -475,7 +494,7 @@ class EnrollmentSource:
 
     def commit(self, plan: list[Planned], ctx: Any, progress: Any) -> None:
         """Bulk writes (core.bulk): new children, enrollments and their 学籍异动 as rows, no
-        model instances; the few updated enrollments through bulk_update."""
+        model instances; the updated enrollments by core.bulk.update_objects."""
         places, schools = ctx.places, ctx.schools
         places.create_proposed(ctx.actor)
         schools.create_proposed(ctx.actor)
@@ -688,8 +707,8 @@ class EnrollmentSource:
                 updated.append(e)
             written = write_all([children, enrollments, events, guardians])
         for e in updated:
-            e.updated_at = now  # bulk_update does not apply auto_now
-        Enrollment.objects.bulk_update(
+            e.updated_at = now  # update_objects does not apply auto_now
+        update_objects(
             updated,
             [
                 "grade",
@@ -703,7 +722,6 @@ class EnrollmentSource:
                 "absent_from_list_since",
                 "updated_at",
             ],
-            batch_size=1000,
         )
         # Registered children named with a guardian: the blanks of their families filled.
         guardians_filled = save_guardians(

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baoxue.core import idnumbers
+from baoxue.core.bulk import update_objects
 from baoxue.core.services import log_action
 from baoxue.imports.places import place_record
 from baoxue.imports.reading import FileRefused
@@ -637,7 +638,7 @@ class HouseholdsSource:
                 changed.append(household)
         Household.objects.bulk_create(new, batch_size=1000)
         if changed:
-            Household.objects.bulk_update(changed, sorted(fields), batch_size=1000)
+            update_objects(changed, sorted(fields))
         progress("commit", len(new) + len(changed), len(plan))
         now = timezone.now()
         children: list[Child] = []
@@ -650,9 +651,7 @@ class HouseholdsSource:
             child.updated_at = now
             children.append(child)
         if children:
-            Child.objects.bulk_update(
-                children, ["household", "version", "updated_at"], batch_size=1000
-            )
+            update_objects(children, ["household", "version", "updated_at"])
         counts_mark_stale(county_ids={ctx.township.parent_id})
         log_action(
             actor=ctx.actor,

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baoxue.core import crypto
+from baoxue.core.bulk import update_objects
 from baoxue.core.services import log_action
 from baoxue.imports.places import place_record
 from baoxue.imports.sources.base import (
@@ -309,12 +310,10 @@ class RosterSource:
                 child.household = household
                 fields.add("household")
             child.version += 1
-            child.updated_at = timezone.now()  # bulk_update does not apply auto_now
+            child.updated_at = timezone.now()  # update_objects does not apply auto_now
             changed.append(child)
         if changed:
-            Child.objects.bulk_update(
-                changed, sorted(fields | {"version", "updated_at"}), batch_size=1000
-            )
+            update_objects(changed, sorted(fields | {"version", "updated_at"}))
         save_guardians(
             [(child.pk, p.record.values) for p, child in zip(creates, new_children, strict=True)]
             + [(p.target.pk, p.record.values) for p in plan if p.action != Action.CREATE],
