@@ -19,6 +19,7 @@ from baoxue.core.bulk import filter_in, update_objects
 from baoxue.imports.sources.base import Record, RowIssue
 from baoxue.imports.values import CellError, parse_id_number_cell
 from baoxue.registry.models import Child, Guardian, Region
+from baoxue.registry.services import IdColumns, child_place_columns, child_row, id_columns_of
 
 CHUNK = 5000
 
@@ -95,6 +96,50 @@ def id_hash(record: Record) -> str:
 # What a 学籍 import reads of the children it matches (a loaded child holds some forty
 # columns; a re-import of a county's 学籍 matches 100,000 children).
 READ_BY_ENROLLMENT = ("name", "birth_date", "village", "township", "id_number_hash")
+
+
+def record_id_columns(record: Record) -> IdColumns:
+    """The stored forms of a row's ID number, for a child made from the row (as build_child
+    makes them): a 15-digit number gets its century from the row's birth date."""
+    v = record.values
+    info: idnumbers.IdInfo | None = v.get("id_info")
+    if info is None:
+        return id_columns_of(idnumbers.parse(""))
+    if info.status == idnumbers.IdStatus.UPGRADED and v.get("birth_date"):
+        # The century may differ from the one the row was matched on: hashed again.
+        return id_columns_of(idnumbers.parse(info.normalized, birth_date_hint=v["birth_date"]))
+    return id_columns_of(info, hashed=id_hash(record))
+
+
+def place_columns_of(records: Iterable[Record], places: Any) -> dict[tuple[str, str], Any]:
+    """child_place_columns per (village key, 屯 key) of the records, each looked up once (and
+    before a commit's background writes start: a proposed place may need a query)."""
+    found: dict[tuple[str, str], Any] = {}
+    for record in records:
+        v = record.values
+        where = (v["village_key"], v.get("group_key", ""))
+        if where not in found:
+            found[where] = child_place_columns(
+                places.village(where[0]), places.group(where[0], where[1])
+            )
+    return found
+
+
+def new_child_row(record: Record, place: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The row of a child made from a file row (child_row, with the row's ID number columns,
+    name, birth date, sex and ethnicity)."""
+    v = record.values
+    return child_row(
+        name=v["name"],
+        village=None,  # given as its place columns
+        group=None,
+        place=place,
+        cols=record_id_columns(record),
+        birth_date=v.get("birth_date"),
+        sex=v.get("sex", ""),
+        ethnicity=v.get("ethnicity", ""),
+        **extra,
+    )
 
 
 class ChildIndex:

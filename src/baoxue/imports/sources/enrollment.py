@@ -39,11 +39,12 @@ from baoxue.imports.sources.children import (
     guardian_change,
     guardian_issues,
     guardian_row,
-    id_hash,
     id_issues,
     id_parser,
     known_guardians,
+    new_child_row,
     parse_left_behind,
+    place_columns_of,
     save_guardians,
 )
 from baoxue.imports.sources.roster import ID_ALIASES
@@ -59,9 +60,6 @@ from baoxue.registry.counts import counts_mark_stale
 from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, Guardian, School
 from baoxue.registry.services import (
     ENDED_STATUSES,
-    child_place_columns,
-    child_row,
-    id_columns_of,
     refresh_school_status_bulk,
     school_columns,
     student_number_columns,
@@ -540,43 +538,19 @@ class EnrollmentSource:
             ids = iter(enrollments.reserve(len(creates) + len(moves)))
             # Per village and 屯, and per school: looked up once (and before the writes
             # start: the placeholder village may need a query), not once a child.
-            place_of: dict[tuple[str, str], dict[str, Any]] = {}
+            place_of = place_columns_of((p.record for p in new_child), places)
             school_of: dict[str, int] = {}
             for p in new_child:
-                v = p.record.values
-                if v["school_key"] not in school_of:
-                    school_of[v["school_key"]] = schools.get(v["school_key"]).pk
-                where = (v["village_key"], v.get("group_key", ""))
-                if where not in place_of:
-                    place_of[where] = child_place_columns(
-                        places.village(where[0]), places.group(where[0], where[1])
-                    )
+                key = p.record.values["school_key"]
+                if key not in school_of:
+                    school_of[key] = schools.get(key).pk
             for p, child_id in zip(new_child, child_ids, strict=True):
                 v = p.record.values
                 school_id = school_of[v["school_key"]]
                 place = place_of[(v["village_key"], v.get("group_key", ""))]
-                info = v.get("id_info")
-                if (
-                    info is not None
-                    and info.status == idnumbers.IdStatus.UPGRADED
-                    and v.get("birth_date")
-                ):
-                    # A 15-digit number gets its century from the row's birth date.
-                    info = idnumbers.parse(info.normalized, birth_date_hint=v["birth_date"])
-                    known_hash = None  # the century may differ from the one matched on
-                else:
-                    known_hash = id_hash(p.record)
-                row = child_row(
-                    name=v["name"],
-                    village=None,  # given as its place columns
-                    group=None,
-                    place=place,
-                    cols=id_columns_of(info, hashed=known_hash)
-                    if info is not None
-                    else id_columns_of(idnumbers.parse("")),
-                    birth_date=v.get("birth_date"),
-                    sex=v.get("sex", ""),
-                    ethnicity=v.get("ethnicity", ""),
+                row = new_child_row(
+                    p.record,
+                    place,
                     **{
                         k: v[k]
                         for k in ("left_behind", "has_disability", "is_orphan", "is_migrant")

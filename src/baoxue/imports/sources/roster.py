@@ -10,7 +10,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baoxue.core import crypto
-from baoxue.core.bulk import update_objects
+from baoxue.core.bulk import (
+    BackgroundWrites,
+    RowWriter,
+    indexes_deferred,
+    update_objects,
+    write_all,
+)
 from baoxue.core.services import log_action
 from baoxue.imports.places import place_record
 from baoxue.imports.sources.base import (
@@ -29,16 +35,19 @@ from baoxue.imports.sources.children import (
     duplicates_in_file,
     guardian_change,
     guardian_issues,
+    guardian_row,
     id_issues,
     id_parser,
     known_guardians,
+    new_child_row,
     parse_left_behind,
+    place_columns_of,
     save_guardians,
 )
 from baoxue.imports.values import CellError, clean_text, parse_bool, parse_date, parse_sex
 from baoxue.registry.counts import counts_mark_stale
-from baoxue.registry.models import Child, Household
-from baoxue.registry.services import apply_id_columns, build_child, id_columns
+from baoxue.registry.models import Child, Guardian, Household
+from baoxue.registry.services import apply_id_columns, id_columns
 
 ID_ALIASES = ("身份证号码", "公民身份号码", "身份证件号", "身份证件号码", "证件号码", "身份证")
 
@@ -57,6 +66,10 @@ def parse_register_status(value: object) -> str:
     if "迁出" in text or "迁移" in text or "外迁" in text or text == "注销":
         return "moved"
     raise CellError(_("无法识别的户口状态“%(text)s”，可填：正常、迁出、死亡") % {"text": text})
+
+
+# The flags a new child takes from its roster row (the others only ever change a child).
+_CREATE_FLAGS = {"address", "left_behind", "is_orphan", "is_migrant", "is_deceased", "moved_away"}
 
 
 class RosterSource:
@@ -241,40 +254,41 @@ class RosterSource:
         households = self._households(plan, ctx)
         creates = [p for p in plan if p.action == Action.CREATE]
         updates = [p for p in plan if p.action == Action.UPDATE]
-        new_children: list[Child] = []
-        for i, p in enumerate(creates):
-            v = p.record.values
-            info = v.get("id_info")
-            village = places.village(v["village_key"])
-            flags = {
-                k: val
-                for k, val in self._child_values(p.record, ctx).items()
-                if k
-                in {
-                    "address",
-                    "left_behind",
-                    "is_orphan",
-                    "is_migrant",
-                    "is_deceased",
-                    "moved_away",
+        now = timezone.now()
+        with (
+            indexes_deferred({Child: len(creates), Guardian: len(creates)}) as deferred,
+            BackgroundWrites(small_cache=bool(deferred)) as background,
+        ):
+            # New children and their guardians as rows (core.bulk), written by a helper thread
+            # while the next are built: no database access here until write_all.
+            children = RowWriter(Child, now, background)
+            guardians = RowWriter(Guardian, now, background)
+            child_ids = children.reserve(len(creates))
+            place_of = place_columns_of((p.record for p in creates), places)
+            for i, (p, child_id) in enumerate(zip(creates, child_ids, strict=True)):
+                v = p.record.values
+                place = place_of[(v["village_key"], v.get("group_key", ""))]
+                flags = {
+                    k: val
+                    for k, val in self._child_values(p.record, ctx).items()
+                    if k in _CREATE_FLAGS and val not in (None, "")
                 }
-                and val not in (None, "")
-            }
-            child = build_child(
-                name=v["name"],
-                village=village,
-                group=places.group(v["village_key"], v.get("group_key", "")),
-                id_number=info.normalized if info is not None else "",
-                birth_date=v.get("birth_date"),
-                sex=v.get("sex", ""),
-                ethnicity=v.get("ethnicity", ""),
-                household=households.get((village.pk, v.get("household_number", ""))),
-                **flags,
-            )
-            new_children.append(child)
-            if i % 2000 == 0:
-                progress("commit", i, len(plan))
-        Child.objects.bulk_create(new_children, batch_size=1000)
+                household = households.get((place["village_id"], v.get("household_number", "")))
+                row = new_child_row(
+                    p.record,
+                    place,
+                    household_id=household.pk if household is not None else None,
+                    on_roster=True,
+                    **flags,
+                )
+                row["id"] = child_id
+                children.add(row)
+                guardian = guardian_row(child_id, v)
+                if guardian is not None:
+                    guardians.add(guardian)
+                if i % 2000 == 0:
+                    progress("commit", i, len(plan))
+            written = write_all([children, guardians])
         changed: list[Child] = []
         fields: set[str] = set()
         for p in updates:
@@ -315,8 +329,7 @@ class RosterSource:
         if changed:
             update_objects(changed, sorted(fields | {"version", "updated_at"}))
         save_guardians(
-            [(child.pk, p.record.values) for p, child in zip(creates, new_children, strict=True)]
-            + [(p.target.pk, p.record.values) for p in plan if p.action != Action.CREATE],
+            [(p.target.pk, p.record.values) for p in plan if p.action != Action.CREATE],
             fill_only=False,
         )
         counts_mark_stale(county_ids={ctx.township.parent_id})
@@ -324,7 +337,7 @@ class RosterSource:
             actor=ctx.actor,
             action="import.roster_committed",
             obj=ctx.township,
-            data={"created": len(new_children), "updated": len(changed)},
+            data={"created": written["Child"], "updated": len(changed)},
         )
         progress("commit", len(plan), len(plan))
 
