@@ -353,13 +353,14 @@ class EnrollmentSource:
         ]
         current: dict[tuple[int, int], Enrollment] = {}
         elsewhere: dict[int, list[Enrollment]] = {}
-        for start in range(0, len(matched), 5000):
-            for e in enrollments.filter(
-                child_id__in=matched[start : start + 5000], is_current=True
-            ).exclude(status__in=ENDED_STATUSES):
-                e = loaded.setdefault(e.pk, e)
-                current.setdefault((e.child_id, e.school_id), e)
-                elsewhere.setdefault(e.child_id, []).append(e)
+        for e in filter_in(
+            enrollments.filter(is_current=True).exclude(status__in=ENDED_STATUSES),
+            "child_id",
+            matched,
+        ):
+            e = loaded.setdefault(e.pk, e)
+            current.setdefault((e.child_id, e.school_id), e)
+            elsewhere.setdefault(e.child_id, []).append(e)
         # Their children (those the index did not load) and schools, once each.
         children = {c.pk: c for cs in index.by_hash.values() for c in cs} | {
             c.pk: c for cs in index.by_name.values() for c in cs
