@@ -553,6 +553,12 @@ def indexes_deferred(adding: dict[type[models.Model], int]) -> Iterator[list[str
             deferred.append((table, indexes, keys))
     qn = connection.ops.quote_name
     with connection.cursor() as cursor:
+        if deferred and connection.vendor == "postgresql":
+            # Rows written earlier in the transaction (a roster's households, proposed
+            # villages) leave foreign-key checks pending until the commit, and PostgreSQL
+            # alters no table they involve while any are: they are made now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         for table, indexes, keys in deferred:
             for name, _sql in indexes:
                 cursor.execute(f"DROP INDEX {qn(name)}")

@@ -160,6 +160,31 @@ def test_a_load_that_doubles_a_table_builds_its_indexes_after_the_rows(world, mo
     assert Child.objects.count() == 2 * existing + 5
 
 
+def test_deferring_after_other_writes_of_the_transaction(world, monkeypatch):
+    # A roster's households (or an import's proposed villages) are written first, in the same
+    # transaction: their foreign-key checks wait for the commit, and PostgreSQL refuses to
+    # drop a constraint of a table they involve while such checks are pending.
+    from baoxue.core import bulk
+    from baoxue.registry.models import Household
+
+    monkeypatch.setattr(bulk, "DEFER_INDEXES_MIN_ROWS", 2)
+    existing = Child.objects.count()
+    with transaction.atomic():
+        household = Household.objects.create(
+            number="H-1",
+            village=world.village_a,
+            township=world.township,
+            county=world.county,
+        )
+        with bulk.indexes_deferred({Child: existing + 3}) as deferred:
+            assert deferred == [Child._meta.db_table]
+            children = RowWriter(Child)
+            for i in range(existing + 3):
+                children.add({**_child_values(world, f"蒙{i}", ""), "household_id": household.pk})
+            children.write()
+    assert Child.objects.filter(household=household).count() == existing + 3
+
+
 def test_an_error_during_a_deferred_load_leaves_the_indexes_and_no_rows(world, monkeypatch):
     from baoxue.core import bulk
 
