@@ -39,6 +39,7 @@ from baoxue.imports.sources.children import (
     guardian_change,
     guardian_issues,
     guardian_row,
+    id_hash,
     id_issues,
     id_parser,
     known_guardians,
@@ -347,16 +348,23 @@ class EnrollmentSource:
             enrollments.exclude(student_number_hash=""), "student_number_hash", numbers
         ):
             by_number[e.student_number_hash] = loaded.setdefault(e.pk, e)
-        # Current enrollments of the matched children, for rows without a known 学籍号.
         matched = [c.pk for cs in index.by_hash.values() for c in cs] + [
             c.pk for cs in index.by_name.values() for c in cs
         ]
+        # Current enrollments of the matched children of rows whose 学籍号 found none (a
+        # newer export finds every row by its 学籍号: nothing to read here).
+        unnumbered = {
+            c.pk
+            for r in keep
+            if r.values["_number_hash"] not in by_number
+            for c in index.by_hash.get(id_hash(r), ())
+        } | {c.pk for cs in index.by_name.values() for c in cs}
         current: dict[tuple[int, int], Enrollment] = {}
         elsewhere: dict[int, list[Enrollment]] = {}
         for e in filter_in(
             enrollments.filter(is_current=True).exclude(status__in=ENDED_STATUSES),
             "child_id",
-            matched,
+            sorted(unnumbered),
         ):
             e = loaded.setdefault(e.pk, e)
             current.setdefault((e.child_id, e.school_id), e)
