@@ -370,7 +370,7 @@ def save_guardians(wanted: list[tuple[int, dict[str, Any]]], *, fill_only: bool)
     for (child_id, name), g in existing.items():
         known.setdefault(child_id, {})[name] = g.phone
     new: list[Guardian] = []
-    changed: list[Guardian] = []
+    changed: dict[int, Guardian] = {}
     for child_id, v in wanted:
         if guardian_change(v, known.get(child_id, {}), fill_only=fill_only) is None:
             continue
@@ -388,11 +388,12 @@ def save_guardians(wanted: list[tuple[int, dict[str, Any]]], *, fill_only: bool)
             new.append(guardian)
             existing[(child_id, name)] = guardian
         else:
-            guardian.phone = phone
-            changed.append(guardian)
-        known.setdefault(child_id, {})[name] = phone  # the same child twice: once
+            guardian.phone = phone  # one made above is written with its last phone
+            if guardian.pk is not None:
+                changed[guardian.pk] = guardian
+        known.setdefault(child_id, {})[name] = phone
     Guardian.objects.bulk_create(new, batch_size=1000)
-    update_objects(changed, ["phone"])
+    update_objects(changed.values(), ["phone"])
     return len(new) + len(changed)
 
 

@@ -141,3 +141,13 @@ def test_known_guardians_reads_chunk_by_chunk(world, monkeypatch):
     assert all({f"家长{i}0", f"家长{i}1"} <= set(whole[c.pk]) for i, c in enumerate(kids))
     monkeypatch.setattr(children_module, "CHUNK", 2)
     assert known_guardians(ids) == whole
+
+
+def test_the_too_long_warning_in_english(world, persona, tmp_path, ids):
+    from django.utils import translation
+
+    path = write_xlsx(tmp_path / "e.xlsx", [HEADER, row("石一", ids[0], "石大", "1" * 40)])
+    with translation.override("en"):
+        outcome = pipeline.run(path, SOURCE, ctx_for(world, persona))
+    [issue] = [i for i in outcome.issues if i.code == "too_long"]
+    assert issue.message == "longer than 32 characters; only the first 32 are kept: " + "1" * 32
