@@ -1107,10 +1107,10 @@ def database_floor() -> dict[str, float]:
         if sqlite:
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("DETACH DATABASE bench_floor")
-            shutil.rmtree(path.parent, ignore_errors=True)
         else:
             cursor.execute(f"DROP SCHEMA IF EXISTS {floor} CASCADE")
         cursor.close()
+        shutil.rmtree(path.parent, ignore_errors=True)
     return spent
 
 
