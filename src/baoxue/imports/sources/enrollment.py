@@ -384,8 +384,11 @@ class EnrollmentSource:
         for e in loaded.values():
             e.child = children[e.child_id]
             e.school = schools_by_id[e.school_id]
+        # The guardians of every child a row may update (matched, or found by its 学籍号).
         guardians = (
-            known_guardians(matched) if any(r.values.get("guardian_name") for r in keep) else {}
+            known_guardians([*matched, *missing])
+            if any(r.values.get("guardian_name") for r in keep)
+            else {}
         )
         plan: list[Planned] = []
         for record in keep:

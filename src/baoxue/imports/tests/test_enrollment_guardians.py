@@ -151,3 +151,18 @@ def test_the_too_long_warning_in_english(world, persona, tmp_path, ids):
         outcome = pipeline.run(path, SOURCE, ctx_for(world, persona))
     [issue] = [i for i in outcome.issues if i.code == "too_long"]
     assert issue.message == "longer than 32 characters; only the first 32 are kept: " + "1" * 32
+
+
+def test_a_child_found_only_by_its_number_keeps_its_family(world, persona, tmp_path, ids):
+    # A later file without the ID number: the child is found by its 学籍号 alone, and its
+    # known guardian counts (another one is not added, nor shown as a change).
+    first = row("石五", ids[4], "石大", "13800000005")
+    path = write_xlsx(tmp_path / "n1.xlsx", [HEADER, first])
+    pipeline.run(path, SOURCE, ctx_for(world, persona), commit=True)
+    again = list(first)
+    again[HEADER.index("身份证件号")] = ""
+    again[HEADER.index("监护人姓名")] = "别人"
+    path = write_xlsx(tmp_path / "n2.xlsx", [HEADER, again])
+    outcome = pipeline.run(path, SOURCE, ctx_for(world, persona), commit=True)
+    assert outcome.count(Action.UNCHANGED) == 1, [p.changes for p in outcome.plan]
+    assert guardians_of("石五") == [("石大", "13800000005", True)]
