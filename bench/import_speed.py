@@ -347,26 +347,33 @@ def roster_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}-roster{path.suffix}")
 
 
-def generate_roster(path: Path, roster: Path, seed: int) -> None:
-    """The 户籍 roster of the same children (the police station's list: name, ID number,
-    village, 屯, household number and head, guardian), from the 学籍 file: about two or three
-    children a household."""
-    import xlsxwriter
+def derive_files(path: Path, seed: int) -> None:
+    """The newer export and the roster, from the 学籍 file's students (read once)."""
     from python_calamine import CalamineWorkbook
+
+    sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0)
+    rows = [[str(c) for c in row] for row in sheet.to_python()[2:]]  # below title and header
+    generate_newer(rows, newer_path(path))
+    generate_roster(rows, roster_path(path), seed)
+
+
+def generate_roster(rows: list[list[str]], roster: Path, seed: int) -> None:
+    """The 户籍 roster of the same children (the police station's list: name, ID number,
+    village, 屯, household number and head, guardian), from the 学籍 file's rows: about two or
+    three children a household."""
+    import xlsxwriter
 
     # The header the import tests use for a police station's export (aliases included).
     from baoxue.imports.tests.helpers import ROSTER_HEADER
 
     started = time.perf_counter()
-    rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
-    at = {h: HEADERS.index(h) for h in HEADERS}
+    at = {h: i for i, h in enumerate(HEADERS)}
     rng = random.Random(seed + 1)
     workbook = xlsxwriter.Workbook(str(roster), {"constant_memory": True})
     sheet = workbook.add_worksheet("户籍人口")
     sheet.write_row(0, 0, ROSTER_HEADER)
     households = max(1, len(rows) // 30)  # per village: 12 villages, ~2.5 children each
-    for r, row in enumerate(rows[2:]):
-        cells = [str(c) for c in row]
+    for r, cells in enumerate(rows):
         guardian = cells[at["监护人姓名"]]
         sheet.write_row(
             r + 1,
@@ -395,20 +402,18 @@ def generate_roster(path: Path, roster: Path, seed: int) -> None:
 NEWER_CLASS = {f"{n}班": f"{c}班" for n, c in zip(range(1, 5), "一二三四", strict=True)}
 
 
-def generate_newer(path: Path, newer: Path) -> None:
+def generate_newer(rows: list[list[str]], newer: Path) -> None:
     """The same export with every class renamed: every row changes (one column)."""
     import xlsxwriter
-    from python_calamine import CalamineWorkbook
 
     started = time.perf_counter()
-    rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
     column = HEADERS.index("班级")
     workbook = xlsxwriter.Workbook(str(newer), {"constant_memory": True})
     sheet = workbook.add_worksheet("学生信息")
     sheet.merge_range(0, 0, 0, len(HEADERS) - 1, TITLE)
     sheet.write_row(1, 0, HEADERS)
-    for r, row in enumerate(rows[2:]):
-        cells = [str(c) for c in row]
+    for r, row in enumerate(rows):
+        cells = list(row)
         cells[column] = NEWER_CLASS[cells[column]]
         sheet.write_row(r + 2, 0, cells)
     workbook.close()
@@ -818,9 +823,7 @@ def peak_rss_mb() -> float:
 
 def run_phase(args: argparse.Namespace) -> int:
     if args.phase == "derive":
-        path = Path(args.file)
-        generate_newer(path, newer_path(path))
-        generate_roster(path, roster_path(path), args.seed)
+        derive_files(Path(args.file), args.seed)
         return 0
     phases: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
         "setup": phase_setup,

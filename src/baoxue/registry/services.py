@@ -401,8 +401,6 @@ def refresh_school_status_bulk(*, child_ids: set[int]) -> None:
     """The same for many children at once (imports): one query and one bulk update a chunk,
     without loading the children."""
     ids = sorted(child_ids)
-    fields = ["school_status", "current_school", "current_grade", "current_class"]
-    keys = ["school_status", "current_school_id", "current_grade", "current_class"]
     none = school_columns(None, None, None, "")
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
@@ -415,11 +413,8 @@ def refresh_school_status_bulk(*, child_ids: set[int]) -> None:
         ):
             if child_id not in current:
                 current[child_id] = school_columns(status, school_id, grade, class_name)
-        update_rows(
-            Child,
-            fields,
-            [(pk, *[current.get(pk, none)[k] for k in keys]) for pk in chunk],
-        )
+        # school_columns gives every child the same columns, in the same order.
+        update_rows(Child, list(none), [(pk, *current.get(pk, none).values()) for pk in chunk])
 
 
 def enrollment_create(

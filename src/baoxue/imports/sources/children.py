@@ -8,14 +8,14 @@ queue, not guessed here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
 from django.utils.translation import gettext as _
 
 from baoxue.core import crypto, idnumbers
-from baoxue.core.bulk import filter_in, update_objects
+from baoxue.core.bulk import filter_in, update_rows
 from baoxue.imports.sources.base import Record, RowIssue
 from baoxue.imports.values import CellError, parse_id_number_cell
 from baoxue.registry.models import Child, Guardian, Region
@@ -322,16 +322,22 @@ def guardian_issues(record: Record, name_column: str, phone_column: str) -> list
     return issues
 
 
-def known_guardians(child_ids: Iterable[int]) -> dict[int, dict[str, str]]:
-    """Each child's guardians, name → phone, a chunk of children at a time (a township's
-    roster can match more children than a database takes parameters in one query)."""
+def _guardian_rows(child_ids: Iterable[int]) -> Iterator[tuple[int, int, str, str]]:
+    """(id, child id, name, phone) of the children's guardians, a chunk of children at a time
+    (a township's roster can match more children than a database takes parameters in one
+    query)."""
     ids = sorted(set(child_ids))
-    found: dict[int, dict[str, str]] = {}
     for start in range(0, len(ids), CHUNK):
-        for child_id, name, phone in Guardian.objects.filter(
-            child_id__in=ids[start : start + CHUNK]
-        ).values_list("child_id", "name", "phone"):
-            found.setdefault(child_id, {})[name] = phone
+        yield from Guardian.objects.filter(child_id__in=ids[start : start + CHUNK]).values_list(
+            "pk", "child_id", "name", "phone"
+        )
+
+
+def known_guardians(child_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+    """Each child's guardians, name → phone."""
+    found: dict[int, dict[str, str]] = {}
+    for _pk, child_id, name, phone in _guardian_rows(child_ids):
+        found.setdefault(child_id, {})[name] = phone
     return found
 
 
@@ -361,23 +367,23 @@ def save_guardians(wanted: list[tuple[int, dict[str, Any]]], *, fill_only: bool)
     wanted = [(child_id, v) for child_id, v in wanted if v.get("guardian_name")]
     if not wanted:
         return 0
-    ids = [child_id for child_id, _v in wanted]
-    existing: dict[tuple[int, str], Guardian] = {}
-    for start in range(0, len(ids), CHUNK):
-        for g in Guardian.objects.filter(child_id__in=ids[start : start + CHUNK]):
-            existing[(g.child_id, g.name)] = g
     known: dict[int, dict[str, str]] = {}
-    for (child_id, name), g in existing.items():
-        known.setdefault(child_id, {})[name] = g.phone
-    new: list[Guardian] = []
-    changed: dict[int, Guardian] = {}
+    pk_of: dict[tuple[int, str], int] = {}
+    for pk, child_id, name, phone in _guardian_rows(child_id for child_id, _v in wanted):
+        known.setdefault(child_id, {})[name] = phone
+        pk_of[(child_id, name)] = pk
+    new: dict[tuple[int, str], Guardian] = {}
+    phones: dict[int, str] = {}  # guardian id → its new phone
     for child_id, v in wanted:
         if guardian_change(v, known.get(child_id, {}), fill_only=fill_only) is None:
             continue
         name, phone = v["guardian_name"], v.get("guardian_phone", "")
-        guardian = existing.get((child_id, name))
-        if guardian is None:
-            guardian = Guardian(
+        if (child_id, name) in pk_of:
+            phones[pk_of[(child_id, name)]] = phone
+        elif (child_id, name) in new:
+            new[(child_id, name)].phone = phone  # the same child twice: its last phone
+        else:
+            new[(child_id, name)] = Guardian(
                 child_id=child_id,
                 name=name,
                 phone=phone,
@@ -385,16 +391,10 @@ def save_guardians(wanted: list[tuple[int, dict[str, Any]]], *, fill_only: bool)
                 # The first guardian a child gets is its main one.
                 is_primary=not known.get(child_id),
             )
-            new.append(guardian)
-            existing[(child_id, name)] = guardian
-        else:
-            guardian.phone = phone  # one made above is written with its last phone
-            if guardian.pk is not None:
-                changed[guardian.pk] = guardian
         known.setdefault(child_id, {})[name] = phone
-    Guardian.objects.bulk_create(new, batch_size=1000)
-    update_objects(changed.values(), ["phone"])
-    return len(new) + len(changed)
+    Guardian.objects.bulk_create(new.values(), batch_size=1000)
+    update_rows(Guardian, ["phone"], phones.items())
+    return len(new) + len(phones)
 
 
 def guardian_row(child_id: int, values: dict[str, Any]) -> dict[str, Any] | None:

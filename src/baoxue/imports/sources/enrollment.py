@@ -374,11 +374,8 @@ class EnrollmentSource:
             c.pk: c for cs in index.by_name.values() for c in cs
         }
         missing = sorted({e.child_id for e in loaded.values()} - children.keys())
-        for start in range(0, len(missing), 5000):
-            for c in Child.objects.only(*READ_BY_ENROLLMENT).filter(
-                pk__in=missing[start : start + 5000]
-            ):
-                children[c.pk] = c
+        for c in filter_in(Child.objects.only(*READ_BY_ENROLLMENT), "id", missing):
+            children[c.pk] = c
         school_ids = {e.school_id for e in loaded.values()}
         schools_by_id = School.objects.in_bulk(school_ids) if school_ids else {}
         for e in loaded.values():
