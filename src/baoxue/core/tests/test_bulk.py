@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from baoxue.core.bulk import RowWriter, filter_in, update_objects, update_rows
+from baoxue.core.bulk import RowWriter, filter_in, instances, update_objects, update_rows
 from baoxue.registry.models import Child, Enrollment, EnrollmentEvent
 from baoxue.registry.services import build_child, child_row, id_columns
 from baoxue.registry.tests.factories import make_id_number
@@ -112,6 +112,36 @@ def test_filter_in_matches_filter_dunder_in(world):
     assert found == set(
         Child.objects.filter(id_number_hash__in=wanted).values_list("pk", flat=True)
     )
+
+
+def test_instances_are_what_the_orm_loads(world, django_assert_num_queries):
+    fields = [f.attname for f in Child._meta.concrete_fields]
+    ours = {c.pk: c for c in instances(Child.objects.order_by("pk"))}
+    theirs = {c.pk: c for c in Child.objects.order_by("pk")}
+    assert ours.keys() == theirs.keys() and ours
+    for pk, child in ours.items():
+        assert type(child) is Child
+        assert [getattr(child, a) for a in fields] == [getattr(theirs[pk], a) for a in fields]
+        assert child._state.adding is False and child._state.db == "default"
+    # Some fields only: the others load on first use, as with only().
+    first = next(instances(Child.objects.filter(pk=min(ours)), ["name", "village"]))
+    assert (
+        first.get_deferred_fields()
+        == Child.objects.only("name", "village").get(pk=first.pk).get_deferred_fields()
+    )
+    with django_assert_num_queries(1):
+        assert first.birth_date == theirs[first.pk].birth_date
+    with django_assert_num_queries(1):
+        village = first.village
+    assert village is not None and village.pk == theirs[first.pk].village_id
+    # An instance saves as a loaded one: an UPDATE of its row, not a second row.
+    first.name = "改过"
+    first.save(update_fields=["name"])
+    assert Child.objects.get(pk=first.pk).name == "改过"
+    assert Child.objects.count() == len(ours)
+    through = list(filter_in(Child.objects.all(), "id", sorted(ours), chunk=2, fields=["name"]))
+    assert sorted(c.pk for c in through) == sorted(ours)
+    assert all("birth_date" in c.get_deferred_fields() for c in through)
 
 
 def _index_names(table: str) -> set[str]:

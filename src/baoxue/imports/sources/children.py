@@ -15,7 +15,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from baoxue.core import crypto, idnumbers
-from baoxue.core.bulk import filter_in, update_rows
+from baoxue.core.bulk import filter_in, instances, update_rows
 from baoxue.imports.sources.base import Record, RowIssue
 from baoxue.imports.values import CellError, parse_id_number_cell
 from baoxue.registry.models import Child, Guardian, Region
@@ -154,10 +154,11 @@ class ChildIndex:
         hashes = {h for r in records if (h := id_hash(r))}
         self.by_hash: dict[str, list[Child]] = {}
         hash_list = sorted(hashes)
-        children = Child.objects.only(*only) if only else Child.objects.all()
+        only = tuple(only)
+        children = Child.objects.all()
         # The exclude repeats the partial index's condition: SQLite uses the index only then.
         for child in filter_in(
-            children.exclude(id_number_hash=""), "id_number_hash", hash_list, CHUNK
+            children.exclude(id_number_hash=""), "id_number_hash", hash_list, CHUNK, fields=only
         ):
             self.by_hash.setdefault(child.id_number_hash, []).append(child)
         self.by_name: dict[tuple[str, date | None, int], list[Child]] = {}
@@ -165,7 +166,7 @@ class ChildIndex:
             # Every record has a valid ID number: none is matched by name, and the township's
             # children without one (not in the partial index) need not be read at all.
             return
-        for child in children.filter(township=township, id_number_hash=""):
+        for child in instances(children.filter(township=township, id_number_hash=""), only):
             key = (child.name, child.birth_date, child.village_id)
             self.by_name.setdefault(key, []).append(child)
 

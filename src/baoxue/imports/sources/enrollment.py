@@ -339,13 +339,16 @@ class EnrollmentSource:
         # without its child or school joined in: a newer export of 100,000 students loads
         # each of them once.
         loaded: dict[int, Enrollment] = {}
-        enrollments = Enrollment.objects.defer(
-            "public_id", "student_number_enc", "student_number_masked"
-        )
+        enrollments = Enrollment.objects.all()
+        read = [
+            f.name
+            for f in Enrollment._meta.concrete_fields
+            if f.name not in ("public_id", "student_number_enc", "student_number_masked")
+        ]
         by_number: dict[str, Enrollment] = {}
         # The exclude repeats the partial index's condition, so SQLite uses the index.
         for e in filter_in(
-            enrollments.exclude(student_number_hash=""), "student_number_hash", numbers
+            enrollments.exclude(student_number_hash=""), "student_number_hash", numbers, fields=read
         ):
             by_number[e.student_number_hash] = loaded.setdefault(e.pk, e)
         matched = [c.pk for cs in index.by_hash.values() for c in cs] + [
@@ -365,6 +368,7 @@ class EnrollmentSource:
             enrollments.filter(is_current=True).exclude(status__in=ENDED_STATUSES),
             "child_id",
             sorted(unnumbered),
+            fields=read,
         ):
             e = loaded.setdefault(e.pk, e)
             current.setdefault((e.child_id, e.school_id), e)
@@ -374,7 +378,7 @@ class EnrollmentSource:
             c.pk: c for cs in index.by_name.values() for c in cs
         }
         missing = sorted({e.child_id for e in loaded.values()} - children.keys())
-        for c in filter_in(Child.objects.only(*READ_BY_ENROLLMENT), "id", missing):
+        for c in filter_in(Child.objects.all(), "id", missing, fields=READ_BY_ENROLLMENT):
             children[c.pk] = c
         school_ids = {e.school_id for e in loaded.values()}
         schools_by_id = School.objects.in_bulk(school_ids) if school_ids else {}
