@@ -82,6 +82,41 @@ def test_bad_checksum_is_kept_verbatim(world):
     assert child.id_flagged
 
 
+def test_bulk_refresh_matches_the_single_one_and_writes_only_what_changed(world, monkeypatch):
+    in_school = ChildFactory(name="杨在读", village=world.village_a)
+    services.enrollment_create(
+        actor=None, child=in_school, school=world.school_x, grade=3, class_name="2班"
+    )
+    stale = ChildFactory(name="杨过时", village=world.village_a)
+    services.enrollment_create(actor=None, child=stale, school=world.school_x, grade=4)
+    # Changed behind the services' back, as an import's enrollment update does.
+    Enrollment.objects.filter(child=stale).update(grade=5, class_name="3班")
+    left = ChildFactory(name="杨离校", village=world.village_a)
+    services.enrollment_create(actor=None, child=left, school=world.school_x, grade=2)
+    Enrollment.objects.filter(child=left).update(status=Enrollment.Status.TRANSFERRED_OUT)
+    never = ChildFactory(name="杨未入学", village=world.village_a)
+    children = [in_school, stale, left, never]
+    written: list[int] = []
+    real = services.update_rows
+
+    def recording(model, fields, rows):
+        rows = list(rows)
+        written.extend(r[0] for r in rows)
+        return real(model, fields, rows)
+
+    monkeypatch.setattr(services, "update_rows", recording)
+    services.refresh_school_status_bulk(child_ids={c.pk for c in children})
+    assert sorted(written) == sorted([stale.pk, left.pk])
+    columns = ["school_status", "current_school_id", "current_grade", "current_class"]
+    bulk = {c.pk: [getattr(c, n) for n in columns] for c in Child.objects.filter(pk__in=written)}
+    for child in children:
+        services.child_refresh_school_status(child)
+    single = {c.pk: [getattr(c, n) for n in columns] for c in Child.objects.filter(pk__in=written)}
+    assert bulk == single
+    assert bulk[stale.pk] == [Child.SchoolStatus.IN_SCHOOL, world.school_x.pk, 5, "3班"]
+    assert bulk[left.pk] == [Child.SchoolStatus.NOT_ENROLLED, None, None, ""]
+
+
 def test_no_number_at_all(world):
     child = world.child("石丽")
     assert child.id_status == Child.IdStatus.EMPTY
