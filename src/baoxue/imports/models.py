@@ -137,6 +137,10 @@ class ImportBatch(models.Model):
         return self.status in {self.Status.VALIDATING, self.Status.COMMITTING}
 
 
+# Warning codes of rows that are skipped: see ImportIssue.kind_label.
+SKIPPED_ROW_CODES = frozenset({"repeat", "example"})
+
+
 class ImportIssue(models.Model):
     """A rejected row or a doubtful value, with the original row for the error report."""
 
@@ -162,6 +166,14 @@ class ImportIssue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.row_number}: {self.message}"
+
+    @property
+    def kind_label(self) -> str:
+        """The type as the preview shows it: a warning about a row that is not written on its
+        own (an exact repeat of another row, the template's example row) says so."""
+        if self.severity == self.Severity.WARNING and self.code in SKIPPED_ROW_CODES:
+            return str(_("提醒（该行跳过）"))
+        return str(self.get_severity_display())
 
 
 class ColumnMapping(models.Model):

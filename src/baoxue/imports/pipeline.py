@@ -588,6 +588,10 @@ def _run(
         outcome.skipped = fingerprints.unchanged
         ctx.skipped_targets = [row[2] for row in fingerprints.unchanged]
     plan, plan_issues = source.plan(records, ctx)
+    # Proposed villages, 屯 and schools: those of the rows that will be imported.
+    used = [p.record.values for p in plan]
+    ctx.places.retain(used)
+    ctx.schools.retain(used)
     by_row = {r.row_number: r for r in records}
     for issue in plan_issues:
         if issue.row_number in by_row and issue.row_number not in outcome.originals:

@@ -80,6 +80,14 @@ class Places:
             ),
         }
 
+    def retain(self, used: list[dict[str, Any]]) -> None:
+        """Keep only the proposals that the given rows' values (village_key, group_key) use:
+        a row rejected after its places were resolved must not create them on commit."""
+        villages = {v.get("village_key", "") for v in used}
+        pairs = {(v.get("village_key", ""), v.get("group_key", "")) for v in used}
+        self.new_villages = {k: n for k, n in self.new_villages.items() if k in villages}
+        self.new_groups = {k: n for k, n in self.new_groups.items() if k in pairs}
+
     def _village_label(self, key: str) -> str:
         if key in self.villages:
             return self.villages[key].name
@@ -178,6 +186,13 @@ class Schools:
 
     def proposals(self) -> list[str]:
         return sorted(f"{name}（{code}）" if code else name for name, code in self.new.values())
+
+    def retain(self, used: list[dict[str, Any]]) -> None:
+        """Keep only the proposals that the given rows' values (school_key) use: a school
+        named only by rows that are not imported (another school's, for a school's user) is
+        not created."""
+        keys = {v.get("school_key", "") for v in used}
+        self.new = {k: value for k, value in self.new.items() if k in keys}
 
     def create_proposed(self, actor: Any) -> None:
         for _key, (name, code) in sorted(self.new.items()):

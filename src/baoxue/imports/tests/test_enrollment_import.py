@@ -169,6 +169,33 @@ def test_school_user_imports_only_their_school(world, persona, tmp_path, ids):
     assert not Child.objects.filter(name="石二").exists()
 
 
+def test_a_school_users_file_naming_an_unknown_school_creates_none(world, persona, tmp_path, ids):
+    other = row("石二", ids[1], school="")
+    other[6] = "不存在小学"
+    path = write_xlsx(tmp_path / "s.xlsx", [ENROLLMENT_HEADER, row("石一", ids[0]), other])
+    schools = School.objects.count()
+    ctx = ctx_for(world, persona, "principal_x", school=world.school_x)
+    outcome = pipeline.run(path, SOURCE, ctx, commit=True)
+    assert "不是本校" in outcome.issues[0].message
+    assert ctx.schools.proposals() == []  # the preview proposes nothing either
+    assert School.objects.count() == schools
+    assert not School.objects.filter(name="不存在小学").exists()
+
+
+def test_a_school_named_only_by_rejected_rows_is_not_proposed(world, persona, tmp_path, ids):
+    first = write_xlsx(tmp_path / "a.xlsx", [ENROLLMENT_HEADER, row("石甲", ids[0])])
+    pipeline.run(first, SOURCE, ctx_for(world, persona), commit=True)
+    # The same ID number under another name: rejected by the plan, after its school was read.
+    line = row("石不同", ids[0], school="")
+    line[6] = "培秀苗族乡江口教学点"
+    path = write_xlsx(tmp_path / "b.xlsx", [ENROLLMENT_HEADER, line])
+    ctx = ctx_for(world, persona)
+    outcome = pipeline.run(path, SOURCE, ctx, commit=True)
+    assert [i.code for i in outcome.issues if i.severity == "error"] == ["conflict"]
+    assert ctx.schools.proposals() == []
+    assert not School.objects.filter(name="培秀苗族乡江口教学点").exists()
+
+
 def test_grade_the_school_does_not_have(world, persona, tmp_path, ids):
     path = write_xlsx(tmp_path / "g.xlsx", [ENROLLMENT_HEADER, row("石一", ids[0], grade="8")])
     outcome = pipeline.run(path, SOURCE, ctx_for(world, persona), commit=True)

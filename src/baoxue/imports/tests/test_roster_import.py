@@ -247,6 +247,28 @@ def test_unknown_places_are_proposed_then_created(world, persona, tmp_path, ids)
     assert AuditEvent.objects.filter(action="region.created", data__name="新平村").exists()
 
 
+def test_a_village_named_only_by_a_rejected_row_is_not_created(world, persona, tmp_path, ids):
+    first = write_xlsx(
+        tmp_path / "a.xlsx",
+        [ROSTER_HEADER, ["新甲", "男", ids["a"], "2015-04-01", "苗族", "乌岭村"] + [""] * 6],
+    )
+    pipeline.run(first, ROSTER, ctx_for(world, persona), commit=True)
+    # The same ID number under another name, in a village the registry does not have: the
+    # row is rejected by the plan (after its places were read), so the village is not made.
+    path = write_xlsx(
+        tmp_path / "b.xlsx",
+        [
+            ROSTER_HEADER,
+            ["新乙", "男", ids["a"], "2015-04-01", "苗族", "新平村", "坳头屯"] + [""] * 5,
+        ],
+    )
+    ctx = ctx_for(world, persona)
+    outcome = pipeline.run(path, ROSTER, ctx, commit=True)
+    assert [i.code for i in outcome.issues if i.severity == "error"] == ["conflict"]
+    assert ctx.places.proposals() == {"villages": [], "groups": []}
+    assert not Region.objects.filter(name__in=["新平村", "坳头屯"]).exists()
+
+
 def test_village_user_imports_only_their_village(world, persona, tmp_path, ids):
     path = write_xlsx(
         tmp_path / "v.xlsx",

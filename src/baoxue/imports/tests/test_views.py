@@ -111,6 +111,23 @@ def test_whole_flow(world, login, roster_bytes, django_capture_on_commit_callbac
     assert "户籍名册.xlsx" in history and "已导入" in history
 
 
+def test_a_skipped_row_is_labelled_skipped(
+    world, login, tmp_path, django_capture_on_commit_callbacks
+):
+    line = ["潘小龙", "男", make_id_number(date(2015, 4, 1), "M"), "2015-04-01", "苗族", "乌岭村"]
+    line += [""] * 6
+    path = write_xlsx(tmp_path / "d.xlsx", [ROSTER_HEADER, line, list(line)])
+    client = login("office")
+    upload(client, path.read_bytes())
+    batch = ImportBatch.objects.get()
+    mapping = {f"col_{i}": v for i, v in batch.mapping.items()}
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:batch_validate", args=[batch.public_id]), mapping)
+    page = client.get(reverse("imports:batch_detail", args=[batch.public_id])).content.decode()
+    assert "与第 2 行完全相同" in page
+    assert "提醒（该行跳过）" in page and "提醒（该行导入）" not in page
+
+
 def test_double_upload_makes_one_batch(world, login, roster_bytes):
     client = login("office")
     upload(client, roster_bytes, token="same")
