@@ -224,6 +224,21 @@ def _store_outcome(batch: ImportBatch, outcome: pipeline.Outcome) -> None:
     )
 
 
+def _preview(
+    source: pipeline.Source, ctx: pipeline.ImportContext, outcome: pipeline.Outcome
+) -> dict[str, Any]:
+    """What the batch page shows beside the counts: after validation what committing will do,
+    after the commit what it did (the commit plans again, against the registry as it is
+    then)."""
+    return {
+        "examples": outcome.examples({**{f.name: f.label for f in source.fields}, **CHANGE_LABELS}),
+        "new_places": ctx.places.proposals(),
+        "new_schools": ctx.schools.proposals(),
+        # Current 学籍 of the file's schools that the file does not list (学籍 only).
+        "absent_from_list": ctx.notes.get("absent_from_list", {}).get("schools", {}),
+    }
+
+
 def batch_validate(*, actor: Any, batch: ImportBatch) -> ImportBatch:
     """Read and check every row and plan it against the registry, writing nothing but the
     batch's preview and issues."""
@@ -244,15 +259,7 @@ def batch_validate(*, actor: Any, batch: ImportBatch) -> ImportBatch:
     with transaction.atomic():
         batch.refresh_from_db()
         _store_outcome(batch, outcome)
-        batch.preview = {
-            "examples": outcome.examples(
-                {**{f.name: f.label for f in source.fields}, **CHANGE_LABELS}
-            ),
-            "new_places": ctx.places.proposals(),
-            "new_schools": ctx.schools.proposals(),
-            # Current 学籍 of the file's schools that the file does not list (学籍 only).
-            "absent_from_list": ctx.notes.get("absent_from_list", {}).get("schools", {}),
-        }
+        batch.preview = _preview(source, ctx, outcome)
         batch.status = ImportBatch.Status.VALIDATED
         batch.validated_at = timezone.now()
         batch.message = ""
@@ -280,6 +287,7 @@ def batch_commit(*, actor: Any, batch: ImportBatch, claimed: bool = False) -> Im
 
         def record(outcome: pipeline.Outcome) -> None:
             _store_outcome(batch, outcome)
+            batch.preview = _preview(source, ctx, outcome)
             batch.status = ImportBatch.Status.COMMITTED
             batch.committed_at = timezone.now()
             batch.committed_by = actor

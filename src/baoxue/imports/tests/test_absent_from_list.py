@@ -81,3 +81,32 @@ def test_the_preview_page_says_who_will_be_marked(world, persona, client, tmp_pa
     batch_validate(actor=office, batch=ImportBatch.objects.get(pk=batch.pk))
     page = client.get(reverse("imports:batch_detail", args=[batch.public_id])).content.decode()
     assert 'data-testid="absent-from-list"' in page and "培秀苗族乡中心小学 2 名" in page
+
+
+def test_the_committed_page_says_what_was_done(world, persona, client, tmp_path, ids):
+    from baoxue.imports.models import ImportBatch
+    from baoxue.imports.services import batch_commit, batch_upload, batch_validate
+    from baoxue.registry.models import School
+
+    new_school = row("黄二", ids[1], school="")
+    new_school[6] = "培秀苗族乡江口教学点"
+    new_school[7] = "1"
+    path = _file(tmp_path, [row("黄一", ids[0]), new_school])
+    office = persona("office")
+    with path.open("rb") as handle:
+        batch = batch_upload(actor=office, source="enrollment", handle=handle, filename="x.xlsx")
+    batch_validate(actor=office, batch=ImportBatch.objects.get(pk=batch.pk))
+    client.force_login(office)
+    url = reverse("imports:batch_detail", args=[batch.public_id])
+    page = client.get(url).content.decode()
+    assert "确认导入时将一并新建" in page and "导入后将标记为" in page
+    # Before the commit one of the two unlisted students gets a new 学籍 elsewhere: the commit
+    # plans again and marks the one left, which the page then says.
+    moved = Enrollment.objects.get(child__name="伍军辉", is_current=True)
+    Enrollment.objects.filter(pk=moved.pk).update(school=world.school_z, grade=4)
+    batch_commit(actor=office, batch=ImportBatch.objects.get(pk=batch.pk))
+    page = client.get(url).content.decode()
+    assert School.objects.filter(name="培秀苗族乡江口教学点").exists()
+    assert "已一并新建" in page and "确认导入时将一并新建" not in page
+    assert "已标记为" in page and "导入后将标记为" not in page
+    assert "培秀苗族乡中心小学 1 名" in page
