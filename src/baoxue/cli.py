@@ -186,8 +186,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Import a file from the shell: the same pipeline as the web page, with a progress line.
-    Exits 1 when the file is refused, 0 otherwise (rejected rows are reported, not fatal)."""
+    Exits 1 when the file is refused, 2 when the command cannot run (no such file, source or
+    account, or an account that may not import it), 0 otherwise (rejected rows are reported,
+    not fatal)."""
     _setup(args.data_dir)
+    from django.core.exceptions import PermissionDenied
+
     from baoxue.accounts.models import User
     from baoxue.imports import pipeline
     from baoxue.imports.reading import FileRefused
@@ -207,7 +211,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     if user is None:
         print(f"no such user: {args.user}", file=sys.stderr)
         return 2
-    grant = grant_for(user, args.source)
+    try:
+        grant = grant_for(user, args.source)
+    except PermissionDenied as exc:
+        print(
+            f"不能导入 not allowed: {exc}（账号 account {user.username}）"
+            " 请用 --user 指定有导入权限的账号，如乡镇控辍保学办公室的账号"
+            " (use --user with an account that may import this source, e.g. the township office)",
+            file=sys.stderr,
+        )
+        return 2
     ctx = pipeline.ImportContext(
         actor=user,
         township=grant.township,

@@ -111,6 +111,21 @@ def test_dry_run_then_import_then_reimport(instance: Path, tmp_path: Path):
     assert children(instance) == 3
 
 
+def test_an_account_that_may_not_import_is_told_so(instance: Path, tmp_path: Path):
+    made = baoxue(
+        "manage", "shell", "-c",
+        "from baoxue.accounts.models import User; User.objects.create_user('nobody', password='x')",
+        data_dir=instance,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    path = write_xlsx(tmp_path / "roster.xlsx", roster_rows(1))
+    result = baoxue("import", "roster", str(path), "--user", "nobody", data_dir=instance)
+    assert result.returncode == 2
+    assert "不能导入" in result.stderr and "--user" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert children(instance) == 0
+
+
 def test_refused_file_exits_non_zero(instance: Path, tmp_path: Path):
     path = tmp_path / "fake.xlsx"
     path.write_bytes(b"%PDF-1.7\n...")
