@@ -16,6 +16,7 @@ from baoxue.registry.models import Region, School
 from baoxue.registry.services import region_create, school_create
 
 PLACEHOLDER_VILLAGE = "（村未注明）"
+PLACEHOLDER_KEY = village_key(PLACEHOLDER_VILLAGE)
 
 
 class Places:
@@ -121,7 +122,7 @@ class Places:
     def placeholder_village(self) -> Region:
         """Where a student whose home village the file does not say is registered until
         someone corrects it (shown in lists like any village, so it is noticed)."""
-        key = village_key(PLACEHOLDER_VILLAGE)
+        key = PLACEHOLDER_KEY
         if key not in self.villages:
             existing = Region.objects.filter(parent=self.township, name=PLACEHOLDER_VILLAGE).first()
             self.villages[key] = existing or region_create(

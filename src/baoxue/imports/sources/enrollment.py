@@ -24,6 +24,7 @@ from baoxue.core.bulk import (
     write_all,
 )
 from baoxue.core.services import log_action
+from baoxue.imports.places import PLACEHOLDER_KEY
 from baoxue.imports.sources.base import (
     Action,
     Field,
@@ -394,7 +395,10 @@ class EnrollmentSource:
         plan: list[Planned] = []
         for record in keep:
             v = record.values
-            village = places.villages.get(v["village_key"]) if v["village_key"] else None
+            # A row that names no village made its child in the placeholder village: it is
+            # looked for there (a row without a valid ID number is matched by name, birth date
+            # and village), else the same file imported again would make the child again.
+            village = places.villages.get(v["village_key"] or PLACEHOLDER_KEY)
             existing = by_number.get(v["_number_hash"]) if v["_number_hash"] else None
             child, problem = index.find(record, village)
             if problem is not None:

@@ -196,6 +196,23 @@ def test_a_school_named_only_by_rejected_rows_is_not_proposed(world, persona, tm
     assert not School.objects.filter(name="培秀苗族乡江口教学点").exists()
 
 
+def test_a_row_without_id_number_or_village_is_the_same_child_next_time(world, persona, tmp_path):
+    line = row("石无号", "450225201603019999", address="")
+    line[2] = line[3] = ""  # neither an ID number nor a 学籍号; no address either
+    line[4] = "2016-03-01"
+    path = write_xlsx(tmp_path / "n.xlsx", [ENROLLMENT_HEADER, line])
+    first = pipeline.run(path, SOURCE, ctx_for(world, persona), commit=True)
+    assert first.count(Action.CREATE) == 1
+    child = Child.objects.get(name="石无号")
+    assert child.village.name == "（村未注明）"
+    line[8] = "2班"  # a newer export (not the same row again, which is skipped unparsed)
+    newer = write_xlsx(tmp_path / "m.xlsx", [ENROLLMENT_HEADER, line])
+    again = pipeline.run(newer, SOURCE, ctx_for(world, persona), commit=True)
+    assert again.count(Action.CREATE) == 0 and again.count(Action.UPDATE) == 1
+    assert Child.objects.filter(name="石无号").count() == 1
+    assert Enrollment.objects.get(child=child).class_name == "2班"
+
+
 def test_grade_the_school_does_not_have(world, persona, tmp_path, ids):
     path = write_xlsx(tmp_path / "g.xlsx", [ENROLLMENT_HEADER, row("石一", ids[0], grade="8")])
     outcome = pipeline.run(path, SOURCE, ctx_for(world, persona), commit=True)
