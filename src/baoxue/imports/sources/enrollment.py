@@ -7,7 +7,7 @@ since the 户籍 side is the authority on who a child is.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.utils import timezone
@@ -100,6 +100,17 @@ _EVENT_FOR_STATUS = {
     "10": EnrollmentEvent.Kind.TRANSFER_OUT,
     "11": EnrollmentEvent.Kind.DEATH,
 }
+
+
+def _promoted(old: Enrollment, new_school: School, new_grade: int) -> bool:
+    """A move from a primary school's last grade to the first grade of a junior school:
+    the primary-to-junior hand-over (小升初), not a transfer."""
+    return (
+        old.school.highest_grade == 6
+        and old.grade == 6
+        and new_grade == 7
+        and new_school.lowest_grade == 7
+    )
 
 
 def parse_status(value: object) -> str:
@@ -346,23 +357,33 @@ class EnrollmentSource:
             for f in Enrollment._meta.concrete_fields
             if f.name not in ("public_id", "student_number_enc", "student_number_masked")
         ]
-        by_number: dict[str, Enrollment] = {}
+        # Every enrollment with a row's 学籍号, ended ones too: the number stays with the child
+        # for life (a primary school's graduate keeps it at the junior school).
+        with_number: dict[str, list[Enrollment]] = {}
         # The exclude repeats the partial index's condition, so SQLite uses the index.
         for e in filter_in(
             enrollments.exclude(student_number_hash=""), "student_number_hash", numbers, fields=read
         ):
-            by_number[e.student_number_hash] = loaded.setdefault(e.pk, e)
+            with_number.setdefault(e.student_number_hash, []).append(loaded.setdefault(e.pk, e))
+        by_number: dict[int, Enrollment] = {}
+        for r in keep:
+            chosen = self._by_number(with_number.get(r.values["_number_hash"], ()), r, ctx)
+            if chosen is not None:
+                by_number[r.row_number] = chosen
         matched = [c.pk for cs in index.by_hash.values() for c in cs] + [
             c.pk for cs in index.by_name.values() for c in cs
         ]
         # Current enrollments of the matched children of rows whose 学籍号 found none (a
         # newer export finds every row by its 学籍号: nothing to read here).
-        unnumbered = {
-            c.pk
-            for r in keep
-            if r.values["_number_hash"] not in by_number
-            for c in index.by_hash.get(id_hash(r), ())
-        } | {c.pk for cs in index.by_name.values() for c in cs}
+        # Current enrollments of the matched children of rows whose 学籍号 found none to update
+        # (a newer export finds every row by its number: nothing to read here), and of the
+        # children a number found only in an ended enrollment or, for a school's user, at
+        # another school.
+        unnumbered = {c.pk for cs in index.by_name.values() for c in cs}
+        for r in keep:
+            if r.row_number not in by_number:
+                unnumbered.update(c.pk for c in index.by_hash.get(id_hash(r), ()))
+                unnumbered.update(e.child_id for e in with_number.get(r.values["_number_hash"], ()))
         current: dict[tuple[int, int], Enrollment] = {}
         elsewhere: dict[int, list[Enrollment]] = {}
         for e in filter_in(
@@ -399,23 +420,38 @@ class EnrollmentSource:
             # looked for there (a row without a valid ID number is matched by name, birth date
             # and village), else the same file imported again would make the child again.
             village = places.villages.get(v["village_key"] or PLACEHOLDER_KEY)
-            existing = by_number.get(v["_number_hash"]) if v["_number_hash"] else None
+            existing = by_number.get(record.row_number)
+            numbered = with_number.get(v["_number_hash"], []) if v["_number_hash"] else []
             child, problem = index.find(record, village)
             if problem is not None:
                 issues.append(problem)
                 continue
-            if existing is not None and child is not None and existing.child_id != child.pk:
+            row_hash = id_hash(record)
+            if numbered and (
+                child.pk not in {e.child_id for e in numbered}
+                if child is not None
+                # A new ID number with the 学籍号 of a child registered under another one.
+                else row_hash
+                and all(e.child.id_number_hash not in ("", row_hash) for e in numbered)
+            ):
+                other = numbered[-1].child
                 issues.append(
                     RowIssue(
                         record.row_number,
                         "学籍号",
                         "number_other_child",
-                        _("该学籍号在系统中属于另一名儿童（%(n)s），请核实")
-                        % {"n": existing.child.name},
+                        # Named only to a township-wide user: a school's or village's user
+                        # may not see who the other child is.
+                        _("该学籍号在系统中属于另一名儿童（%(n)s），请核实") % {"n": other.name}
+                        if ctx.school is None and ctx.village_ids is None
+                        else _("该学籍号在系统中属于另一名儿童，请核实"),
                     )
                 )
                 continue
-            child = child or (existing.child if existing is not None else None)
+            if child is None and numbered:
+                # Found by its 学籍号 only: its child (an ended 学籍, or another school's, gives
+                # the child but not the enrollment to update).
+                child = (existing or max(numbered, key=lambda e: e.pk)).child
             v["child"] = child
             school = schools.peek(v["school_key"])
             if existing is None and child is not None and school is not None:
@@ -440,6 +476,41 @@ class EnrollmentSource:
             )
         self._absent_from_list(plan, keep, ctx)
         return plan, issues
+
+    @staticmethod
+    def _by_number(found: Iterable[Enrollment], record: Record, ctx: Any) -> Enrollment | None:
+        """The enrollment that a row found by its 学籍号 updates, among those with the number.
+
+        One at the row's school: a current one, or, when the row itself says the 学籍 ended
+        (the graduation list again), the newest. Else, for a township-wide import, a current
+        one at another school: the child moved. A number found only in ended enrollments
+        elsewhere (a primary school's graduate in the junior school's list) or, for a
+        school's own list, at another school, updates none: the row makes a new enrollment
+        for that child (a school's list never closes another school's 学籍)."""
+        found = list(found)
+        if not found:
+            return None
+
+        def active(e: Enrollment) -> bool:
+            return e.is_current and e.status not in ENDED_STATUSES
+
+        def rank(e: Enrollment) -> tuple[bool, int]:
+            return active(e), e.pk
+
+        v = record.values
+        school = ctx.schools.peek(v["school_key"])
+        ended = (v.get("status") or "01") in ENDED_STATUSES
+        here = [
+            e
+            for e in found
+            if school is not None and e.school_id == school.pk and (ended or active(e))
+        ]
+        if here:
+            return max(here, key=rank)
+        if ctx.school is not None:
+            return None
+        elsewhere = [e for e in found if active(e)]
+        return max(elsewhere, key=rank) if elsewhere else None
 
     @staticmethod
     def _changes(e: Enrollment, v: dict[str, Any], school: Any) -> dict[str, tuple[Any, Any]]:
@@ -635,10 +706,14 @@ class EnrollmentSource:
                 e.import_fingerprint = v.get("fingerprint", "")
                 if "school" in p.changes:
                     # Moved to another school: the old 学籍 ends with a transfer out, the new one
-                    # starts with a transfer in.
+                    # starts with a transfer in; or, from the last grade of a primary school to
+                    # the first of a junior school (小升初), with a graduation and an entry.
                     school = schools.get(v["school_key"])
+                    promoted = _promoted(e, school, v["grade"])
                     e.status, e.end_date, e.is_current = (
-                        Enrollment.Status.TRANSFERRED_OUT,
+                        Enrollment.Status.GRADUATED
+                        if promoted
+                        else Enrollment.Status.TRANSFERRED_OUT,
                         today,
                         False,
                     )
@@ -647,7 +722,9 @@ class EnrollmentSource:
                     events.add(
                         {
                             "enrollment_id": e.pk,
-                            "kind": EnrollmentEvent.Kind.TRANSFER_OUT,
+                            "kind": EnrollmentEvent.Kind.GRADUATION
+                            if promoted
+                            else EnrollmentEvent.Kind.TRANSFER_OUT,
                             "date": today,
                             "other_school_id": school.pk,
                             "other_school_name": school.name,
@@ -665,7 +742,9 @@ class EnrollmentSource:
                     events.add(
                         {
                             "enrollment_id": new_id,
-                            "kind": EnrollmentEvent.Kind.TRANSFER_IN,
+                            "kind": EnrollmentEvent.Kind.ENROLLED
+                            if promoted
+                            else EnrollmentEvent.Kind.TRANSFER_IN,
                             "date": today,
                             "other_school_id": e.school_id,
                             "other_school_name": e.school.name,
