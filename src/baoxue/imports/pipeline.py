@@ -66,6 +66,9 @@ class ImportContext:
     complete_list: bool = True
     # Records that rows left unparsed (identical to their last import) stand for.
     skipped_targets: list[int] = field(default_factory=list)
+    # The values that rows rejected while validating did parse to (an ID number, a 学籍号):
+    # whom the file names even where it cannot be imported.
+    rejected_values: list[dict[str, Any]] = field(default_factory=list)
     # What a source's plan found beyond its rows, for the preview and its commit; "writes"
     # says the commit has work even when every row is unchanged.
     notes: dict[str, Any] = field(default_factory=dict)
@@ -392,6 +395,7 @@ def validate(
             % {"cols": "、".join(f.label for f in missing)}
         )
     parsers = [_Column(index, f) for index, f in columns]
+    ctx.rejected_values = []  # a second pass over the file (see _run) starts again
     names = [c.name for c in parsers]
     required = [k for k, c in enumerate(parsers) if c.required]
     width = max((index for index, _f in columns), default=-1) + 1
@@ -491,6 +495,7 @@ def _validate_chunk(
             if originals is not None:
                 originals[row_number] = masked_row(record.original)
             if any(i.severity == "error" for i in row_issues):
+                ctx.rejected_values.append(values)
                 continue
         records.append(record)
 

@@ -474,7 +474,9 @@ class EnrollmentSource:
             plan.append(
                 Planned(record, Action.UPDATE if changes else Action.UNCHANGED, existing, changes)
             )
-        self._absent_from_list(plan, keep, ctx)
+        planned = {p.record.row_number for p in plan}
+        not_planned = [r.values for r in records if r.row_number not in planned]
+        self._absent_from_list(plan, keep, ctx, named=not_planned + ctx.rejected_values)
         return plan, issues
 
     @staticmethod
@@ -544,10 +546,16 @@ class EnrollmentSource:
             .values_list("import_fingerprint", "pk")
         )
 
-    def _absent_from_list(self, plan: list[Planned], keep: list[Record], ctx: Any) -> None:
+    def _absent_from_list(
+        self, plan: list[Planned], keep: list[Record], ctx: Any, *, named: list[dict[str, Any]]
+    ) -> None:
         """The file is its schools' list for this term: a current 学籍 of a school the file
         covers that the file does not list (and that nothing has flagged yet) is marked on
-        commit, and shown in the preview. Cleared when a later file lists it again."""
+        commit, and shown in the preview. Cleared when a later file lists it again.
+
+        `named`: the values of the rows that are not imported (rejected, or repeats): a student
+        whose 学籍号 or ID number such a row gives is listed, only not updated (a mistyped
+        entry date must not make a pupil a suspected dropout)."""
         if not ctx.complete_list:
             return
         covered_keys = {r.values["school_key"] for r in keep}
@@ -563,6 +571,20 @@ class EnrollmentSource:
         current = in_scope.exclude(status__in=ENDED_STATUSES)
         school_of = dict(current.values_list("pk", "school_id"))
         covered |= {school_of[pk] for pk in ctx.skipped_targets if pk in school_of}
+        if named:
+            numbers = {crypto.lookup_hash(n) for v in named if (n := v.get("student_number"))} - {
+                ""
+            }
+            ids = {
+                crypto.lookup_hash(info.value)
+                for v in named
+                if (info := v.get("id_info")) is not None and info.is_valid
+            }
+            for pk, number_hash, child_hash in current.values_list(
+                "pk", "student_number_hash", "child__id_number_hash"
+            ):
+                if number_hash in numbers or (child_hash and child_hash in ids):
+                    seen.add(pk)
         flagged = set(current.exclude(absent_from_list_since=None).values_list("pk", flat=True))
         absent = sorted(
             pk

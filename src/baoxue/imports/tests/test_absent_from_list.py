@@ -110,3 +110,24 @@ def test_the_committed_page_says_what_was_done(world, persona, client, tmp_path,
     assert "已一并新建" in page and "确认导入时将一并新建" not in page
     assert "已标记为" in page and "导入后将标记为" not in page
     assert "培秀苗族乡中心小学 1 名" in page
+
+
+def test_a_rejected_row_still_lists_its_student(world, persona, tmp_path, ids):
+    wu = world.child("吴俊辉")  # at school X, like 伍军辉
+    bad = row("吴俊辉", wu.id_number)
+    bad[9] = "2023.13"  # 入学年月: no 13th month, so the row is rejected
+    path = _file(tmp_path, [row("黄一", ids[0]), bad])
+    outcome = _import(world, persona, path)
+    assert outcome.rejected_rows == 1
+    absent = Enrollment.objects.exclude(absent_from_list_since=None)
+    assert [e.child.name for e in absent] == ["伍军辉"]  # not 吴俊辉: his row is there
+
+
+def test_a_row_rejected_by_the_plan_still_lists_its_student(world, persona, tmp_path, ids):
+    wu = world.child("吴俊辉")
+    conflict = row("吴俊辉改", wu.id_number)  # his ID number under another name: rejected
+    path = _file(tmp_path, [row("黄一", ids[0]), conflict])
+    outcome = _import(world, persona, path)
+    assert [i.code for i in outcome.issues if i.severity == "error"] == ["conflict"]
+    absent = Enrollment.objects.exclude(absent_from_list_since=None)
+    assert [e.child.name for e in absent] == ["伍军辉"]
