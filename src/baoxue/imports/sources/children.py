@@ -170,9 +170,21 @@ class ChildIndex:
             key = (child.name, child.birth_date, child.village_id)
             self.by_name.setdefault(key, []).append(child)
 
-    def find(self, record: Record, village: Region | None) -> tuple[Child | None, RowIssue | None]:
+    def find(
+        self,
+        record: Record,
+        village: Region | None,
+        *,
+        villages: frozenset[int] | None = None,
+        reveal: bool = True,
+    ) -> tuple[Child | None, RowIssue | None]:
         """The child this record describes, or None for a new child; an issue when the file
-        and the registry disagree on who it is (reported, never guessed)."""
+        and the registry disagree on who it is (reported, never guessed).
+
+        `villages`: the only villages whose children the import may change (a village
+        user's); a child found elsewhere is an issue that says nothing about the child.
+        `reveal`: whether an issue may quote the registry (its name, its birth date) — only
+        to a user who may see every child of the township."""
         values = record.values
         h = id_hash(record)
         if h:
@@ -186,7 +198,16 @@ class ChildIndex:
                 )
             if found:
                 child = found[0]
-                conflict = self._conflict(record, child)
+                if villages is not None and child.village_id not in villages:
+                    return None, RowIssue(
+                        record.row_number,
+                        "身份证号",
+                        "scope",
+                        _(
+                            "该身份证号的儿童登记在您负责的村以外，未导入；如已迁入，请乡镇办公室处理"
+                        ),
+                    )
+                conflict = self._conflict(record, child, reveal=reveal)
                 return (None, conflict) if conflict else (child, None)
             return None, None
         if village is None:
@@ -205,14 +226,20 @@ class ChildIndex:
         return None, None
 
     @staticmethod
-    def _conflict(record: Record, child: Child) -> RowIssue | None:
+    def _conflict(record: Record, child: Child, *, reveal: bool = True) -> RowIssue | None:
         values = record.values
         differences = []
         if values["name"] != child.name:
-            differences.append(_("姓名（系统中为“%(name)s”）") % {"name": child.name})
+            differences.append(
+                _("姓名（系统中为“%(name)s”）") % {"name": child.name} if reveal else _("姓名")
+            )
         birth = values.get("birth_date")
         if birth and child.birth_date and birth != child.birth_date:
-            differences.append(_("出生日期（系统中为 %(birth)s）") % {"birth": child.birth_date})
+            differences.append(
+                _("出生日期（系统中为 %(birth)s）") % {"birth": child.birth_date}
+                if reveal
+                else _("出生日期")
+            )
         if not differences:
             return None
         return RowIssue(

@@ -422,7 +422,7 @@ class EnrollmentSource:
             village = places.villages.get(v["village_key"] or PLACEHOLDER_KEY)
             existing = by_number.get(record.row_number)
             numbered = with_number.get(v["_number_hash"], []) if v["_number_hash"] else []
-            child, problem = index.find(record, village)
+            child, problem = index.find(record, village, reveal=ctx.school is None)
             if problem is not None:
                 issues.append(problem)
                 continue

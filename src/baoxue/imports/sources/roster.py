@@ -187,7 +187,9 @@ class RosterSource:
         plan: list[Planned] = []
         for record in keep:
             village = places.villages.get(record.values["village_key"])
-            child, problem = index.find(record, village)
+            child, problem = index.find(
+                record, village, villages=ctx.village_ids, reveal=ctx.village_ids is None
+            )
             if problem is not None:
                 issues.append(problem)
                 continue

@@ -116,3 +116,18 @@ def test_a_number_of_another_child_is_not_named_to_a_schools_user(world, persona
     errors = [i.message for i in as_office.issues if i.severity == "error"]
     assert errors == ["该学籍号在系统中属于另一名儿童（韦四），请核实"]
     assert Child.objects.get(name="韦四").enrollments.count() == 1
+
+
+def test_a_conflict_quotes_the_registry_only_to_township_users(world, persona, tmp_path):
+    number = make_id_number(date(2016, 5, 5), "F")
+    _run(world, persona, tmp_path, "a.xlsx", [row("韦六", number, school="2145994101")])
+    renamed = row("韦陆", number)  # the same ID number under another name, at school X
+    renamed[ENROLLMENT_HEADER.index("学籍号")] = ""
+    as_school = _run(
+        world, persona, tmp_path, "b.xlsx", [renamed], user="principal_x", school=world.school_x
+    )
+    [issue] = [i for i in as_school.issues if i.severity == "error"]
+    assert issue.code == "conflict" and "韦六" not in issue.message and "姓名" in issue.message
+    as_office = _run(world, persona, tmp_path, "c.xlsx", [renamed])
+    [issue] = [i for i in as_office.issues if i.severity == "error"]
+    assert "韦六" in issue.message

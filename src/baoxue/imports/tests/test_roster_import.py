@@ -269,6 +269,26 @@ def test_a_village_named_only_by_a_rejected_row_is_not_created(world, persona, t
     assert not Region.objects.filter(name__in=["新平村", "坳头屯"]).exists()
 
 
+def test_a_village_user_cannot_move_or_see_another_villages_child(world, persona, tmp_path, ids):
+    from baoxue.registry import services
+
+    kid = services.child_create(
+        actor=None, name="潘美", village=world.village_b, birth_date=date(2015, 4, 1),
+        sex="F", id_number=ids["a"],
+    )  # fmt: skip
+    here = ["潘美", "女", ids["a"], "2015-04-01", "苗族", "乌岭村", "上寨屯"] + [""] * 5
+    typo = ["潘小", "女", ids["a"], "2015-04-01", "苗族", "乌岭村", ""] + [""] * 5
+    for line in (here, typo):
+        path = write_xlsx(tmp_path / "v.xlsx", [ROSTER_HEADER, line])
+        ctx = ctx_for(world, persona, "village_a", village_ids=frozenset({world.village_a.pk}))
+        outcome = pipeline.run(path, ROSTER, ctx, commit=True)
+        assert outcome.plan == [] and outcome.rejected_rows == 1
+        message = outcome.issues[0].message
+        assert "负责的村以外" in message and "潘美" not in message and "高岜" not in message
+    kid.refresh_from_db()
+    assert kid.village == world.village_b and kid.name == "潘美"
+
+
 def test_village_user_imports_only_their_village(world, persona, tmp_path, ids):
     path = write_xlsx(
         tmp_path / "v.xlsx",
