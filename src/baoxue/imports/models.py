@@ -17,7 +17,8 @@ def batch_upload_to(instance: ImportBatch, filename: str) -> str:
 
 class ImportBatchQuerySet(models.QuerySet["ImportBatch"]):
     def visible_to(self, user: object) -> ImportBatchQuerySet:
-        """Batches of the townships and schools in the user's scope, and the user's own."""
+        """Batches of the townships and whole schools in the user's scope, and the user's
+        own."""
         from baoxue.accounts.scope import scope_for
 
         scope = scope_for(user)
@@ -30,7 +31,10 @@ class ImportBatchQuerySet(models.QuerySet["ImportBatch"]):
             elif grant.level in {"province", "city", "county"}:
                 q |= Q(township__path__startswith=grant.path)
         for school in scope.schools:
-            q |= Q(school_id=school.school_id)
+            # A teacher's grant covers one grade or class; a school's batch holds the whole
+            # school (its preview, its error report): only a whole-school grant sees it.
+            if school.grade is None and not school.class_name:
+                q |= Q(school_id=school.school_id)
         if getattr(user, "is_authenticated", False):
             q |= Q(created_by=user)
         return self.filter(q)

@@ -128,6 +128,26 @@ def test_a_skipped_row_is_labelled_skipped(
     assert "提醒（该行跳过）" in page and "提醒（该行导入）" not in page
 
 
+def test_a_schools_batch_is_seen_by_its_principal_not_by_one_classs_teacher(world, login, tmp_path):
+    from baoxue.imports.tests.helpers import ENROLLMENT_HEADER
+    from baoxue.imports.tests.test_enrollment_import import row
+
+    path = write_xlsx(
+        tmp_path / "s.xlsx", [ENROLLMENT_HEADER, row("石一", make_id_number(date(2016, 3, 1), "M"))]
+    )
+    upload(login("principal_x"), path.read_bytes(), source="enrollment", name="本校学籍.xlsx")
+    batch = ImportBatch.objects.get()
+    assert batch.school == world.school_x
+    for view in ("imports:batch_detail", "imports:batch_errors"):
+        url = reverse(view, args=[batch.public_id])
+        assert login("principal_x").get(url).status_code == 200
+        assert login("teacher_x").get(url).status_code == 404
+    assert (
+        "本校学籍.xlsx"
+        not in login("teacher_x").get(reverse("imports:batch_list")).content.decode()
+    )
+
+
 def test_double_upload_makes_one_batch(world, login, roster_bytes):
     client = login("office")
     upload(client, roster_bytes, token="same")
