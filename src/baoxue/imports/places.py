@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from baoxue.imports.sources.base import group_key, guess_school_kind, village_key
+from baoxue.imports.values import clean_text
 from baoxue.registry.models import Region, School
 from baoxue.registry.services import region_create, school_create
 
@@ -42,7 +43,9 @@ class Places:
         if not key:
             return ""
         if key not in self.villages and key not in self.new_villages:
-            self.new_villages[key] = name if name.endswith(("村", "社区")) else name + "村"
+            # “新寨村委会” and “新寨村民委员会” are 新寨村 (the committee is not the village).
+            text = clean_text(name)
+            self.new_villages[key] = text if text.endswith("社区") else key + "村"
         return key
 
     def group_ref(self, village: str, name: str) -> str:

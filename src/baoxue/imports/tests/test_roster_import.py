@@ -352,3 +352,12 @@ def test_a_village_user_cannot_create_another_village(world, persona, tmp_path, 
     pipeline.run(path, ROSTER, ctx, commit=True)
     assert ctx.places.proposals() == {"villages": [], "groups": ["乌岭村 新屯"]}
     assert not Region.objects.filter(name__in=["外村", "外屯"]).exists()
+
+
+def test_a_new_village_named_by_its_committee_is_the_village(world):
+    from baoxue.imports.places import Places
+
+    places = Places(world.township)
+    for name in ("新寨村委会", "平安村民委员会", "坳头", "江口社区", "新寨村"):
+        places.village_ref(name)
+    assert places.proposals()["villages"] == ["坳头村", "平安村", "新寨村", "江口社区"]
