@@ -373,8 +373,6 @@ class EnrollmentSource:
         matched = [c.pk for cs in index.by_hash.values() for c in cs] + [
             c.pk for cs in index.by_name.values() for c in cs
         ]
-        # Current enrollments of the matched children of rows whose 学籍号 found none (a
-        # newer export finds every row by its 学籍号: nothing to read here).
         # Current enrollments of the matched children of rows whose 学籍号 found none to update
         # (a newer export finds every row by its number: nothing to read here), and of the
         # children a number found only in an ended enrollment or, for a school's user, at
