@@ -79,6 +79,12 @@ class ImportContext:
         self.places = Places(self.township)
         self.schools = Schools(self.township)
 
+    @property
+    def township_wide(self) -> bool:
+        """The user may see every child of the township: its messages may quote the registry
+        (a school's or a village's user sees only its own children)."""
+        return self.school is None and self.village_ids is None
+
 
 class Source(Protocol):
     code: str

@@ -420,7 +420,7 @@ class EnrollmentSource:
             village = places.villages.get(v["village_key"] or PLACEHOLDER_KEY)
             existing = by_number.get(record.row_number)
             numbered = with_number.get(v["_number_hash"], []) if v["_number_hash"] else []
-            child, problem = index.find(record, village, reveal=ctx.school is None)
+            child, problem = index.find(record, village, reveal=ctx.township_wide)
             if problem is not None:
                 issues.append(problem)
                 continue
@@ -441,7 +441,7 @@ class EnrollmentSource:
                         # Named only to a township-wide user: a school's or village's user
                         # may not see who the other child is.
                         _("该学籍号在系统中属于另一名儿童（%(n)s），请核实") % {"n": other.name}
-                        if ctx.school is None and ctx.village_ids is None
+                        if ctx.township_wide
                         else _("该学籍号在系统中属于另一名儿童，请核实"),
                     )
                 )
@@ -729,22 +729,26 @@ class EnrollmentSource:
                     # starts with a transfer in; or, from the last grade of a primary school to
                     # the first of a junior school (小升初), with a graduation and an entry.
                     school = schools.get(v["school_key"])
-                    promoted = _promoted(e, school, v["grade"])
-                    e.status, e.end_date, e.is_current = (
-                        Enrollment.Status.GRADUATED
-                        if promoted
-                        else Enrollment.Status.TRANSFERRED_OUT,
-                        today,
-                        False,
+                    status, out_kind, in_kind = (
+                        (
+                            Enrollment.Status.GRADUATED,
+                            EnrollmentEvent.Kind.GRADUATION,
+                            EnrollmentEvent.Kind.ENROLLED,
+                        )
+                        if _promoted(e, school, v["grade"])
+                        else (
+                            Enrollment.Status.TRANSFERRED_OUT,
+                            EnrollmentEvent.Kind.TRANSFER_OUT,
+                            EnrollmentEvent.Kind.TRANSFER_IN,
+                        )
                     )
+                    e.status, e.end_date, e.is_current = status, today, False
                     e.import_fingerprint = ""
                     updated.append(e)
                     events.add(
                         {
                             "enrollment_id": e.pk,
-                            "kind": EnrollmentEvent.Kind.GRADUATION
-                            if promoted
-                            else EnrollmentEvent.Kind.TRANSFER_OUT,
+                            "kind": out_kind,
                             "date": today,
                             "other_school_id": school.pk,
                             "other_school_name": school.name,
@@ -762,9 +766,7 @@ class EnrollmentSource:
                     events.add(
                         {
                             "enrollment_id": new_id,
-                            "kind": EnrollmentEvent.Kind.ENROLLED
-                            if promoted
-                            else EnrollmentEvent.Kind.TRANSFER_IN,
+                            "kind": in_kind,
                             "date": today,
                             "other_school_id": e.school_id,
                             "other_school_name": e.school.name,

@@ -188,7 +188,7 @@ class RosterSource:
         for record in keep:
             village = places.villages.get(record.values["village_key"])
             child, problem = index.find(
-                record, village, villages=ctx.village_ids, reveal=ctx.village_ids is None
+                record, village, villages=ctx.village_ids, reveal=ctx.township_wide
             )
             if problem is not None:
                 issues.append(problem)
