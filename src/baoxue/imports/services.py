@@ -39,6 +39,7 @@ CHANGE_LABELS = {
     "has_disability": "残疾",
     "card": "残疾人证号",
     "head_name": "户主",
+    "head_id_hash": "户主身份证号",
     "phone": "联系电话",
     "absent_from_list_since": "不在名册中（自）",
     "on_roster": "户籍名册有记录",

@@ -149,6 +149,9 @@ class Household(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     number = models.CharField(_("户号"), max_length=32, blank=True)
     head_name = models.CharField(_("户主"), max_length=64, blank=True)
+    # The head's ID number as a lookup hash, when a list gave it: what tells two households
+    # apart whose heads share a name in a list without household numbers.
+    head_id_hash = models.CharField(max_length=64, blank=True, editable=False)
     address = models.CharField(_("住址"), max_length=200, blank=True)
     village = models.ForeignKey(
         Region, verbose_name=_("村"), on_delete=models.PROTECT, related_name="households"
@@ -187,6 +190,13 @@ class Household(models.Model):
                 fields=["village", "number"],
                 condition=~Q(number=""),
                 name="household_number_unique",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["village", "head_id_hash"],
+                condition=~Q(head_id_hash=""),
+                name="household_head_hash_idx",
             )
         ]
 

@@ -1,7 +1,9 @@
 """脱贫户/监测户名单: the rural-revitalisation office's list of households and their members.
 
 The file has one row per person. Rows are grouped into households by the household number
-(户编号/户号) within the village, or by the head's ID number when the list has no number. Each
+(户编号/户号) within the village, or by the head's ID number (within the village) when the list
+has no number; the head's ID is kept on the household, as a lookup hash, so that two heads of
+the same name stay two households on every later import. Each
 household gets the tags the list gives it (脱贫户, and the 防返贫监测 category), and every
 member whose ID number is a registered child is attached to that household. Members who are
 not registered children (the adults, mostly) are fine: their rows plan as unchanged.
@@ -27,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from baoxue.core import idnumbers
+from baoxue.core import crypto, idnumbers
 from baoxue.core.bulk import update_objects
 from baoxue.core.services import log_action
 from baoxue.imports.places import place_record
@@ -183,6 +185,7 @@ class HouseholdPlan:
     group_key: str
     number: str
     head_name: str = ""
+    head_id: str = ""
     phone: str = ""
     rows: list[tuple[Record, Child | None]] = field(default_factory=list)
     household: Household | None = None
@@ -424,8 +427,22 @@ class HouseholdsSource:
             return ("number", v["village_key"], number)
         head: idnumbers.IdInfo | None = v.get("head_id")
         if head is not None and head.value:
-            return ("head", head.value)
+            return ("head", v["village_key"], head.value)
         return None
+
+    @classmethod
+    def _head_id(cls, rows: list[Record]) -> str:
+        """The head's ID number: the 户主身份证号 column, or the ID of the row that is the
+        head; '' when the list gives neither as a valid number."""
+        for record in rows:
+            head: idnumbers.IdInfo | None = record.values.get("head_id")
+            if head is not None and head.is_valid:
+                return head.value
+        for record in rows:
+            info: idnumbers.IdInfo | None = record.values.get("id_info")
+            if info is not None and info.is_valid and cls._is_head(record):
+                return info.value
+        return ""
 
     @staticmethod
     def _is_head(record: Record) -> bool:
@@ -446,6 +463,7 @@ class HouseholdsSource:
             heads = [r for r, _c in group.rows if self._is_head(r)]
             first = group.rows[0][0].values
             group.head_name = first.get("head_name") or (heads[0].values["name"] if heads else "")
+            group.head_id = crypto.lookup_hash(self._head_id([r for r, _c in group.rows]))
             group.phone = next(
                 (r.values["phone"] for r, _c in group.rows if r.values.get("phone")), ""
             )[:32]  # the column's width: a cell may hold several numbers
@@ -465,10 +483,20 @@ class HouseholdsSource:
         unnumbered = [
             g for g in groups.values() if not g.number and g.village_key in places.villages
         ]
+        unnumbered_villages = {places.villages[g.village_key].pk for g in unnumbered}
+        # A household without a number is known by its head's ID number; by the head's name
+        # only where neither the list nor the registry has that number.
+        by_head_id: dict[tuple[int, str], list[Household]] = {}
+        for h in Household.objects.filter(
+            village_id__in=unnumbered_villages,
+            head_id_hash__in={g.head_id for g in unnumbered if g.head_id},
+        ):
+            by_head_id.setdefault((h.village_id, h.head_id_hash), []).append(h)
         by_head: dict[tuple[int, str], list[Household]] = {}
         for h in Household.objects.filter(
-            village_id__in={places.villages[g.village_key].pk for g in unnumbered},
+            village_id__in=unnumbered_villages,
             number="",
+            head_id_hash="",
             head_name__in={g.head_name for g in unnumbered if g.head_name},
         ):
             by_head.setdefault((h.village_id, h.head_name), []).append(h)
@@ -503,10 +531,13 @@ class HouseholdsSource:
                     group.household = candidate
                     claimed.add(candidate.pk)
                     continue
-            if not group.number and group.head_name:
-                same = [
-                    h for h in by_head.get((village.pk, group.head_name), []) if h.pk not in claimed
-                ]
+            if not group.number:
+                # by_head holds only households whose head's ID is not known yet.
+                known = by_head_id.get((village.pk, group.head_id), []) if group.head_id else []
+                same = [h for h in known if h.pk not in claimed]
+                if not same:
+                    known = by_head.get((village.pk, group.head_name), [])
+                    same = [h for h in known if h.pk not in claimed]
                 if len(same) == 1:
                     group.household = same[0]
                     claimed.add(same[0].pk)
@@ -558,6 +589,8 @@ class HouseholdsSource:
             for name, value in (("head_name", group.head_name), ("phone", group.phone)):
                 if value and not getattr(household, name):
                     group.changes[name] = ("", value)
+            if group.head_id and not household.head_id_hash:
+                group.changes["head_id_hash"] = ("", _("已记录"))
         heads = [r for r, _c in group.rows if self._is_head(r)]
         leader = heads[0] if heads else group.rows[0][0]
         label = group.number or group.head_name
@@ -616,6 +649,7 @@ class HouseholdsSource:
                 group.household = Household(
                     number=group.number,
                     head_name=group.head_name,
+                    head_id_hash=group.head_id,
                     phone=group.phone,
                     village=village,
                     group=places.group(group.village_key, group.group_key),
@@ -634,6 +668,8 @@ class HouseholdsSource:
                 for name in ("head_name", "phone"):
                     if name in group.changes:
                         setattr(household, name, group.changes[name][1])
+                if "head_id_hash" in group.changes:
+                    household.head_id_hash = group.head_id
                 fields |= set(group.changes)
                 changed.append(household)
         Household.objects.bulk_create(new, batch_size=1000)

@@ -235,7 +235,11 @@ def test_rows_of_one_household_that_disagree_leave_its_tags_alone(world, persona
         (2, "household_tags_differ"),
         (3, "household_tags_differ"),
     ]
-    assert outcome.count(Action.UNCHANGED) == 2
+    # The tags are left alone; only the head's ID number is recorded.
+    assert [(p.action, list(p.changes)) for p in outcome.plan] == [
+        (Action.UPDATE, ["head_id_hash"]),
+        (Action.UNCHANGED, []),
+    ]
     assert tags(Household.objects.get(number="001")) == (True, "")
 
 
@@ -255,6 +259,63 @@ def test_a_newer_list_updates_tags_but_never_untags_a_missing_household(
     assert tags(Household.objects.get(number="A002")) == (False, "")
     # 001 is not on the newer list: it keeps its tags until a person decides otherwise.
     assert tags(Household.objects.get(number="001")) == (True, "unstable")
+
+
+def test_unnumbered_households_whose_heads_share_a_name_stay_two(world, persona, tmp_path):
+    """Without 户编号 a household is its head's ID number: two heads called 吴老大 in one
+    village are two households, on the first import and on every import after it."""
+    first, second = make_id_number(date(1970, 1, 1), "M"), make_id_number(date(1971, 2, 2), "M")
+    wife = make_id_number(date(1972, 3, 3), "F")
+    rows = [
+        HEADER,
+        row(1, "乌岭村", "", "", "吴老大", first, "吴老大", first, "户主", "脱贫户", "", ""),
+        row(2, "乌岭村", "", "", "吴老大", first, "吴大嫂", wife, "配偶", "脱贫户", "", ""),
+        row(3, "乌岭村", "", "", "吴老大", second, "吴老大", second, "户主", "一般农户",
+            "边缘易致贫户", ""),
+    ]  # fmt: skip
+    path = write_xlsx(tmp_path / "unnumbered.xlsx", rows)
+    before = Household.objects.count()
+    outcome = pipeline.run(path, HOUSEHOLDS, ctx_for(world, persona), commit=True)
+    assert outcome.issues == []
+    assert outcome.count(Action.CREATE) == 2
+    wus = Household.objects.filter(head_name="吴老大", number="")
+    assert sorted(tags(h) for h in wus) == [(False, "marginal"), (True, "")]
+    assert all(h.head_id_hash for h in wus)
+
+    again = pipeline.run(path, HOUSEHOLDS, ctx_for(world, persona), commit=True)
+    assert again.count(Action.UNCHANGED) == 3, [(p.record.row_number, p.action) for p in again.plan]
+    assert Household.objects.count() == before + 2
+    # A newer list moves only the second household.
+    rows[3] = row(3, "乌岭村", "", "", "吴老大", second, "吴老大", second, "户主", "一般农户",
+                  "风险已消除", "")  # fmt: skip
+    newer = pipeline.run(
+        write_xlsx(tmp_path / "newer.xlsx", rows), HOUSEHOLDS, ctx_for(world, persona), commit=True
+    )
+    assert [p.record.row_number for p in newer.plan if p.action == Action.UPDATE] == [4]
+    assert sorted(tags(h) for h in wus.all()) == [(False, ""), (True, "")]
+
+
+def test_an_unnumbered_household_from_before_gets_its_heads_id(world, persona, tmp_path, adults):
+    """A household registered by name only is found by that name once, and keeps the head's
+    ID number from then on."""
+    shi = adults["shi"]
+    old = Household.objects.create(
+        village=world.village_b, head_name="石父", township=world.township, county=world.county
+    )
+    rows = [HEADER, row(1, "高岜村", "", "", "石父", shi, "石父", shi, "户主", "脱贫户", "", "")]
+    path = write_xlsx(tmp_path / "shi.xlsx", rows)
+    outcome = pipeline.run(path, HOUSEHOLDS, ctx_for(world, persona), commit=True)
+    assert [(p.action, p.target) for p in outcome.plan] == [(Action.UPDATE, old)]
+    assert "户主身份证号" in str(services_examples(outcome))
+    old.refresh_from_db()
+    assert old.head_id_hash and old.is_lifted_from_poverty
+    assert Household.objects.filter(head_name="石父").count() == 1
+
+
+def services_examples(outcome):
+    from baoxue.imports.services import CHANGE_LABELS
+
+    return outcome.examples(CHANGE_LABELS)
 
 
 def test_village_user_imports_only_their_village(world, persona, tmp_path, adults):
