@@ -195,7 +195,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from baoxue.accounts.models import User
     from baoxue.imports import pipeline
     from baoxue.imports.reading import FileRefused
-    from baoxue.imports.registry import SOURCES
+    from baoxue.imports.registry import SOURCES, import_grants
     from baoxue.imports.report import write_error_report
     from baoxue.imports.services import grant_for, remembered_mapping
     from baoxue.imports.sources.base import Action
@@ -211,9 +211,23 @@ def cmd_import(args: argparse.Namespace) -> int:
     if user is None:
         print(f"no such user: {args.user}", file=sys.stderr)
         return 2
+    key = ""
+    if args.into:
+        key = next((g.key for g in import_grants(user, args.source) if args.into in g.names), "")
+        if not key:
+            print(f"--into {args.into}: no such school or township to import into", file=sys.stderr)
+            return 2
     try:
-        grant = grant_for(user, args.source)
+        grant = grant_for(user, args.source, key=key)
     except PermissionDenied as exc:
+        grants = import_grants(user, args.source)
+        if len(grants) > 1:
+            choices = "; ".join(
+                f"{(g.school.code if g.school else g.township.code) or '—'} {g.label}"
+                for g in grants
+            )
+            print(f"{exc} (say which with --into: {choices})", file=sys.stderr)
+            return 2
         print(
             f"不能导入 not allowed: {exc}（账号 account {user.username}）"
             " 请用 --user 指定有导入权限的账号，如乡镇控辍保学办公室的账号"
@@ -424,6 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--data-dir")
     imp.add_argument("--user", default="admin", help="the account the import is made as")
     imp.add_argument("--dry-run", action="store_true", help="validate and preview only")
+    imp.add_argument(
+        "--into",
+        default="",
+        help="for an account of several schools or townships: the school's or township's "
+        "code or name the file is for",
+    )
     imp.add_argument("--errors", help="write rejected and doubtful rows to this .xlsx")
     imp.add_argument(
         "--partial",

@@ -16,11 +16,23 @@ class UploadForm(forms.Form):
     # A client-made token: a double click or a retried upload creates one batch, not two.
     token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
 
-    def __init__(self, *args: Any, sources: list[str], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        sources: list[str],
+        targets: list[tuple[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["source"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [(code, SOURCES[code].label) for code in sources]
+        if targets and len(targets) > 1:
+            # A user of two schools, or of two townships: which one the file is for.
+            self.fields["target"] = forms.ChoiceField(
+                label=_("导入到"), choices=[("", "——"), *targets]
+            )
+            self.order_fields(["source", "target", "file"])
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]

@@ -43,29 +43,82 @@ class ImportGrant:
     township: Region
     school: School | None = None
     village_ids: frozenset[int] | None = None
+    village_names: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Names the grant in a form's choice and on the command line."""
+        if self.school is not None:
+            return f"school:{self.school.pk}"
+        if self.village_ids is not None:
+            return f"villages:{self.township.pk}"
+        return f"township:{self.township.pk}"
+
+    @property
+    def label(self) -> str:
+        if self.school is not None:
+            return self.school.name
+        if self.village_ids is not None:
+            return f"{self.township.name}（{'、'.join(self.village_names)}）"
+        return self.township.name
+
+    @property
+    def names(self) -> set[str]:
+        """What the command line's --into may call it: a code or a name."""
+        if self.school is not None:
+            return {self.school.code, self.school.name} - {""}
+        return {self.township.code, self.township.name, self.label} - {""}
+
+    def covers(self, township_id: int | None, school_id: int | None) -> bool:
+        """Whether a batch staged for this township (and school) is the user's to act on:
+        the township office's for every batch of its township, a school's for its own."""
+        if township_id != self.township.pk:
+            return False
+        if self.school is not None:
+            return school_id == self.school.pk
+        return self.village_ids is None or school_id is None
 
 
 def import_grants(user: Any, source: str) -> list[ImportGrant]:
+    """The user's grants for a source, one per place they can import into: the whole
+    township where they have it (it covers the township's schools and villages), one grant
+    for all their villages of a township, and one per school."""
     from baoxue.accounts.models import RoleAssignment
 
-    grants: list[ImportGrant] = []
     scope = scope_for(user)
     if scope.is_empty:
-        return grants
-    for a in RoleAssignment.objects.filter(user=user).select_related("region", "school"):
+        return []
+    townships: dict[int, ImportGrant] = {}
+    villages: dict[int, tuple[Region, dict[int, str]]] = {}
+    schools: dict[int, ImportGrant] = {}
+    township_roles = {Role.TOWNSHIP_OFFICE, Role.DISABILITY_FEDERATION}
+    assignments = RoleAssignment.objects.filter(user=user).select_related(
+        "region__parent", "school__township"
+    )
+    for a in assignments.order_by("pk"):
         if source not in ROLE_SOURCES.get(a.role, set()):
             continue
-        township_roles = {Role.TOWNSHIP_OFFICE, Role.DISABILITY_FEDERATION}
         if a.role in township_roles and a.region and a.region.level == "township":
-            grants.append(ImportGrant(source, a.region))
+            townships.setdefault(a.region.pk, ImportGrant(source, a.region))
         elif (
             a.role == Role.VILLAGE and a.region and a.region.level == "village" and a.region.parent
         ):
-            grants.append(
-                ImportGrant(source, a.region.parent, village_ids=frozenset({a.region.pk}))
-            )
+            township, names = villages.setdefault(a.region.parent.pk, (a.region.parent, {}))
+            names[a.region.pk] = a.region.name
         elif a.role == Role.SCHOOL and a.school and a.school.township:
-            grants.append(ImportGrant(source, a.school.township, school=a.school))
+            schools.setdefault(a.school.pk, ImportGrant(source, a.school.township, a.school))
+    grants = list(townships.values())
+    for township, names in villages.values():
+        if township.pk not in townships:
+            grants.append(
+                ImportGrant(
+                    source,
+                    township,
+                    village_ids=frozenset(names),
+                    village_names=tuple(names.values()),
+                )
+            )
+    grants += [g for g in schools.values() if g.township.pk not in townships]
     return grants
 
 

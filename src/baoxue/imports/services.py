@@ -57,13 +57,43 @@ def _sha256(handle: BinaryIO) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def grant_for(user: Any, source: str, township: Region | None = None) -> ImportGrant:
+def grant_for(user: Any, source: str, township: Region | None = None, key: str = "") -> ImportGrant:
+    """The grant a new file is imported under: the one named by `key` (a form's or the
+    command line's choice), else the user's only grant for the source (in `township`, when
+    given). Several grants and no choice is refused rather than guessed."""
     grants = import_grants(user, source)
     if township is not None:
         grants = [g for g in grants if g.township.pk == township.pk]
+    if key:
+        grants = [g for g in grants if g.key == key]
+    if not grants:
+        raise PermissionDenied(_("您没有导入此类数据的权限。"))
+    if len(grants) > 1:
+        raise PermissionDenied(
+            _("您可以导入到多个地方（%(places)s），请选择导入到哪里。")
+            % {"places": "、".join(g.label for g in grants)}
+        )
+    return grants[0]
+
+
+def grant_for_batch(user: Any, batch: ImportBatch) -> ImportGrant:
+    """The grant under which the user may act on a staged batch (validate, commit): the
+    township office's for any batch of its township, a school's for its own school's."""
+    grants = [
+        g for g in import_grants(user, batch.source) if g.covers(batch.township_id, batch.school_id)
+    ]
     if not grants:
         raise PermissionDenied(_("您没有导入此类数据的权限。"))
     return grants[0]
+
+
+def import_targets(user: Any, sources: list[str]) -> list[tuple[str, str]]:
+    """Where the user can import into, over the given sources, as (key, label) choices."""
+    targets: dict[str, str] = {}
+    for source in sources:
+        for g in import_grants(user, source):
+            targets.setdefault(g.key, g.label)
+    return list(targets.items())
 
 
 def remembered_mapping(source: str) -> dict[str, str]:
@@ -77,6 +107,7 @@ def batch_upload(
     handle: BinaryIO,
     filename: str,
     township: Region | None = None,
+    target: str = "",
     client_token: str = "",
 ) -> ImportBatch:
     """Store the file and read its header. A file that cannot be read at all is kept with
@@ -87,7 +118,7 @@ def batch_upload(
             return earlier
     if source not in SOURCES:
         raise ValidationError(_("未知的数据来源。"))
-    grant = grant_for(actor, source, township)
+    grant = grant_for(actor, source, township, target)
     checksum, size = _sha256(handle)
     if size > MAX_UPLOAD_BYTES:
         raise ValidationError(_("文件超过 50 MB，请拆分后再导入。"))
@@ -173,11 +204,12 @@ def batch_set_mapping(
 
 
 def _context(batch: ImportBatch, actor: Any) -> pipeline.ImportContext:
-    grant = grant_for(actor, batch.source, batch.township)
+    grant = grant_for_batch(actor, batch)
     return pipeline.ImportContext(
         actor=actor,
         township=grant.township,
-        school=grant.school,
+        # A school's file stays that school's when the township office commits it.
+        school=batch.school or grant.school,
         village_ids=grant.village_ids,
         batch_id=batch.pk,
         complete_list=bool(batch.options.get("complete_list", True)),

@@ -40,7 +40,7 @@ def access_importable_batch(user: Any, public_id: str) -> ImportBatch:
     """A batch the user may also act on (not only read): 404 otherwise, like a missing one."""
     batch = access_batch(user, public_id)
     try:
-        services.grant_for(user, batch.source, batch.township)
+        services.grant_for_batch(user, batch)
     except PermissionDenied:
         raise Http404 from None
     return batch
@@ -49,11 +49,12 @@ def access_importable_batch(user: Any, public_id: str) -> ImportBatch:
 @login_required
 def batch_list(request: HttpRequest) -> HttpResponse:
     sources = sources_for(request.user)
-    form = UploadForm(sources=sources, initial={"token": uuid.uuid4().hex})
+    targets = services.import_targets(request.user, sources)
+    form = UploadForm(sources=sources, targets=targets, initial={"token": uuid.uuid4().hex})
     if request.method == "POST":
         if not sources:
             raise PermissionDenied
-        form = UploadForm(request.POST, request.FILES, sources=sources)
+        form = UploadForm(request.POST, request.FILES, sources=sources, targets=targets)
         if form.is_valid():
             upload = form.cleaned_data["file"]
             try:
@@ -62,10 +63,13 @@ def batch_list(request: HttpRequest) -> HttpResponse:
                     source=form.cleaned_data["source"],
                     handle=upload,
                     filename=upload.name,
+                    target=form.cleaned_data.get("target", ""),
                     client_token=form.cleaned_data["token"],
                 )
             except ValidationError as exc:
                 form.add_error("file", exc)
+            except PermissionDenied as exc:
+                form.add_error("target" if "target" in form.fields else "source", str(exc))
             else:
                 return redirect("imports:batch_detail", batch.public_id)
     batches = (
