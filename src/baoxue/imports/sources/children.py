@@ -19,7 +19,14 @@ from baoxue.core.bulk import filter_in, instances, update_rows
 from baoxue.imports.sources.base import Record, RowIssue
 from baoxue.imports.values import CellError, parse_id_number_cell
 from baoxue.registry.models import Child, Guardian, Region
-from baoxue.registry.services import IdColumns, child_place_columns, child_row, id_columns_of
+from baoxue.registry.services import (
+    IdColumns,
+    apply_id_columns,
+    child_place_columns,
+    child_row,
+    id_columns,
+    id_columns_of,
+)
 
 CHUNK = 5000
 
@@ -161,14 +168,25 @@ class ChildIndex:
             children.exclude(id_number_hash=""), "id_number_hash", hash_list, CHUNK, fields=only
         ):
             self.by_hash.setdefault(child.id_number_hash, []).append(child)
-        self.by_name: dict[tuple[str, date | None, int], list[Child]] = {}
-        if not any(not id_hash(r) for r in records):
-            # Every record has a valid ID number: none is matched by name, and the township's
-            # children without one (not in the partial index) need not be read at all.
-            return
-        for child in instances(children.filter(township=township, id_number_hash=""), only):
-            key = (child.name, child.birth_date, child.village_id)
-            self.by_name.setdefault(key, []).append(child)
+        self._township = township
+        self._only = only
+        self._by_name: dict[tuple[str, date | None, int], list[Child]] | None = None
+        # Children without a valid ID number found for a row that has one: the row's number.
+        self._given_number: dict[int, tuple[int, str]] = {}
+        if any(not id_hash(r) for r in records):
+            self.by_name  # noqa: B018 - loaded now, while the other queries run
+
+    @property
+    def by_name(self) -> dict[tuple[str, date | None, int], list[Child]]:
+        """The township's children without a valid ID number, by name, birth date and
+        village: read only when a row needs them (most files give every child's number)."""
+        if self._by_name is None:
+            self._by_name = {}
+            children = Child.objects.filter(township=self._township, id_number_hash="")
+            for child in instances(children, self._only):
+                key = (child.name, child.birth_date, child.village_id)
+                self._by_name.setdefault(key, []).append(child)
+        return self._by_name
 
     def find(
         self,
@@ -209,7 +227,7 @@ class ChildIndex:
                     )
                 conflict = self._conflict(record, child, reveal=reveal)
                 return (None, conflict) if conflict else (child, None)
-            return None, None
+            return self._without_number(record, village, h)
         if village is None:
             return None, None
         candidates = self.by_name.get((values["name"], values.get("birth_date"), village.pk), [])
@@ -224,6 +242,35 @@ class ChildIndex:
                 % {"n": len(candidates)},
             )
         return None, None
+
+    def _without_number(
+        self, record: Record, village: Region | None, h: str
+    ) -> tuple[Child | None, RowIssue | None]:
+        """A row whose valid ID number is not registered may be a child registered without
+        one (by hand, or from a list that had none): the only child of the village with its
+        name and birth date and no valid number is that child, for one number only."""
+        values = record.values
+        info: idnumbers.IdInfo = values["id_info"]
+        birth = values.get("birth_date") or info.birth_date
+        if village is None or birth is None:
+            return None, None
+        candidates = self.by_name.get((values["name"], birth, village.pk), [])
+        if len(candidates) != 1:
+            return None, None  # none, or several: a new child, as before
+        child = candidates[0]
+        earlier = self._given_number.setdefault(child.pk, (record.row_number, h))
+        if earlier[1] != h:
+            return None, RowIssue(
+                record.row_number,
+                "身份证号",
+                "ambiguous",
+                _(
+                    "与第 %(row)s 行同名、同生日、同村，系统中只有一名这样的儿童"
+                    "（没有有效身份证号），两行的身份证号却不同，无法确定是哪一位，请核实"
+                )
+                % {"row": earlier[0]},
+            )
+        return child, None
 
     @staticmethod
     def _conflict(record: Record, child: Child, *, reveal: bool = True) -> RowIssue | None:
@@ -249,6 +296,25 @@ class ChildIndex:
             _("身份证号与系统中已登记的儿童相同，但%(what)s不同，请核实后再导入")
             % {"what": "、".join(differences)},
         )
+
+
+ID_FIELDS = (
+    "id_number_enc",
+    "id_number_hash",
+    "id_number_masked",
+    "id_suffix",
+    "id_number_original_enc",
+    "id_status",
+)
+
+
+def give_id_number(child: Child, value: str) -> None:
+    """A valid ID number for a child registered without one, or with a flagged one (kept as
+    the original). The caller writes ID_FIELDS."""
+    old_value = child.id_number
+    apply_id_columns(child, id_columns(value))
+    if old_value and old_value != value:
+        child.id_number_original_enc = crypto.encrypt(old_value)
 
 
 def duplicates_in_file(records: list[Record]) -> list[RowIssue]:

@@ -34,9 +34,11 @@ from baoxue.imports.sources.base import (
     person_name,
 )
 from baoxue.imports.sources.children import (
+    ID_FIELDS,
     READ_BY_ENROLLMENT,
     ChildIndex,
     duplicates_in_file,
+    give_id_number,
     guardian_change,
     guardian_issues,
     guardian_row,
@@ -451,6 +453,12 @@ class EnrollmentSource:
                 # the child but not the enrollment to update).
                 child = (existing or max(numbered, key=lambda e: e.pk)).child
             v["child"] = child
+            # The 学籍 fills a blank: the ID number of a child registered without a valid one.
+            given = (
+                {"id_number": ("", v["id_info"].value)}
+                if child is not None and row_hash and not child.id_number_hash
+                else {}
+            )
             school = schools.peek(v["school_key"])
             if existing is None and child is not None and school is not None:
                 existing = current.get((child.pk, school.pk))
@@ -461,9 +469,9 @@ class EnrollmentSource:
                     # school's 学籍; that school's next file or the reconciliation will).
                     existing = others[0]
             if existing is None:
-                plan.append(Planned(record, Action.CREATE))
+                plan.append(Planned(record, Action.CREATE, None, given))
                 continue
-            changes = self._changes(existing, v, schools.peek(v["school_key"]))
+            changes = {**self._changes(existing, v, schools.peek(v["school_key"])), **given}
             # The 学籍 only fills blanks in a child's family: a guardian for a child without
             # one, a phone for a guardian without one (the 户籍 side is the authority).
             guardian = guardian_change(v, guardians.get(existing.child_id, {}), fill_only=True)
@@ -511,6 +519,26 @@ class EnrollmentSource:
             return None
         elsewhere = [e for e in found if active(e)]
         return max(elsewhere, key=rank) if elsewhere else None
+
+    @staticmethod
+    def _give_id_numbers(plan: list[Planned], now: Any) -> int:
+        """Registered children without a valid ID number whose 学籍 gives one: few, so
+        read whole here (their old, flagged number is kept as the original)."""
+        given: dict[int, str] = {}
+        for p in plan:
+            if "id_number" in p.changes:
+                child_id = (
+                    p.target.child_id if p.target is not None else p.record.values["child"].pk
+                )
+                given[child_id] = p.changes["id_number"][1]
+        children = list(filter_in(Child.objects.all(), "id", sorted(given)))
+        for child in children:
+            give_id_number(child, given[child.pk])
+            child.version += 1
+            child.updated_at = now
+        if children:
+            update_objects(children, [*ID_FIELDS, "version", "updated_at"])
+        return len(children)
 
     @staticmethod
     def _changes(e: Enrollment, v: dict[str, Any], school: Any) -> dict[str, tuple[Any, Any]]:
@@ -775,7 +803,7 @@ class EnrollmentSource:
                     )
                     continue
                 for name, (_old, value) in p.changes.items():
-                    if name != "guardian":  # written below, with the other children's
+                    if name not in {"guardian", "id_number"}:  # written below, with the others
                         setattr(e, name, value)
                 if "status" in p.changes:
                     kind = _EVENT_FOR_STATUS.get(e.status, EnrollmentEvent.Kind.STATUS_CHANGE)
@@ -815,6 +843,7 @@ class EnrollmentSource:
                 "updated_at",
             ],
         )
+        ids_given = self._give_id_numbers(plan, now)
         # Registered children named with a guardian: the blanks of their families filled.
         guardians_filled = save_guardians(
             [
@@ -848,6 +877,7 @@ class EnrollmentSource:
                 "children_created": written["Child"],
                 "guardians_added": written["Guardian"] + guardians_filled,
                 "absent_from_list": len(absent),
+                "id_numbers_given": ids_given,
             },
         )
         progress("commit", len(plan), len(plan))

@@ -9,7 +9,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from baoxue.core import crypto
 from baoxue.core.bulk import (
     BackgroundWrites,
     RowWriter,
@@ -30,9 +29,11 @@ from baoxue.imports.sources.base import (
 )
 from baoxue.imports.sources.children import (
     CHUNK,
+    ID_FIELDS,
     ChildIndex,
     child_fields_changed,
     duplicates_in_file,
+    give_id_number,
     guardian_change,
     guardian_issues,
     guardian_row,
@@ -47,7 +48,6 @@ from baoxue.imports.sources.children import (
 from baoxue.imports.values import CellError, clean_text, parse_bool, parse_date, parse_sex
 from baoxue.registry.counts import counts_mark_stale
 from baoxue.registry.models import Child, Guardian, Household
-from baoxue.registry.services import apply_id_columns, id_columns
 
 ID_ALIASES = ("身份证号码", "公民身份号码", "身份证件号", "身份证件号码", "证件号码", "身份证")
 
@@ -298,19 +298,8 @@ class RosterSource:
             v = p.record.values
             for name, (_old, new) in p.changes.items():
                 if name == "id_number":
-                    cols = id_columns(new)
-                    old_value = child.id_number
-                    apply_id_columns(child, cols)
-                    if old_value and old_value != new:
-                        child.id_number_original_enc = crypto.encrypt(old_value)
-                    fields |= {
-                        "id_number_enc",
-                        "id_number_hash",
-                        "id_number_masked",
-                        "id_suffix",
-                        "id_number_original_enc",
-                        "id_status",
-                    }
+                    give_id_number(child, new)
+                    fields |= set(ID_FIELDS)
                 elif name in {"guardian", "household"}:
                     continue  # written below with the households and guardians
                 elif name == "village_id":

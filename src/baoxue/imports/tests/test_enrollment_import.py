@@ -118,6 +118,31 @@ def test_existing_child_gets_the_enrollment_not_a_twin(world, persona, tmp_path)
     assert child.current_school == world.school_y
 
 
+@pytest.mark.parametrize("with_number", [False, True])
+def test_a_registered_child_without_an_id_number_gets_the_one_in_the_xueji(
+    world, persona, tmp_path, with_number
+):
+    """石丽 is registered without an ID number; her 学籍 has one. She is enrolled (no twin)
+    and the registry keeps the number; the next export finds her by it and changes nothing."""
+    li = world.child("石丽")
+    number = make_id_number(date(2013, 2, 2), "F")
+    cells = row("石丽", number, school="2145993201", grade="七年级", address="培秀乡高岜村")
+    cells[1] = "女"
+    if not with_number:
+        cells[3] = ""  # no 学籍号 either: found by name, birth date and village
+    path = write_xlsx(tmp_path / "y.xlsx", [ENROLLMENT_HEADER, cells])
+    before = Child.objects.count()
+    outcome = pipeline.run(path, SOURCE, ctx_for(world, persona), commit=True)
+    assert [(p.action, p.changes) for p in outcome.plan] == [
+        (Action.CREATE, {"id_number": ("", number)})
+    ]
+    assert Child.objects.count() == before
+    li.refresh_from_db()
+    assert (li.id_number, li.id_status, li.current_school) == (number, "valid", world.school_y)
+    again = pipeline.run(path, SOURCE, ctx_for(world, persona), commit=True)
+    assert [p.action for p in again.plan] == [Action.UNCHANGED]
+
+
 def test_reimport_is_unchanged_and_a_newer_export_records_events(world, persona, tmp_path, ids):
     first = write_xlsx(
         tmp_path / "a.xlsx",

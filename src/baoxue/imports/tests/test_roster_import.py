@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from baoxue.core import crypto
 from baoxue.core.models import AuditEvent
 from baoxue.imports import pipeline
 from baoxue.imports.reading import FileRefused
@@ -209,6 +210,58 @@ def test_conflict_with_an_existing_child_is_reported_not_guessed(world, persona,
     assert "姓名" in outcome.issues[0].message and "吴俊辉" in outcome.issues[0].message
     assert world.child("吴俊辉").name == "吴俊辉"
     assert not Child.objects.filter(name="吴军").exists()
+
+
+def test_a_child_registered_without_an_id_number_gets_it_from_the_roster(world, persona, tmp_path):
+    """石丽 was registered without an ID number; the roster gives hers. She is the same
+    child (name, birth date, village), not a second 石丽; the next import finds her by it."""
+    before = Child.objects.count()
+    li = world.child("石丽")
+    number = make_id_number(date(2013, 2, 2), "F")
+    row = ["石丽", "女", number, "", "苗族", "高岜村", "", "", "", "", "", ""]
+    path = write_xlsx(tmp_path / "r.xlsx", [ROSTER_HEADER, row])
+    outcome = pipeline.run(path, ROSTER, ctx_for(world, persona), commit=True)
+    assert [(p.action, p.target) for p in outcome.plan] == [(Action.UPDATE, li)]
+    assert Child.objects.count() == before
+    li.refresh_from_db()
+    assert (li.id_number, li.id_status) == (number, "valid")
+    again = pipeline.run(path, ROSTER, ctx_for(world, persona), commit=True)
+    assert [p.action for p in again.plan] == [Action.UNCHANGED]
+
+
+def test_a_wrong_id_number_is_corrected_and_kept(world, persona, tmp_path):
+    """杨光明's registered number fails its check character; the roster's valid one, for the
+    same name, birth date and village, replaces it, and the old one is kept."""
+    yang = world.child("杨光明")
+    wrong = yang.id_number
+    number = make_id_number(date(2014, 1, 20), "M")
+    row = ["杨光明", "男", number, "2014-01-20", "", "乌岭村", "", "", "", "", "", ""]
+    outcome = pipeline.run(
+        write_xlsx(tmp_path / "r.xlsx", [ROSTER_HEADER, row]),
+        ROSTER,
+        ctx_for(world, persona),
+        commit=True,
+    )
+    assert [p.target for p in outcome.plan] == [yang]
+    yang.refresh_from_db()
+    assert yang.id_number == number
+    assert crypto.decrypt(yang.id_number_original_enc) == wrong
+
+
+def test_two_numbers_for_one_unnumbered_child_are_not_guessed(world, persona, tmp_path):
+    first = make_id_number(date(2013, 2, 2), "F")
+    second = make_id_number(date(2013, 2, 2), "F")
+    rows = [
+        ROSTER_HEADER,
+        ["石丽", "女", first, "", "", "高岜村", "", "", "", "", "", ""],
+        ["石丽", "女", second, "", "", "高岜村", "", "", "", "", "", ""],
+    ]
+    outcome = pipeline.run(
+        write_xlsx(tmp_path / "r.xlsx", rows), ROSTER, ctx_for(world, persona), commit=True
+    )
+    assert [(i.row_number, i.code) for i in outcome.issues] == [(3, "ambiguous")]
+    assert "第 2 行" in outcome.issues[0].message
+    assert world.child("石丽").id_number == first
 
 
 def test_duplicate_rows_in_a_file(world, persona, tmp_path, ids):
