@@ -153,8 +153,16 @@ class Outcome:
     def warned_rows(self) -> int:
         return len({i.row_number for i in self.issues if i.severity == "warning"})
 
-    def examples(self, labels: dict[str, str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    def examples(
+        self,
+        labels: dict[str, Any] | None = None,
+        shown: Callable[[str, Any], str] | None = None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """A few rows of each action, with their changes as (old, new) text: `labels` names
+        the changed fields, `shown` writes a value as a person reads it (a label, not a
+        code; an ID number masked)."""
         labels = labels or {}
+        text = shown or (lambda _name, value: "" if value is None else str(value))
         out: dict[str, list[dict[str, Any]]] = {}
         for action in (Action.CREATE, Action.UPDATE, Action.UNCHANGED):
             rows = [p for p in self.planned if p.action == action][:EXAMPLES_PER_ACTION]
@@ -166,7 +174,8 @@ class Outcome:
                     "row": p.record.row_number,
                     "name": p.record.values.get("name", ""),
                     "changes": {
-                        str(labels.get(k, k)): [str(a), str(b)] for k, (a, b) in p.changes.items()
+                        str(labels.get(k, k)): [text(k, a), text(k, b)]
+                        for k, (a, b) in p.changes.items()
                     },
                 }
                 for p in rows

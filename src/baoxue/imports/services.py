@@ -10,6 +10,7 @@ import hashlib
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -18,7 +19,9 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from baoxue.core import idnumbers
 from baoxue.core.progress import progress_read, progress_write
 from baoxue.core.services import log_action
 from baoxue.imports import pipeline
@@ -26,24 +29,61 @@ from baoxue.imports.models import ColumnMapping, ImportBatch, ImportIssue
 from baoxue.imports.reading import FileRefused
 from baoxue.imports.registry import SOURCES, ImportGrant, import_grants
 from baoxue.imports.sources.base import Action, header_key
-from baoxue.registry.models import Region
+from baoxue.registry.models import Child, Enrollment, LeftBehind, Region
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 # Names of changes that are not a field of the file.
 CHANGE_LABELS = {
-    "village_id": "村",
-    "id_number": "身份证号",
-    "guardian": "监护人",
-    "household": "户号",
-    "school": "学校",
-    "has_disability": "残疾",
-    "card": "残疾人证号",
-    "head_name": "户主",
-    "head_id_hash": "户主身份证号",
-    "phone": "联系电话",
-    "absent_from_list_since": "不在名册中（自）",
-    "on_roster": "户籍名册有记录",
+    "village_id": gettext_lazy("村"),
+    "id_number": gettext_lazy("身份证号"),
+    "guardian": gettext_lazy("监护人"),
+    "household": gettext_lazy("户号"),
+    "school": gettext_lazy("学校"),
+    "status": gettext_lazy("学籍状态"),
+    "is_boarding": gettext_lazy("是否住校"),
+    "entry_date": gettext_lazy("入学日期"),
+    "has_disability": gettext_lazy("残疾"),
+    "category": gettext_lazy("残疾类别"),
+    "card": gettext_lazy("残疾人证号"),
+    "head_name": gettext_lazy("户主"),
+    "head_id_hash": gettext_lazy("户主身份证号"),
+    "phone": gettext_lazy("联系电话"),
+    "left_behind": gettext_lazy("留守情况"),
+    "is_migrant": gettext_lazy("流动儿童"),
+    "is_deceased": gettext_lazy("已死亡"),
+    "moved_away": gettext_lazy("已迁出"),
+    "absent_from_list_since": gettext_lazy("不在名册中（自）"),
+    "on_roster": gettext_lazy("户籍名册有记录"),
 }
+# Coded values of the changes, as the registry's pages show them.
+CHANGE_CHOICES: dict[str, dict[Any, Any]] = {
+    "sex": dict(Child.Sex.choices),
+    "left_behind": dict(LeftBehind.choices),
+    "status": dict(Enrollment.Status.choices),
+    "is_boarding": {True: gettext_lazy("住校"), False: gettext_lazy("走读")},
+}
+
+
+def change_text(name: str, value: Any) -> str:
+    """One side of a change in a preview, as a person reads it: a code's label, 是/否, a
+    date, a grade; an ID number masked (previews are kept with the batch and shown in it)."""
+    if value is None or value == "":
+        return ""
+    if name == "id_number":
+        # The old side is the registry's ID status (there was no valid number), the new a number.
+        statuses = dict(Child.IdStatus.choices)
+        return str(statuses[value]) if value in statuses else idnumbers.mask(str(value))
+    if name in CHANGE_CHOICES:
+        return str(CHANGE_CHOICES[name].get(value, value))
+    if isinstance(value, bool):
+        return str(_("是") if value else _("否"))
+    if name == "grade" and isinstance(value, int):
+        return _("%(n)s年级") % {"n": value}
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
 PROGRESS_EVERY = 2000
 
 
@@ -264,7 +304,9 @@ def _preview(
     after the commit what it did (the commit plans again, against the registry as it is
     then)."""
     return {
-        "examples": outcome.examples({**{f.name: f.label for f in source.fields}, **CHANGE_LABELS}),
+        "examples": outcome.examples(
+            {**{f.name: f.label for f in source.fields}, **CHANGE_LABELS}, change_text
+        ),
         "new_places": ctx.places.proposals(),
         "new_schools": ctx.schools.proposals(),
         # Current 学籍 of the file's schools that the file does not list (学籍 only).
