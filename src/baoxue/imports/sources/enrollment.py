@@ -311,14 +311,7 @@ class EnrollmentSource:
                 found = school_refs[spelling] = (key, schools.peek(key))
             key, school = found
             if ctx.school is not None and (school is None or school.pk != ctx.school.pk):
-                issues.append(
-                    RowIssue(
-                        record.row_number,
-                        "学校名称",
-                        "scope",
-                        _("不是本校（%(s)s）的学生，未导入") % {"s": ctx.school.name},
-                    )
-                )
+                issues.append(self._not_own_school(record.row_number, spelling, school, ctx.school))
                 continue
             if school is not None and not school.lowest_grade <= v["grade"] <= school.highest_grade:
                 issues.append(
@@ -519,6 +512,48 @@ class EnrollmentSource:
             return None
         elsewhere = [e for e in found if active(e)]
         return max(elsewhere, key=rank) if elsewhere else None
+
+    @staticmethod
+    def _not_own_school(
+        row: int, spelling: tuple[str, str], named: School | None, own: School
+    ) -> RowIssue:
+        """Why a school's own import refuses a row of another school, and, where the row's
+        school is not one the registry knows, how to make the file this school's."""
+        code, name = spelling
+        if named is not None:
+            return RowIssue(
+                row,
+                "学校名称",
+                "scope",
+                _("该行是 %(other)s 的学生，不是本校（%(s)s）的，未导入")
+                % {"other": named.name, "s": own.name},
+            )
+        if code:
+            return RowIssue(
+                row,
+                "学校标识码",
+                "scope",
+                _("学校标识码“%(code)s”不是本校（%(s)s）的标识码%(own)s，未导入")
+                % {
+                    "code": code,
+                    "s": own.name,
+                    "own": _("（%(c)s）") % {"c": own.code} if own.code else "",
+                },
+            )
+        return RowIssue(
+            row,
+            "学校名称",
+            "scope",
+            _(
+                "学校名称“%(name)s”与本校在系统中的名称“%(s)s”不一致，未导入。如果这是本校的"
+                "名册，请把学校名称改为“%(s)s”%(code)s后重新导入"
+            )
+            % {
+                "name": name,
+                "s": own.name,
+                "code": _("，或填写学校标识码 %(c)s") % {"c": own.code} if own.code else "",
+            },
+        )
 
     @staticmethod
     def _give_id_numbers(plan: list[Planned], now: Any) -> int:

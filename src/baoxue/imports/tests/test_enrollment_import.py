@@ -190,8 +190,39 @@ def test_school_user_imports_only_their_school(world, persona, tmp_path, ids):
     ctx = ctx_for(world, persona, "principal_x", school=world.school_x)
     outcome = pipeline.run(path, SOURCE, ctx, commit=True)
     assert [p.record.values["name"] for p in outcome.plan] == ["石一"]
-    assert "不是本校" in outcome.issues[0].message
+    assert outcome.issues[0].message == (
+        "该行是 培秀苗族乡民族中学 的学生，不是本校（培秀苗族乡中心小学）的，未导入"
+    )
     assert not Child.objects.filter(name="石二").exists()
+
+
+def test_a_school_users_own_list_with_its_name_spelled_otherwise_says_how_to_fix_it(
+    world, persona, tmp_path, ids
+):
+    """No 学校标识码 column and the school's name written its everyday way: every row is
+    refused (not guessed to be this school's), and the message says what to change."""
+    header = [h for h in ENROLLMENT_HEADER if h != "学校标识码"]
+    cells = row("石一", ids[0])
+    del cells[ENROLLMENT_HEADER.index("学校标识码")]
+    cells[header.index("学校名称")] = "培秀乡中心小学"
+    path = write_xlsx(tmp_path / "s.xlsx", [header, cells])
+    ctx = ctx_for(world, persona, "principal_x", school=world.school_x)
+    outcome = pipeline.run(path, SOURCE, ctx, commit=True)
+    [issue] = outcome.issues
+    assert (issue.column, issue.code) == ("学校名称", "scope")
+    assert issue.message == (
+        "学校名称“培秀乡中心小学”与本校在系统中的名称“培秀苗族乡中心小学”不一致，未导入。"
+        "如果这是本校的名册，请把学校名称改为“培秀苗族乡中心小学”，或填写学校标识码 2145993101"
+        "后重新导入"
+    )
+    # A code that is not this school's says so too.
+    cells = row("石一", ids[0], school="2145990000")
+    outcome = pipeline.run(
+        write_xlsx(tmp_path / "c.xlsx", [ENROLLMENT_HEADER, cells]), SOURCE, ctx, commit=True
+    )
+    assert outcome.issues[0].message == (
+        "学校标识码“2145990000”不是本校（培秀苗族乡中心小学）的标识码（2145993101），未导入"
+    )
 
 
 def test_a_school_users_file_naming_an_unknown_school_creates_none(world, persona, tmp_path, ids):
@@ -201,7 +232,7 @@ def test_a_school_users_file_naming_an_unknown_school_creates_none(world, person
     schools = School.objects.count()
     ctx = ctx_for(world, persona, "principal_x", school=world.school_x)
     outcome = pipeline.run(path, SOURCE, ctx, commit=True)
-    assert "不是本校" in outcome.issues[0].message
+    assert "与本校在系统中的名称" in outcome.issues[0].message
     assert ctx.schools.proposals() == []  # the preview proposes nothing either
     assert School.objects.count() == schools
     assert not School.objects.filter(name="不存在小学").exists()
