@@ -267,7 +267,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(
         f"{outcome.rows_total} rows: {outcome.count(Action.CREATE)} {verb} created, "
         f"{outcome.count(Action.UPDATE)} updated, {outcome.count(Action.UNCHANGED)} unchanged, "
-        f"{outcome.rejected_rows} rejected, {outcome.warned_rows} with warnings"
+        f"{outcome.rejected_rows} rejected, {outcome.skipped_rows} skipped, "
+        f"{outcome.warned_rows} with warnings"
     )
     absent = ctx.notes.get("absent_from_list", {}).get("schools", {})
     for school, n in absent.items():

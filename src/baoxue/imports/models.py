@@ -94,6 +94,7 @@ class ImportBatch(models.Model):
     rows_unchanged = models.PositiveIntegerField(default=0)
     rows_rejected = models.PositiveIntegerField(default=0)
     rows_warned = models.PositiveIntegerField(default=0)
+    rows_skipped = models.PositiveIntegerField(default=0)
     # What the preview showed: examples of each action and the places/schools to be created.
     preview = models.JSONField(default=dict, blank=True)
     validated_at = models.DateTimeField(null=True, blank=True)
@@ -141,8 +142,10 @@ class ImportBatch(models.Model):
         return self.status in {self.Status.VALIDATING, self.Status.COMMITTING}
 
 
-# Warning codes of rows that are skipped: see ImportIssue.kind_label.
-SKIPPED_ROW_CODES = frozenset({"repeat", "example"})
+# Warning codes of rows that are skipped: an exact repeat of another row, the template's
+# example row, a person the list names who is not the import's concern (an adult or a
+# pre-school child in the 残联 list). See ImportIssue.kind_label and Outcome.skipped_rows.
+SKIPPED_ROW_CODES = frozenset({"repeat", "example", "not_school_age"})
 
 
 class ImportIssue(models.Model):

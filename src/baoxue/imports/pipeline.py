@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from baoxue.core import idnumbers
 from baoxue.core.idnumbers import mask
+from baoxue.imports.models import SKIPPED_ROW_CODES
 from baoxue.imports.places import Places, Schools
 from baoxue.imports.reading import FileRefused, Table, read_table
 from baoxue.imports.sources.base import (
@@ -148,6 +149,21 @@ class Outcome:
     @property
     def rejected_rows(self) -> int:
         return len({i.row_number for i in self.issues if i.severity == "error"})
+
+    @property
+    def skipped_rows(self) -> int:
+        """Rows neither written nor wrong: repeats, the template's example, people the list
+        names who are not the import's concern. Each has a warning that says why."""
+        planned = {p.record.row_number for p in self.planned}
+        return len(
+            {
+                i.row_number
+                for i in self.issues
+                if i.severity == "warning"
+                and i.code in SKIPPED_ROW_CODES
+                and i.row_number not in planned
+            }
+        )
 
     @property
     def warned_rows(self) -> int:

@@ -278,6 +278,7 @@ def _store_outcome(batch: ImportBatch, outcome: pipeline.Outcome) -> None:
     batch.rows_unchanged = outcome.count(Action.UNCHANGED)
     batch.rows_rejected = outcome.rejected_rows
     batch.rows_warned = outcome.warned_rows
+    batch.rows_skipped = outcome.skipped_rows
     ImportIssue.objects.filter(batch=batch).delete()
     originals = outcome.originals
     ImportIssue.objects.bulk_create(

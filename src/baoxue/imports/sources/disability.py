@@ -313,11 +313,10 @@ class DisabilitySource:
                         n,
                         "残疾人证号",
                         "not_school_age",
-                        _("不在义务教育年龄段，未导入"),
+                        _("不在义务教育年龄段，跳过"),
                         "warning",
                     )
                 )
-                plan.append(Planned(record, Action.UNCHANGED))
                 continue
             if not v.get("village"):
                 issues.append(

@@ -83,13 +83,13 @@ def test_first_import_marks_children_and_adds_new_ones(world, persona, list_file
         "龙雨欣": Action.UPDATE,
         "吴俊辉": Action.UPDATE,
         "潘小花": Action.CREATE,
-        "梁大伯": Action.UNCHANGED,
-        "梁小宝": Action.UNCHANGED,
     }
+    # An adult and a baby: skipped with a note, counted as skipped, not as 无变化.
     assert [(i.row_number, i.severity, i.message) for i in outcome.issues] == [
-        (7, "warning", "不在义务教育年龄段，未导入"),
-        (8, "warning", "不在义务教育年龄段，未导入"),
+        (7, "warning", "不在义务教育年龄段，跳过"),
+        (8, "warning", "不在义务教育年龄段，跳过"),
     ]
+    assert (outcome.skipped_rows, outcome.count(Action.UNCHANGED)) == (2, 0)
     yu = world.child("龙雨欣")
     assert (yu.has_disability, yu.disability_category, yu.disability_grade) == (
         True,
@@ -129,7 +129,7 @@ def test_second_import_of_the_same_list_changes_nothing(world, persona, list_fil
     children = Child.objects.order_by("id").values_list(*columns)
     before = (list(children), Guardian.objects.count())
     outcome = pipeline.run(list_file, DISABILITY, ctx_for(world, persona), commit=True)
-    assert outcome.count(Action.UNCHANGED) == 5
+    assert (outcome.count(Action.UNCHANGED), outcome.skipped_rows) == (3, 2)
     assert outcome.count(Action.CREATE) == outcome.count(Action.UPDATE) == 0
     assert (list(children), Guardian.objects.count()) == before
 

@@ -126,6 +126,9 @@ def test_a_skipped_row_is_labelled_skipped(
     page = client.get(reverse("imports:batch_detail", args=[batch.public_id])).content.decode()
     assert "与第 2 行完全相同" in page
     assert "提醒（该行跳过）" in page and "提醒（该行导入）" not in page
+    batch.refresh_from_db()
+    assert (batch.rows_created, batch.rows_unchanged, batch.rows_skipped) == (1, 0, 1)
+    assert 'data-testid="count-skipped">1<' in page
 
 
 def test_a_schools_batch_is_seen_by_its_principal_not_by_one_classs_teacher(world, login, tmp_path):
