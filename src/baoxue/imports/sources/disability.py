@@ -36,8 +36,10 @@ from baoxue.imports.sources.base import (
     person_name,
 )
 from baoxue.imports.sources.children import (
+    ID_FIELDS,
     ChildIndex,
     duplicates_in_file,
+    give_id_number,
     guardian_issues,
     id_issues,
     id_parser,
@@ -287,24 +289,7 @@ class DisabilitySource:
                 issues.append(problem)
                 continue
             if child is not None:
-                if child.township_id != ctx.township.pk:
-                    issues.append(
-                        RowIssue(
-                            n,
-                            "残疾人证号",
-                            "elsewhere",
-                            _("该儿童登记在其他乡镇（%(t)s），未导入")
-                            % {"t": townships[child.township_id]},
-                        )
-                    )
-                    continue
-                if ctx.village_ids is not None and child.village_id not in ctx.village_ids:
-                    issues.append(RowIssue(n, "村", "scope", _("该儿童不在您负责的村，未导入")))
-                    continue
-                changes = self._changes(child, card)
-                plan.append(
-                    Planned(record, Action.UPDATE if changes else Action.UNCHANGED, child, changes)
-                )
+                self._plan_registered(record, child, ctx, townships, plan, issues)
                 continue
             birth = card.id_info.birth_date
             if birth is None or not earliest <= birth <= latest:
@@ -332,6 +317,15 @@ class DisabilitySource:
             if problem is not None:
                 issues.append(problem)
                 continue
+            # Registered in that village without a valid ID number (same name and birth
+            # date): the card's number is hers.
+            child, problem = index.find(record, places.villages.get(v["village_key"]))
+            if problem is not None:
+                issues.append(problem)
+                continue
+            if child is not None:
+                self._plan_registered(record, child, ctx, townships, plan, issues)
+                continue
             plan.append(
                 Planned(
                     record,
@@ -346,9 +340,38 @@ class DisabilitySource:
             )
         return plan, issues
 
+    def _plan_registered(
+        self,
+        record: Record,
+        child: Child,
+        ctx: Any,
+        townships: dict[int, str],
+        plan: list[Planned],
+        issues: list[RowIssue],
+    ) -> None:
+        n = record.row_number
+        if child.township_id != ctx.township.pk:
+            issues.append(
+                RowIssue(
+                    n,
+                    "残疾人证号",
+                    "elsewhere",
+                    _("该儿童登记在其他乡镇（%(t)s），未导入")
+                    % {"t": townships[child.township_id]},
+                )
+            )
+            return
+        if ctx.village_ids is not None and child.village_id not in ctx.village_ids:
+            issues.append(RowIssue(n, "村", "scope", _("该儿童不在您负责的村，未导入")))
+            return
+        changes = self._changes(child, record.values["card"])
+        plan.append(Planned(record, Action.UPDATE if changes else Action.UNCHANGED, child, changes))
+
     @staticmethod
     def _changes(child: Child, card: Card) -> dict[str, tuple[Any, Any]]:
         changes: dict[str, tuple[Any, Any]] = {}
+        if not child.id_number_hash:
+            changes["id_number"] = (child.id_status, card.id_info.value)
         if not child.has_disability:
             changes["has_disability"] = (_("否"), _("是"))
         if child.disability_category != card.category:
@@ -400,6 +423,7 @@ class DisabilitySource:
         progress("commit", len(new_children), len(plan))
         now = timezone.now()
         changed: list[Child] = []
+        given = False
         for p in plan:
             if p.action != Action.UPDATE:
                 continue
@@ -410,6 +434,9 @@ class DisabilitySource:
             child.disability_grade = card.grade
             if "card" in p.changes:
                 child.disability_card_enc = crypto.encrypt(card.number)
+            if "id_number" in p.changes:
+                give_id_number(child, card.id_info.value)
+                given = True
             child.version += 1
             child.updated_at = now
             changed.append(child)
@@ -421,6 +448,7 @@ class DisabilitySource:
                     "disability_category",
                     "disability_grade",
                     "disability_card_enc",
+                    *(ID_FIELDS if given else ()),
                     "version",
                     "updated_at",
                 ],

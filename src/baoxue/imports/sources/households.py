@@ -46,6 +46,7 @@ from baoxue.imports.sources.base import (
 from baoxue.imports.sources.children import (
     ChildIndex,
     duplicates_in_file,
+    id_hash,
     id_issues,
     id_parser,
 )
@@ -374,8 +375,11 @@ class HouseholdsSource:
                 )
                 continue
             # Only an ID number identifies a child here: the list has no birth dates to
-            # match on, and most of its people are adults.
-            child, problem = index.find(record, None)
+            # match on, and most of its people are adults. The number finds the child
+            # registered with it, or the one of the village registered without one (the
+            # same name and the number's birth date).
+            village = places.villages.get(v["village_key"]) if id_hash(record) else None
+            child, problem = index.find(record, village)
             if problem is not None:
                 issues.append(problem)
                 continue

@@ -262,3 +262,27 @@ def test_queries_do_not_grow_with_the_rows(world, persona, tmp_path):
         return len(queries)
 
     assert run(30, "高岜村") - run(3, "乌岭村") <= 2  # SQLite splits big bulk inserts
+
+
+def test_a_child_registered_without_an_id_number_is_found_by_the_card(world, persona, tmp_path):
+    """石丽 is registered in 高岜村 without an ID number. Her card holds her number: the list
+    marks her and gives her the number, rather than registering a second 石丽."""
+    number = make_id_number(date(2013, 2, 2), "F")
+    rows = [HEADER, [1, "石丽", "女", number + "43", "", "", "", "高岜村", "", "", "", ""]]
+    before = Child.objects.count()
+    outcome = pipeline.run(
+        write_xlsx(tmp_path / "l.xlsx", rows), DISABILITY, ctx_for(world, persona), commit=True
+    )
+    li = world.child("石丽")
+    assert [(p.action, p.target) for p in outcome.plan] == [(Action.UPDATE, li)]
+    assert Child.objects.count() == before
+    assert (li.id_number, li.id_status, li.disability_category, li.disability_grade) == (
+        number,
+        "valid",
+        "肢体残疾",
+        "三级",
+    )
+    again = pipeline.run(
+        write_xlsx(tmp_path / "l.xlsx", rows), DISABILITY, ctx_for(world, persona), commit=True
+    )
+    assert [p.action for p in again.plan] == [Action.UNCHANGED]

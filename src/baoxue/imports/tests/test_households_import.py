@@ -374,3 +374,24 @@ def test_queries_do_not_grow_with_the_rows(world, persona, tmp_path):
         return len(queries)
 
     assert run(30, "R") - run(3, "Q") <= 2  # SQLite splits big bulk inserts
+
+
+def test_a_child_registered_without_an_id_number_joins_the_household(
+    world, persona, tmp_path, adults
+):
+    """石丽 is registered in 高岜村 without an ID number; the list gives hers, in 石父's
+    household: she is attached (the list does not give her the number: it only names her)."""
+    shi = adults["shi"]
+    li = make_id_number(date(2013, 2, 2), "F")
+    rows = [
+        HEADER,
+        row(1, "高岜村", "", "B9", "石父", shi, "石父", shi, "户主", "脱贫户", "", ""),
+        row(2, "高岜村", "", "B9", "石父", shi, "石丽", li, "之女", "脱贫户", "", ""),
+    ]  # fmt: skip
+    before = Child.objects.count()
+    outcome = pipeline.run(
+        write_xlsx(tmp_path / "l.xlsx", rows), HOUSEHOLDS, ctx_for(world, persona), commit=True
+    )
+    assert outcome.issues == []
+    assert Child.objects.count() == before
+    assert world.child("石丽").household == Household.objects.get(number="B9")
