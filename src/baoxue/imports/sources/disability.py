@@ -280,16 +280,23 @@ class DisabilitySource:
         townships = other_townships(index, ctx.township)
         earliest, latest = compulsory_birth_range(ctx.today)
         plan: list[Planned] = []
+
+        def registered(record: Record, village: Any) -> bool:
+            """Whether the row is a registered child's (then planned or reported)."""
+            child, problem = index.find(record, village)
+            if problem is not None:
+                issues.append(problem)
+                return True
+            if child is None:
+                return False
+            self._plan_registered(record, child, ctx, townships, plan, issues)
+            return True
+
         for record in keep:
             v = record.values
             n = record.row_number
             card: Card = v["card"]
-            child, problem = index.find(record, None)
-            if problem is not None:
-                issues.append(problem)
-                continue
-            if child is not None:
-                self._plan_registered(record, child, ctx, townships, plan, issues)
+            if registered(record, None):
                 continue
             birth = card.id_info.birth_date
             if birth is None or not earliest <= birth <= latest:
@@ -319,12 +326,7 @@ class DisabilitySource:
                 continue
             # Registered in that village without a valid ID number (same name and birth
             # date): the card's number is hers.
-            child, problem = index.find(record, places.villages.get(v["village_key"]))
-            if problem is not None:
-                issues.append(problem)
-                continue
-            if child is not None:
-                self._plan_registered(record, child, ctx, townships, plan, issues)
+            if registered(record, places.villages.get(v["village_key"])):
                 continue
             plan.append(
                 Planned(
