@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from baoxue.core import crypto, idnumbers
 from baoxue.core.bulk import filter_in, instances, update_rows
-from baoxue.imports.sources.base import Record, RowIssue
+from baoxue.imports.sources.base import Record, RowIssue, village_key
 from baoxue.imports.values import CellError, parse_id_number_cell
 from baoxue.registry.models import Child, Guardian, Region
 from baoxue.registry.services import (
@@ -168,25 +168,30 @@ class ChildIndex:
             children.exclude(id_number_hash=""), "id_number_hash", hash_list, CHUNK, fields=only
         ):
             self.by_hash.setdefault(child.id_number_hash, []).append(child)
-        self._township = township
-        self._only = only
-        self._by_name: dict[tuple[str, date | None, int], list[Child]] | None = None
-        # Children without a valid ID number found for a row that has one: the row's number.
-        self._given_number: dict[int, tuple[int, str]] = {}
-        if any(not id_hash(r) for r in records):
-            self.by_name  # noqa: B018 - loaded now, while the other queries run
-
-    @property
-    def by_name(self) -> dict[tuple[str, date | None, int], list[Child]]:
-        """The township's children without a valid ID number, by name, birth date and
-        village: read only when a row needs them (most files give every child's number)."""
-        if self._by_name is None:
-            self._by_name = {}
-            children = Child.objects.filter(township=self._township, id_number_hash="")
-            for child in instances(children, self._only):
+        # Rows whose valid number is not registered may be children registered without one.
+        unregistered = [r for r in records if (h := id_hash(r)) and h not in self.by_hash]
+        self.by_name: dict[tuple[str, date | None, int], list[Child]] = {}
+        if unregistered or any(not id_hash(r) for r in records):
+            # Not read when every row's number is registered (a newer export, a re-import).
+            for child in instances(children.filter(township=township, id_number_hash=""), only):
                 key = (child.name, child.birth_date, child.village_id)
-                self._by_name.setdefault(key, []).append(child)
-        return self._by_name
+                self.by_name.setdefault(key, []).append(child)
+        # The numbers the file gives each description (name, birth date, village) of those
+        # rows, with the first row of each: two numbers for one description that a child
+        # without a number matches are not settled by the order of the rows.
+        self._numbers_for: dict[tuple[str, date | None, str], dict[str, int]] = {}
+        for r in unregistered:
+            self._numbers_for.setdefault(self._description(r), {}).setdefault(
+                id_hash(r), r.row_number
+            )
+
+    @staticmethod
+    def _description(record: Record) -> tuple[str, date | None, str]:
+        values = record.values
+        info: idnumbers.IdInfo | None = values.get("id_info")
+        birth = values.get("birth_date") or (info.birth_date if info is not None else None)
+        place = values.get("village_key", "")
+        return (values.get("name", ""), birth, place or village_key(values.get("village", "")))
 
     def find(
         self,
@@ -227,7 +232,7 @@ class ChildIndex:
                     )
                 conflict = self._conflict(record, child, reveal=reveal)
                 return (None, conflict) if conflict else (child, None)
-            return self._without_number(record, village, h)
+            return self._without_number(record, village, h, reveal=reveal)
         if village is None:
             return None, None
         candidates = self.by_name.get((values["name"], values.get("birth_date"), village.pk), [])
@@ -244,11 +249,12 @@ class ChildIndex:
         return None, None
 
     def _without_number(
-        self, record: Record, village: Region | None, h: str
+        self, record: Record, village: Region | None, h: str, *, reveal: bool
     ) -> tuple[Child | None, RowIssue | None]:
         """A row whose valid ID number is not registered may be a child registered without
         one (by hand, or from a list that had none): the only child of the village with its
-        name and birth date and no valid number is that child, for one number only."""
+        name and birth date and no valid number is that child, when the file gives that
+        description one number only."""
         values = record.values
         info: idnumbers.IdInfo = values["id_info"]
         birth = values.get("birth_date") or info.birth_date
@@ -257,20 +263,28 @@ class ChildIndex:
         candidates = self.by_name.get((values["name"], birth, village.pk), [])
         if len(candidates) != 1:
             return None, None  # none, or several: a new child, as before
-        child = candidates[0]
-        earlier = self._given_number.setdefault(child.pk, (record.row_number, h))
-        if earlier[1] != h:
+        numbers = self._numbers_for.get(self._description(record), {})
+        if len(numbers) > 1:
+            rows = "、".join(
+                str(n) for other, n in sorted(numbers.items(), key=lambda x: x[1]) if other != h
+            )
             return None, RowIssue(
                 record.row_number,
                 "身份证号",
                 "ambiguous",
                 _(
-                    "与第 %(row)s 行同名、同生日、同村，系统中只有一名这样的儿童"
-                    "（没有有效身份证号），两行的身份证号却不同，无法确定是哪一位，请核实"
+                    "与第 %(rows)s 行同名、同生日、同村，身份证号却不同；系统中有一名这样的儿童"
+                    "还没有有效身份证号，无法确定是哪一行，这些行均未导入，请核实"
                 )
-                % {"row": earlier[0]},
+                % {"rows": rows}
+                if reveal
+                else _(
+                    "与第 %(rows)s 行同名、同生日、同村，身份证号却不同，无法确定是哪一位，"
+                    "这些行均未导入，请核实"
+                )
+                % {"rows": rows},
             )
-        return child, None
+        return candidates[0], None
 
     @staticmethod
     def _conflict(record: Record, child: Child, *, reveal: bool = True) -> RowIssue | None:

@@ -473,6 +473,7 @@ class EnrollmentSource:
             plan.append(
                 Planned(record, Action.UPDATE if changes else Action.UNCHANGED, existing, changes)
             )
+        issues += self._one_number_each(plan)
         planned = {p.record.row_number for p in plan}
         not_planned = [r.values for r in records if r.row_number not in planned]
         self._absent_from_list(plan, keep, ctx, named=not_planned + ctx.rejected_values)
@@ -556,16 +557,44 @@ class EnrollmentSource:
         )
 
     @staticmethod
-    def _give_id_numbers(plan: list[Planned], now: Any) -> int:
+    def _child_id(p: Planned) -> int:
+        return int(p.target.child_id if p.target is not None else p.record.values["child"].pk)
+
+    def _one_number_each(self, plan: list[Planned]) -> list[RowIssue]:
+        """A child the file gives two different ID numbers (a row found by its 学籍号, another
+        by name) gets neither: the rows are imported, the number is left for a person."""
+        rows: dict[int, dict[str, list[int]]] = {}
+        for p in plan:
+            if "id_number" in p.changes:
+                numbers = rows.setdefault(self._child_id(p), {})
+                numbers.setdefault(p.changes["id_number"][1], []).append(p.record.row_number)
+        issues: list[RowIssue] = []
+        for p in plan:
+            if "id_number" not in p.changes or len(rows[self._child_id(p)]) < 2:
+                continue
+            del p.changes["id_number"]
+            if p.action == Action.UPDATE and not p.changes:
+                p.action = Action.UNCHANGED
+            together = sorted(n for ns in rows[self._child_id(p)].values() for n in ns)
+            issues.append(
+                RowIssue(
+                    p.record.row_number,
+                    "身份证号",
+                    "numbers_differ",
+                    _("第 %(rows)s 行是同一名儿童，身份证号却不同，身份证号未写入，请核实")
+                    % {"rows": "、".join(map(str, together))},
+                    "warning",
+                )
+            )
+        return issues
+
+    def _give_id_numbers(self, plan: list[Planned], now: Any) -> int:
         """Registered children without a valid ID number whose 学籍 gives one: few, so
         read whole here (their old, flagged number is kept as the original)."""
         given: dict[int, str] = {}
         for p in plan:
             if "id_number" in p.changes:
-                child_id = (
-                    p.target.child_id if p.target is not None else p.record.values["child"].pk
-                )
-                given[child_id] = p.changes["id_number"][1]
+                given[self._child_id(p)] = p.changes["id_number"][1]
         children = list(filter_in(Child.objects.all(), "id", sorted(given)))
         for child in children:
             give_id_number(child, given[child.pk])

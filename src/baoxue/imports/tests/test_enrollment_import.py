@@ -143,6 +143,37 @@ def test_a_registered_child_without_an_id_number_gets_the_one_in_the_xueji(
     assert [p.action for p in again.plan] == [Action.UNCHANGED]
 
 
+def test_one_child_given_two_numbers_by_one_file_gets_neither(world, persona, tmp_path):
+    """One row finds 石丽 by her 学籍号 (its name misspelt), another by her name: they give
+    her different ID numbers, so neither is written."""
+    n1, n2 = make_id_number(date(2013, 2, 2), "F"), make_id_number(date(2013, 2, 2), "F")
+    first = row("石丽", "", school="2145993201", grade="七年级", address="培秀乡高岜村")
+    first[1], first[3], first[4] = "女", "G" + n1, "2013-02-02"
+    pipeline.run(
+        write_xlsx(tmp_path / "a.xlsx", [ENROLLMENT_HEADER, first]),
+        SOURCE,
+        ctx_for(world, persona),
+        commit=True,
+    )
+    by_number = row("石莉", n1, school="2145993201", grade="七年级", address="培秀乡高岜村")
+    by_number[1] = "女"
+    by_name = row("石丽", n2, school="2145993201", grade="七年级", address="培秀乡高岜村")
+    by_name[1], by_name[3] = "女", ""
+    outcome = pipeline.run(
+        write_xlsx(tmp_path / "b.xlsx", [ENROLLMENT_HEADER, by_number, by_name]),
+        SOURCE,
+        ctx_for(world, persona),
+        commit=True,
+    )
+    assert [(i.row_number, i.code) for i in outcome.issues] == [
+        (2, "numbers_differ"),
+        (3, "numbers_differ"),
+    ]
+    assert all("id_number" not in p.changes for p in outcome.plan)
+    li = world.child("石丽")
+    assert (li.id_number, li.id_status) == ("", "empty")
+
+
 def test_reimport_is_unchanged_and_a_newer_export_records_events(world, persona, tmp_path, ids):
     first = write_xlsx(
         tmp_path / "a.xlsx",

@@ -259,9 +259,17 @@ def test_two_numbers_for_one_unnumbered_child_are_not_guessed(world, persona, tm
     outcome = pipeline.run(
         write_xlsx(tmp_path / "r.xlsx", rows), ROSTER, ctx_for(world, persona), commit=True
     )
-    assert [(i.row_number, i.code) for i in outcome.issues] == [(3, "ambiguous")]
-    assert "第 2 行" in outcome.issues[0].message
-    assert world.child("石丽").id_number == first
+    # Neither row is taken: which one is 石丽 does not depend on the order of the rows.
+    assert [(i.row_number, i.code) for i in outcome.issues] == [(2, "ambiguous"), (3, "ambiguous")]
+    assert "与第 3 行同名" in outcome.issues[0].message
+    assert "与第 2 行同名" in outcome.issues[1].message
+    assert world.child("石丽").id_number == ""
+    assert Child.objects.filter(name="石丽").count() == 1
+    # A village's user is not told what the registry holds.
+    village_ctx = ctx_for(world, persona, "outsider", village_ids=frozenset({world.village_b.pk}))
+    outcome = pipeline.run(write_xlsx(tmp_path / "r.xlsx", rows), ROSTER, village_ctx, commit=False)
+    assert [i.code for i in outcome.issues] == ["ambiguous", "ambiguous"]
+    assert "系统中" not in outcome.issues[0].message
 
 
 def test_duplicate_rows_in_a_file(world, persona, tmp_path, ids):
