@@ -500,7 +500,6 @@ class HouseholdsSource:
         for h in Household.objects.filter(
             village_id__in=unnumbered_villages,
             number="",
-            head_id_hash="",
             head_name__in={g.head_name for g in unnumbered if g.head_name},
         ):
             by_head.setdefault((h.village_id, h.head_name), []).append(h)
@@ -531,17 +530,23 @@ class HouseholdsSource:
                     candidate.village_id == village.pk
                     and candidate.pk not in claimed
                     and candidate.head_name in ("", group.head_name)
+                    # A head of the same name with another ID number is another family.
+                    and candidate.head_id_hash in ("", group.head_id or candidate.head_id_hash)
                 ):
                     group.household = candidate
                     claimed.add(candidate.pk)
                     continue
             if not group.number:
-                # by_head holds only households whose head's ID is not known yet.
                 known = by_head_id.get((village.pk, group.head_id), []) if group.head_id else []
                 same = [h for h in known if h.pk not in claimed]
                 if not same:
-                    known = by_head.get((village.pk, group.head_name), [])
-                    same = [h for h in known if h.pk not in claimed]
+                    # By the head's name: a household whose head's ID is not known yet, or,
+                    # when the list gives no valid ID for the head (blank, mistyped), any.
+                    same = [
+                        h
+                        for h in by_head.get((village.pk, group.head_name), [])
+                        if h.pk not in claimed and not (group.head_id and h.head_id_hash)
+                    ]
                 if len(same) == 1:
                     group.household = same[0]
                     claimed.add(same[0].pk)

@@ -395,3 +395,45 @@ def test_a_child_registered_without_an_id_number_joins_the_household(
     assert outcome.issues == []
     assert Child.objects.count() == before
     assert world.child("石丽").household == Household.objects.get(number="B9")
+
+
+def test_a_head_of_the_same_name_with_another_id_is_another_family(world, persona, tmp_path):
+    """吴俊辉's household 001 is 吴老大's, whose ID number the registry knows. A list without
+    numbers names another 吴老大 (another ID) with 吴俊辉 in it: 001 keeps its tags."""
+    from baoxue.core import crypto
+
+    known, other = make_id_number(date(1970, 1, 1), "M"), make_id_number(date(1971, 1, 1), "M")
+    wu = Household.objects.get(number="001")
+    Household.objects.filter(pk=wu.pk).update(head_id_hash=crypto.lookup_hash(known))
+    jun = world.child("吴俊辉").id_number
+    rows = [
+        HEADER,
+        row(1, "乌岭村", "", "", "吴老大", other, "吴老大", other, "户主", "一般农户",
+            "边缘易致贫户", ""),
+        row(2, "乌岭村", "", "", "吴老大", other, "吴俊辉", jun, "之子", "一般农户",
+            "边缘易致贫户", ""),
+    ]  # fmt: skip
+    outcome = pipeline.run(
+        write_xlsx(tmp_path / "l.xlsx", rows), HOUSEHOLDS, ctx_for(world, persona), commit=True
+    )
+    assert [(i.row_number, i.code) for i in outcome.issues] == [(3, "other_household")]
+    assert tags(Household.objects.get(pk=wu.pk)) == (True, "")
+    assert world.child("吴俊辉").household_id == wu.pk
+
+
+def test_a_mistyped_head_id_finds_the_household_by_its_heads_name(world, persona, tmp_path):
+    head = make_id_number(date(1966, 6, 6), "M")
+    wrong = head[:-1] + ("0" if head[-1] != "0" else "1")  # the check character mistyped
+    rows = [HEADER, row(1, "高岜村", "", "", "潘大", head, "潘大", head, "户主", "脱贫户", "", "")]
+    pipeline.run(
+        write_xlsx(tmp_path / "a.xlsx", rows), HOUSEHOLDS, ctx_for(world, persona), commit=True
+    )
+    rows = [
+        HEADER,
+        row(1, "高岜村", "", "", "潘大", wrong, "潘大", wrong, "户主", "脱贫户", "", ""),
+    ]
+    outcome = pipeline.run(
+        write_xlsx(tmp_path / "b.xlsx", rows), HOUSEHOLDS, ctx_for(world, persona), commit=True
+    )
+    assert outcome.count(Action.CREATE) == 0
+    assert Household.objects.filter(head_name="潘大").count() == 1
