@@ -29,8 +29,9 @@ class UploadForm(forms.Form):
         field.choices = [(code, SOURCES[code].label) for code in sources]
         if targets and len(targets) > 1:
             # A user of two schools, or of two townships: which one the file is for.
+            # Not required: a kind of list the user imports into one place only goes there.
             self.fields["target"] = forms.ChoiceField(
-                label=_("导入到"), choices=[("", "——"), *targets]
+                label=_("导入到"), choices=[("", "——"), *targets], required=False
             )
             self.order_fields(["source", "target", "file"])
 

@@ -74,6 +74,9 @@ class ImportBatch(models.Model):
     school = models.ForeignKey(
         "registry.School", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A village cadre's batch: the villages it may change (None: the whole township), kept so
+    # that the township office committing it imports what the cadre's preview showed.
+    village_ids = models.JSONField(null=True, blank=True, default=None)
     status = models.CharField(
         _("状态"), max_length=16, choices=Status.choices, default=Status.UPLOADED
     )

@@ -104,6 +104,11 @@ def grant_for(user: Any, source: str, township: Region | None = None, key: str =
     grants = import_grants(user, source)
     if township is not None:
         grants = [g for g in grants if g.township.pk == township.pk]
+    if key and grants and not any(g.key == key for g in grants):
+        raise PermissionDenied(
+            _("“%(source)s”只能导入到：%(places)s。")
+            % {"source": SOURCES[source].label, "places": "、".join(g.label for g in grants)}
+        )
     if key:
         grants = [g for g in grants if g.key == key]
     if not grants:
@@ -172,6 +177,7 @@ def batch_upload(
             created_at=timezone.now(),
             township=grant.township,
             school=grant.school,
+            village_ids=sorted(grant.village_ids) if grant.village_ids is not None else None,
             client_token=client_token[:64],
         )
         batch.file.save(f"{batch.public_id}.bin", File(handle), save=False)
@@ -245,12 +251,16 @@ def batch_set_mapping(
 
 def _context(batch: ImportBatch, actor: Any) -> pipeline.ImportContext:
     grant = grant_for_batch(actor, batch)
+    village_ids = grant.village_ids
+    if batch.village_ids is not None:
+        staged = frozenset(batch.village_ids)
+        village_ids = staged if village_ids is None else staged & village_ids
     return pipeline.ImportContext(
         actor=actor,
         township=grant.township,
-        # A school's file stays that school's when the township office commits it.
+        # A school's or a village's file stays theirs when the township office commits it.
         school=batch.school or grant.school,
-        village_ids=grant.village_ids,
+        village_ids=village_ids,
         batch_id=batch.pk,
         complete_list=bool(batch.options.get("complete_list", True)),
     )

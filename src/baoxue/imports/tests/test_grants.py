@@ -187,3 +187,61 @@ def test_the_command_line_takes_the_school_with_into(world, two_schools, tmp_pat
     assert cli.main([*args, "--into", world.school_x.code]) == 0
     assert "1 were created" in capsys.readouterr().out
     assert Enrollment.objects.get(child__name="石三").school == world.school_x
+
+
+def test_a_cadres_batch_committed_by_the_office_imports_only_the_cadres_villages(
+    world, persona, tmp_path
+):
+    a, b = make_id_number(date(2015, 1, 3), "M"), make_id_number(date(2015, 2, 4), "M")
+    path = write_xlsx(
+        tmp_path / "r.xlsx",
+        [ROSTER_HEADER, roster_row("丙", a, "乌岭村"), roster_row("丁", b, "高岜村")],
+    )
+    cadre = persona("village_a")
+    with path.open("rb") as handle:
+        batch = services.batch_upload(
+            actor=cadre, source="roster", handle=handle, filename=path.name
+        )
+    assert batch.village_ids == [world.village_a.pk]
+    ctx = services._context(batch, persona("office"))
+    assert ctx.village_ids == {world.village_a.pk}
+    outcome = pipeline.run(path, SOURCES["roster"], ctx, commit=True)
+    assert [i.code for i in outcome.issues] == ["scope"]  # what the cadre's preview showed
+    assert not Child.objects.filter(name="丁").exists()
+
+
+def test_each_kind_of_list_goes_to_its_only_place_without_a_choice(world, client, tmp_path):
+    """A cadre of 乌岭村 who is also a principal: the form offers both places, but a roster
+    can only go to the village and a 学籍 only to the school."""
+    user = make_user(
+        "cadre_and_principal",
+        Grant(Role.VILLAGE, region=world.village_a),
+        Grant(Role.SCHOOL, school=world.school_x),
+    )
+    client.force_login(user)
+    roster = write_xlsx(
+        tmp_path / "r.xlsx",
+        [ROSTER_HEADER, roster_row("戊", make_id_number(date(2015, 3, 5), "M"), "乌岭村")],
+    )
+    response = client.post(
+        reverse("imports:batch_list"),
+        {
+            "source": "roster",
+            "token": "a",
+            "file": SimpleUploadedFile("r.xlsx", roster.read_bytes()),
+        },
+    )
+    assert response.status_code == 302
+    assert ImportBatch.objects.get().village_ids == [world.village_a.pk]
+    response = client.post(
+        reverse("imports:batch_list"),
+        {
+            "source": "roster",
+            "token": "b",
+            "target": f"school:{world.school_x.pk}",
+            "file": SimpleUploadedFile("r.xlsx", roster.read_bytes()),
+        },
+    )
+    assert response.status_code == 200
+    assert "“户籍人口名册”只能导入到：培秀苗族乡（乌岭村）" in response.content.decode()
+    assert ImportBatch.objects.count() == 1
