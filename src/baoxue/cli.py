@@ -215,7 +215,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.into:
         key = next((g.key for g in import_grants(user, args.source) if args.into in g.names), "")
         if not key:
-            print(f"--into {args.into}: no such school or township to import into", file=sys.stderr)
+            print(
+                f"--into {args.into}：账号 {user.username} 不能导入到这个学校或乡镇"
+                " (not a school or township this account imports into)",
+                file=sys.stderr,
+            )
             return 2
     try:
         grant = grant_for(user, args.source, key=key)
