@@ -473,6 +473,8 @@ class EnrollmentSource:
             plan.append(
                 Planned(record, Action.UPDATE if changes else Action.UNCHANGED, existing, changes)
             )
+        plan, same = self._one_row_each(plan)
+        issues += same
         issues += self._one_number_each(plan)
         planned = {p.record.row_number for p in plan}
         not_planned = [r.values for r in records if r.row_number not in planned]
@@ -559,6 +561,39 @@ class EnrollmentSource:
     @staticmethod
     def _child_id(p: Planned) -> int:
         return int(p.target.child_id if p.target is not None else p.record.values["child"].pk)
+
+    @staticmethod
+    def _one_row_each(plan: list[Planned]) -> tuple[list[Planned], list[RowIssue]]:
+        """Rows of one school that found the same 学籍 (one by its 学籍号, another by its ID
+        number or by name) are one student written twice: none of them is imported, rather
+        than the last one winning. (Rows of two schools may: the old school's 转出 and the
+        new school's 在读 of a student who moved.)"""
+        groups: dict[tuple[Any, ...], list[Planned]] = {}
+        for p in plan:
+            v = p.record.values
+            if p.target is not None:
+                groups.setdefault(("enrollment", p.target.pk, v["school_key"]), []).append(p)
+            elif v.get("child") is not None:
+                groups.setdefault(("new", v["child"].pk, v["school_key"]), []).append(p)
+        twice = [ps for ps in groups.values() if len(ps) > 1]
+        if not twice:
+            return plan, []
+        issues: list[RowIssue] = []
+        dropped: set[int] = set()
+        for ps in twice:
+            rows = "、".join(str(p.record.row_number) for p in ps)
+            for p in ps:
+                dropped.add(id(p))
+                issues.append(
+                    RowIssue(
+                        p.record.row_number,
+                        "姓名",
+                        "same_student",
+                        _("第 %(rows)s 行是同一名学生的同一条学籍，但内容不同，均未导入，请核实")
+                        % {"rows": rows},
+                    )
+                )
+        return [p for p in plan if id(p) not in dropped], issues
 
     def _one_number_each(self, plan: list[Planned]) -> list[RowIssue]:
         """A child the file gives two different ID numbers (a row found by its 学籍号, another

@@ -143,9 +143,9 @@ def test_a_registered_child_without_an_id_number_gets_the_one_in_the_xueji(
     assert [p.action for p in again.plan] == [Action.UNCHANGED]
 
 
-def test_one_child_given_two_numbers_by_one_file_gets_neither(world, persona, tmp_path):
-    """One row finds 石丽 by her 学籍号 (its name misspelt), another by her name: they give
-    her different ID numbers, so neither is written."""
+def test_one_student_found_twice_by_one_file_is_not_imported(world, persona, tmp_path):
+    """One row finds 石丽 by her 学籍号 (its name misspelt), another by her name, with
+    different ID numbers: neither is written."""
     n1, n2 = make_id_number(date(2013, 2, 2), "F"), make_id_number(date(2013, 2, 2), "F")
     first = row("石丽", "", school="2145993201", grade="七年级", address="培秀乡高岜村")
     first[1], first[3], first[4] = "女", "G" + n1, "2013-02-02"
@@ -165,11 +165,13 @@ def test_one_child_given_two_numbers_by_one_file_gets_neither(world, persona, tm
         ctx_for(world, persona),
         commit=True,
     )
+    # One student written twice: neither row is imported, rather than the last one winning.
     assert [(i.row_number, i.code) for i in outcome.issues] == [
-        (2, "numbers_differ"),
-        (3, "numbers_differ"),
+        (2, "same_student"),
+        (3, "same_student"),
     ]
-    assert all("id_number" not in p.changes for p in outcome.plan)
+    assert "第 2、3 行" in outcome.issues[0].message
+    assert outcome.plan == []
     li = world.child("石丽")
     assert (li.id_number, li.id_status) == ("", "empty")
 
