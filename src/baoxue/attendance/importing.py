@@ -33,6 +33,7 @@ from baoxue.subsidies.matching import (
     SCHOOL_CODE_FIELD,
     SCHOOL_NAME_FIELD,
     StudentIndex,
+    find_student,
     identity_issues,
     name_issue,
     out_of_scope,
@@ -245,14 +246,12 @@ class AttendanceSource:
             school, warning = school_named(record, ctx)
             if warning is not None:
                 issues.append(warning)
-            found = index.find(record, preferred_school=school or ctx.school)
+            found = find_student(index, record, ctx, school)
             if isinstance(found, RowIssue):
                 issues.append(found)
                 continue
             enrollment = found.enrollment
-            problem = out_of_scope(
-                record, ctx, found.child, enrollment.school_id if enrollment else None
-            ) or name_issue(record, found.child)
+            problem = out_of_scope(record, ctx, found.child) or name_issue(record, found.child)
             if problem is None and (
                 enrollment is None or (school is not None and enrollment.school_id != school.pk)
             ):

@@ -29,8 +29,10 @@ from baoxue.subsidies.matching import (
     SCHOOL_CODE_FIELD,
     SCHOOL_NAME_FIELD,
     StudentIndex,
+    find_student,
     identity_issues,
     name_issue,
+    not_our_student,
     out_of_scope,
     repeats_in_file,
     school_named,
@@ -136,16 +138,9 @@ class SubsidiesSource:
             if warning is not None:
                 issues.append(warning)
             if ctx.school is not None and school is not None and school.pk != ctx.school.pk:
-                issues.append(
-                    RowIssue(
-                        record.row_number,
-                        "学校",
-                        "scope",
-                        _("不是本校（%(s)s）的学生，未导入") % {"s": ctx.school.name},
-                    )
-                )
+                issues.append(not_our_student(record, ctx))
                 continue
-            found = index.find(record, preferred_school=school or ctx.school)
+            found = find_student(index, record, ctx, school)
             if isinstance(found, RowIssue):
                 issues.append(found)
                 continue
@@ -157,12 +152,20 @@ class SubsidiesSource:
                 school_id = enrollment.school_id
             else:
                 school_id = found.child.current_school_id
-            problem = out_of_scope(record, ctx, found.child, school_id) or name_issue(
-                record, found.child
-            )
+            problem = out_of_scope(record, ctx, found.child) or name_issue(record, found.child)
             if problem is not None:
                 issues.append(problem)
                 continue
+            if school is not None and enrollment is not None and enrollment.school_id != school.pk:
+                issues.append(
+                    RowIssue(
+                        record.row_number,
+                        "学校",
+                        "school_differs",
+                        _("名单上的学校与该学生在系统中的学籍学校不同，按名单上的学校记录"),
+                        "warning",
+                    )
+                )
             v.update(child=found.child, enrollment=enrollment, program_obj=program)
             v["school_id"] = school_id
             matched.append(record)

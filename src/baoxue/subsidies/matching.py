@@ -204,20 +204,44 @@ class StudentIndex:
         return None
 
 
-def out_of_scope(
-    record: Record, ctx: ImportContext, child: Child, school_id: int | None
-) -> RowIssue | None:
-    """A school user imports only its own students; a township office only its township's
-    children; a village user only its villages'."""
+def not_our_student(record: Record, ctx: ImportContext) -> RowIssue:
+    """What a school's user is told about a row that is not a current student of the school,
+    whatever the reason (no such student, another school's, a former one, a number shared by
+    two children): one message, so that the answer reveals nothing about children outside
+    the school."""
+    assert ctx.school is not None
+    return RowIssue(
+        record.row_number,
+        "学校",
+        "scope",
+        _(
+            "不是本校（%(s)s）在读学生，或系统中没有这名学生，未导入；"
+            "请核对身份证号、学籍号，或先导入本校学籍"
+        )
+        % {"s": ctx.school.name},
+    )
+
+
+def find_student(
+    index: StudentIndex, record: Record, ctx: ImportContext, school: School | None
+) -> Found | RowIssue:
+    """index.find, with a school user's answers made one (see not_our_student)."""
+    found = index.find(record, preferred_school=school or ctx.school)
+    if ctx.school is None:
+        return found
+    if isinstance(found, RowIssue) or found.child.current_school_id != ctx.school.pk:
+        return not_our_student(record, ctx)
+    return found
+
+
+def out_of_scope(record: Record, ctx: ImportContext, child: Child) -> RowIssue | None:
+    """A school user imports only its current students (those its lists show: see
+    find_student); a township office only its township's children; a village user only its
+    villages'."""
     n = record.row_number
     if ctx.school is not None:
-        if ctx.school.pk not in {school_id, child.current_school_id}:
-            return RowIssue(
-                n,
-                "学校",
-                "scope",
-                _("不是本校（%(s)s）的学生，未导入") % {"s": ctx.school.name},
-            )
+        if child.current_school_id != ctx.school.pk:
+            return not_our_student(record, ctx)
         return None
     if child.township_id != ctx.township.pk:
         return RowIssue(

@@ -268,9 +268,35 @@ def test_school_user_imports_only_its_own_students(world, persona, tmp_path):
         write_xlsx(tmp_path / "p.xlsx", rows), world, persona, "principal_x", school=world.school_x
     )
     assert [(i.row_number, i.code, i.message) for i in outcome.issues] == [
-        (3, "scope", "不是本校（培秀苗族乡中心小学）的学生，未导入")
+        (
+            3,
+            "scope",
+            "不是本校（培秀苗族乡中心小学）在读学生，或系统中没有这名学生，未导入；请核对身份证号、学籍号，或先导入本校学籍",
+        )
     ]
     assert [row[0] for row in snapshot()] == ["吴俊辉"]
+
+
+def test_a_school_user_cannot_import_its_former_students(world, persona, tmp_path):
+    """龙雨欣 graduated from the central primary and is at the middle school now: its old
+    school's attendance file does not reach her (the school no longer sees her)."""
+    from baoxue.registry.models import Enrollment
+
+    long_ = world.child("龙雨欣")
+    Enrollment.objects.create(
+        child=long_, school=world.school_x, grade=6, status="07", is_current=False
+    )
+    rows = [
+        HEADER,
+        line("龙雨欣", id_number=long_.id_number),
+        line("龙某", id_number=long_.id_number),
+    ]
+    outcome = run(
+        write_xlsx(tmp_path / "p.xlsx", rows), world, persona, "principal_x", school=world.school_x
+    )
+    assert [(i.row_number, i.code) for i in outcome.issues] == [(2, "scope"), (3, "scope")]
+    assert "龙雨欣" not in str(outcome.issues)
+    assert snapshot() == []
 
 
 def test_township_office_cannot_import_another_townships_child(world, persona, tmp_path):

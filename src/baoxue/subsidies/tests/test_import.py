@@ -201,20 +201,29 @@ def test_repeated_rows_in_one_file(world, persona, tmp_path):
     assert [row[0] for row in snapshot()] == ["吴俊辉"]
 
 
+NOT_OURS = "不是本校（培秀苗族乡中心小学）在读学生，或系统中没有这名学生，未导入；请核对身份证号、学籍号，或先导入本校学籍"
+
+
 def test_school_user_imports_only_its_own_students(world, persona, tmp_path):
-    wu, long_ = world.child("吴俊辉"), world.child("龙雨欣")
+    wu, long_, qin = world.child("吴俊辉"), world.child("龙雨欣"), world.child("覃明")
     rows = [
         HEADER,
         ["吴俊辉", wu.id_number, "", "", "", "营养餐", "2025秋", "450"],
         ["龙雨欣", long_.id_number, "", "", "", "营养餐", "2025秋", "450"],
         ["吴俊辉", wu.id_number, "", "培秀苗族乡民族中学", "", "生活补助", "2025秋", "750"],
+        # Another school's student, and another township's, under this school's name; a
+        # wrong name on another school's student; a number nobody has. One answer for all:
+        # the school learns nothing about children outside it.
+        ["龙雨欣", long_.id_number, "", "培秀苗族乡中心小学", "", "生活补助", "2025秋", "750"],
+        ["覃明", qin.id_number, "", "培秀苗族乡中心小学", "", "营养餐", "2025秋", "450"],
+        ["覃某", qin.id_number, "", "", "", "营养餐", "2025秋", "450"],
+        ["某某", make_id_number(date(2015, 9, 9), "M"), "", "", "", "营养餐", "2025秋", "450"],
     ]
     outcome = run(
         write_xlsx(tmp_path / "p.xlsx", rows), world, persona, "principal_x", school=world.school_x
     )
     assert [(i.row_number, i.code, i.message) for i in outcome.issues] == [
-        (3, "scope", "不是本校（培秀苗族乡中心小学）的学生，未导入"),
-        (4, "scope", "不是本校（培秀苗族乡中心小学）的学生，未导入"),
+        (n, "scope", NOT_OURS) for n in (3, 4, 5, 6, 7, 8)
     ]
     assert snapshot() == [
         (
@@ -262,3 +271,14 @@ def test_blank_template_headers_are_all_recognised(tmp_path):
     table = pipeline.open_table(path, SOURCE)
     mapping = pipeline.resolve_mapping(SOURCE, table.headers, None, {})
     assert sorted(mapping.values()) == sorted(f.name for f in SOURCE.fields)
+
+
+def test_a_school_other_than_the_students_is_recorded_with_a_warning(world, persona, tmp_path):
+    wu = world.child("吴俊辉")
+    rows = [
+        HEADER,
+        ["吴俊辉", wu.id_number, "", "培秀苗族乡民族中学", "", "营养餐", "2025秋", "450"],
+    ]
+    outcome = run(write_xlsx(tmp_path / "s.xlsx", rows), world, persona)
+    assert [(i.code, i.severity) for i in outcome.issues] == [("school_differs", "warning")]
+    assert snapshot()[0][4] == "培秀苗族乡民族中学"
