@@ -1,9 +1,11 @@
 """考勤/请假统计: a school's absence and leave counts per student and period.
 
 A row names a student (学籍号, else ID number and the current 学籍) and a period: a start and
-an end date, or a month (2025年10月 is the whole of October). One record per enrollment and
-period: importing the same statistics again changes nothing; a corrected row replaces the
-counts of the columns the file has (a column the file lacks keeps what is stored).
+an end date, or a month (2025年10月 is the whole of October). One record per student and
+period, kept with the 学籍 it was first reported under: importing the same statistics again
+changes nothing, even after the student moved school; a corrected row replaces what its
+filled cells say (a column the file lacks, or a blank cell, keeps what is stored, except
+that a blank 缺勤天数 or 请假天数 is 0).
 """
 
 from __future__ import annotations
@@ -45,7 +47,10 @@ from baoxue.subsidies.matching import (
 # province setting (DESIGN.md §3); 3 days is the common rule for a school's report upward.
 DEFAULT_ALERT_DAYS = 3
 
-# Stored columns a file may set, and what a blank cell in a present column means.
+# Stored columns a file may set, and what a blank cell in a present column means for a new
+# record. For a stored one a blank keeps what is stored, except in the two day counts, where
+# a blank cell is the usual way to write 0.
+BLANK_IS_ZERO = frozenset({"days_absent", "days_leave"})
 COUNT_COLUMNS: dict[str, Any] = {
     "school_days": None,
     "days_absent": 0,
@@ -270,8 +275,10 @@ class AttendanceSource:
             v.update(child=found.child, enrollment=enrollment)
             matched.append(record)
 
+        # One record per child and period: the same statistics imported again after the
+        # student moved school find the record they wrote, not a new one at the new school.
         dropped, repeats = repeats_in_file(
-            [((r.values["enrollment"].pk, *r.values["period"]), r) for r in matched]
+            [((r.values["child"].pk, *r.values["period"]), r) for r in matched]
         )
         issues.extend(repeats)
         matched = [r for r in matched if r.row_number not in dropped]
@@ -280,7 +287,21 @@ class AttendanceSource:
         plan: list[Planned] = []
         for record in matched:
             v = record.values
-            current = existing.get((v["enrollment"].pk, *v["period"]))
+            current = existing.get((v["child"].pk, *v["period"]))
+            if (
+                current is not None
+                and ctx.school is not None
+                and current.school_id != ctx.school.pk
+            ):
+                issues.append(
+                    RowIssue(
+                        record.row_number,
+                        "统计开始日期",
+                        "other_school",
+                        _("该学生这一统计期的考勤已由原就读学校报送，未导入"),
+                    )
+                )
+                continue
             if current is None:
                 plan.append(Planned(record, Action.CREATE))
                 continue
@@ -288,7 +309,11 @@ class AttendanceSource:
             for name, blank in COUNT_COLUMNS.items():
                 if name not in v:
                     continue  # the file has no such column: keep what is stored
-                new = blank if v[name] is None else v[name]
+                new = v[name]
+                if new is None or new == "":
+                    if name not in BLANK_IS_ZERO:
+                        continue  # a blank reason, note or count never erases one
+                    new = blank
                 if getattr(current, name) != new:
                     changes[name] = (getattr(current, name), new)
             merged = {name: getattr(current, name) for name in COUNT_COLUMNS}
@@ -314,11 +339,11 @@ class AttendanceSource:
 
     @staticmethod
     def _existing(records: list[Record]) -> dict[tuple[int, date, date], AttendanceRecord]:
-        ids = sorted({r.values["enrollment"].pk for r in records})
+        ids = sorted({r.values["child"].pk for r in records})
         found: dict[tuple[int, date, date], AttendanceRecord] = {}
         for start in range(0, len(ids), CHUNK):
-            for a in AttendanceRecord.objects.filter(enrollment_id__in=ids[start : start + CHUNK]):
-                found[(a.enrollment_id, a.period_start, a.period_end)] = a
+            for a in AttendanceRecord.objects.filter(child_id__in=ids[start : start + CHUNK]):
+                found[(a.child_id, a.period_start, a.period_end)] = a
         return found
 
     def commit(self, plan: list[Planned], ctx: ImportContext, progress: Progress) -> None:

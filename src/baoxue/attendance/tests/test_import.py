@@ -271,7 +271,10 @@ def test_school_user_imports_only_its_own_students(world, persona, tmp_path):
         (
             3,
             "scope",
-            "不是本校（培秀苗族乡中心小学）在读学生，或系统中没有这名学生，未导入；请核对身份证号、学籍号，或先导入本校学籍",
+            (
+                "不是本校（培秀苗族乡中心小学）在读学生，或系统中没有这名学生，未导入；"
+                "请核对身份证号、学籍号，或先导入本校学籍"
+            ),
         )
     ]
     assert [row[0] for row in snapshot()] == ["吴俊辉"]
@@ -340,3 +343,34 @@ def test_blank_template_headers_are_all_recognised(tmp_path):
     table = pipeline.open_table(path, SOURCE)
     mapping = pipeline.resolve_mapping(SOURCE, table.headers, None, {})
     assert sorted(mapping.values()) == sorted(f.name for f in SOURCE.fields)
+
+
+def test_blank_cells_of_a_corrected_file_keep_what_is_stored(world, persona, tmp_path):
+    """A corrected file fills only 缺勤天数: the reason, the notes and the longest absence
+    (the dropout alert) stay; a blank 请假天数 is 0."""
+    wu = world.child("吴俊辉")
+    first = line("吴俊辉", id_number=wu.id_number, counts=(22, 4, 1, "病假", 4))
+    first[-1] = "家访已核实"
+    run(write_xlsx(tmp_path / "a.xlsx", [HEADER, first]), world, persona)
+    corrected = line("吴俊辉", id_number=wu.id_number, counts=(22, 5, "", "", ""))
+    outcome = run(write_xlsx(tmp_path / "b.xlsx", [HEADER, corrected]), world, persona)
+    assert [sorted(p.changes) for p in outcome.plan] == [["days_absent", "days_leave"]]
+    record = AttendanceRecord.objects.get(child=wu)
+    assert (record.days_absent, record.days_leave, record.leave_reason) == (5, 0, "病假")
+    assert (record.longest_absence_days, record.notes) == (4, "家访已核实")
+
+
+def test_the_same_file_after_the_student_moved_changes_nothing(world, persona, tmp_path):
+    from baoxue.registry.models import Enrollment
+    from baoxue.registry.services import refresh_school_status_bulk
+
+    wu = world.child("吴俊辉")
+    path = write_xlsx(tmp_path / "a.xlsx", [HEADER, line("吴俊辉", id_number=wu.id_number)])
+    run(path, world, persona)
+    Enrollment.objects.filter(child=wu).update(is_current=False, status="10")
+    Enrollment.objects.create(child=wu, school=world.school_y, grade=7, is_current=True)
+    refresh_school_status_bulk(child_ids={wu.pk})
+    outcome = run(path, world, persona)
+    assert [p.action for p in outcome.plan] == [Action.UNCHANGED]
+    assert AttendanceRecord.objects.filter(child=wu).count() == 1
+    assert AttendanceRecord.objects.get(child=wu).school == world.school_x

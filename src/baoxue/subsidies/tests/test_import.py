@@ -201,7 +201,10 @@ def test_repeated_rows_in_one_file(world, persona, tmp_path):
     assert [row[0] for row in snapshot()] == ["吴俊辉"]
 
 
-NOT_OURS = "不是本校（培秀苗族乡中心小学）在读学生，或系统中没有这名学生，未导入；请核对身份证号、学籍号，或先导入本校学籍"
+NOT_OURS = (
+    "不是本校（培秀苗族乡中心小学）在读学生，或系统中没有这名学生，未导入；"
+    "请核对身份证号、学籍号，或先导入本校学籍"
+)
 
 
 def test_school_user_imports_only_its_own_students(world, persona, tmp_path):
