@@ -20,6 +20,7 @@ from baoxue.imports.pipeline import ImportContext, Progress
 from baoxue.imports.sources.base import Action, Field, Planned, Record, RowIssue, required_text
 from baoxue.imports.sources.children import id_issues
 from baoxue.imports.values import CellError, clean_text
+from baoxue.registry.models import School
 from baoxue.subsidies.matching import (
     CHUNK,
     GRADE_FIELD,
@@ -42,7 +43,9 @@ from baoxue.subsidies.terms import parse_term
 
 _CENT = Decimal("0.01")
 _MAX_AMOUNT = Decimal("100000000")  # the column holds 8 digits before the point
-_AMOUNT_NOISE = re.compile(r"[\s,，元￥¥]|^RMB", re.IGNORECASE)
+_AMOUNT_NOISE = re.compile(r"[\s元￥¥]|^RMB", re.IGNORECASE)
+# Commas only as thousands separators: 1,250 and 12,500.50, not 625，750 (two amounts?), 1,25.
+_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 
 
 def parse_amount(value: object) -> Decimal | None:
@@ -55,6 +58,14 @@ def parse_amount(value: object) -> Decimal | None:
     text = _AMOUNT_NOISE.sub("", shown)
     if not text:
         return None
+    # A Chinese comma separates two things (625，750); an ASCII one may group thousands.
+    if "," in text:
+        if "，" in str(value) or not _THOUSANDS.fullmatch(text):
+            raise CellError(
+                _("金额“%(value)s”中的逗号位置不对（只能用作千位分隔，如 1,250），请核对")
+                % {"value": shown}
+            )
+        text = text.replace(",", "")
     try:
         amount = Decimal(text)
     except InvalidOperation:
@@ -167,7 +178,7 @@ class SubsidiesSource:
                     )
                 )
             v.update(child=found.child, enrollment=enrollment, program_obj=program)
-            v["school_id"] = school_id
+            v["school_id"], v["school_named"] = school_id, school
             matched.append(record)
 
         dropped, repeats = repeats_in_file(
@@ -188,13 +199,17 @@ class SubsidiesSource:
                 plan.append(Planned(record, Action.CREATE))
                 continue
             new = v.get("amount")
+            changes: dict[str, tuple[Any, Any]] = {}
             # A blank amount says nothing about the amount: it never erases one.
             if new is not None and new != current.amount:
-                plan.append(
-                    Planned(record, Action.UPDATE, current, {"amount": (current.amount, new)})
-                )
-            else:
-                plan.append(Planned(record, Action.UNCHANGED, current))
+                changes["amount"] = (current.amount, new)
+            # A newer list that names the school corrects it; one that names none keeps it.
+            named: School | None = v["school_named"]
+            if named is not None and named.pk != current.school_id:
+                old = current.school.name if current.school is not None else ""
+                changes["school"] = (old, named.name)
+            action = Action.UPDATE if changes else Action.UNCHANGED
+            plan.append(Planned(record, action, current, changes))
         return plan, issues
 
     @staticmethod
@@ -205,7 +220,7 @@ class SubsidiesSource:
         for start in range(0, len(child_ids), CHUNK):
             for s in Subsidy.objects.filter(
                 child_id__in=child_ids[start : start + CHUNK], term__in=terms
-            ):
+            ).select_related("school"):
                 found[(s.child_id, s.program_id, s.term)] = s
         return found
 
@@ -234,10 +249,14 @@ class SubsidiesSource:
             if p.action != Action.UPDATE:
                 continue
             subsidy: Subsidy = p.target
-            subsidy.amount = p.changes["amount"][1]
+            v = p.record.values
+            if "amount" in p.changes:
+                subsidy.amount = p.changes["amount"][1]
+            if "school" in p.changes:
+                subsidy.school_id, subsidy.enrollment = v["school_id"], v["enrollment"]
             subsidy.source_batch_id = batch_id or subsidy.source_batch_id
             updated.append(subsidy)
-        update_objects(updated, ["amount", "source_batch_id"])
+        update_objects(updated, ["amount", "school", "enrollment", "source_batch_id"])
         log_action(
             actor=ctx.actor,
             action="import.subsidies_committed",

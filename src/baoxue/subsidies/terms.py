@@ -22,8 +22,13 @@ _DASHES = re.compile(r"[—–―－~～至/]+")
 _SEASON = re.compile(r"(\d{4})年?度?(春|秋)季?学?期?", re.ASCII)
 # 2025年上半年 (spring), 2025年下半年 (autumn)
 _HALF = re.compile(r"(\d{4})年?(上|下)半年", re.ASCII)
-# 2025-2026学年第一学期, 2025-2026学年度上学期, 2025-2026学年第2学期, 2025-2026-1
-_YEAR_PAIR = re.compile(r"(\d{4})-(\d{4})(?:学年度?第?([一二12上下])学?期?|-([12]))", re.ASCII)
+# 2025-2026学年第一学期, 2025-2026学年度上学期, 2025-2026学年第2学期, 2025-2026-1,
+# 2025-26学年第一学期
+_YEAR_PAIR = re.compile(
+    r"(\d{4})-(\d{4}|\d{2})(?:学年度?第?([一二12上下])学?期?|-([12]))", re.ASCII
+)
+# 2025-2026学年秋季学期, 2025-2026学年度春季学期 (autumn opens the year, spring ends it)
+_YEAR_PAIR_SEASON = re.compile(r"(\d{4})-(\d{4}|\d{2})学年度?(春|秋)季?学?期?", re.ASCII)
 # 2025学年第一学期 (the school year that starts in 2025)
 _YEAR_ONE = re.compile(r"(\d{4})学年度?第?([一二12上下])学?期?", re.ASCII)
 _BARE_YEAR = re.compile(r"(\d{4})(?:-(\d{4}))?学?年度?", re.ASCII)
@@ -61,11 +66,16 @@ def parse_term(value: object, *, today: date | None = None) -> str:
     if m := _HALF.fullmatch(text):
         season = SPRING if m[2] == "上" else AUTUMN
         return term_label(_check(int(m[1]), shown, today), season)
-    if m := _YEAR_PAIR.fullmatch(text):
+    if (m := _YEAR_PAIR.fullmatch(text)) or (m := _YEAR_PAIR_SEASON.fullmatch(text)):
         first, second = int(m[1]), int(m[2])
+        if len(m[2]) == 2:  # 2025-26
+            second += first // 100 * 100
         if second != first + 1:
             raise CellError(_("学年“%(value)s”的两个年份不相连，请核对") % {"value": shown})
-        return _school_year_term(first, m[3] or m[4], shown, today)
+        which = m[3] if m.re is _YEAR_PAIR_SEASON else (m[3] or m[4])
+        if which in (AUTUMN, SPRING):
+            return term_label(_check(first if which == AUTUMN else second, shown, today), which)
+        return _school_year_term(first, which, shown, today)
     if m := _YEAR_ONE.fullmatch(text):
         return _school_year_term(int(m[1]), m[2], shown, today)
     if _BARE_YEAR.fullmatch(text):

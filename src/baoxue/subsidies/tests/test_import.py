@@ -285,3 +285,18 @@ def test_a_school_other_than_the_students_is_recorded_with_a_warning(world, pers
     outcome = run(write_xlsx(tmp_path / "s.xlsx", rows), world, persona)
     assert [(i.code, i.severity) for i in outcome.issues] == [("school_differs", "warning")]
     assert snapshot()[0][4] == "培秀苗族乡民族中学"
+
+
+def test_a_newer_list_corrects_the_school_a_list_without_one_keeps_it(world, persona, tmp_path):
+    wu = world.child("吴俊辉")
+    wrong = ["吴俊辉", wu.id_number, "", "培秀苗族乡民族中学", "", "营养餐", "2025秋", "450"]
+    run(write_xlsx(tmp_path / "a.xlsx", [HEADER, wrong]), world, persona)
+    right = ["吴俊辉", wu.id_number, "", "培秀苗族乡中心小学", "", "营养餐", "2025秋", "450"]
+    outcome = run(write_xlsx(tmp_path / "b.xlsx", [HEADER, right]), world, persona)
+    assert [(p.action, p.changes) for p in outcome.plan] == [
+        (Action.UPDATE, {"school": ("培秀苗族乡民族中学", "培秀苗族乡中心小学")})
+    ]
+    assert snapshot()[0][4] == "培秀苗族乡中心小学"
+    unnamed = ["吴俊辉", wu.id_number, "", "", "", "营养餐", "2025秋", "450"]
+    outcome = run(write_xlsx(tmp_path / "c.xlsx", [HEADER, unnamed]), world, persona)
+    assert [p.action for p in outcome.plan] == [Action.UNCHANGED]
