@@ -182,7 +182,17 @@ class AttendanceSource:
                 )
             )
         away = (v.get("days_absent") or 0) + (v.get("days_leave") or 0)
-        if school_days is not None and away > school_days:
+        if away > span:
+            issues.append(
+                RowIssue(
+                    n,
+                    "缺勤天数",
+                    "days",
+                    _("缺勤天数与请假天数之和（%(away)s）超过了统计期的 %(span)s 天")
+                    % {"away": away, "span": span},
+                )
+            )
+        elif school_days is not None and away > school_days:
             issues.append(
                 RowIssue(
                     n,
@@ -237,6 +247,14 @@ class AttendanceSource:
             )
         if end - start > timedelta(days=366):
             return RowIssue(n, "统计结束日期", "period", _("统计期超过一年，请核对日期"))
+        if month is not None and not (month[0] <= start and end <= month[1]):
+            return RowIssue(
+                n,
+                "月份",
+                "period",
+                _("月份（%(m)s）与统计开始、结束日期（%(start)s 至 %(end)s）不一致，请核对")
+                % {"m": f"{month[0]:%Y年%m月}", "start": start, "end": end},
+            )
         return start, end
 
     def plan(

@@ -20,7 +20,7 @@ from baoxue.imports.sources.base import Field, Record, RowIssue, person_name
 from baoxue.imports.sources.children import id_hash, id_parser
 from baoxue.imports.sources.enrollment import parse_student_number
 from baoxue.imports.sources.roster import ID_ALIASES
-from baoxue.imports.values import clean_text, parse_int
+from baoxue.imports.values import CellError, clean_text, parse_int
 from baoxue.registry.models import Child, Enrollment, School
 
 CHUNK = 5000
@@ -50,7 +50,12 @@ SCHOOL_CODE_FIELD = Field(
 
 
 def parse_optional_grade(value: object) -> int | None:
-    return parse_int(value, field_label="年级", minimum=1, maximum=9)
+    """The lists' 年级, which these imports only carry along (the 学籍 says the grade): a
+    value that is not a compulsory grade (学前班, 高一) is no reason to refuse the row."""
+    try:
+        return parse_int(value, field_label="年级", minimum=1, maximum=9)
+    except CellError:
+        return None
 
 
 GRADE_FIELD = Field(
@@ -185,6 +190,14 @@ class StudentIndex:
             )
         if by_number:
             child = self.children[next(iter(by_number))]
+            row_hash = id_hash(record)
+            if row_hash and child.id_number_hash and child.id_number_hash != row_hash:
+                return RowIssue(
+                    n,
+                    "身份证号",
+                    "number_other_child",
+                    _("学籍号对应的学生在系统中登记的身份证号与本行不同，请核实"),
+                )
         elif by_id:
             child = by_id[0]
         else:

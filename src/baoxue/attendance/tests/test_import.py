@@ -374,3 +374,22 @@ def test_the_same_file_after_the_student_moved_changes_nothing(world, persona, t
     assert [p.action for p in outcome.plan] == [Action.UNCHANGED]
     assert AttendanceRecord.objects.filter(child=wu).count() == 1
     assert AttendanceRecord.objects.get(child=wu).school == world.school_x
+
+
+def test_a_period_the_cells_disagree_on_is_refused(world, persona, tmp_path):
+    wu = world.child("吴俊辉")
+    header = ["姓名", "身份证号", "月份", "统计开始日期", "统计结束日期", "缺勤天数", "请假天数"]
+    rows = [
+        header,
+        # 月份 says November, the dates say December.
+        ["吴俊辉", wu.id_number, "2025年11月", "2025-12-01", "2025-12-31", "1", "0"],
+        # Without 应到天数: more days away than the period has.
+        ["吴俊辉", wu.id_number, "", "2025-10-01", "2025-10-31", "30", "10"],
+    ]
+    outcome = run(write_xlsx(tmp_path / "p.xlsx", rows), world, persona)
+    assert [(i.row_number, i.column, i.code) for i in outcome.issues] == [
+        (2, "月份", "period"),
+        (3, "缺勤天数", "days"),
+    ]
+    assert "超过了统计期的 31 天" in outcome.issues[1].message
+    assert snapshot() == []

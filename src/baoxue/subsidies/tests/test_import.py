@@ -300,3 +300,20 @@ def test_a_newer_list_corrects_the_school_a_list_without_one_keeps_it(world, per
     unnamed = ["吴俊辉", wu.id_number, "", "", "", "营养餐", "2025秋", "450"]
     outcome = run(write_xlsx(tmp_path / "c.xlsx", [HEADER, unnamed]), world, persona)
     assert [p.action for p in outcome.plan] == [Action.UNCHANGED]
+
+
+def test_a_grade_outside_compulsory_school_does_not_refuse_the_row(world, persona, tmp_path):
+    wu = world.child("吴俊辉")
+    rows = [HEADER, ["吴俊辉", wu.id_number, "", "", "学前班", "营养餐", "2025秋", "450"]]
+    outcome = run(write_xlsx(tmp_path / "g.xlsx", rows), world, persona)
+    assert outcome.issues == []
+    assert outcome.count(Action.CREATE) == 1
+
+
+def test_a_student_number_and_another_id_number_are_not_guessed(world, persona, tmp_path):
+    wu = world.child("吴俊辉")
+    other = make_id_number(date(2016, 5, 2), "M")  # registered to nobody
+    rows = [HEADER, ["吴俊辉", other, "G" + wu.id_number, "", "", "营养餐", "2025秋", "450"]]
+    outcome = run(write_xlsx(tmp_path / "n.xlsx", rows), world, persona)
+    assert [i.code for i in outcome.issues if i.severity == "error"] == ["number_other_child"]
+    assert snapshot() == []
