@@ -8,6 +8,7 @@ queue, not guessed here.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
@@ -178,12 +179,14 @@ class ChildIndex:
                 self.by_name.setdefault(key, []).append(child)
         # The numbers the file gives each description (name, birth date, village) of those
         # rows, with the first row of each: two numbers for one description that a child
-        # without a number matches are not settled by the order of the rows.
+        # without a number matches are not settled by the order of the rows. Only rows that
+        # such a child may match (by name and birth date) are described.
         self._numbers_for: dict[tuple[str, date | None, str], dict[str, int]] = {}
+        unnumbered = {(name, birth) for name, birth, _village in self.by_name}
         for r in unregistered:
-            self._numbers_for.setdefault(self._description(r), {}).setdefault(
-                id_hash(r), r.row_number
-            )
+            described = self._description(r)
+            if described[:2] in unnumbered:
+                self._numbers_for.setdefault(described, {}).setdefault(id_hash(r), r.row_number)
 
     @staticmethod
     def _description(record: Record) -> tuple[str, date | None, str]:
@@ -335,14 +338,15 @@ def duplicates_in_file(records: list[Record]) -> list[RowIssue]:
     """Rows of one file that describe the same child. An exact repeat is skipped with a
     warning; the same number with different details rejects every such row."""
     issues: list[RowIssue] = []
+    hashes = list(map(id_hash, records))
+    # Counted in C first: most files repeat no number, and their rows need no grouping.
+    repeated = {h for h, n in Counter(hashes).items() if n > 1 and h}
     groups: dict[str, list[Record]] = {}
-    for record in records:
-        h = id_hash(record)
-        if h:
-            groups.setdefault(h, []).append(record)
+    if repeated:
+        for record, h in zip(records, hashes, strict=True):
+            if h in repeated:
+                groups.setdefault(h, []).append(record)
     for group in groups.values():
-        if len(group) < 2:
-            continue
         first = group[0]
         if all(r.original == first.original for r in group[1:]):
             for r in group[1:]:
