@@ -161,7 +161,7 @@ class AttendanceSource:
     ]
 
     def check(self, record: Record, ctx: ImportContext) -> list[RowIssue]:
-        issues = id_issues(record, "身份证号") + identity_issues(record)
+        issues = id_issues(record, "身份证号", stored=False) + identity_issues(record)
         period = self._period(record)
         if isinstance(period, RowIssue):
             return [*issues, period]

@@ -119,7 +119,7 @@ class SubsidiesSource:
     ]
 
     def check(self, record: Record, ctx: ImportContext) -> list[RowIssue]:
-        return id_issues(record, "身份证号") + identity_issues(record)
+        return id_issues(record, "身份证号", stored=False) + identity_issues(record)
 
     def plan(
         self, records: list[Record], ctx: ImportContext

@@ -37,8 +37,9 @@ def id_parser(value: object) -> idnumbers.IdInfo:
     return idnumbers.parse(text)
 
 
-def id_issues(record: Record, column: str) -> list[RowIssue]:
-    """Warnings (never silent changes) about the ID number of a row."""
+def id_issues(record: Record, column: str, *, stored: bool = True) -> list[RowIssue]:
+    """Warnings (never silent changes) about the ID number of a row. `stored`: whether the
+    import keeps the number (a list that only looks students up, like 资助名单, does not)."""
     info: idnumbers.IdInfo | None = record.values.get("id_info")
     issues: list[RowIssue] = []
     if info is None or info.status == idnumbers.IdStatus.EMPTY:
@@ -54,7 +55,9 @@ def id_issues(record: Record, column: str) -> list[RowIssue]:
                 n,
                 column,
                 "id_upgraded",
-                _("15 位身份证号已升级为 18 位，原号码一并保存"),
+                _("15 位身份证号已升级为 18 位，原号码一并保存")
+                if stored
+                else _("15 位身份证号已按升级后的 18 位查找"),
                 "warning",
             )
         )
@@ -68,7 +71,12 @@ def id_issues(record: Record, column: str) -> list[RowIssue]:
                 n,
                 column,
                 "id_flagged",
-                _("身份证号%(reason)s，已按原样保存并标记，请核实") % {"reason": reason},
+                (
+                    _("身份证号%(reason)s，已按原样保存并标记，请核实")
+                    if stored
+                    else _("身份证号%(reason)s，请核实")
+                )
+                % {"reason": reason},
                 "warning",
             )
         )

@@ -317,3 +317,14 @@ def test_a_student_number_and_another_id_number_are_not_guessed(world, persona, 
     outcome = run(write_xlsx(tmp_path / "n.xlsx", rows), world, persona)
     assert [i.code for i in outcome.issues if i.severity == "error"] == ["number_other_child"]
     assert snapshot() == []
+
+
+def test_an_id_number_only_looked_up_is_not_said_to_be_kept(world, persona, tmp_path):
+    wu = world.child("伍军辉")  # registered from a 15-digit number
+    short = wu.id_number[:6] + wu.id_number[8:17]
+    rows = [HEADER, ["伍军辉", short, "", "", "", "营养餐", "2025秋", "450"]]
+    outcome = run(write_xlsx(tmp_path / "s.xlsx", rows), world, persona)
+    assert [(i.code, i.message) for i in outcome.issues] == [
+        ("id_upgraded", "15 位身份证号已按升级后的 18 位查找")
+    ]
+    assert outcome.count(Action.CREATE) == 1
