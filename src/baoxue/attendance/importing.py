@@ -302,9 +302,14 @@ class AttendanceSource:
         matched = [r for r in matched if r.row_number not in dropped]
 
         existing = self._existing(matched)
+        overlapping = self._overlaps(matched, existing)
+        issues += overlapping
+        refused = {i.row_number for i in overlapping}
         plan: list[Planned] = []
         for record in matched:
             v = record.values
+            if record.row_number in refused:
+                continue
             current = existing.get((v["child"].pk, *v["period"]))
             if (
                 current is not None
@@ -354,6 +359,47 @@ class AttendanceSource:
             action = Action.UPDATE if changes else Action.UNCHANGED
             plan.append(Planned(record, action, current, changes))
         return plan, issues
+
+    @staticmethod
+    def _overlaps(
+        records: list[Record], existing: dict[tuple[int, date, date], AttendanceRecord]
+    ) -> list[RowIssue]:
+        """Rows whose period overlaps another period of the same student (in the file, or
+        stored) without being the same period: the days would be counted twice."""
+        periods: dict[int, list[tuple[date, date, str]]] = {}
+        for child_id, start, end in existing:
+            periods.setdefault(child_id, []).append((start, end, ""))
+        for r in records:
+            start, end = r.values["period"]
+            periods.setdefault(r.values["child"].pk, []).append((start, end, str(r.row_number)))
+        issues: list[RowIssue] = []
+        for r in records:
+            start, end = r.values["period"]
+            clash = next(
+                (
+                    (s, e, row)
+                    for s, e, row in periods[r.values["child"].pk]
+                    if (s, e) != (start, end) and s <= end and start <= e
+                ),
+                None,
+            )
+            if clash is None:
+                continue
+            s, e, row = clash
+            issues.append(
+                RowIssue(
+                    r.row_number,
+                    "统计开始日期",
+                    "period_overlap",
+                    (
+                        _("统计期与第 %(row)s 行（%(s)s 至 %(e)s）重叠，天数会重复计算，未导入")
+                        if row
+                        else _("统计期与已导入的 %(s)s 至 %(e)s 重叠，天数会重复计算，未导入")
+                    )
+                    % {"row": row, "s": s, "e": e},
+                )
+            )
+        return issues
 
     @staticmethod
     def _existing(records: list[Record]) -> dict[tuple[int, date, date], AttendanceRecord]:

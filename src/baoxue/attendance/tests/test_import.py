@@ -393,3 +393,41 @@ def test_a_period_the_cells_disagree_on_is_refused(world, persona, tmp_path):
     ]
     assert "超过了统计期的 31 天" in outcome.issues[1].message
     assert snapshot() == []
+
+
+def test_overlapping_periods_of_one_student_are_refused(world, persona, tmp_path):
+    wu = world.child("吴俊辉")
+    half = ("2025-10-01", "2025-10-15")
+    rows = [
+        HEADER,
+        line("吴俊辉", id_number=wu.id_number),
+        line("吴俊辉", id_number=wu.id_number, period=half, counts=(10, 0, 0, "", 0)),
+    ]
+    outcome = run(write_xlsx(tmp_path / "a.xlsx", rows), world, persona)
+    assert [(i.row_number, i.code) for i in outcome.issues] == [
+        (2, "period_overlap"),
+        (3, "period_overlap"),
+    ]
+    assert snapshot() == []
+    run(
+        write_xlsx(tmp_path / "b.xlsx", [HEADER, line("吴俊辉", id_number=wu.id_number)]),
+        world,
+        persona,
+    )
+    outcome = run(
+        write_xlsx(
+            tmp_path / "c.xlsx",
+            [HEADER, line("吴俊辉", id_number=wu.id_number, period=half, counts=(10, 0, 0, "", 0))],
+        ),
+        world,
+        persona,
+    )
+    assert [i.code for i in outcome.issues] == ["period_overlap"]
+    assert "已导入的 2025-10-01 至 2025-10-31" in outcome.issues[0].message
+    # The same period again is not an overlap: it is the same record.
+    again = run(
+        write_xlsx(tmp_path / "b.xlsx", [HEADER, line("吴俊辉", id_number=wu.id_number)]),
+        world,
+        persona,
+    )
+    assert [p.action for p in again.plan] == [Action.UNCHANGED]
