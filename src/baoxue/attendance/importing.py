@@ -296,7 +296,8 @@ class AttendanceSource:
         # One record per child and period: the same statistics imported again after the
         # student moved school find the record they wrote, not a new one at the new school.
         dropped, repeats = repeats_in_file(
-            [((r.values["child"].pk, *r.values["period"]), r) for r in matched]
+            [((r.values["child"].pk, *r.values["period"]), r) for r in matched],
+            meaning=lambda r: tuple(r.values.get(name) for name in COUNT_COLUMNS),
         )
         issues.extend(repeats)
         matched = [r for r in matched if r.row_number not in dropped]

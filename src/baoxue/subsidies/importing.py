@@ -185,7 +185,8 @@ class SubsidiesSource:
             [
                 ((r.values["child"].pk, r.values["program_obj"].pk, r.values["term"]), r)
                 for r in matched
-            ]
+            ],
+            meaning=lambda r: (r.values.get("amount"), r.values["school_id"]),
         )
         issues.extend(repeats)
         matched = [r for r in matched if r.row_number not in dropped]

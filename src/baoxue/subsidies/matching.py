@@ -9,7 +9,7 @@ imports/sources/children.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
@@ -281,10 +281,14 @@ def name_issue(record: Record, child: Child) -> RowIssue | None:
 
 def repeats_in_file(
     keyed: list[tuple[tuple[object, ...], Record]],
+    meaning: Callable[[Record], object] | None = None,
 ) -> tuple[set[int], list[RowIssue]]:
-    """Rows that land on the same target. An exact repeat is skipped with a warning; rows
-    that disagree are all rejected (which one is right cannot be told). Returns the row
-    numbers to drop and the issues."""
+    """Rows that land on the same target. A repeat is skipped with a warning; rows that
+    disagree are all rejected (which one is right cannot be told). `meaning`: what a row
+    says about its target (the same amount written 2025秋 or 2025年秋季学期 is a repeat);
+    without it, rows repeat only cell for cell. Returns the row numbers to drop and the
+    issues."""
+    said = meaning or (lambda r: r.original)
     groups: dict[tuple[object, ...], list[Record]] = {}
     for key, record in keyed:
         groups.setdefault(key, []).append(record)
@@ -294,7 +298,7 @@ def repeats_in_file(
         if len(group) < 2:
             continue
         first = group[0]
-        if all(r.original == first.original for r in group[1:]):
+        if all(said(r) == said(first) for r in group[1:]):
             for r in group[1:]:
                 dropped.add(r.row_number)
                 issues.append(
@@ -302,7 +306,8 @@ def repeats_in_file(
                         r.row_number,
                         "",
                         "repeat",
-                        _("与第 %(row)s 行完全相同，已跳过") % {"row": first.row_number},
+                        _("与第 %(row)s 行是同一条记录，内容相同，已跳过")
+                        % {"row": first.row_number},
                         "warning",
                     )
                 )

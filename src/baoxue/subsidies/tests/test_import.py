@@ -328,3 +328,17 @@ def test_an_id_number_only_looked_up_is_not_said_to_be_kept(world, persona, tmp_
         ("id_upgraded", "15 位身份证号已按升级后的 18 位查找")
     ]
     assert outcome.count(Action.CREATE) == 1
+
+
+def test_the_same_subsidy_written_two_ways_is_a_repeat(world, persona, tmp_path):
+    wu = world.child("吴俊辉")
+    rows = [
+        HEADER,
+        ["吴俊辉", wu.id_number, "", "", "", "营养餐", "2025秋", "450"],
+        ["吴俊辉", wu.id_number, "", "", "", "营养餐", "2025年秋季学期", "450元"],
+    ]
+    outcome = run(write_xlsx(tmp_path / "r.xlsx", rows), world, persona)
+    assert [(i.row_number, i.code, i.severity) for i in outcome.issues] == [
+        (3, "repeat", "warning")
+    ]
+    assert outcome.count(Action.CREATE) == 1
