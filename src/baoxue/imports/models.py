@@ -144,6 +144,25 @@ class ImportBatch(models.Model):
     def is_running(self) -> bool:
         return self.status in {self.Status.VALIDATING, self.Status.COMMITTING}
 
+    @property
+    def absent_total(self) -> int:
+        """Current students of the file's schools that committing will mark as not on the
+        list (a 学籍 import that is the schools' whole list)."""
+        absent = (self.preview or {}).get("absent_from_list") or {}
+        return sum(int(n) for n in absent.values())
+
+    @property
+    def target_label(self) -> str:
+        """Where the file was imported to: the school, the cadre's villages, or the township."""
+        if self.school_id is not None:
+            return str(self.school)
+        if self.village_ids:
+            from baoxue.registry.models import Region
+
+            names = dict(Region.objects.filter(pk__in=self.village_ids).values_list("pk", "name"))
+            return "、".join(names[pk] for pk in self.village_ids if pk in names)
+        return str(self.township or "")
+
 
 # Warning codes of rows that are skipped: an exact repeat of another row, the template's
 # example row, a person the list names who is not the import's concern (an adult or a

@@ -167,7 +167,10 @@ class Outcome:
 
     @property
     def warned_rows(self) -> int:
-        return len({i.row_number for i in self.issues if i.severity == "warning"})
+        """Rows imported (or skipped) with a warning: a rejected row is counted once, as
+        rejected, whatever warnings it has too."""
+        rejected = {i.row_number for i in self.issues if i.severity == "error"}
+        return len({i.row_number for i in self.issues if i.severity == "warning"} - rejected)
 
     def examples(
         self,
@@ -436,6 +439,8 @@ def validate(
     total_hint = table.total_rows_hint or 0
     count = 0
     first = True
+    if total_hint:
+        progress("validate", 0, total_hint)  # the sheet is read: its size is known
     for chunk in _chunks(table.rows, CHUNK_ROWS):
         count += len(chunk)
         packed = pack_rows([cells for _n, cells in chunk])

@@ -28,7 +28,7 @@ from baoxue.imports import pipeline
 from baoxue.imports.models import ColumnMapping, ImportBatch, ImportIssue
 from baoxue.imports.reading import FileRefused
 from baoxue.imports.registry import SOURCES, ImportGrant, import_grants
-from baoxue.imports.sources.base import Action, header_key
+from baoxue.imports.sources.base import Action, header_key, missing_required
 from baoxue.registry.models import Child, Enrollment, LeftBehind, Region
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -231,6 +231,16 @@ def batch_set_mapping(
     clean = {k: v for k, v in mapping.items() if v in known and k.isdigit()}
     if len(set(clean.values())) != len(clean):
         raise ValidationError(_("同一项不能对应两列，请检查列对应。"))
+    missing = missing_required(source.fields, clean)
+    if missing:
+        # Said here, while the columns can still be mapped, not after a validation that
+        # can only refuse the file.
+        raise ValidationError(
+            _(
+                "还有必填项没有对应到文件中的列：%(fields)s。请在下面为它们选择列；如果文件里没有这些列，可能选错了数据类型。"
+            )
+            % {"fields": "、".join(f.label for f in missing)}
+        )
     with transaction.atomic():
         batch.mapping = clean
         batch.options = options or {}
@@ -271,6 +281,10 @@ def progress_key(batch: ImportBatch) -> str:
 
 
 def _progress_writer(batch: ImportBatch) -> pipeline.Progress:
+    """The stage's progress for the page; it starts from nothing, so that a commit does not
+    show the validation's last 100 %."""
+    progress_write(progress_key(batch), "", 0, 0)
+
     def write(stage: str, done: int, total: int) -> None:
         progress_write(progress_key(batch), stage, done, total)
 

@@ -311,7 +311,11 @@ class EnrollmentSource:
                 found = school_refs[spelling] = (key, schools.peek(key))
             key, school = found
             if ctx.school is not None and (school is None or school.pk != ctx.school.pk):
-                issues.append(self._not_own_school(record.row_number, spelling, school, ctx.school))
+                issues.append(
+                    self._not_own_school(
+                        record.row_number, spelling, school, ctx.school, self._also_theirs(ctx)
+                    )
+                )
                 continue
             if school is not None and not school.lowest_grade <= v["grade"] <= school.highest_grade:
                 issues.append(
@@ -517,12 +521,40 @@ class EnrollmentSource:
         return max(elsewhere, key=rank) if elsewhere else None
 
     @staticmethod
+    def _also_theirs(ctx: Any) -> frozenset[int]:
+        """The other schools the importing user may import into (a principal of a 中心校 and
+        its 教学点), read once per import."""
+        found = ctx.notes.get("also_theirs")
+        if found is None:
+            from baoxue.imports.registry import import_grants
+
+            found = ctx.notes["also_theirs"] = frozenset(
+                g.school.pk for g in import_grants(ctx.actor, "enrollment") if g.school is not None
+            )
+        return frozenset(found)
+
+    @staticmethod
     def _not_own_school(
-        row: int, spelling: tuple[str, str], named: School | None, own: School
+        row: int,
+        spelling: tuple[str, str],
+        named: School | None,
+        own: School,
+        also_theirs: frozenset[int] = frozenset(),
     ) -> RowIssue:
         """Why a school's own import refuses a row of another school, and, where the row's
         school is not one the registry knows, how to make the file this school's."""
         code, name = spelling
+        if named is not None and named.pk in also_theirs:
+            return RowIssue(
+                row,
+                "学校名称",
+                "scope",
+                _(
+                    "该行是 %(other)s 的学生，这次是导入到 %(s)s，未导入；"
+                    "请在“导入到”中选择 %(other)s，再上传一次这个文件"
+                )
+                % {"other": named.name, "s": own.name},
+            )
         if named is not None:
             return RowIssue(
                 row,

@@ -140,7 +140,11 @@ def test_a_principal_of_two_schools_chooses_the_school(world, client, two_school
         context(two_schools, services.grant_for_batch(two_schools, batch)),
     )
     assert [i.code for i in outcome.issues] == ["scope"]
-    assert world.school_y.name in outcome.issues[0].message
+    # The principal runs school X too: the message says how to import the row there.
+    assert outcome.issues[0].message == (
+        f"该行是 {world.school_x.name} 的学生，这次是导入到 {world.school_y.name}，未导入；"
+        f"请在“导入到”中选择 {world.school_x.name}，再上传一次这个文件"
+    )
 
 
 def test_a_target_the_user_does_not_have_is_refused(world, client, two_schools, tmp_path):
@@ -245,3 +249,47 @@ def test_each_kind_of_list_goes_to_its_only_place_without_a_choice(world, client
     assert response.status_code == 200
     assert "“户籍人口名册”只能导入到：培秀苗族乡（乌岭村）" in response.content.decode()
     assert ImportBatch.objects.count() == 1
+
+
+def test_the_commit_button_says_how_many_students_it_will_mark(
+    world, login, tmp_path, django_capture_on_commit_callbacks
+):
+    """A school's whole list marks its students the file leaves out: the button says how
+    many, and asks before doing it."""
+    path = write_xlsx(
+        tmp_path / "学籍.xlsx",
+        [ENROLLMENT_HEADER, enrollment_row("石五", make_id_number(date(2016, 6, 1), "M"))],
+    )
+    client = login("principal_x")
+    response = client.post(
+        reverse("imports:batch_list"),
+        {
+            "source": "enrollment",
+            "token": "m",
+            "file": SimpleUploadedFile(path.name, path.read_bytes()),
+        },
+    )
+    batch = ImportBatch.objects.get()
+    mapping = {f"col_{i}": v for i, v in batch.mapping.items()}
+    mapping["complete_list"] = "on"
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:batch_validate", args=[batch.public_id]), mapping)
+    page = client.get(response.url).content.decode()
+    batch.refresh_from_db()
+    assert batch.absent_total == 2  # 吴俊辉 and 伍军辉 are not in the file
+    assert "确认导入（写入 1 行，并标记 2 名不在名册中的学生）" in page
+    assert "confirm(" in page
+
+
+def test_a_cadres_batch_says_its_villages(world, persona, tmp_path):
+    cadre = make_user(
+        "two_villages_b",
+        Grant(Role.VILLAGE, region=world.village_b),
+        Grant(Role.VILLAGE, region=world.village_a),
+    )
+    path = write_xlsx(tmp_path / "r.xlsx", [ROSTER_HEADER])
+    with path.open("rb") as handle:
+        batch = services.batch_upload(
+            actor=cadre, source="roster", handle=handle, filename="r.xlsx"
+        )
+    assert batch.target_label == "乌岭村、高岜村"

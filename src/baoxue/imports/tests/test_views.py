@@ -206,3 +206,50 @@ def test_progress_poll_returns_the_status_block_itself(world, login, roster_byte
     # htmx swaps the block for itself: it must come back whole, still polling while running.
     assert text.strip().startswith('<div id="batch-status"') and 'hx-trigger="every 1s"' in text
     assert 'data-testid="progress"' in text and "<nav" not in text
+    # Before the sheet is read there is no total: the page says what it is doing.
+    assert "正在读取文件…" in text and "0 / 0" not in text
+    assert "校验完后需要您确认，才会导入" in text
+
+
+def test_a_stage_starts_its_progress_from_nothing(world, login, roster_bytes):
+    from baoxue.core.progress import progress_write
+    from baoxue.imports import services
+
+    upload(login("office"), roster_bytes)
+    batch = ImportBatch.objects.get()
+    progress_write(services.progress_key(batch), "validate", 2, 2)  # the validation's end
+    write = services._progress_writer(batch)  # the commit starts
+    assert services.batch_progress(batch)["total"] == 0
+    write("commit", 1, 4)
+    assert services.batch_progress(batch)["percent"] == 25
+
+
+def test_a_required_field_left_unmapped_is_said_at_the_mapping(
+    world, login, roster_bytes, django_capture_on_commit_callbacks
+):
+    client = login("office")
+    upload(client, roster_bytes)
+    batch = ImportBatch.objects.get()
+    mapping = {f"col_{i}": v for i, v in batch.mapping.items() if v != "village"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("imports:batch_validate", args=[batch.public_id]), mapping, follow=True
+        )
+    batch.refresh_from_db()
+    assert batch.status == "uploaded"  # still at the mapping, not refused
+    page = response.content.decode()
+    assert "还有必填项没有对应到文件中的列：村" in page
+    assert 'data-testid="mapping-form"' in page
+
+
+def test_a_rejected_row_with_a_warning_is_counted_once_as_rejected():
+    from baoxue.imports.pipeline import Outcome
+    from baoxue.imports.sources.base import RowIssue
+
+    outcome = Outcome(table=None, mapping={})  # type: ignore[arg-type]
+    outcome.issues = [
+        RowIssue(2, "身份证号", "id_region", "…", "warning"),
+        RowIssue(2, "姓名", "cell", "…", "error"),
+        RowIssue(3, "身份证号", "id_region", "…", "warning"),
+    ]
+    assert (outcome.rejected_rows, outcome.warned_rows) == (1, 1)
