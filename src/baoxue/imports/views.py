@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 from django.contrib import messages
@@ -9,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -23,6 +25,11 @@ from baoxue.imports.templates_xlsx import template_xlsx
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ISSUES_ON_PAGE = 200
+
+
+def attachment(filename: str) -> str:
+    """A download named in Chinese (RFC 6266's filename*, with an ASCII fallback)."""
+    return content_disposition_header(True, filename) or "attachment"
 
 
 def access_batch(user: Any, public_id: str) -> ImportBatch:
@@ -151,7 +158,8 @@ def batch_errors(request: HttpRequest, public_id: str) -> HttpResponse:
     batch = access_batch(request.user, public_id)
     issues = list(batch.issues.all())
     response = HttpResponse(content_type=XLSX)
-    response["Content-Disposition"] = f'attachment; filename="import-errors-{batch.public_id}.xlsx"'
+    stem = Path(batch.filename).stem or "import"
+    response["Content-Disposition"] = attachment(_("导入问题清单_%(file)s.xlsx") % {"file": stem})
     write_error_report(
         response,
         batch.headers,
@@ -167,5 +175,7 @@ def template_download(request: HttpRequest, source: str) -> HttpResponse:
     if source not in SOURCES:
         raise Http404
     response = HttpResponse(template_xlsx(SOURCES[source]), content_type=XLSX)
-    response["Content-Disposition"] = f'attachment; filename="baoxue-{source}-template.xlsx"'
+    response["Content-Disposition"] = attachment(
+        _("%(label)s模板.xlsx") % {"label": SOURCES[source].label}
+    )
     return response

@@ -91,6 +91,9 @@ def test_whole_flow(world, login, roster_bytes, django_capture_on_commit_callbac
     assert "确认导入" in page and "文本" in page  # the rejected row's reason is shown
 
     report = client.get(reverse("imports:batch_errors", args=[batch.public_id]))
+    from urllib.parse import quote
+
+    assert quote("导入问题清单_户籍名册.xlsx") in report["Content-Disposition"]
     rows = (
         CalamineWorkbook.from_filelike(io.BytesIO(report.content)).get_sheet_by_index(0).to_python()
     )
@@ -186,6 +189,7 @@ def test_batches_are_scoped(world, login, roster_bytes):
 
 def test_templates_download(world, login):
     response = login("office").get(reverse("imports:template", args=["enrollment"]))
+    assert "filename*=utf-8''%E5%AD%A6%E7%B1%8D" in response["Content-Disposition"]  # 学籍…模板
     rows = (
         CalamineWorkbook.from_filelike(io.BytesIO(response.content))
         .get_sheet_by_index(0)
