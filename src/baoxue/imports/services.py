@@ -367,6 +367,28 @@ def batch_validate(*, actor: Any, batch: ImportBatch) -> ImportBatch:
     return batch
 
 
+CANCELLABLE = (
+    ImportBatch.Status.UPLOADED,
+    ImportBatch.Status.VALIDATED,
+    ImportBatch.Status.REFUSED,
+)
+
+
+def batch_cancel(*, actor: Any, batch: ImportBatch) -> bool:
+    """Set a staged batch aside, nothing imported (it can no longer be committed); False
+    when it is no longer staged (a commit claimed it first)."""
+    with transaction.atomic():
+        done = bool(
+            ImportBatch.objects.filter(pk=batch.pk, status__in=CANCELLABLE).update(
+                status=ImportBatch.Status.CANCELLED
+            )
+        )
+        if done:
+            log_action(actor=actor, action="import.cancelled", obj=batch)
+    batch.refresh_from_db()
+    return done
+
+
 def batch_claim_commit(*, batch: ImportBatch) -> bool:
     """Move a validated batch to "committing"; False if someone (a double click) did first."""
     return bool(

@@ -153,6 +153,19 @@ def batch_commit(request: HttpRequest, public_id: str) -> HttpResponse:
     return redirect("imports:batch_detail", batch.public_id)
 
 
+@require_POST
+@login_required
+def batch_cancel(request: HttpRequest, public_id: str) -> HttpResponse:
+    batch = access_importable_batch(request.user, public_id)
+    if services.batch_cancel(actor=request.user, batch=batch):
+        messages.success(
+            request, _("已取消“%(file)s”，没有导入任何数据。") % {"file": batch.filename}
+        )
+        return redirect("imports:batch_list")
+    messages.info(request, _("这个批次已经在导入或已导入，不能取消。"))
+    return redirect("imports:batch_detail", batch.public_id)
+
+
 @login_required
 def batch_errors(request: HttpRequest, public_id: str) -> HttpResponse:
     batch = access_batch(request.user, public_id)

@@ -257,3 +257,31 @@ def test_a_rejected_row_with_a_warning_is_counted_once_as_rejected():
         RowIssue(3, "身份证号", "id_region", "…", "warning"),
     ]
     assert (outcome.rejected_rows, outcome.warned_rows) == (1, 1)
+
+
+def test_a_staged_batch_can_be_cancelled_and_then_never_commits(
+    world, login, roster_bytes, django_capture_on_commit_callbacks
+):
+    client = login("office")
+    upload(client, roster_bytes)
+    batch = ImportBatch.objects.get()
+    mapping = {f"col_{i}": v for i, v in batch.mapping.items()}
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:batch_validate", args=[batch.public_id]), mapping)
+    page = client.get(reverse("imports:batch_detail", args=[batch.public_id])).content.decode()
+    assert 'data-testid="cancel"' in page
+    response = client.post(reverse("imports:batch_cancel", args=[batch.public_id]), follow=True)
+    assert "没有导入任何数据" in response.content.decode()
+    batch.refresh_from_db()
+    assert batch.status == "cancelled"
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:batch_commit", args=[batch.public_id]))
+    batch.refresh_from_db()
+    assert batch.status == "cancelled"
+    assert not Child.objects.filter(name="潘小龙").exists()
+    assert AuditEvent.objects.filter(action="import.cancelled").count() == 1
+    # Someone else's batch is not theirs to cancel.
+    assert (
+        login("outsider").post(reverse("imports:batch_cancel", args=[batch.public_id])).status_code
+        == 404
+    )
