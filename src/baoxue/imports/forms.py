@@ -46,7 +46,13 @@ class MappingForm(forms.Form):
     """One select per column of the file: which field it holds, or "不导入"."""
 
     def __init__(
-        self, *args: Any, headers: list[str], source: str, mapping: dict[str, str], **kwargs: Any
+        self,
+        *args: Any,
+        headers: list[str],
+        source: str,
+        mapping: dict[str, str],
+        school: Any = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         fields = SOURCES[source].fields
@@ -55,7 +61,12 @@ class MappingForm(forms.Form):
         ]
         if source == "enrollment":
             self.fields["complete_list"] = forms.BooleanField(
-                label=_("这是这些学校本学期完整的学籍名册（名册中没有的在籍学生将标记出来）"),
+                label=_(
+                    "这是本校（%(s)s）本学期完整的学籍名册（名册中没有的本校在籍学生将标记出来）"
+                )
+                % {"s": school}
+                if school is not None
+                else _("这是这些学校本学期完整的学籍名册（名册中没有的在籍学生将标记出来）"),
                 required=False,
                 initial=True,
             )

@@ -97,7 +97,7 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     context: dict[str, Any] = {"batch": batch, "progress": services.batch_progress(batch)}
     if batch.status == ImportBatch.Status.UPLOADED:
         context["mapping_form"] = MappingForm(
-            headers=batch.headers, source=batch.source, mapping=batch.mapping
+            headers=batch.headers, source=batch.source, mapping=batch.mapping, school=batch.school
         )
     if batch.status in {ImportBatch.Status.VALIDATED, ImportBatch.Status.COMMITTED}:
         context["issues"] = list(batch.issues.all()[:ISSUES_ON_PAGE])
@@ -115,7 +115,11 @@ def batch_validate(request: HttpRequest, public_id: str) -> HttpResponse:
         messages.info(request, _("这个文件已经在校验或已校验过。"))
         return redirect("imports:batch_detail", batch.public_id)
     form = MappingForm(
-        request.POST, headers=batch.headers, source=batch.source, mapping=batch.mapping
+        request.POST,
+        headers=batch.headers,
+        source=batch.source,
+        mapping=batch.mapping,
+        school=batch.school,
     )
     if not form.is_valid():
         messages.error(request, _("列对应有误，请重新选择。"))

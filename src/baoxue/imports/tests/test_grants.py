@@ -270,6 +270,8 @@ def test_the_commit_button_says_how_many_students_it_will_mark(
         },
     )
     batch = ImportBatch.objects.get()
+    mapping_page = client.get(response.url).content.decode()
+    assert f"这是本校（{world.school_x.name}）本学期完整的学籍名册" in mapping_page
     mapping = {f"col_{i}": v for i, v in batch.mapping.items()}
     mapping["complete_list"] = "on"
     with django_capture_on_commit_callbacks(execute=True):
