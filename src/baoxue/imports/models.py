@@ -144,6 +144,9 @@ class ImportBatch(models.Model):
     def is_running(self) -> bool:
         return self.status in {self.Status.VALIDATING, self.Status.COMMITTING}
 
+    # Names of village_ids' villages, when read for many batches at once (with_village_names).
+    _village_names: dict[int, str] | None = None
+
     @property
     def absent_total(self) -> int:
         """Current students of the file's schools that committing will mark as not on the
@@ -153,15 +156,27 @@ class ImportBatch(models.Model):
 
     @property
     def target_label(self) -> str:
-        """Where the file was imported to: the school, the cadre's villages, or the township."""
+        """Where the file was imported to: the school, the cadre's villages, or the township.
+        The villages' names are read here, or once for a list (with_village_names)."""
         if self.school_id is not None:
             return str(self.school)
         if self.village_ids:
-            from baoxue.registry.models import Region
-
-            names = dict(Region.objects.filter(pk__in=self.village_ids).values_list("pk", "name"))
+            if self._village_names is None:
+                ImportBatch.with_village_names([self])
+            names = self._village_names or {}
             return "、".join(names[pk] for pk in self.village_ids if pk in names)
         return str(self.township or "")
+
+    @staticmethod
+    def with_village_names(batches: list[ImportBatch]) -> list[ImportBatch]:
+        """The batches, with the names of the villages of cadres' batches read in one query."""
+        from baoxue.registry.models import Region
+
+        ids = {pk for b in batches for pk in b.village_ids or ()}
+        names = dict(Region.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+        for b in batches:
+            b._village_names = names
+        return batches
 
 
 # Warning codes of rows that are skipped: an exact repeat of another row, the template's

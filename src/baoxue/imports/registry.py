@@ -79,23 +79,38 @@ class ImportGrant:
         return self.village_ids is None or school_id is None
 
 
-def import_grants(user: Any, source: str) -> list[ImportGrant]:
-    """The user's grants for a source, one per place they can import into: the whole
-    township where they have it (it covers the township's schools and villages), one grant
-    for all their villages of a township, and one per school."""
+def all_import_grants(user: Any) -> dict[str, list[ImportGrant]]:
+    """The user's grants by source (sources they may not import are absent), from one read
+    of their roles: per source, one per place they can import into: the whole township where
+    they have it (it covers the township's schools and villages), one grant for all their
+    villages of a township, and one per school."""
     from baoxue.accounts.models import RoleAssignment
 
-    scope = scope_for(user)
-    if scope.is_empty:
-        return []
+    if scope_for(user).is_empty:
+        return {}
+    assignments = list(
+        RoleAssignment.objects.filter(user=user)
+        .select_related("region__parent", "school__township")
+        .order_by("pk")
+    )
+    found: dict[str, list[ImportGrant]] = {}
+    for source in SOURCES:
+        grants = _grants(source, assignments)
+        if grants:
+            found[source] = grants
+    return found
+
+
+def import_grants(user: Any, source: str) -> list[ImportGrant]:
+    return all_import_grants(user).get(source, [])
+
+
+def _grants(source: str, assignments: list[Any]) -> list[ImportGrant]:
     townships: dict[int, ImportGrant] = {}
     villages: dict[int, tuple[Region, dict[int, str]]] = {}
     schools: dict[int, ImportGrant] = {}
     township_roles = {Role.TOWNSHIP_OFFICE, Role.DISABILITY_FEDERATION}
-    assignments = RoleAssignment.objects.filter(user=user).select_related(
-        "region__parent", "school__township"
-    )
-    for a in assignments.order_by("pk"):
+    for a in assignments:
         if source not in ROLE_SOURCES.get(a.role, set()):
             continue
         if a.role in township_roles and a.region and a.region.level == "township":
@@ -103,7 +118,7 @@ def import_grants(user: Any, source: str) -> list[ImportGrant]:
         elif (
             a.role == Role.VILLAGE and a.region and a.region.level == "village" and a.region.parent
         ):
-            township, names = villages.setdefault(a.region.parent.pk, (a.region.parent, {}))
+            _township, names = villages.setdefault(a.region.parent.pk, (a.region.parent, {}))
             names[a.region.pk] = a.region.name
         elif a.role == Role.SCHOOL and a.school and a.school.township:
             schools.setdefault(a.school.pk, ImportGrant(source, a.school.township, a.school))
@@ -120,7 +135,3 @@ def import_grants(user: Any, source: str) -> list[ImportGrant]:
             )
     grants += [g for g in schools.values() if g.township.pk not in townships]
     return grants
-
-
-def sources_for(user: Any) -> list[str]:
-    return [code for code in SOURCES if import_grants(user, code)]

@@ -62,6 +62,7 @@ CHANGE_CHOICES: dict[str, dict[Any, Any]] = {
     "status": dict(Enrollment.Status.choices),
     "is_boarding": {True: gettext_lazy("住校"), False: gettext_lazy("走读")},
 }
+_ID_STATUSES = dict(Child.IdStatus.choices)
 
 
 def change_text(name: str, value: Any) -> str:
@@ -71,8 +72,7 @@ def change_text(name: str, value: Any) -> str:
         return ""
     if name == "id_number":
         # The old side is the registry's ID status (there was no valid number), the new a number.
-        statuses = dict(Child.IdStatus.choices)
-        return str(statuses[value]) if value in statuses else idnumbers.mask(str(value))
+        return str(_ID_STATUSES[value]) if value in _ID_STATUSES else idnumbers.mask(str(value))
     if name in CHANGE_CHOICES:
         return str(CHANGE_CHOICES[name].get(value, value))
     if isinstance(value, bool):
@@ -132,11 +132,12 @@ def grant_for_batch(user: Any, batch: ImportBatch) -> ImportGrant:
     return grants[0]
 
 
-def import_targets(user: Any, sources: list[str]) -> list[tuple[str, str]]:
-    """Where the user can import into, over the given sources, as (key, label) choices."""
+def import_targets(grants_by_source: dict[str, list[ImportGrant]]) -> list[tuple[str, str]]:
+    """Where a user can import into (all_import_grants), over every source, as (key, label)
+    choices."""
     targets: dict[str, str] = {}
-    for source in sources:
-        for g in import_grants(user, source):
+    for grants in grants_by_source.values():
+        for g in grants:
             targets.setdefault(g.key, g.label)
     return list(targets.items())
 

@@ -18,7 +18,7 @@ from baoxue.core.services import log_action
 from baoxue.imports import services, tasks
 from baoxue.imports.forms import MappingForm, UploadForm
 from baoxue.imports.models import ImportBatch
-from baoxue.imports.registry import SOURCES, sources_for
+from baoxue.imports.registry import SOURCES, all_import_grants
 from baoxue.imports.report import write_error_report
 from baoxue.imports.sources.base import RowIssue
 from baoxue.imports.templates_xlsx import template_xlsx
@@ -55,8 +55,9 @@ def access_importable_batch(user: Any, public_id: str) -> ImportBatch:
 
 @login_required
 def batch_list(request: HttpRequest) -> HttpResponse:
-    sources = sources_for(request.user)
-    targets = services.import_targets(request.user, sources)
+    grants = all_import_grants(request.user)  # one read of the user's roles for the page
+    sources = list(grants)
+    targets = services.import_targets(grants)
     form = UploadForm(sources=sources, targets=targets, initial={"token": uuid.uuid4().hex})
     if request.method == "POST":
         if not sources:
@@ -79,10 +80,12 @@ def batch_list(request: HttpRequest) -> HttpResponse:
                 form.add_error("target" if "target" in form.fields else "source", str(exc))
             else:
                 return redirect("imports:batch_detail", batch.public_id)
-    batches = (
-        ImportBatch.objects.visible_to(request.user)
-        .select_related("created_by", "township", "school")
-        .order_by("-created_at")[:100]
+    batches = ImportBatch.with_village_names(
+        list(
+            ImportBatch.objects.visible_to(request.user)
+            .select_related("created_by", "township", "school")
+            .order_by("-created_at")[:100]
+        )
     )
     return render(
         request,

@@ -248,13 +248,10 @@ def find_student(
 
 
 def out_of_scope(record: Record, ctx: ImportContext, child: Child) -> RowIssue | None:
-    """A school user imports only its current students (those its lists show: see
-    find_student); a township office only its township's children; a village user only its
-    villages'."""
+    """A township office imports only its township's children, a village user only its
+    villages'. (A school user's rows are its current students already: find_student.)"""
     n = record.row_number
     if ctx.school is not None:
-        if child.current_school_id != ctx.school.pk:
-            return not_our_student(record, ctx)
         return None
     if child.township_id != ctx.township.pk:
         return RowIssue(

@@ -531,7 +531,7 @@ class EnrollmentSource:
             found = ctx.notes["also_theirs"] = frozenset(
                 g.school.pk for g in import_grants(ctx.actor, "enrollment") if g.school is not None
             )
-        return frozenset(found)
+        return found
 
     @staticmethod
     def _not_own_school(

@@ -176,6 +176,36 @@ def test_one_student_found_twice_by_one_file_is_not_imported(world, persona, tmp
     assert (li.id_number, li.id_status) == ("", "empty")
 
 
+def test_two_schools_giving_one_child_two_numbers_give_neither(world, persona, tmp_path):
+    """One school's row finds 石丽 by her 学籍号 (its name misspelt), another school's by her
+    name, with different ID numbers: both rows are imported, the number is left alone."""
+    n1, n2 = make_id_number(date(2013, 2, 2), "F"), make_id_number(date(2013, 2, 2), "F")
+    first = row("石丽", "", school="2145993201", grade="七年级", address="培秀乡高岜村")
+    first[1], first[3], first[4] = "女", "G" + n1, "2013-02-02"
+    pipeline.run(
+        write_xlsx(tmp_path / "a.xlsx", [ENROLLMENT_HEADER, first]),
+        SOURCE,
+        ctx_for(world, persona),
+        commit=True,
+    )
+    by_number = row("石莉", n1, school="2145993201", grade="七年级", address="培秀乡高岜村")
+    by_number[1] = "女"
+    by_name = row("石丽", n2, school="2145993101", grade="六年级", address="培秀乡高岜村")
+    by_name[1], by_name[3] = "女", ""
+    outcome = pipeline.run(
+        write_xlsx(tmp_path / "b.xlsx", [ENROLLMENT_HEADER, by_number, by_name]),
+        SOURCE,
+        ctx_for(world, persona),
+        commit=True,
+    )
+    assert [(i.row_number, i.code) for i in outcome.issues] == [
+        (2, "numbers_differ"),
+        (3, "numbers_differ"),
+    ]
+    assert all("id_number" not in p.changes for p in outcome.plan)
+    assert world.child("石丽").id_number == ""
+
+
 def test_reimport_is_unchanged_and_a_newer_export_records_events(world, persona, tmp_path, ids):
     first = write_xlsx(
         tmp_path / "a.xlsx",

@@ -295,3 +295,30 @@ def test_a_cadres_batch_says_its_villages(world, persona, tmp_path):
             actor=cadre, source="roster", handle=handle, filename="r.xlsx"
         )
     assert batch.target_label == "乌岭村、高岜村"
+
+
+def test_the_batch_list_reads_roles_and_village_names_once(world, client, tmp_path):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    cadre = make_user(
+        "two_villages_c",
+        Grant(Role.VILLAGE, region=world.village_a),
+        Grant(Role.VILLAGE, region=world.village_b),
+    )
+    client.force_login(cadre)
+    path = write_xlsx(tmp_path / "r.xlsx", [ROSTER_HEADER])
+
+    def page_queries(batches):
+        for n in range(batches):
+            with path.open("rb") as handle:
+                services.batch_upload(
+                    actor=cadre, source="roster", handle=handle, filename=f"r{n}.xlsx"
+                )
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(reverse("imports:batch_list")).content.decode()
+        assert "乌岭村、高岜村" in page
+        return len(queries)
+
+    page_queries(1)  # the first request also reads the session and the user's scope
+    assert page_queries(1) == page_queries(3)
