@@ -143,9 +143,9 @@ def test_a_registered_child_without_an_id_number_gets_the_one_in_the_xueji(
     assert [p.action for p in again.plan] == [Action.UNCHANGED]
 
 
-def test_one_student_found_twice_by_one_file_is_not_imported(world, persona, tmp_path):
-    """One row finds 石丽 by her 学籍号 (its name misspelt), another by her name, with
-    different ID numbers: neither is written."""
+def found_twice(world, persona, tmp_path, *, second_school, second_grade):
+    """石丽, enrolled without an ID number under a 学籍号, then a file in which one row finds
+    her by that 学籍号 (its name misspelt) and another by her name, with two ID numbers."""
     n1, n2 = make_id_number(date(2013, 2, 2), "F"), make_id_number(date(2013, 2, 2), "F")
     first = row("石丽", "", school="2145993201", grade="七年级", address="培秀乡高岜村")
     first[1], first[3], first[4] = "女", "G" + n1, "2013-02-02"
@@ -157,13 +157,20 @@ def test_one_student_found_twice_by_one_file_is_not_imported(world, persona, tmp
     )
     by_number = row("石莉", n1, school="2145993201", grade="七年级", address="培秀乡高岜村")
     by_number[1] = "女"
-    by_name = row("石丽", n2, school="2145993201", grade="七年级", address="培秀乡高岜村")
+    by_name = row("石丽", n2, school=second_school, grade=second_grade, address="培秀乡高岜村")
     by_name[1], by_name[3] = "女", ""
-    outcome = pipeline.run(
+    return pipeline.run(
         write_xlsx(tmp_path / "b.xlsx", [ENROLLMENT_HEADER, by_number, by_name]),
         SOURCE,
         ctx_for(world, persona),
         commit=True,
+    )
+
+
+def test_one_student_found_twice_by_one_file_is_not_imported(world, persona, tmp_path):
+    """Both rows at one school, with different ID numbers: neither is written."""
+    outcome = found_twice(
+        world, persona, tmp_path, second_school="2145993201", second_grade="七年级"
     )
     # One student written twice: neither row is imported, rather than the last one winning.
     assert [(i.row_number, i.code) for i in outcome.issues] == [
@@ -177,26 +184,9 @@ def test_one_student_found_twice_by_one_file_is_not_imported(world, persona, tmp
 
 
 def test_two_schools_giving_one_child_two_numbers_give_neither(world, persona, tmp_path):
-    """One school's row finds 石丽 by her 学籍号 (its name misspelt), another school's by her
-    name, with different ID numbers: both rows are imported, the number is left alone."""
-    n1, n2 = make_id_number(date(2013, 2, 2), "F"), make_id_number(date(2013, 2, 2), "F")
-    first = row("石丽", "", school="2145993201", grade="七年级", address="培秀乡高岜村")
-    first[1], first[3], first[4] = "女", "G" + n1, "2013-02-02"
-    pipeline.run(
-        write_xlsx(tmp_path / "a.xlsx", [ENROLLMENT_HEADER, first]),
-        SOURCE,
-        ctx_for(world, persona),
-        commit=True,
-    )
-    by_number = row("石莉", n1, school="2145993201", grade="七年级", address="培秀乡高岜村")
-    by_number[1] = "女"
-    by_name = row("石丽", n2, school="2145993101", grade="六年级", address="培秀乡高岜村")
-    by_name[1], by_name[3] = "女", ""
-    outcome = pipeline.run(
-        write_xlsx(tmp_path / "b.xlsx", [ENROLLMENT_HEADER, by_number, by_name]),
-        SOURCE,
-        ctx_for(world, persona),
-        commit=True,
+    """The rows at two schools: both are imported, the number is left alone."""
+    outcome = found_twice(
+        world, persona, tmp_path, second_school="2145993101", second_grade="六年级"
     )
     assert [(i.row_number, i.code) for i in outcome.issues] == [
         (2, "numbers_differ"),
