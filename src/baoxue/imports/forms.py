@@ -52,10 +52,12 @@ class MappingForm(forms.Form):
         source: str,
         mapping: dict[str, str],
         school: Any = None,
+        samples: list[list[str]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         fields = SOURCES[source].fields
+        samples = samples or []
         choices = [("", _("（不导入）"))] + [
             (f.name, f"{f.label}{' *' if f.required else ''}") for f in fields
         ]
@@ -76,6 +78,10 @@ class MappingForm(forms.Form):
                 choices=choices,
                 required=False,
                 initial=mapping.get(str(index), ""),
+                # What the column holds, for a header that says little ("列1", "备注").
+                help_text="、".join(
+                    dict.fromkeys(row[index] for row in samples if index < len(row) and row[index])
+                ),
             )
 
     def mapping(self) -> dict[str, str]:

@@ -84,6 +84,9 @@ class ImportBatch(models.Model):
     sheet_name = models.CharField(max_length=100, blank=True)
     header_row = models.PositiveIntegerField(null=True, blank=True)
     headers = models.JSONField(default=list, blank=True)
+    # The first few data rows as text (ID numbers masked), shown under each column while
+    # mapping: a column without a header is recognised by what it holds.
+    samples = models.JSONField(default=list, blank=True)
     # Choices made with the mapping, e.g. {"complete_list": false} for a partial 学籍 list.
     options = models.JSONField(default=dict, blank=True)
     # Column index (as a string) → field name; empty string for "ignore this column".

@@ -229,6 +229,24 @@ def masked_row(original: list[str]) -> list[str]:
     ]
 
 
+SAMPLE_ROWS = 3
+SAMPLE_CHARS = 24
+
+
+def sample_rows(table: Table, count: int = SAMPLE_ROWS) -> list[list[str]]:
+    """The first `count` data rows of a freshly opened table as text, ID-like cells masked
+    and long cells cut: what the mapping page shows under each column. Reads only those
+    rows of `table.rows`."""
+    width = len(table.headers)
+    found = []
+    for _number, cells in islice(table.rows, count):
+        text = [clean_text(c) for c in cells[:width]]
+        found.append(
+            [c if len(c) <= SAMPLE_CHARS else c[: SAMPLE_CHARS - 1] + "…" for c in masked_row(text)]
+        )
+    return found
+
+
 def _is_template_example(cells: list[Any], columns: list[tuple[int, Field]]) -> bool:
     """The example row of our own template, left in by the user: every filled cell is the
     template's example value (and there are enough of them to be sure)."""

@@ -188,6 +188,7 @@ def batch_upload(
             batch.sheet_name = table.sheet_name
             batch.header_row = table.header_row
             batch.headers = table.headers
+            batch.samples = pipeline.sample_rows(table)
             batch.mapping = pipeline.resolve_mapping(
                 SOURCES[source], table.headers, None, remembered_mapping(source)
             )
@@ -230,13 +231,20 @@ def batch_set_mapping(
     source = SOURCES[batch.source]
     known = {f.name for f in source.fields}
     clean = {k: v for k, v in mapping.items() if v in known and k.isdigit()}
+
+    def refuse(message: str) -> ValidationError:
+        # The choices made so far stay on the page, to be corrected rather than redone.
+        batch.mapping, batch.options = clean, options or {}
+        batch.save(update_fields=["mapping", "options"])
+        return ValidationError(message)
+
     if len(set(clean.values())) != len(clean):
-        raise ValidationError(_("同一项不能对应两列，请检查列对应。"))
+        raise refuse(_("同一项不能对应两列，请检查列对应。"))
     missing = missing_required(source.fields, clean)
     if missing:
         # Said here, while the columns can still be mapped, not after a validation that
         # can only refuse the file.
-        raise ValidationError(
+        raise refuse(
             _(
                 "还有必填项没有对应到文件中的列：%(fields)s。请在下面为它们选择列；如果文件里没有这些列，可能选错了数据类型。"
             )

@@ -100,7 +100,11 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     context: dict[str, Any] = {"batch": batch, "progress": services.batch_progress(batch)}
     if batch.status == ImportBatch.Status.UPLOADED:
         context["mapping_form"] = MappingForm(
-            headers=batch.headers, source=batch.source, mapping=batch.mapping, school=batch.school
+            headers=batch.headers,
+            source=batch.source,
+            mapping=batch.mapping,
+            school=batch.school,
+            samples=batch.samples,
         )
     if batch.status in {ImportBatch.Status.VALIDATED, ImportBatch.Status.COMMITTED}:
         context["issues"] = list(batch.issues.all()[:ISSUES_ON_PAGE])

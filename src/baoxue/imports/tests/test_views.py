@@ -244,6 +244,29 @@ def test_a_required_field_left_unmapped_is_said_at_the_mapping(
     page = response.content.decode()
     assert "还有必填项没有对应到文件中的列：村" in page
     assert 'data-testid="mapping-form"' in page
+    # The columns the user did map are still mapped on the page, to be corrected.
+    mapping["col_11"] = "left_behind"
+    client.post(reverse("imports:batch_validate", args=[batch.public_id]), mapping)
+    batch.refresh_from_db()
+    assert batch.mapping["11"] == "left_behind" and "village" not in batch.mapping.values()
+    page = client.get(reverse("imports:batch_detail", args=[batch.public_id])).content.decode()
+    assert '<option value="left_behind" selected>' in page
+    assert not ColumnMapping.objects.exists()  # remembered only once the mapping is accepted
+
+
+def test_the_mapping_shows_what_each_column_holds_with_id_numbers_masked(
+    world, login, roster_bytes
+):
+    client = login("office")
+    upload(client, roster_bytes)
+    batch = ImportBatch.objects.get()
+    assert batch.samples[0][0] == "潘小龙" and batch.samples[1][0] == "潘错"
+    good = batch.samples[0][2]
+    assert "*" in good and len(good) == 18  # masked, as in every list
+    page = client.get(reverse("imports:batch_detail", args=[batch.public_id])).content.decode()
+    assert "例：潘小龙、潘错" in page
+    assert "例：双亲外出" in page  # the unknown column, recognised by what it holds
+    assert "例：男</div>" in page  # a value repeated in the samples is shown once
 
 
 def test_a_rejected_row_with_a_warning_is_counted_once_as_rejected():
