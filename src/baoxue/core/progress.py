@@ -7,6 +7,10 @@ the database's write lock, and a progress row would wait for it.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.cache import cache
@@ -29,3 +33,40 @@ def progress_read(key: str) -> dict[str, Any]:
         "total": total,
         "percent": min(100, round(100 * done / total)) if total else 0,
     }
+
+
+# A worker doing long work says it is alive every BEAT_SECONDS, from a thread of its own (it
+# beats while the work itself is in a long database call). No beat for STALE_SECONDS: the
+# process that did the work is gone (killed, restarted, out of memory).
+BEAT_SECONDS = 15
+STALE_SECONDS = 300
+
+
+def _beat_key(key: str) -> str:
+    return f"{key}:alive"
+
+
+@contextmanager
+def heartbeat(key: str, every: float = BEAT_SECONDS) -> Iterator[None]:
+    """Beat for `key` while the block runs; the beat is removed when it ends."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            cache.set(_beat_key(key), time.time(), TTL)
+
+    cache.set(_beat_key(key), time.time(), TTL)
+    thread = threading.Thread(target=beat, name=f"heartbeat {key}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        cache.delete(_beat_key(key))
+
+
+def last_beat(key: str) -> float | None:
+    """When the work for `key` last said it was alive (time.time()), None if never or over."""
+    found = cache.get(_beat_key(key))
+    return float(found) if found is not None else None

@@ -91,6 +91,11 @@ class ImportBatch(models.Model):
     options = models.JSONField(default=dict, blank=True)
     # Column index (as a string) → field name; empty string for "ignore this column".
     mapping = models.JSONField(default=dict, blank=True)
+    # The run (validation or commit) that owns the batch while it is validating or
+    # committing: a run whose token is no longer the batch's writes nothing (see
+    # services.batch_interrupted). task_id: its background task, to tell queued from gone.
+    attempt = models.CharField(max_length=32, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     progress_stage = models.CharField(max_length=32, blank=True)

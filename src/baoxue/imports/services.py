@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -20,9 +22,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django_tasks import default_task_backend
+from django_tasks.exceptions import TaskResultDoesNotExist
 
 from baoxue.core import idnumbers
-from baoxue.core.progress import progress_read, progress_write
+from baoxue.core.progress import STALE_SECONDS, last_beat, progress_read, progress_write
 from baoxue.core.services import log_action
 from baoxue.imports import pipeline
 from baoxue.imports.models import ColumnMapping, ImportBatch, ImportIssue
@@ -348,32 +352,154 @@ def _preview(
     }
 
 
-def batch_validate(*, actor: Any, batch: ImportBatch) -> ImportBatch:
+def batch_validate(*, actor: Any, batch: ImportBatch, attempt: str = "") -> ImportBatch:
     """Read and check every row and plan it against the registry, writing nothing but the
-    batch's preview and issues."""
+    batch's preview and issues. `attempt`: the run's token (batch_start); a run whose token is
+    no longer the batch's (declared interrupted, started again) stores nothing."""
     source = SOURCES[batch.source]
-    ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.VALIDATING)
+    if not attempt:
+        ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.VALIDATING)
+    owned = _owned(batch, attempt, ImportBatch.Status.VALIDATING)
     try:
         ctx = _context(batch, actor)
         with batch_path(batch) as path:
             outcome = pipeline.run(
                 path, source, ctx, mapping=batch.mapping, progress=_progress_writer(batch)
             )
-    except FileRefused as exc:
-        ImportBatch.objects.filter(pk=batch.pk).update(
-            status=ImportBatch.Status.REFUSED, message=str(exc)
-        )
+    except (FileRefused, PermissionDenied) as exc:
+        # PermissionDenied: the user's rights changed since the upload.
+        owned.update(status=ImportBatch.Status.REFUSED, message=str(exc), attempt="")
         batch.refresh_from_db()
         return batch
+    except Exception as exc:
+        owned.update(
+            status=ImportBatch.Status.FAILED,
+            message=_("校验未完成，数据未作任何改动。原因：%(e)s") % {"e": exc},
+            attempt="",
+        )
+        raise
     with transaction.atomic():
+        if not owned.exists():
+            batch.refresh_from_db()
+            return batch
         batch.refresh_from_db()
         _store_outcome(batch, outcome)
         batch.preview = _preview(source, ctx, outcome)
         batch.status = ImportBatch.Status.VALIDATED
         batch.validated_at = timezone.now()
         batch.message = ""
+        batch.attempt = ""
         batch.save()
     return batch
+
+
+def _owned(batch: ImportBatch, attempt: str, status: str) -> Any:
+    """The batch, as long as the run of token `attempt` owns it (any run, without a token)."""
+    rows = ImportBatch.objects.filter(pk=batch.pk, status=status)
+    return rows.filter(attempt=attempt) if attempt else rows
+
+
+# A run starts from one status, holds the batch in another and, interrupted, gives it back.
+RUNS = {
+    "validate": (ImportBatch.Status.UPLOADED, ImportBatch.Status.VALIDATING),
+    "commit": (ImportBatch.Status.VALIDATED, ImportBatch.Status.COMMITTING),
+}
+
+
+def batch_start(*, batch: ImportBatch, run: str) -> str | None:
+    """Claim the batch for a run ("validate" or "commit"): its token, or None when the batch
+    is not in the run's starting status (a double click, another user first)."""
+    before, during = RUNS[run]
+    attempt = uuid.uuid4().hex
+    claimed = ImportBatch.objects.filter(pk=batch.pk, status=before).update(
+        status=during, attempt=attempt, task_id="", message=""
+    )
+    return attempt if claimed else None
+
+
+def batch_enqueue(*, batch: ImportBatch, run: str, actor: Any) -> bool:
+    """Claim the batch and queue its run as a background task (once the caller's transaction
+    commits); False if the batch was not there to claim."""
+    from baoxue.imports import tasks  # tasks imports this module
+
+    with transaction.atomic():
+        attempt = batch_start(batch=batch, run=run)
+        if attempt is None:
+            return False
+        task = tasks.validate_batch if run == "validate" else tasks.commit_batch
+
+        def enqueue() -> None:
+            result = task.enqueue(batch.pk, int(actor.pk or 0), attempt)
+            ImportBatch.objects.filter(pk=batch.pk, attempt=attempt).update(task_id=str(result.id))
+
+        transaction.on_commit(enqueue)
+    return True
+
+
+def run_key(batch: ImportBatch, attempt: str) -> str:
+    """The heartbeat key of one run of the batch (tasks beat under it)."""
+    return f"{progress_key(batch)}:{attempt}"
+
+
+def _task_state(task_id: str) -> tuple[str, Any] | None:
+    """(status, started_at) of a background task; None where the backend cannot say."""
+    if not task_id:
+        return None
+    try:
+        result = default_task_backend.get_result(task_id)
+    except TaskResultDoesNotExist:
+        return ("GONE", None)
+    except NotImplementedError:
+        return None
+    return (str(result.status), result.started_at)
+
+
+INTERRUPTED_MESSAGES = {
+    "validate": gettext_lazy(
+        "上次校验没有完成：处理它的后台程序中断了（例如服务器重启）。数据未作任何改动，请重新校验。"
+    ),
+    "commit": gettext_lazy(
+        "上次确认导入没有完成：处理它的后台程序中断了（例如服务器重启）。数据未作任何改动，可以再次确认导入。"
+    ),
+}
+
+
+def batch_interrupted(batch: ImportBatch, *, now: float | None = None) -> bool:
+    """Give the batch back when its run's worker is gone, so that it can be run again; True
+    if so. Gone: its task ended without finishing the batch, or no heartbeat for
+    STALE_SECONDS (a queued task is waiting, not gone). Nothing is lost: the commit writes in
+    one transaction, and a late write of the old run is refused by its token (_owned)."""
+    run = next((r for r, (_b, during) in RUNS.items() if during == batch.status), None)
+    if run is None or not batch.attempt:
+        return False
+    now = time.time() if now is None else now
+    beat = last_beat(run_key(batch, batch.attempt))
+    if beat is not None and now - beat < STALE_SECONDS:
+        return False
+    state = _task_state(batch.task_id)
+    if state is None:
+        gone = beat is not None  # it beat once, and stopped
+    else:
+        status, started = state
+        if status == "READY":
+            gone = False
+        elif status == "RUNNING":
+            gone = beat is not None or (
+                started is not None and now - started.timestamp() > STALE_SECONDS
+            )
+        else:  # ended (successful, failed) or no longer known, with the batch still held
+            gone = True
+    if not gone:
+        return False
+    before, during = RUNS[run]
+    with transaction.atomic():
+        given_back = ImportBatch.objects.filter(
+            pk=batch.pk, status=during, attempt=batch.attempt
+        ).update(status=before, attempt="", task_id="", message=str(INTERRUPTED_MESSAGES[run]))
+        if given_back:
+            log_action(actor=None, action="import.interrupted", obj=batch, data={"run": run})
+    batch.refresh_from_db()
+    return bool(given_back)
 
 
 CANCELLABLE = (
@@ -400,23 +526,34 @@ def batch_cancel(*, actor: Any, batch: ImportBatch) -> bool:
 
 def batch_claim_commit(*, batch: ImportBatch) -> bool:
     """Move a validated batch to "committing"; False if someone (a double click) did first."""
-    return bool(
-        ImportBatch.objects.filter(pk=batch.pk, status=ImportBatch.Status.VALIDATED).update(
-            status=ImportBatch.Status.COMMITTING
-        )
-    )
+    return batch_start(batch=batch, run="commit") is not None
 
 
-def batch_commit(*, actor: Any, batch: ImportBatch, claimed: bool = False) -> ImportBatch:
+class Superseded(Exception):
+    """The run no longer owns the batch (it was declared interrupted and run again)."""
+
+
+def batch_commit(
+    *, actor: Any, batch: ImportBatch, claimed: bool = False, attempt: str = ""
+) -> ImportBatch:
     """Write the batch in one transaction. Committing a batch twice is refused; committing the
-    same file in a new batch changes nothing (every row plans as unchanged)."""
+    same file in a new batch changes nothing (every row plans as unchanged). `claimed`: the
+    caller moved the batch to "committing" (batch_start, whose token is `attempt`)."""
     source = SOURCES[batch.source]
-    if not claimed and not batch_claim_commit(batch=batch):
-        raise ValidationError(_("这个批次不在“待确认导入”状态，不能重复导入。"))
+    if not claimed:
+        attempt = batch_start(batch=batch, run="commit") or ""
+        if not attempt:
+            raise ValidationError(_("这个批次不在“待确认导入”状态，不能重复导入。"))
+    owned = _owned(batch, attempt, ImportBatch.Status.COMMITTING)
     try:
         ctx = _context(batch, actor)
 
         def record(outcome: pipeline.Outcome) -> None:
+            # In the commit's transaction: the batch is marked committed only by the run that
+            # still owns it, and a run that does not rolls back everything it wrote.
+            if not owned.update(attempt=""):
+                raise Superseded
+            batch.attempt = ""
             _store_outcome(batch, outcome)
             batch.preview = _preview(source, ctx, outcome)
             batch.status = ImportBatch.Status.COMMITTED
@@ -447,15 +584,16 @@ def batch_commit(*, actor: Any, batch: ImportBatch, claimed: bool = False) -> Im
                 progress=_progress_writer(batch),
                 on_committed=record,
             )
-    except FileRefused as exc:
-        ImportBatch.objects.filter(pk=batch.pk).update(
-            status=ImportBatch.Status.REFUSED, message=str(exc)
-        )
+    except Superseded:
+        pass  # rolled back; the batch is another run's
+    except (FileRefused, PermissionDenied) as exc:
+        owned.update(status=ImportBatch.Status.REFUSED, message=str(exc), attempt="")
     except Exception as exc:
         # The transaction rolled back: nothing of the batch was written. Say so plainly.
-        ImportBatch.objects.filter(pk=batch.pk).update(
+        owned.update(
             status=ImportBatch.Status.FAILED,
             message=_("导入未完成，数据未作任何改动。原因：%(e)s") % {"e": exc},
+            attempt="",
         )
         raise
     batch.refresh_from_db()

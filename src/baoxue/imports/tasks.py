@@ -1,21 +1,35 @@
-"""Background tasks: validation and commit of an import batch."""
+"""Background tasks: validation and commit of an import batch.
+
+Each run beats (core.progress.heartbeat) while it works, so that the batch page can tell a
+run whose worker is gone from one that is slow (services.batch_interrupted); a run whose
+token is no longer the batch's does nothing.
+"""
 
 from __future__ import annotations
 
 from django_tasks import task
 
 from baoxue.accounts.models import User
+from baoxue.core.progress import heartbeat
 from baoxue.imports import services
 from baoxue.imports.models import ImportBatch
 
 
 @task()
-def validate_batch(batch_id: int, actor_id: int) -> None:
+def validate_batch(batch_id: int, actor_id: int, attempt: str = "") -> None:
     batch = ImportBatch.objects.get(pk=batch_id)
-    services.batch_validate(actor=User.objects.get(pk=actor_id), batch=batch)
+    if attempt and batch.attempt != attempt:
+        return  # given back as interrupted, and run again since
+    with heartbeat(services.run_key(batch, attempt)):
+        services.batch_validate(actor=User.objects.get(pk=actor_id), batch=batch, attempt=attempt)
 
 
 @task()
-def commit_batch(batch_id: int, actor_id: int) -> None:
+def commit_batch(batch_id: int, actor_id: int, attempt: str = "") -> None:
     batch = ImportBatch.objects.get(pk=batch_id)
-    services.batch_commit(actor=User.objects.get(pk=actor_id), batch=batch, claimed=True)
+    if attempt and batch.attempt != attempt:
+        return
+    with heartbeat(services.run_key(batch, attempt)):
+        services.batch_commit(
+            actor=User.objects.get(pk=actor_id), batch=batch, claimed=True, attempt=attempt
+        )

@@ -7,7 +7,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
@@ -15,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from baoxue.core.services import log_action
-from baoxue.imports import services, tasks
+from baoxue.imports import services
 from baoxue.imports.forms import MappingForm, UploadForm
 from baoxue.imports.models import ImportBatch
 from baoxue.imports.registry import SOURCES, all_import_grants
@@ -97,6 +96,13 @@ def batch_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     batch = access_batch(request.user, public_id)
+    # Its worker gone, a running batch is given back, to be run again; the page polling the
+    # progress then reloads whole, for the mapping form or the commit button.
+    given_back = batch.is_running and services.batch_interrupted(batch)
+    if given_back and request.htmx:  # type: ignore[attr-defined]
+        response = HttpResponse()
+        response["HX-Refresh"] = "true"
+        return response
     context: dict[str, Any] = {"batch": batch, "progress": services.batch_progress(batch)}
     if batch.status == ImportBatch.Status.UPLOADED:
         context["mapping_form"] = MappingForm(
@@ -138,14 +144,7 @@ def batch_validate(request: HttpRequest, public_id: str) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("imports:batch_detail", batch.public_id)
-    with transaction.atomic():
-        claimed = ImportBatch.objects.filter(
-            pk=batch.pk, status=ImportBatch.Status.UPLOADED
-        ).update(status=ImportBatch.Status.VALIDATING)
-        if claimed:
-            transaction.on_commit(
-                lambda: tasks.validate_batch.enqueue(batch.pk, int(request.user.pk or 0))
-            )
+    services.batch_enqueue(batch=batch, run="validate", actor=request.user)
     return redirect("imports:batch_detail", batch.public_id)
 
 
@@ -156,11 +155,7 @@ def batch_commit(request: HttpRequest, public_id: str) -> HttpResponse:
     if batch.status != ImportBatch.Status.VALIDATED:
         messages.info(request, _("这个批次已经提交过，不会重复导入。"))
         return redirect("imports:batch_detail", batch.public_id)
-    with transaction.atomic():
-        if services.batch_claim_commit(batch=batch):
-            transaction.on_commit(
-                lambda: tasks.commit_batch.enqueue(batch.pk, int(request.user.pk or 0))
-            )
+    services.batch_enqueue(batch=batch, run="commit", actor=request.user)
     return redirect("imports:batch_detail", batch.public_id)
 
 
