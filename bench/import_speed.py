@@ -57,6 +57,7 @@ How to run
     .venv/bin/python bench/import_speed.py --backend both                # the 100,000
     .venv/bin/python bench/import_speed.py --backend sqlite --ie none --xlsx /tmp/xueji.xlsx
     .venv/bin/python bench/import_speed.py --rows 20000 --ie none --profile /tmp/prof
+    PY_SPY=/tmp/spy/bin/py-spy .venv/bin/python bench/import_speed.py --ie none --spy /tmp/spied
 
     --xlsx keeps the generated file at that path and reuses it if it exists (same --rows,
     --schools and --seed give the same file). --profile runs the two imports under cProfile
@@ -167,6 +168,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "otherwise extrapolate",
     )
     parser.add_argument("--profile", help="folder for cProfile output of the two imports")
+    parser.add_argument(
+        "--spy",
+        help="folder for py-spy samples of every import (<backend>-<label>.txt, collapsed "
+        "stacks); py-spy from $PY_SPY or PATH (install it outside the project's venv)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     parser.add_argument(
         "--commit",
@@ -530,6 +536,22 @@ class Backend:
             command += ["--_limit", str(extra["limit"])]
         if self.args.profile:
             command += ["--profile", self.args.profile]
+        if self.args.spy and phase == "import":
+            spy = os.environ.get("PY_SPY") or shutil.which("py-spy") or "py-spy"
+            out = Path(self.args.spy) / f"{self.name}-{extra.get('label', phase)}.txt"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            command = [
+                spy,
+                "record",
+                "--rate",
+                "50",
+                "--format",
+                "raw",
+                "-o",
+                str(out),
+                "--",
+                *command,
+            ]
         code = subprocess.run(command, env=env or self.main_env, check=False).returncode
         if code != 0 or not result_path.exists():
             raise RuntimeError(f"{self.name}: phase {phase} {extra} failed (exit {code})")
