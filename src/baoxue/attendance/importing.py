@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -25,7 +26,7 @@ from baoxue.core.services import log_action
 from baoxue.imports.pipeline import ImportContext, Progress
 from baoxue.imports.sources.base import Action, Field, Planned, Record, RowIssue
 from baoxue.imports.sources.children import id_issues
-from baoxue.imports.values import CellError, clean_text, parse_date, parse_int
+from baoxue.imports.values import CellError, clean_text, days_text, parse_date, parse_days
 from baoxue.subsidies.matching import (
     CHUNK,
     GRADE_FIELD,
@@ -82,8 +83,8 @@ def parse_month(value: object) -> tuple[date, date] | None:
 
 
 def _days(label: str) -> Any:
-    def parse(value: object) -> int | None:
-        return parse_int(value, field_label=label, minimum=0, maximum=366)
+    def parse(value: object) -> Decimal | None:
+        return parse_days(value, field_label=label)
 
     return parse
 
@@ -139,8 +140,17 @@ class AttendanceSource:
             _days("缺勤天数"),
             False,
             "0",
+            help="可以有半天：0.5、2.5 或 半天",
         ),
-        Field("days_leave", "请假天数", ("请假", "病事假天数"), _days("请假天数"), False, "1"),
+        Field(
+            "days_leave",
+            "请假天数",
+            ("请假", "病事假天数"),
+            _days("请假天数"),
+            False,
+            "0.5",
+            help="可以有半天：0.5、2.5 或 半天",
+        ),
         Field(
             "leave_reason",
             "请假原因",
@@ -178,7 +188,7 @@ class AttendanceSource:
                     "应到天数",
                     "days",
                     _("应到天数 %(d)s 超过了统计期的 %(span)s 天")
-                    % {"d": school_days, "span": span},
+                    % {"d": days_text(school_days), "span": span},
                 )
             )
         away = (v.get("days_absent") or 0) + (v.get("days_leave") or 0)
@@ -189,7 +199,7 @@ class AttendanceSource:
                     "缺勤天数",
                     "days",
                     _("缺勤天数与请假天数之和（%(away)s）超过了统计期的 %(span)s 天")
-                    % {"away": away, "span": span},
+                    % {"away": days_text(away), "span": span},
                 )
             )
         elif school_days is not None and away > school_days:
@@ -199,7 +209,7 @@ class AttendanceSource:
                     "缺勤天数",
                     "days",
                     _("缺勤天数与请假天数之和（%(away)s）超过了应到天数（%(d)s）")
-                    % {"away": away, "d": school_days},
+                    % {"away": days_text(away), "d": days_text(school_days)},
                 )
             )
         longest = v.get("longest_absence_days")
@@ -211,7 +221,7 @@ class AttendanceSource:
                     "连续缺勤天数",
                     "absence_alert",
                     _("连续缺勤 %(d)s 天，已达疑似辍学预警线（%(t)s 天），请及时核实")
-                    % {"d": longest, "t": threshold},
+                    % {"d": days_text(longest), "t": threshold},
                     "warning",
                 )
             )
@@ -353,7 +363,7 @@ class AttendanceSource:
                         "缺勤天数",
                         "days",
                         _("与已有记录合并后，缺勤天数与请假天数之和超过了应到天数（%(d)s）")
-                        % {"d": merged["school_days"]},
+                        % {"d": days_text(merged["school_days"])},
                     )
                 )
                 continue

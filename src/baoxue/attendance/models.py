@@ -49,14 +49,17 @@ class AttendanceRecord(models.Model):
     )
     period_start = models.DateField(_("统计开始日期"))
     period_end = models.DateField(_("统计结束日期"))
-    school_days = models.PositiveSmallIntegerField(_("应到天数"), null=True, blank=True)
-    days_absent = models.PositiveSmallIntegerField(_("缺勤天数"), default=0)
-    days_leave = models.PositiveSmallIntegerField(_("请假天数"), default=0)
+    # Days, with half days (a morning's leave is 0.5).
+    school_days = models.DecimalField(
+        _("应到天数"), max_digits=4, decimal_places=1, null=True, blank=True
+    )
+    days_absent = models.DecimalField(_("缺勤天数"), max_digits=4, decimal_places=1, default=0)
+    days_leave = models.DecimalField(_("请假天数"), max_digits=4, decimal_places=1, default=0)
     leave_reason = models.CharField(_("请假原因"), max_length=200, blank=True)
     # The longest run of consecutive school days absent without leave (连续缺勤天数); it may
     # have started before the period, so it is not bounded by days_absent.
-    longest_absence_days = models.PositiveSmallIntegerField(
-        _("连续缺勤天数"), null=True, blank=True
+    longest_absence_days = models.DecimalField(
+        _("连续缺勤天数"), max_digits=4, decimal_places=1, null=True, blank=True
     )
     notes = models.TextField(_("备注"), blank=True)
     # The import batch that last wrote the row (not a foreign key: batches may be purged).

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -33,6 +34,7 @@ from baoxue.imports.models import ColumnMapping, ImportBatch, ImportIssue
 from baoxue.imports.reading import FileRefused
 from baoxue.imports.registry import SOURCES, ImportGrant, import_grants
 from baoxue.imports.sources.base import Action, header_key, missing_required
+from baoxue.imports.values import days_text
 from baoxue.registry.models import Child, Enrollment, LeftBehind, Region
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -85,6 +87,8 @@ def change_text(name: str, value: Any) -> str:
         return _("%(n)s年级") % {"n": value}
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return days_text(value)  # days with half days (考勤): 3, not 3.0
     return str(value)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
 
@@ -401,6 +402,68 @@ def parse_int(
             msg % {"field": field_label, "value": shown, "min": minimum, "max": maximum}
         )
     return result
+
+
+_RE_DAYS = re.compile(r"([0-9]+(?:\.[0-9]+)?)天?")
+# 2天半, 五天, 十二天半: whole days in digits or Chinese numerals, and a half.
+_RE_DAYS_WORDS = re.compile(rf"([0-9]+|[{_CN_NUMBER}]+)(?:天(半)?)?")
+
+
+def parse_days(value: object, *, field_label: str, maximum: int = 366) -> Decimal | None:
+    """A number of days, whole or with one decimal (a half day: 2.5, 2.5天, 半天, 2天半).
+
+    Empty → None. Raises :class:`CellError` naming ``field_label`` otherwise."""
+    if value is None or isinstance(value, bool):
+        if value is None:
+            return None
+        raise CellError(
+            _("%(field)s“%(value)s”不是天数") % {"field": field_label, "value": clean_text(value)}
+        )
+    shown = clean_text(value)
+    result: Decimal | None = None
+    if isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        # 2.5 as Excel stores it; 2.499999… from a formula is 2.5 too.
+        result = Decimal(repr(round(value, 6))) if math.isfinite(value) else None
+    elif shown:
+        text = shown.replace(" ", "")
+        if text == "半天":
+            result = Decimal("0.5")
+        elif m := _RE_DAYS.fullmatch(text):
+            try:
+                result = Decimal(m[1])
+            except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
+                result = None
+        elif (m := _RE_DAYS_WORDS.fullmatch(text)) and (
+            whole := _cn_small_number(m[1])
+        ) is not None:
+            result = Decimal(whole) + (Decimal("0.5") if m[2] else 0)
+    else:
+        return None
+    if result is None:
+        raise CellError(
+            _("%(field)s“%(value)s”不是天数（写成 3、2.5 或 半天）")
+            % {"field": field_label, "value": shown}
+        )
+    if not 0 <= result <= maximum:
+        raise CellError(
+            _("%(field)s“%(value)s”应在 %(min)s 到 %(max)s 之间")
+            % {"field": field_label, "value": shown, "min": 0, "max": maximum}
+        )
+    if result != result.quantize(Decimal("0.1")):
+        raise CellError(
+            _("%(field)s“%(value)s”最多保留一位小数（半天写 0.5）")
+            % {"field": field_label, "value": shown}
+        )
+    return result.quantize(Decimal("0.1"))
+
+
+def days_text(days: object) -> str:
+    """A number of days as a person writes it: 3, 2.5 (not 3.0)."""
+    if isinstance(days, Decimal):
+        return format(days.normalize(), "f")
+    return "" if days is None else str(days)
 
 
 # --- yes/no and sex ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 from rapidfuzz.distance import Levenshtein
 
@@ -365,8 +366,9 @@ class Enrolled:
 
 @dataclass(frozen=True, slots=True)
 class Attendance:
-    longest_absence_days: int
-    days_leave: int
+    # Days, with half days (Decimal, as stored).
+    longest_absence_days: Decimal | int
+    days_leave: Decimal | int
     leave_reason: str = ""
 
 
@@ -412,8 +414,8 @@ def categorize(f: Facts, s: CategorySettings) -> tuple[str, str]:
         if a is not None and a.longest_absence_days >= s.absence_days:
             if a.days_leave >= a.longest_absence_days:
                 reason = f"（{a.leave_reason}）" if a.leave_reason else ""
-                return ON_LEAVE, f"请假 {a.days_leave} 天{reason}"
-            return SUSPECTED, f"连续缺勤 {a.longest_absence_days} 天（名在人不在）"
+                return ON_LEAVE, f"请假 {_days(a.days_leave)} 天{reason}"
+            return SUSPECTED, f"连续缺勤 {_days(a.longest_absence_days)} 天（名在人不在）"
         return IN_SCHOOL, "在本地学校就读"
     if studying:
         return ELSEWHERE, "在外地学校就读（需就读证明）"
@@ -515,3 +517,8 @@ def reconcile(
         category, basis = categorize(facts, category_settings)
         results.append(Result(key, category, basis, c.key_group, other, found, records))
     return results, linkage
+
+
+def _days(n: Decimal | int) -> str:
+    """3, 2.5: a number of days as written (a stored Decimal('3.0') is 3)."""
+    return format(n.normalize(), "f") if isinstance(n, Decimal) else str(n)

@@ -4,6 +4,7 @@ idempotent, row-level errors, scope and the absence alert."""
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -200,7 +201,7 @@ def test_bad_rows_are_reported_one_by_one(world, persona, tmp_path):
             period=("2025-09-01", "2025-09-30"),
         ),
         line("吴俊辉", id_number=wu.id_number, period=("2025年13月1日", "2025-10-31")),
-        line("龙雨欣", id_number=long_.id_number, counts=(22, "五", 0, "", 0)),
+        line("龙雨欣", id_number=long_.id_number, counts=(22, "很多", 0, "", 0)),
     ]
     outcome = run(write_xlsx(tmp_path / "bad.xlsx", rows), world, persona)
     errors = {i.row_number: (i.code, i.message) for i in outcome.issues if i.severity == "error"}
@@ -223,7 +224,7 @@ def test_bad_rows_are_reported_one_by_one(world, persona, tmp_path):
     assert errors[8][1] == "缺勤天数与请假天数之和（21）超过了应到天数（20）"
     assert errors[9][1] == "应到天数 12 超过了统计期的 10 天"
     assert errors[10][1] == "系统中该学生没有在培秀苗族乡民族中学的学籍，请先导入学籍"
-    assert errors[12][1] == "缺勤天数“五”不是整数"
+    assert errors[12][1] == "缺勤天数“很多”不是天数（写成 3、2.5 或 半天）"
     assert [row[0] for row in snapshot()] == ["吴俊辉"]
 
 
@@ -431,3 +432,47 @@ def test_overlapping_periods_of_one_student_are_refused(world, persona, tmp_path
         persona,
     )
     assert [p.action for p in again.plan] == [Action.UNCHANGED]
+
+
+def test_half_days_are_kept_as_written_and_a_second_import_changes_nothing(
+    world, persona, tmp_path
+):
+    wu, long_ = world.child("吴俊辉"), world.child("龙雨欣")
+    rows = [
+        HEADER,
+        # A morning's sick leave, and a day and a half away, as teachers write them.
+        line("吴俊辉", number="G" + wu.id_number, counts=(21.5, "半天", 1.5, "病假", "")),
+        line("龙雨欣", id_number=long_.id_number, counts=("22", "3天半", "0", "", "三天半")),
+    ]
+    path = write_xlsx(tmp_path / "half.xlsx", rows)
+    outcome = run(path, world, persona)
+    assert outcome.count(Action.CREATE) == 2
+    assert [i.message for i in outcome.issues] == [
+        "连续缺勤 3.5 天，已达疑似辍学预警线（3 天），请及时核实"
+    ]
+    wu_record = AttendanceRecord.objects.get(child=wu)
+    assert (wu_record.school_days, wu_record.days_absent, wu_record.days_leave) == (
+        Decimal("21.5"),
+        Decimal("0.5"),
+        Decimal("1.5"),
+    )
+    assert AttendanceRecord.objects.get(child=long_).longest_absence_days == Decimal("3.5")
+    again = run(path, world, persona)
+    assert again.count(Action.UNCHANGED) == 2 and again.count(Action.UPDATE) == 0
+
+
+def test_days_beyond_one_decimal_or_over_the_school_days_are_refused_plainly(
+    world, persona, tmp_path
+):
+    wu, long_ = world.child("吴俊辉"), world.child("龙雨欣")
+    rows = [
+        HEADER,
+        line("吴俊辉", number="G" + wu.id_number, counts=(22, 2.25, 0, "", "")),
+        line("龙雨欣", id_number=long_.id_number, counts=(2.5, 2, "1天半", "", "")),
+    ]
+    outcome = run(write_xlsx(tmp_path / "bad.xlsx", rows), world, persona)
+    assert [(i.row_number, i.message) for i in outcome.issues] == [
+        (2, "缺勤天数“2.25”最多保留一位小数（半天写 0.5）"),
+        (3, "缺勤天数与请假天数之和（3.5）超过了应到天数（2.5）"),
+    ]
+    assert not AttendanceRecord.objects.exists()

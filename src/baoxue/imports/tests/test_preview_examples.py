@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from decimal import Decimal
 
 from baoxue.imports import services
 from baoxue.imports.tests.helpers import ENROLLMENT_HEADER, ROSTER_HEADER, write_xlsx
@@ -55,6 +56,8 @@ def test_values_without_a_label_are_written_plainly():
     assert services.change_text("on_roster", True) == "是"
     assert services.change_text("is_migrant", False) == "否"
     assert services.change_text("absent_from_list_since", None) == ""
+    assert services.change_text("days_leave", Decimal("3.0")) == "3"  # 考勤 days, half days too
+    assert services.change_text("days_leave", Decimal("2.5")) == "2.5"
     assert services.change_text("entry_date", date(2023, 9, 1)) == "2023-09-01"
     assert services.change_text("sex", "F") == "女"
     assert services.change_text("category", "智力残疾") == "智力残疾"

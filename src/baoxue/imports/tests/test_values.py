@@ -466,3 +466,58 @@ def test_other_parsers_only_raise_cell_error(text: str) -> None:
     ):
         with contextlib.suppress(CellError):
             parse(text)
+
+
+@pytest.mark.parametrize(
+    ("cell", "days"),
+    [
+        (3, "3"),
+        (2.5, "2.5"),
+        (2.4999999999, "2.5"),  # a formula's float
+        ("2.5", "2.5"),
+        ("2.5天", "2.5"),
+        ("３天", "3"),
+        ("半天", "0.5"),
+        ("2天半", "2.5"),
+        ("五天", "5"),
+        ("十二天半", "12.5"),
+        (0, "0"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_days_read_whole_and_half_days(cell, days):
+    from decimal import Decimal
+
+    from baoxue.imports.values import parse_days
+
+    found = parse_days(cell, field_label="请假天数")
+    assert found == (Decimal(days) if days is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        (2.25, "请假天数“2.25”最多保留一位小数（半天写 0.5）"),
+        ("很多", "请假天数“很多”不是天数（写成 3、2.5 或 半天）"),
+        (-1, "请假天数“-1”应在 0 到 366 之间"),
+        (400, "请假天数“400”应在 0 到 366 之间"),
+        (float("nan"), "请假天数“nan”不是天数（写成 3、2.5 或 半天）"),
+        (True, "请假天数“TRUE”不是天数"),
+    ],
+)
+def test_days_that_are_not_days_are_refused_with_how_to_write_them(cell, message):
+    from baoxue.imports.values import CellError, parse_days
+
+    with pytest.raises(CellError) as raised:
+        parse_days(cell, field_label="请假天数")
+    assert str(raised.value) == message
+
+
+def test_days_text_writes_stored_days_as_people_do():
+    from decimal import Decimal
+
+    from baoxue.imports.values import days_text
+
+    assert [days_text(Decimal(d)) for d in ("3.0", "2.5", "0.0", "10")] == ["3", "2.5", "0", "10"]
+    assert days_text(None) == "" and days_text(4) == "4"
