@@ -308,3 +308,11 @@ def test_a_staged_batch_can_be_cancelled_and_then_never_commits(
         login("outsider").post(reverse("imports:batch_cancel", args=[batch.public_id])).status_code
         == 404
     )
+
+
+def test_a_csv_has_no_sheet_name_to_show(world, login):
+    client = login("office")
+    upload(client, "姓名,性别,身份证号,村\n潘小龙,男,,乌岭村\n".encode(), name="名册.csv")
+    batch = ImportBatch.objects.get()
+    page = client.get(reverse("imports:batch_detail", args=[batch.public_id])).content.decode()
+    assert "表头在第 1 行" in page and "表头在第 1 行（" not in page
