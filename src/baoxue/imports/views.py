@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
@@ -24,6 +25,7 @@ from baoxue.imports.templates_xlsx import template_xlsx
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ISSUES_ON_PAGE = 200
+HISTORY_PAGE = 50
 
 
 def attachment(filename: str) -> str:
@@ -79,17 +81,35 @@ def batch_list(request: HttpRequest) -> HttpResponse:
                 form.add_error("target" if "target" in form.fields else "source", str(exc))
             else:
                 return redirect("imports:batch_detail", batch.public_id)
-    batches = ImportBatch.with_village_names(
-        list(
-            ImportBatch.objects.visible_to(request.user)
-            .select_related("created_by", "township", "school")
-            .order_by("-created_at")[:100]
-        )
-    )
+    # The whole history, a page at a time, by kind of list and status (a township keeps
+    # years of batches; each can be opened and its error report downloaded again).
+    listed = ImportBatch.objects.visible_to(request.user)
+    kind = request.GET.get("source", "")
+    if kind in SOURCES:
+        listed = listed.filter(source=kind)
+    status = request.GET.get("status", "")
+    if status in ImportBatch.Status.values:
+        listed = listed.filter(status=status)
+    page = Paginator(
+        listed.select_related("created_by", "township", "school").order_by("-created_at", "-id"),
+        HISTORY_PAGE,
+    ).get_page(request.GET.get("page"))
+    page.object_list = ImportBatch.with_village_names(list(page.object_list))
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "imports/batch_list.html",
-        {"form": form, "batches": batches, "sources": [(c, SOURCES[c].label) for c in sources]},
+        {
+            "form": form,
+            "page": page,
+            "batches": page.object_list,
+            "query": query.urlencode(),
+            "sources": [(c, SOURCES[c].label) for c in sources],
+            "all_sources": [(c, s.label) for c, s in SOURCES.items()],
+            "statuses": ImportBatch.Status.choices,
+            "chosen": {"source": kind, "status": status},
+        },
     )
 
 

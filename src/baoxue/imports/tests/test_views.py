@@ -316,3 +316,54 @@ def test_a_csv_has_no_sheet_name_to_show(world, login):
     batch = ImportBatch.objects.get()
     page = client.get(reverse("imports:batch_detail", args=[batch.public_id])).content.decode()
     assert "表头在第 1 行" in page and "表头在第 1 行（" not in page
+
+
+def test_the_whole_history_is_reachable_a_page_at_a_time_and_by_kind(world, login):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from baoxue.accounts.models import User
+
+    office = User.objects.get(username="office")
+    start = timezone.now() - timedelta(days=400)
+    ImportBatch.objects.bulk_create(
+        ImportBatch(
+            source="roster" if n % 3 else "enrollment",
+            filename=f"名册{n:03d}.xlsx",
+            checksum=f"{n:064d}",
+            created_by=office,
+            created_at=start + timedelta(days=n),
+            township=world.township,
+            status="committed" if n % 2 else "refused",
+        )
+        for n in range(120)
+    )
+    client = login("office")
+    first = client.get(reverse("imports:batch_list")).content.decode()
+    assert first.count('data-testid="batch-row"') == 50
+    assert "名册119.xlsx" in first and "名册069.xlsx" not in first
+    assert "第 1 / 3 页" in first
+    last = client.get(reverse("imports:batch_list"), {"page": 3}).content.decode()
+    assert last.count('data-testid="batch-row"') == 20 and "名册000.xlsx" in last  # the oldest
+
+    roster = client.get(reverse("imports:batch_list"), {"source": "roster"}).content.decode()
+    assert roster.count('data-testid="batch-row"') == 50 and "第 1 / 2 页" in roster
+    assert "名册117.xlsx" not in roster  # 117 is a 学籍 batch
+    assert "?source=roster&page=2" in roster  # the pages keep the filter
+    refused = client.get(
+        reverse("imports:batch_list"), {"source": "enrollment", "status": "refused"}
+    ).content.decode()
+    # n divisible by 3 and even: 0, 6, …, 114.
+    assert refused.count('data-testid="batch-row"') == 20
+    none = client.get(reverse("imports:batch_list"), {"status": "cancelled"}).content.decode()
+    assert "没有符合条件的导入记录" in none
+    # Nonsense in the query is ignored, not an error.
+    assert (
+        client.get(reverse("imports:batch_list"), {"source": "x", "page": "zz"}).status_code == 200
+    )
+
+    # Another township's user sees none of them, on any page.
+    village = login("village_a")
+    page = village.get(reverse("imports:batch_list")).content.decode()
+    assert "名册1" not in page and "名册0" not in page
