@@ -132,6 +132,17 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             school=batch.school,
             samples=batch.samples,
         )
+    if batch.status in {ImportBatch.Status.UPLOADED, ImportBatch.Status.VALIDATED}:
+        # The same file (by its checksum) imported before: said before it is imported again.
+        context["same_file"] = (
+            ImportBatch.objects.visible_to(request.user)
+            .filter(
+                source=batch.source, checksum=batch.checksum, status=ImportBatch.Status.COMMITTED
+            )
+            .exclude(pk=batch.pk)
+            .order_by("-committed_at")
+            .first()
+        )
     if batch.status in {ImportBatch.Status.VALIDATED, ImportBatch.Status.COMMITTED}:
         context["issues"] = list(batch.issues.all()[:ISSUES_ON_PAGE])
     template = "imports/batch_detail.html"

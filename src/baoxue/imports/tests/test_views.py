@@ -367,3 +367,37 @@ def test_the_whole_history_is_reachable_a_page_at_a_time_and_by_kind(world, logi
     village = login("village_a")
     page = village.get(reverse("imports:batch_list")).content.decode()
     assert "名册1" not in page and "名册0" not in page
+
+
+def test_a_file_imported_before_is_said_so_before_it_is_imported_again(
+    world, login, roster_bytes, django_capture_on_commit_callbacks
+):
+    client = login("office")
+    upload(client, roster_bytes, token="first")
+    first = ImportBatch.objects.get()
+    page = client.get(reverse("imports:batch_detail", args=[first.public_id])).content.decode()
+    assert 'data-testid="same-file"' not in page
+    mapping = {f"col_{i}": v for i, v in first.mapping.items()}
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:batch_validate", args=[first.public_id]), mapping)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:batch_commit", args=[first.public_id]))
+    first.refresh_from_db()
+    assert first.status == "committed"
+
+    upload(client, roster_bytes, token="second", name="户籍名册（再传）.xlsx")
+    again = ImportBatch.objects.exclude(pk=first.pk).get()
+    page = client.get(reverse("imports:batch_detail", args=[again.public_id])).content.decode()
+    assert 'data-testid="same-file"' in page and "户籍名册.xlsx" in page
+    assert reverse("imports:batch_detail", args=[first.public_id]) in page
+    # A village's user is not told of a batch it may not open.
+    village = login("village_a")
+    upload(village, roster_bytes, token="village")
+    theirs = ImportBatch.objects.get(created_by__username="village_a")
+    page = village.get(reverse("imports:batch_detail", args=[theirs.public_id])).content.decode()
+    assert 'data-testid="same-file"' not in page
+    client = login("office")
+    # Another kind of list with the same bytes is another import.
+    ImportBatch.objects.filter(pk=first.pk).update(source="households")
+    page = client.get(reverse("imports:batch_detail", args=[again.public_id])).content.decode()
+    assert 'data-testid="same-file"' not in page
