@@ -5,6 +5,7 @@ with the filters they had, read when the export runs."""
 from __future__ import annotations
 
 import tempfile
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,13 +14,16 @@ from urllib.parse import parse_qsl
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from baoxue.cases import ledger
 from baoxue.cases.models import LedgerExport
-from baoxue.core.progress import progress_write
+from baoxue.core.progress import STALE_SECONDS, heartbeat, last_beat, progress_write
 from baoxue.core.services import log_action
 
 KEEP_DAYS = 7
+# An export running this long without a heartbeat known (the cache emptied) is given up.
+STALE_AFTER = timedelta(hours=2)
 
 
 def export_create(*, actor: Any, query: str) -> LedgerExport:
@@ -57,7 +61,10 @@ def export_run(export_id: int) -> LedgerExport:
     cases = case_list(user, filters_from(dict(parse_qsl(item.query))))
     total = cases.count()
     progress_write(item.progress_key, "export", 0, total)
-    with tempfile.TemporaryDirectory(prefix="baoxue-export-") as folder:
+    with (
+        heartbeat(item.progress_key),  # alive, to the page waiting for it (export_given_up)
+        tempfile.TemporaryDirectory(prefix="baoxue-export-") as folder,
+    ):
         path = Path(folder) / "ledger.xlsx"
         try:
             ledger.write(
@@ -79,3 +86,26 @@ def export_run(export_id: int) -> LedgerExport:
     progress_write(item.progress_key, "export", total, total)
     item.refresh_from_db()
     return item
+
+
+def export_given_up(item: LedgerExport, *, now: float | None = None) -> bool:
+    """Mark a running export failed when its worker is gone (no heartbeat for STALE_SECONDS;
+    with none known, running for STALE_AFTER): the page stops waiting and says to export
+    again. True if so. A queued export waits for its worker."""
+    if item.status != LedgerExport.Status.RUNNING:
+        return False
+    now = time.time() if now is None else now
+    beat = last_beat(item.progress_key)
+    if beat is not None:
+        gone = now - beat > STALE_SECONDS
+    else:
+        gone = now - item.created_at.timestamp() > STALE_AFTER.total_seconds()
+    if not gone:
+        return False
+    given_up = LedgerExport.objects.filter(pk=item.pk, status=LedgerExport.Status.RUNNING).update(
+        status=LedgerExport.Status.FAILED,
+        error=_("导出中断：处理它的后台程序停止了（例如服务器重启）。请重新导出。"),
+        finished_at=timezone.now(),
+    )
+    item.refresh_from_db()
+    return bool(given_up)

@@ -240,6 +240,7 @@ def _access_export(user: Any, public_id: str) -> LedgerExport:
 @login_required
 def export_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     item = _access_export(request.user, public_id)
+    exports.export_given_up(item)  # its worker gone: failed, and the page stops waiting
     context = {"export": item, "progress": progress_read(item.progress_key)}
     if request.htmx and request.htmx.target == "export-status":  # type: ignore[attr-defined]
         return render(request, "cases/export_detail.html#status", context)

@@ -40,6 +40,8 @@ def progress_read(key: str) -> dict[str, Any]:
 # process that did the work is gone (killed, restarted, out of memory).
 BEAT_SECONDS = 15
 STALE_SECONDS = 300
+# A beat outlives its process by a day: a dead worker's last beat stays to be found stale.
+BEAT_TTL = 86400
 
 
 def _beat_key(key: str) -> str:
@@ -53,9 +55,9 @@ def heartbeat(key: str, every: float = BEAT_SECONDS) -> Iterator[None]:
 
     def beat() -> None:
         while not stop.wait(every):
-            cache.set(_beat_key(key), time.time(), TTL)
+            cache.set(_beat_key(key), time.time(), BEAT_TTL)
 
-    cache.set(_beat_key(key), time.time(), TTL)
+    cache.set(_beat_key(key), time.time(), BEAT_TTL)
     thread = threading.Thread(target=beat, name=f"heartbeat {key}", daemon=True)
     thread.start()
     try:

@@ -25,7 +25,7 @@ from baoxue.cases.models import Case, Placement
 from baoxue.core import crypto
 from baoxue.core.bulk import RowWriter
 from baoxue.core.policy import compulsory_birth_range, cutoff_date
-from baoxue.core.progress import progress_read, progress_write
+from baoxue.core.progress import STALE_SECONDS, last_beat, progress_read, progress_write
 from baoxue.core.services import log_action
 from baoxue.reconcile import engine
 from baoxue.reconcile.models import MatchReview, ReconciliationRun, RunChild
@@ -76,10 +76,8 @@ def run_create(*, actor: Any, area: Region | None = None) -> ReconciliationRun:
         area=area, status__in=[ReconciliationRun.Status.QUEUED, ReconciliationRun.Status.RUNNING]
     )
     # A run whose worker died (a restart, a killed process) must not block the next one.
-    unfinished.filter(created_at__lt=timezone.now() - STALE_AFTER).update(
-        status=ReconciliationRun.Status.FAILED,
-        error=_("比对中断（超过两小时未完成），请重新比对。"),
-    )
+    for stale in unfinished.all():  # a copy: `unfinished` is read again below
+        run_given_up(stale)
     running = unfinished.first()
     if running is not None:
         return running  # a double click, or someone else started it: one run at a time
@@ -88,6 +86,30 @@ def run_create(*, actor: Any, area: Region | None = None) -> ReconciliationRun:
     )
     log_action(actor=actor, action="reconcile.run_created", obj=run, data={"area": area.name})
     return run
+
+
+def run_given_up(run: ReconciliationRun, *, now: float | None = None) -> bool:
+    """Mark an unfinished run failed when its worker is gone; True if so. Gone: running with
+    no heartbeat for STALE_SECONDS (the task beats every BEAT_SECONDS), or, when no beat is
+    known at all (the cache was emptied) or the run is still queued, unfinished after
+    STALE_AFTER."""
+    unfinished = (ReconciliationRun.Status.QUEUED, ReconciliationRun.Status.RUNNING)
+    if run.status not in unfinished:
+        return False
+    now = time.time() if now is None else now
+    beat = last_beat(progress_key(run))
+    if run.status == ReconciliationRun.Status.RUNNING and beat is not None:
+        gone = now - beat > STALE_SECONDS
+    else:
+        gone = now - run.created_at.timestamp() > STALE_AFTER.total_seconds()
+    if not gone:
+        return False
+    given_up = ReconciliationRun.objects.filter(pk=run.pk, status__in=unfinished).update(
+        status=ReconciliationRun.Status.FAILED,
+        error=_("比对中断：处理它的后台程序停止了（例如服务器重启），没有完成。请重新比对。"),
+    )
+    run.refresh_from_db()
+    return bool(given_up)
 
 
 def progress_key(run: ReconciliationRun) -> str:

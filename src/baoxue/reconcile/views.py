@@ -85,6 +85,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def run_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     run = access_run(request.user, public_id)
+    services.run_given_up(run)  # its worker gone: failed, and the page stops waiting
     context: dict[str, Any] = {"run": run, "progress": services.run_progress(run)}
     template = "reconcile/run_detail.html"
     if request.htmx and request.htmx.target == "run-status":  # type: ignore[attr-defined]

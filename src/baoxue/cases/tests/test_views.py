@@ -437,3 +437,35 @@ def test_an_attachment_lost_from_storage_is_404_not_an_error(case, login, settin
     (tmp_path / item.file.name).unlink()
     url = reverse("cases:attachment", args=[case.public_id, item.public_id])
     assert login("office").get(url).status_code == 404
+
+
+def test_an_export_whose_worker_is_gone_fails_with_the_reason_instead_of_waiting(
+    login, persona, settings, tmp_path
+):
+    import time as clock
+
+    from django.core.cache import cache
+
+    from baoxue.cases import exports
+    from baoxue.cases.models import LedgerExport
+    from baoxue.core.progress import STALE_SECONDS
+
+    settings.MEDIA_ROOT = tmp_path
+    office = persona("office")
+    item = LedgerExport.objects.create(requested_by=office, status=LedgerExport.Status.RUNNING)
+    client = login("office")
+    url = reverse("cases:export_detail", args=[item.public_id])
+    beat = f"{item.progress_key}:alive"
+    cache.set(beat, clock.time() - 30, 3600)  # beating: a long county ledger
+    assert 'data-testid="export-message"' not in client.get(url).content.decode()
+    item.refresh_from_db()
+    assert item.status == LedgerExport.Status.RUNNING
+
+    cache.set(beat, clock.time() - STALE_SECONDS - 5, 3600)
+    page = client.get(url).content.decode()
+    item.refresh_from_db()
+    assert item.status == LedgerExport.Status.FAILED and "导出中断" in page
+    # A finished export beats no more; a real run leaves no beat behind.
+    done = exports.export_run(exports.export_create(actor=office, query="").pk)
+    assert done.status == LedgerExport.Status.DONE
+    assert cache.get(f"{done.progress_key}:alive") is None

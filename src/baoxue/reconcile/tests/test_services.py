@@ -160,3 +160,42 @@ def test_a_run_whose_worker_died_does_not_block_the_next(world, persona):
     assert fresh.pk != stuck.pk
     stuck.refresh_from_db()
     assert stuck.status == ReconciliationRun.Status.FAILED and "中断" in stuck.error
+
+
+def test_a_long_run_that_still_beats_is_not_given_up_and_a_silent_one_is(world, persona, client):
+    import time as clock
+    from datetime import timedelta
+
+    from django.core.cache import cache
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from baoxue.core.progress import STALE_SECONDS
+    from baoxue.reconcile import services
+
+    run = run_create(actor=persona("office"))
+    ReconciliationRun.objects.filter(pk=run.pk).update(
+        status=ReconciliationRun.Status.RUNNING, created_at=timezone.now() - timedelta(hours=3)
+    )
+    run.refresh_from_db()
+    beat = f"{services.progress_key(run)}:alive"
+    cache.set(beat, clock.time() - 20, 3600)  # three hours on, and beating: a big county
+    assert not services.run_given_up(run)
+    assert run_create(actor=persona("office")).pk == run.pk  # still one run at a time
+
+    cache.set(beat, clock.time() - STALE_SECONDS - 5, 3600)  # silent for five minutes: gone
+    ReconciliationRun.objects.filter(pk=run.pk).update(created_at=timezone.now())
+    client.force_login(persona("office"))
+    page = client.get(reverse("reconcile:run_detail", args=[run.public_id])).content.decode()
+    run.refresh_from_db()
+    assert run.status == ReconciliationRun.Status.FAILED
+    assert "比对中断" in run.error and "比对中断" in page
+    assert run_create(actor=persona("office")).pk != run.pk
+
+
+def test_a_queued_run_waits_for_its_worker(world, persona):
+    from baoxue.reconcile import services
+
+    run = run_create(actor=persona("office"))
+    assert run.status == ReconciliationRun.Status.QUEUED
+    assert not services.run_given_up(run)  # no beat yet: waiting for the worker, not gone
