@@ -64,7 +64,7 @@ def heartbeat(key: str, every: float = BEAT_SECONDS) -> Iterator[None]:
         yield
     finally:
         stop.set()
-        thread.join()
+        thread.join(timeout=every + 5)  # not for ever behind a cache that stopped answering
         cache.delete(_beat_key(key))
 
 
