@@ -474,9 +474,16 @@ def batch_interrupted(batch: ImportBatch, *, now: float | None = None) -> bool:
     STALE_SECONDS (a queued task is waiting, not gone). Nothing is lost: the commit writes in
     one transaction, and a late write of the old run is refused by its token (_owned)."""
     run = next((r for r, (_b, during) in RUNS.items() if during == batch.status), None)
-    if run is None or not batch.attempt:
+    if run is None:
         return False
     now = time.time() if now is None else now
+    if not batch.attempt:
+        # Started before runs had tokens and beats (or by a direct call, which finishes in
+        # its own process): nothing to tell it by but its age.
+        since = batch.validated_at if run == "commit" else batch.created_at
+        if since is None or now - since.timestamp() < UNTOKENED_STALE_SECONDS:
+            return False
+        return _give_back(batch, run, attempt="")
     beat = last_beat(run_key(batch, batch.attempt))
     if beat is not None and now - beat < STALE_SECONDS:
         return False
@@ -495,11 +502,19 @@ def batch_interrupted(batch: ImportBatch, *, now: float | None = None) -> bool:
             gone = True
     if not gone:
         return False
+    return _give_back(batch, run, attempt=batch.attempt)
+
+
+# A run without a token (see batch_interrupted) is taken for gone after a day.
+UNTOKENED_STALE_SECONDS = 86400
+
+
+def _give_back(batch: ImportBatch, run: str, *, attempt: str) -> bool:
     before, during = RUNS[run]
     with transaction.atomic():
-        given_back = ImportBatch.objects.filter(
-            pk=batch.pk, status=during, attempt=batch.attempt
-        ).update(status=before, attempt="", task_id="", message=str(INTERRUPTED_MESSAGES[run]))
+        given_back = ImportBatch.objects.filter(pk=batch.pk, status=during, attempt=attempt).update(
+            status=before, attempt="", task_id="", message=str(INTERRUPTED_MESSAGES[run])
+        )
         if given_back:
             log_action(actor=None, action="import.interrupted", obj=batch, data={"run": run})
     batch.refresh_from_db()

@@ -185,3 +185,24 @@ def test_the_heartbeat_beats_from_its_own_thread_and_ends_with_the_block(db):
     assert last_beat(key) is None
     assert not any(t.name == f"heartbeat {key}" for t in threading.enumerate())
     assert progress.STALE_SECONDS > 10 * progress.BEAT_SECONDS
+
+
+def test_a_batch_stranded_before_runs_had_tokens_is_given_back_after_a_day(world, roster_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from baoxue.imports.models import ImportBatch
+
+    user = User.objects.get(username="office")
+    batch = staged(user, roster_path)
+    # Left 导入中 by a worker that died before this version: no token, no beat, no task.
+    ImportBatch.objects.filter(pk=batch.pk).update(status="committing", attempt="", task_id="")
+    batch.refresh_from_db()
+    assert not services.batch_interrupted(batch)  # validated minutes ago: may be running
+    ImportBatch.objects.filter(pk=batch.pk).update(
+        validated_at=timezone.now() - timedelta(days=1, minutes=1)
+    )
+    batch.refresh_from_db()
+    assert services.batch_interrupted(batch)
+    assert batch.status == "validated" and "上次确认导入没有完成" in batch.message
