@@ -293,7 +293,6 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
     from baoxue.accounts.models import User
     from baoxue.accounts.permissions import can_reveal_id_number
-    from baoxue.core.progress import heartbeat
     from baoxue.core.services import log_action
     from baoxue.reconcile import ledgers, services
     from baoxue.reconcile.models import CATEGORY_LABELS
@@ -328,8 +327,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         _progress(labels.get(stage, "比对 reconcile"))(done, total)
 
     try:
-        with heartbeat(services.progress_key(run)):  # alive, to the pages that show the run
-            services.run_execute(run, progress=progress)
+        services.run_execute(run, progress=progress)
     except Exception as exc:  # recorded on the run; the shell gets the reason
         print(f"比对失败 failed: {exc}", file=sys.stderr)
         return 1

@@ -23,10 +23,11 @@ from django.utils.translation import gettext_lazy
 from baoxue.attendance.models import AttendanceRecord
 from baoxue.core.bulk import update_objects
 from baoxue.core.services import log_action
+from baoxue.core.text import days_text
 from baoxue.imports.pipeline import ImportContext, Progress
 from baoxue.imports.sources.base import Action, Field, Planned, Record, RowIssue
 from baoxue.imports.sources.children import id_issues
-from baoxue.imports.values import CellError, clean_text, days_text, parse_date, parse_days
+from baoxue.imports.values import CellError, clean_text, parse_date, parse_days
 from baoxue.subsidies.matching import (
     CHUNK,
     GRADE_FIELD,

@@ -5,7 +5,6 @@ with the filters they had, read when the export runs."""
 from __future__ import annotations
 
 import tempfile
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from baoxue.cases import ledger
 from baoxue.cases.models import LedgerExport
-from baoxue.core.progress import STALE_SECONDS, heartbeat, last_beat, progress_write
+from baoxue.core.progress import heartbeat, progress_write, worker_gone
 from baoxue.core.services import log_action
 
 KEEP_DAYS = 7
@@ -92,15 +91,9 @@ def export_given_up(item: LedgerExport, *, now: float | None = None) -> bool:
     """Mark a running export failed when its worker is gone (no heartbeat for STALE_SECONDS;
     with none known, running for STALE_AFTER): the page stops waiting and says to export
     again. True if so. A queued export waits for its worker."""
-    if item.status != LedgerExport.Status.RUNNING:
-        return False
-    now = time.time() if now is None else now
-    beat = last_beat(item.progress_key)
-    if beat is not None:
-        gone = now - beat > STALE_SECONDS
-    else:
-        gone = now - item.created_at.timestamp() > STALE_AFTER.total_seconds()
-    if not gone:
+    if item.status != LedgerExport.Status.RUNNING or not worker_gone(
+        item.progress_key, item.created_at, fallback=STALE_AFTER.total_seconds(), now=now
+    ):
         return False
     given_up = LedgerExport.objects.filter(pk=item.pk, status=LedgerExport.Status.RUNNING).update(
         status=LedgerExport.Status.FAILED,

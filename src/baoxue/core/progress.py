@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
@@ -72,3 +73,14 @@ def last_beat(key: str) -> float | None:
     """When the work for `key` last said it was alive (time.time()), None if never or over."""
     found = cache.get(_beat_key(key))
     return float(found) if found is not None else None
+
+
+def worker_gone(key: str, since: datetime, *, fallback: float, now: float | None = None) -> bool:
+    """Whether the work beating for `key` (started at `since`) has stopped for good: its beat
+    is older than STALE_SECONDS, or, with no beat known (never begun, or the cache emptied),
+    it started more than `fallback` seconds ago."""
+    now = time.time() if now is None else now
+    beat = last_beat(key)
+    if beat is not None:
+        return now - beat > STALE_SECONDS
+    return now - since.timestamp() > fallback

@@ -1,7 +1,9 @@
-"""Name keys for search: full pinyin and initials (吴俊辉 → wujunhui, wjh)."""
+"""Text for people: name keys for search (full pinyin and initials, 吴俊辉 → wujunhui, wjh)
+and numbers of days as they are written."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import cache, lru_cache
 
 from pypinyin import Style, lazy_pinyin
@@ -55,3 +57,10 @@ def normalize_name(name: str) -> str:
 
 def is_pinyin_query(text: str) -> bool:
     return bool(text) and text.isascii() and text.isalpha()
+
+
+def days_text(days: object) -> str:
+    """A number of days as a person writes it: 3, 2.5 (a stored Decimal('3.0') is 3)."""
+    if isinstance(days, Decimal):
+        return format(days.normalize(), "f")
+    return "" if days is None else str(days)

@@ -29,12 +29,12 @@ from django_tasks.exceptions import TaskResultDoesNotExist
 from baoxue.core import idnumbers
 from baoxue.core.progress import STALE_SECONDS, last_beat, progress_read, progress_write
 from baoxue.core.services import log_action
+from baoxue.core.text import days_text
 from baoxue.imports import pipeline
 from baoxue.imports.models import ColumnMapping, ImportBatch, ImportIssue
 from baoxue.imports.reading import FileRefused
 from baoxue.imports.registry import SOURCES, ImportGrant, import_grants
 from baoxue.imports.sources.base import Action, header_key, missing_required
-from baoxue.imports.values import days_text
 from baoxue.registry.models import Child, Enrollment, LeftBehind, Region
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -370,18 +370,11 @@ def batch_validate(*, actor: Any, batch: ImportBatch, attempt: str = "") -> Impo
             outcome = pipeline.run(
                 path, source, ctx, mapping=batch.mapping, progress=_progress_writer(batch)
             )
-    except (FileRefused, PermissionDenied) as exc:
-        # PermissionDenied: the user's rights changed since the upload.
-        owned.update(status=ImportBatch.Status.REFUSED, message=str(exc), attempt="")
+    except Exception as exc:
+        if not _record_failure(owned, exc, _("校验未完成，数据未作任何改动。原因：%(e)s")):
+            raise
         batch.refresh_from_db()
         return batch
-    except Exception as exc:
-        owned.update(
-            status=ImportBatch.Status.FAILED,
-            message=_("校验未完成，数据未作任何改动。原因：%(e)s") % {"e": exc},
-            attempt="",
-        )
-        raise
     with transaction.atomic():
         if not owned.exists():
             batch.refresh_from_db()
@@ -395,6 +388,17 @@ def batch_validate(*, actor: Any, batch: ImportBatch, attempt: str = "") -> Impo
         batch.attempt = ""
         batch.save()
     return batch
+
+
+def _record_failure(owned: Any, exc: Exception, failed: str) -> bool:
+    """Say on the batch (while the run owns it) why its run stopped: a file that cannot be
+    imported or rights withdrawn since the upload refuse it (True: handled); anything else
+    fails it with `failed` (a message with %(e)s) and is for the caller to raise."""
+    if isinstance(exc, FileRefused | PermissionDenied):
+        owned.update(status=ImportBatch.Status.REFUSED, message=str(exc), attempt="")
+        return True
+    owned.update(status=ImportBatch.Status.FAILED, message=failed % {"e": exc}, attempt="")
+    return False
 
 
 def _owned(batch: ImportBatch, attempt: str, status: str) -> Any:
@@ -543,11 +547,6 @@ def batch_cancel(*, actor: Any, batch: ImportBatch) -> bool:
     return done
 
 
-def batch_claim_commit(*, batch: ImportBatch) -> bool:
-    """Move a validated batch to "committing"; False if someone (a double click) did first."""
-    return batch_start(batch=batch, run="commit") is not None
-
-
 class Superseded(Exception):
     """The run no longer owns the batch (it was declared interrupted and run again)."""
 
@@ -605,15 +604,9 @@ def batch_commit(
             )
     except Superseded:
         pass  # rolled back; the batch is another run's
-    except (FileRefused, PermissionDenied) as exc:
-        owned.update(status=ImportBatch.Status.REFUSED, message=str(exc), attempt="")
     except Exception as exc:
         # The transaction rolled back: nothing of the batch was written. Say so plainly.
-        owned.update(
-            status=ImportBatch.Status.FAILED,
-            message=_("导入未完成，数据未作任何改动。原因：%(e)s") % {"e": exc},
-            attempt="",
-        )
-        raise
+        if not _record_failure(owned, exc, _("导入未完成，数据未作任何改动。原因：%(e)s")):
+            raise
     batch.refresh_from_db()
     return batch

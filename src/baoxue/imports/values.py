@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.utils.translation import gettext as _
 
@@ -413,13 +413,11 @@ def parse_days(value: object, *, field_label: str, maximum: int = 366) -> Decima
     """A number of days, whole or with one decimal (a half day: 2.5, 2.5天, 半天, 2天半).
 
     Empty → None. Raises :class:`CellError` naming ``field_label`` otherwise."""
-    if value is None or isinstance(value, bool):
-        if value is None:
-            return None
-        raise CellError(
-            _("%(field)s“%(value)s”不是天数") % {"field": field_label, "value": clean_text(value)}
-        )
+    if value is None:
+        return None
     shown = clean_text(value)
+    if isinstance(value, bool):
+        raise CellError(_("%(field)s“%(value)s”不是天数") % {"field": field_label, "value": shown})
     result: Decimal | None = None
     if isinstance(value, int):
         result = Decimal(value)
@@ -431,10 +429,7 @@ def parse_days(value: object, *, field_label: str, maximum: int = 366) -> Decima
         if text == "半天":
             result = Decimal("0.5")
         elif m := _RE_DAYS.fullmatch(text):
-            try:
-                result = Decimal(m[1])
-            except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
-                result = None
+            result = Decimal(m[1])  # the pattern admits only numbers
         elif (m := _RE_DAYS_WORDS.fullmatch(text)) and (
             whole := _cn_small_number(m[1])
         ) is not None:
@@ -457,13 +452,6 @@ def parse_days(value: object, *, field_label: str, maximum: int = 366) -> Decima
             % {"field": field_label, "value": shown}
         )
     return result.quantize(Decimal("0.1"))
-
-
-def days_text(days: object) -> str:
-    """A number of days as a person writes it: 3, 2.5 (not 3.0)."""
-    if isinstance(days, Decimal):
-        return format(days.normalize(), "f")
-    return "" if days is None else str(days)
 
 
 # --- yes/no and sex ---------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from decimal import Decimal
 from rapidfuzz.distance import Levenshtein
 
 from baoxue.core import idnumbers
-from baoxue.core.text import pinyin_keys
+from baoxue.core.text import days_text, pinyin_keys
 
 SAME = "same"
 DECIDED = "decided"
@@ -414,8 +414,8 @@ def categorize(f: Facts, s: CategorySettings) -> tuple[str, str]:
         if a is not None and a.longest_absence_days >= s.absence_days:
             if a.days_leave >= a.longest_absence_days:
                 reason = f"（{a.leave_reason}）" if a.leave_reason else ""
-                return ON_LEAVE, f"请假 {_days(a.days_leave)} 天{reason}"
-            return SUSPECTED, f"连续缺勤 {_days(a.longest_absence_days)} 天（名在人不在）"
+                return ON_LEAVE, f"请假 {days_text(a.days_leave)} 天{reason}"
+            return SUSPECTED, f"连续缺勤 {days_text(a.longest_absence_days)} 天（名在人不在）"
         return IN_SCHOOL, "在本地学校就读"
     if studying:
         return ELSEWHERE, "在外地学校就读（需就读证明）"
@@ -517,8 +517,3 @@ def reconcile(
         category, basis = categorize(facts, category_settings)
         results.append(Result(key, category, basis, c.key_group, other, found, records))
     return results, linkage
-
-
-def _days(n: Decimal | int) -> str:
-    """3, 2.5: a number of days as written (a stored Decimal('3.0') is 3)."""
-    return format(n.normalize(), "f") if isinstance(n, Decimal) else str(n)

@@ -25,7 +25,7 @@ from baoxue.cases.models import Case, Placement
 from baoxue.core import crypto
 from baoxue.core.bulk import RowWriter
 from baoxue.core.policy import compulsory_birth_range, cutoff_date
-from baoxue.core.progress import STALE_SECONDS, last_beat, progress_read, progress_write
+from baoxue.core.progress import heartbeat, progress_read, progress_write, worker_gone
 from baoxue.core.services import log_action
 from baoxue.reconcile import engine
 from baoxue.reconcile.models import MatchReview, ReconciliationRun, RunChild
@@ -96,12 +96,11 @@ def run_given_up(run: ReconciliationRun, *, now: float | None = None) -> bool:
     unfinished = (ReconciliationRun.Status.QUEUED, ReconciliationRun.Status.RUNNING)
     if run.status not in unfinished:
         return False
-    now = time.time() if now is None else now
-    beat = last_beat(progress_key(run))
-    if run.status == ReconciliationRun.Status.RUNNING and beat is not None:
-        gone = now - beat > STALE_SECONDS
-    else:
-        gone = now - run.created_at.timestamp() > STALE_AFTER.total_seconds()
+    fallback = STALE_AFTER.total_seconds()
+    if run.status == ReconciliationRun.Status.RUNNING:
+        gone = worker_gone(progress_key(run), run.created_at, fallback=fallback, now=now)
+    else:  # queued: its age only (a beat, if any, is an earlier run's)
+        gone = (time.time() if now is None else now) - run.created_at.timestamp() > fallback
     if not gone:
         return False
     given_up = ReconciliationRun.objects.filter(pk=run.pk, status__in=unfinished).update(
@@ -278,7 +277,15 @@ def load_tables(area: Region, today: date) -> dict[str, Any]:
 def run_execute(
     run: ReconciliationRun, *, today: date | None = None, progress: Progress = no_progress
 ) -> ReconciliationRun:
-    """Run the reconciliation and keep its result; a failure is recorded on the run."""
+    """Run the reconciliation and keep its result; a failure is recorded on the run. It beats
+    while it runs (run_given_up), from the task worker and from the shell alike."""
+    with heartbeat(progress_key(run)):
+        return _execute(run, today=today, progress=progress)
+
+
+def _execute(
+    run: ReconciliationRun, *, today: date | None, progress: Progress
+) -> ReconciliationRun:
     today = today or date.today()
     started = time.perf_counter()
     ReconciliationRun.objects.filter(pk=run.pk).update(status=ReconciliationRun.Status.RUNNING)

@@ -517,7 +517,7 @@ def test_days_that_are_not_days_are_refused_with_how_to_write_them(cell, message
 def test_days_text_writes_stored_days_as_people_do():
     from decimal import Decimal
 
-    from baoxue.imports.values import days_text
+    from baoxue.core.text import days_text
 
     assert [days_text(Decimal(d)) for d in ("3.0", "2.5", "0.0", "10")] == ["3", "2.5", "0", "10"]
     assert days_text(None) == "" and days_text(4) == "4"
