@@ -793,7 +793,9 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace, path: 
                 f"{m['queries']['select']} SELECTs, {m['queries']['write']} writes "
                 f"({', '.join(f'{k} ×{n}' for k, n in m['queries']['writes'].items()) or 'none'}); "
                 f"registry rows after: {', '.join(f'{k} {n:,}' for k, n in m['counts'].items())}; "
-                f"RSS before the import {m['base_rss_mb']:.0f} MB; load average "
+                f"RSS before the import {m['base_rss_mb']:.0f} MB, peak after "
+                f"{', '.join(f'{k} {v:.0f}' for k, v in m.get('peaks', {}).items()) or '-'} MB; "
+                "load average "
                 f"{m['load'][0]:.1f} → {m['load'][1]:.1f}"
             )
             db = m.get("database", {})
@@ -1207,6 +1209,8 @@ def phase_import(args: argparse.Namespace) -> dict[str, Any]:
 
     label = args.label
     stages: dict[str, float] = {}
+    # The peak RSS when each stage ends: which stage sets the process's peak.
+    peaks: dict[str, float] = {}
     base: Any = RosterSource if label.startswith("roster") else EnrollmentSource
 
     class TimedSource(base):  # type: ignore[misc, valid-type]
@@ -1215,11 +1219,13 @@ def phase_import(args: argparse.Namespace) -> dict[str, Any]:
 
         def plan(self, records: Any, ctx: Any) -> Any:
             log(f"{label}: planning {len(records):,} rows")
+            peaks["read+validate"] = peak_rss_mb()
             started = time.perf_counter()
             try:
                 return super().plan(records, ctx)
             finally:
                 stages["plan"] = time.perf_counter() - started
+                peaks["plan"] = peak_rss_mb()
 
         def commit(self, plan: Any, ctx: Any, progress: Any) -> None:
             log(f"{label}: committing")
@@ -1228,6 +1234,7 @@ def phase_import(args: argparse.Namespace) -> dict[str, Any]:
                 super().commit(plan, ctx, progress)
             finally:
                 stages["commit"] = time.perf_counter() - started
+                peaks["commit"] = peak_rss_mb()
 
     last = [0.0]
 
@@ -1304,6 +1311,7 @@ def phase_import(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "seconds": seconds,
         "stages": stages,
+        "peaks": peaks,
         "plan": plan,
         "rejected": outcome.rejected_rows,
         "warned": outcome.warned_rows,

@@ -112,6 +112,25 @@ def id_hash(record: Record) -> str:
 # What a 学籍 import reads of the children it matches (a loaded child holds some forty
 # columns; a re-import of a county's 学籍 matches 100,000 children).
 READ_BY_ENROLLMENT = ("name", "birth_date", "village", "township", "id_number_hash")
+# What a 户籍 roster reads of them: what ChildIndex matches on, what the roster compares
+# (RosterSource._child_values), the place and household columns and the version it writes.
+# A child's ID-number columns are read only for the few children a roster gives a number.
+READ_BY_ROSTER = (
+    *READ_BY_ENROLLMENT,
+    "id_status",
+    "sex",
+    "ethnicity",
+    "address",
+    "left_behind",
+    "is_orphan",
+    "is_migrant",
+    "on_roster",
+    "is_deceased",
+    "moved_away",
+    "group",
+    "household",
+    "version",
+)
 
 
 def record_id_columns(record: Record) -> IdColumns:

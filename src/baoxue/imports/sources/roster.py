@@ -30,6 +30,7 @@ from baoxue.imports.sources.base import (
 from baoxue.imports.sources.children import (
     CHUNK,
     ID_FIELDS,
+    READ_BY_ROSTER,
     ChildIndex,
     child_fields_changed,
     duplicates_in_file,
@@ -47,7 +48,7 @@ from baoxue.imports.sources.children import (
 )
 from baoxue.imports.values import CellError, clean_text, parse_bool, parse_date, parse_sex
 from baoxue.registry.counts import counts_mark_stale
-from baoxue.registry.models import Child, Guardian, Household
+from baoxue.registry.models import Child, Guardian, Household, Region
 
 ID_ALIASES = ("身份证号码", "公民身份号码", "身份证件号", "身份证件号码", "证件号码", "身份证")
 
@@ -172,7 +173,11 @@ class RosterSource:
                 issues.append(problem)
                 continue
             keep.append(record)
-        index = ChildIndex(keep, ctx.township)
+        index = ChildIndex(keep, ctx.township, only=READ_BY_ROSTER)
+        # The names of the places a moved child leaves, without a query a child.
+        place_names = {r.pk: r.name for r in places.villages.values()} | {
+            r.pk: r.name for r in places.groups.values()
+        }
         matched_ids = [c.pk for cs in index.by_hash.values() for c in cs] + [
             c.pk for cs in index.by_name.values() for c in cs
         ]
@@ -213,7 +218,11 @@ class RosterSource:
             moved_group = bool(group_key) and (group is None or group.pk != child.group_id)
             if moved_village or moved_group:
                 changes["village_id"] = (
-                    f"{child.village} {child.group or ''}".strip(),
+                    " ".join(
+                        place_names.get(pk) or str(Region.objects.get(pk=pk))
+                        for pk in (child.village_id, child.group_id)
+                        if pk is not None
+                    ),
                     f"{record.values['village']} {record.values.get('group', '')}".strip(),
                 )
             info = record.values.get("id_info")
@@ -293,11 +302,23 @@ class RosterSource:
             written = write_all([children, guardians])
         changed: list[Child] = []
         fields: set[str] = set()
+        # The plan read no ID-number columns: those of the children given a number are read
+        # now, in one query a chunk.
+        given = [p.target.pk for p in updates if "id_number" in p.changes]
+        id_columns = {
+            pk: dict(zip(ID_FIELDS, rest, strict=True))
+            for start in range(0, len(given), CHUNK)
+            for pk, *rest in Child.objects.filter(pk__in=given[start : start + CHUNK]).values_list(
+                "pk", *ID_FIELDS
+            )
+        }
         for p in updates:
             child = p.target
             v = p.record.values
             for name, (_old, new) in p.changes.items():
                 if name == "id_number":
+                    for column, stored in id_columns[child.pk].items():
+                        setattr(child, column, stored)
                     give_id_number(child, new)
                     fields |= set(ID_FIELDS)
                 elif name in {"guardian", "household"}:

@@ -49,24 +49,38 @@ def _newer_export_queries(world, persona, tmp_path, n: int) -> int:
     return count
 
 
-def _roster_queries(world, persona, tmp_path, n: int) -> int:
+def _roster_queries(world, persona, tmp_path, n: int, *, moved: bool = False) -> int:
+    """A newer roster that changes every guardian's phone, and with `moved` puts every
+    child in another 屯 (the preview names the 屯 each leaves)."""
     ids = [make_id_number(date(2014, 1 + i // 28, 1 + i % 28), "M") for i in range(n)]
 
-    def rows(phone):
+    def rows(phone, group):
         out = []
         for i, number in enumerate(ids):
-            head = [f"龙{i}", "男", number, "", "苗族", "乌岭村", "上寨屯", f"{i:04d}"]
+            head = [f"龙{i}", "男", number, "", "苗族", "乌岭村", group, f"{i:04d}"]
             out.append([*head, f"龙{i}爸", f"龙{i}爸", phone, "非留守"])
         return out
 
-    first = write_xlsx(tmp_path / f"r{n}.xlsx", [ROSTER_HEADER, *rows("13800000001")])
-    newer = write_xlsx(tmp_path / f"s{n}.xlsx", [ROSTER_HEADER, *rows("13900000002")])
-    return _import_twice(world, persona, "roster", first, newer, n)
+    first = write_xlsx(tmp_path / f"r{n}.xlsx", [ROSTER_HEADER, *rows("13800000001", "上寨屯")])
+    newer = write_xlsx(
+        tmp_path / f"s{n}.xlsx",
+        [ROSTER_HEADER, *rows("13900000002", "下寨屯" if moved else "上寨屯")],
+    )
+    count = _import_twice(world, persona, "roster", first, newer, n)
+    if moved:
+        names = [f"龙{i}" for i in range(n)]
+        assert Child.objects.filter(name__in=names, group__name="下寨屯").count() == n
+    return count
+
+
+def _roster_moves_queries(world, persona, tmp_path, n: int) -> int:
+    return _roster_queries(world, persona, tmp_path, n, moved=True)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("queries", "prefix"), [(_newer_export_queries, "石"), (_roster_queries, "龙")]
+    ("queries", "prefix"),
+    [(_newer_export_queries, "石"), (_roster_queries, "龙"), (_roster_moves_queries, "龙")],
 )
 def test_a_newer_file_costs_no_query_a_row(world, persona, tmp_path, queries, prefix):
     few = queries(world, persona, tmp_path, 4)

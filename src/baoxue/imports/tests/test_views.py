@@ -89,6 +89,7 @@ def test_whole_flow(world, login, roster_bytes, django_capture_on_commit_callbac
     assert not Child.objects.filter(name="潘小龙").exists()  # the preview wrote nothing
     page = client.get(reverse("imports:batch_detail", args=[batch.public_id])).content.decode()
     assert "确认导入" in page and "文本" in page  # the rejected row's reason is shown
+    assert 'data-testid="fix-hint"' in page  # and how to bring the row in once it is fixed
 
     report = client.get(reverse("imports:batch_errors", args=[batch.public_id]))
     from urllib.parse import quote
@@ -132,6 +133,7 @@ def test_a_skipped_row_is_labelled_skipped(
     batch.refresh_from_db()
     assert (batch.rows_created, batch.rows_unchanged, batch.rows_skipped) == (1, 0, 1)
     assert 'data-testid="count-skipped">1<' in page
+    assert 'data-testid="fix-hint"' not in page  # nothing was refused: nothing to fix
 
 
 def test_a_schools_batch_is_seen_by_its_principal_not_by_one_classs_teacher(world, login, tmp_path):
