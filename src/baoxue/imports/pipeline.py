@@ -554,6 +554,27 @@ def _validate_chunk(
         records.append(record)
 
 
+def in_file_columns(
+    issues: list[RowIssue], source: Source, mapping: dict[str, str], headers: list[str]
+) -> list[RowIssue]:
+    """The issues with each column named as the file's header names it (身份证号, not the
+    field's label 身份证件号), so that the user finds the cell in their own file. An issue
+    names a field by its label or one of its aliases; a column the file does not have keeps
+    the name it was given."""
+    names: dict[str, str] = {}
+    fields = {f.name: f for f in source.fields}
+    mapped = [(fields[name], int(index)) for index, name in mapping.items() if name in fields]
+    for spellings in ("label", "aliases"):  # a label wins over another field's alias
+        for f, index in mapped:
+            if index >= len(headers) or not headers[index]:
+                continue
+            for spelling in [f.label] if spellings == "label" else f.aliases:
+                names.setdefault(spelling, headers[index])
+    for issue in issues:
+        issue.column = names.get(issue.column, issue.column)
+    return issues
+
+
 def run(
     path: Path,
     source: Source,
@@ -655,7 +676,10 @@ def _run(
     for issue in plan_issues:
         if issue.row_number in by_row and issue.row_number not in outcome.originals:
             outcome.originals[issue.row_number] = masked_row(by_row[issue.row_number].original)
-    outcome.issues = sorted(issues + plan_issues, key=lambda i: (i.row_number, i.severity))
+    outcome.issues = sorted(
+        in_file_columns(issues + plan_issues, source, mapping, table.headers),
+        key=lambda i: (i.row_number, i.severity),
+    )
     outcome.planned = plan
     if commit:
         with transaction.atomic():
