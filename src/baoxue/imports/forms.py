@@ -53,8 +53,10 @@ class MappingForm(forms.Form):
         mapping: dict[str, str],
         school: Any = None,
         samples: list[list[str]] | None = None,
+        options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        """`options`: what the user chose before (a refused mapping, back from the preview)."""
         super().__init__(*args, **kwargs)
         fields = SOURCES[source].fields
         samples = samples or []
@@ -70,7 +72,7 @@ class MappingForm(forms.Form):
                 if school is not None
                 else _("这是这些学校本学期完整的学籍名册（名册中没有的在籍学生将标记出来）"),
                 required=False,
-                initial=True,
+                initial=bool((options or {}).get("complete_list", True)),
             )
         for index, header in enumerate(headers):
             self.fields[f"col_{index}"] = forms.ChoiceField(

@@ -547,6 +547,23 @@ def batch_cancel(*, actor: Any, batch: ImportBatch) -> bool:
     return done
 
 
+def batch_remap(*, actor: Any, batch: ImportBatch) -> bool:
+    """Back from the preview to the column mapping (a column mapped wrongly, a partial list
+    marked as the complete one), without uploading the file again: the batch is staged as
+    uploaded, with the mapping and options chosen before, to be validated again. False when
+    it is no longer a preview (a commit claimed it first)."""
+    with transaction.atomic():
+        done = bool(
+            ImportBatch.objects.filter(pk=batch.pk, status=ImportBatch.Status.VALIDATED).update(
+                status=ImportBatch.Status.UPLOADED, message=""
+            )
+        )
+        if done:
+            log_action(actor=actor, action="import.remapped", obj=batch)
+    batch.refresh_from_db()
+    return done
+
+
 class Superseded(Exception):
     """The run no longer owns the batch (it was declared interrupted and run again)."""
 

@@ -10,5 +10,6 @@ urlpatterns = [
     path("<str:public_id>/validate/", views.batch_validate, name="batch_validate"),
     path("<str:public_id>/commit/", views.batch_commit, name="batch_commit"),
     path("<str:public_id>/cancel/", views.batch_cancel, name="batch_cancel"),
+    path("<str:public_id>/remap/", views.batch_remap, name="batch_remap"),
     path("<str:public_id>/errors.xlsx", views.batch_errors, name="batch_errors"),
 ]

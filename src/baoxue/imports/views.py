@@ -131,6 +131,7 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             mapping=batch.mapping,
             school=batch.school,
             samples=batch.samples,
+            options=batch.options,
         )
     if batch.status in {ImportBatch.Status.UPLOADED, ImportBatch.Status.VALIDATED}:
         # The same file (by its checksum) imported before: said before it is imported again.
@@ -200,6 +201,15 @@ def batch_cancel(request: HttpRequest, public_id: str) -> HttpResponse:
         )
         return redirect("imports:batch_list")
     messages.info(request, _("这个批次已经在导入或已导入，不能取消。"))
+    return redirect("imports:batch_detail", batch.public_id)
+
+
+@require_POST
+@login_required
+def batch_remap(request: HttpRequest, public_id: str) -> HttpResponse:
+    batch = access_importable_batch(request.user, public_id)
+    if not services.batch_remap(actor=request.user, batch=batch):
+        messages.info(request, _("这个批次已经在导入或已导入，不能再修改列对应。"))
     return redirect("imports:batch_detail", batch.public_id)
 
 

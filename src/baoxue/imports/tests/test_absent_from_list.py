@@ -131,3 +131,62 @@ def test_a_row_rejected_by_the_plan_still_lists_its_student(world, persona, tmp_
     assert [i.code for i in outcome.issues if i.severity == "error"] == ["conflict"]
     absent = Enrollment.objects.exclude(absent_from_list_since=None)
     assert [e.child.name for e in absent] == ["伍军辉"]
+
+
+def test_a_partial_list_taken_for_the_complete_one_is_remapped_from_the_preview(
+    world, persona, client, tmp_path, ids, django_capture_on_commit_callbacks
+):
+    """The preview says two students will be marked: the user goes back to the column
+    mapping (no new upload), unticks 完整的学籍名册 and validates again; the mapping chosen
+    before is kept, and the commit marks no one."""
+    from baoxue.core.models import AuditEvent
+    from baoxue.imports.models import ImportBatch
+    from baoxue.imports.services import batch_upload
+
+    path = _file(tmp_path, [row("黄一", ids[0])])
+    office = persona("office")
+    with path.open("rb") as handle:
+        batch = batch_upload(actor=office, source="enrollment", handle=handle, filename="x.xlsx")
+    client.force_login(office)
+    url = reverse("imports:batch_detail", args=[batch.public_id])
+    mapping = {f"col_{i}": v for i, v in batch.mapping.items()}
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("imports:batch_validate", args=[batch.public_id]),
+            {**mapping, "complete_list": "on"},
+        )
+    page = client.get(url).content.decode()
+    assert 'data-testid="absent-from-list"' in page and 'data-testid="remap"' in page
+
+    response = client.post(reverse("imports:batch_remap", args=[batch.public_id]))
+    assert response.status_code == 302
+    batch.refresh_from_db()
+    assert batch.status == "uploaded" and batch.options.get("complete_list")
+    page = client.get(url).content.decode()
+    assert 'data-testid="mapping-form"' in page and 'data-testid="commit"' not in page
+    assert AuditEvent.objects.filter(action="import.remapped").count() == 1
+    # A commit posted from a page still showing the preview is refused: nothing written.
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:batch_commit", args=[batch.public_id]))
+    assert ImportBatch.objects.get(pk=batch.pk).status == "uploaded"
+    assert not Enrollment.objects.filter(child__name="黄一").exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:batch_validate", args=[batch.public_id]), mapping)
+    batch.refresh_from_db()
+    assert batch.status == "validated" and not batch.preview["absent_from_list"]
+    # Back once more (say, for a column): the box stays as the user left it, unticked.
+    client.post(reverse("imports:batch_remap", args=[batch.public_id]))
+    page = client.get(url).content.decode()
+    box = page[page.index('data-testid="complete-list"') :].split(">", 1)[0]
+    assert "checked" not in box
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:batch_validate", args=[batch.public_id]), mapping)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:batch_commit", args=[batch.public_id]))
+    assert ImportBatch.objects.get(pk=batch.pk).status == "committed"
+    assert Enrollment.objects.filter(child__name="黄一").exists()
+    assert not Enrollment.objects.exclude(absent_from_list_since=None).exists()
+    # A committed batch cannot go back to its mapping.
+    client.post(reverse("imports:batch_remap", args=[batch.public_id]))
+    assert ImportBatch.objects.get(pk=batch.pk).status == "committed"

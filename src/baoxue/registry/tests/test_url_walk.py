@@ -197,6 +197,12 @@ CASES = [
         "post",
         {**only(), "office": 302},
     ),
+    (
+        "imports:batch_remap",
+        make_batch,
+        "post",
+        {**only(), "office": 302},
+    ),
     ("imports:batch_errors", make_batch, "get", only(*BATCH_READERS)),
     ("reconcile:run_list", None, "get", EVERYONE_LOGGED_IN),
     ("reconcile:run_list", None, "post", {**only(other=403), "office": 302}),
