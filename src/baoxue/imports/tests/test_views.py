@@ -392,6 +392,15 @@ def test_a_file_imported_before_is_said_so_before_it_is_imported_again(
     page = client.get(reverse("imports:batch_detail", args=[again.public_id])).content.decode()
     assert 'data-testid="same-file"' in page and "户籍名册.xlsx" in page
     assert reverse("imports:batch_detail", args=[first.public_id]) in page
+    # Still said on the preview, as the page's progress poll brings it in (htmx).
+    mapping = {f"col_{i}": v for i, v in again.mapping.items()}
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:batch_validate", args=[again.public_id]), mapping)
+    polled = client.get(
+        reverse("imports:batch_detail", args=[again.public_id]),
+        headers={"HX-Request": "true", "HX-Target": "batch-status"},
+    ).content.decode()
+    assert 'data-testid="same-file"' in polled and 'data-testid="commit"' in polled
     # A village's user is not told of a batch it may not open.
     village = login("village_a")
     upload(village, roster_bytes, token="village")
