@@ -270,18 +270,28 @@ FINGERPRINT_VERSION = "1"
 class Fingerprints:
     """Row digests for a source that keeps them (Enrollment.import_fingerprint).
 
-    The digest covers the source, the column mapping and every cell of the row as the file
-    holds it. A row whose digest is among `known` was imported before exactly so, and the
-    record it wrote has not been changed since: it is unchanged without being parsed. If such
+    The digest covers the source, the column mapping, what else gives a cell its meaning
+    (`context`: the school a school's own import is for, which a row without a school column
+    belongs to) and every cell of the row as the file holds it. A row whose digest is among
+    `known` was imported before exactly so, and the record it wrote has not been changed
+    since: it is unchanged without being parsed. If such
     a row repeats in the file, or shares an ID number or 学籍号 with another row, the caller
     validates the whole file normally instead (duplicates are reported, not skipped).
     """
 
     IDENTITY_FIELDS = ("id_info", "student_number")
 
-    def __init__(self, source: Source, mapping: dict[str, str], known: dict[str, int]) -> None:
+    def __init__(
+        self, source: Source, mapping: dict[str, str], known: dict[str, int], context: str = ""
+    ) -> None:
         self.prefix = "\x1e".join(
-            [FINGERPRINT_VERSION, source.code, *(f"{k}={v}" for k, v in sorted(mapping.items()))]
+            [
+                FINGERPRINT_VERSION,
+                source.code,
+                *(f"{k}={v}" for k, v in sorted(mapping.items())),
+                # Left out when empty, so that a township-wide import's digests stay as before.
+                *([context] if context else []),
+            ]
         )
         self.known = known
         self.identity = sorted(int(k) for k, v in mapping.items() if v in self.IDENTITY_FIELDS)
@@ -639,7 +649,10 @@ def _run(
     table = open_table(path, source, (lambda: digests.update(known(ctx))) if known else None)
     mapping = resolve_mapping(source, table.headers, mapping, remembered or {})
     outcome = Outcome(table=table, mapping=mapping)
-    fingerprints = Fingerprints(source, mapping, digests) if known is not None else None
+    # A school's own import reads a row without a school as that school's: the same cells
+    # mean something else in the township office's import.
+    context = f"school={ctx.school.pk}" if ctx.school is not None else ""
+    fingerprints = Fingerprints(source, mapping, digests, context) if known is not None else None
     records, issues, total = validate(
         table,
         mapping,
@@ -653,7 +666,7 @@ def _run(
         # Rare: check every row the long way, so that duplicates are found and reported.
         table = open_table(path, source)
         outcome = Outcome(table=table, mapping=mapping)
-        fingerprints = Fingerprints(source, mapping, {})
+        fingerprints = Fingerprints(source, mapping, {}, context)
         records, issues, total = validate(
             table,
             mapping,

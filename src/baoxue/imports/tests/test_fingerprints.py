@@ -142,3 +142,20 @@ def test_digests_of_many_rows_are_those_of_one_row_at_a_time():
     stored_form = "\x1e".join(["1", "enrollment", "0=name", "1=sex", "吴俊辉\x1f男"])
     expected = hashlib.blake2b(stored_form.encode(), digest_size=16).hexdigest()
     assert fingerprints.digests(packed)[0] == expected
+
+
+def test_a_row_without_a_school_is_the_importing_schools_row_only(world, persona, tmp_path, ids):
+    """A school's own file may leave the school out: its rows are that school's. The same
+    file imported by the township office names no school, and its rows are refused, not
+    passed as unchanged because the school's import stored their digests."""
+    path = _file(tmp_path, [row("韦一", ids[0], school="")])
+
+    def principal():
+        return ctx_for(world, persona, "principal_x", school=world.school_x)
+
+    assert pipeline.run(path, SOURCE, principal(), commit=True).count(Action.CREATE) == 1
+    again = pipeline.run(path, SOURCE, principal())
+    assert again.count(Action.UNCHANGED) == 1 and again.skipped  # known by its digest
+    office = pipeline.run(path, SOURCE, ctx_for(world, persona))
+    assert office.rejected_rows == 1 and office.count(Action.UNCHANGED) == 0
+    assert {i.code for i in office.issues if i.severity == "error"} == {"school"}
