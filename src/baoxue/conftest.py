@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from baoxue.accounts.models import Role, User
 from baoxue.accounts.services import Grant, user_create
@@ -21,6 +22,15 @@ from baoxue.registry.models import Child, Enrollment, Region, School
 from baoxue.registry.tests.factories import make_id_number
 
 PASSWORD = "persona-pass-123"  # noqa: S105 (test personas only)
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Any:
+    """Each test starts in the default language: a request in English (LocaleMiddleware
+    activates the language it asks for, for the rest of the thread) must not turn the next
+    test's messages English."""
+    yield
+    translation.deactivate()
 
 
 def build_world() -> None:

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_tasks import default_task_backend
@@ -437,7 +437,10 @@ def batch_enqueue(*, batch: ImportBatch, run: str, actor: Any) -> bool:
         task = tasks.validate_batch if run == "validate" else tasks.commit_batch
 
         def enqueue() -> None:
-            result = task.enqueue(batch.pk, int(actor.pk or 0), attempt)
+            # In the language of the page that asked: the run stores its messages as text.
+            result = task.enqueue(
+                batch.pk, int(actor.pk or 0), attempt, translation.get_language() or ""
+            )
             ImportBatch.objects.filter(pk=batch.pk, attempt=attempt).update(task_id=str(result.id))
 
         transaction.on_commit(enqueue)

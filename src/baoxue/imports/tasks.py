@@ -2,11 +2,14 @@
 
 Each run beats (core.progress.heartbeat) while it works, so that the batch page can tell a
 run whose worker is gone from one that is slow (services.batch_interrupted); a run whose
-token is no longer the batch's does nothing.
+token is no longer the batch's does nothing. A run speaks the language of the page that
+started it: its issues and messages are stored as text, in that language.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.utils import translation
 from django_tasks import task
 
 from baoxue.accounts.models import User
@@ -16,20 +19,26 @@ from baoxue.imports.models import ImportBatch
 
 
 @task()
-def validate_batch(batch_id: int, actor_id: int, attempt: str = "") -> None:
+def validate_batch(batch_id: int, actor_id: int, attempt: str = "", language: str = "") -> None:
     batch = ImportBatch.objects.get(pk=batch_id)
     if attempt and batch.attempt != attempt:
         return  # given back as interrupted, and run again since
-    with heartbeat(services.run_key(batch, attempt)):
+    with (
+        heartbeat(services.run_key(batch, attempt)),
+        translation.override(language or settings.LANGUAGE_CODE),
+    ):
         services.batch_validate(actor=User.objects.get(pk=actor_id), batch=batch, attempt=attempt)
 
 
 @task()
-def commit_batch(batch_id: int, actor_id: int, attempt: str = "") -> None:
+def commit_batch(batch_id: int, actor_id: int, attempt: str = "", language: str = "") -> None:
     batch = ImportBatch.objects.get(pk=batch_id)
     if attempt and batch.attempt != attempt:
         return
-    with heartbeat(services.run_key(batch, attempt)):
+    with (
+        heartbeat(services.run_key(batch, attempt)),
+        translation.override(language or settings.LANGUAGE_CODE),
+    ):
         services.batch_commit(
             actor=User.objects.get(pk=actor_id), batch=batch, claimed=True, attempt=attempt
         )

@@ -412,3 +412,47 @@ def test_a_file_imported_before_is_said_so_before_it_is_imported_again(
     ImportBatch.objects.filter(pk=first.pk).update(source="households")
     page = client.get(reverse("imports:batch_detail", args=[again.public_id])).content.decode()
     assert 'data-testid="same-file"' not in page
+
+
+def test_a_run_speaks_the_language_of_the_page_that_started_it(
+    world, login, roster_bytes, django_capture_on_commit_callbacks
+):
+    """The background run stores its issues as text: in English when the user who pressed
+    校验并预览 reads the English pages, even though the worker, another process, starts in
+    the default language (Chinese)."""
+    from unittest import mock
+
+    from django.utils import translation
+
+    from baoxue.imports import tasks
+    from baoxue.imports.models import ImportIssue
+
+    run = tasks.validate_batch
+    client = login("office")
+    upload(client, roster_bytes)
+    batch = ImportBatch.objects.get()
+    mapping = {f"col_{i}": v for i, v in batch.mapping.items()}
+    with (
+        mock.patch("baoxue.imports.tasks.validate_batch") as queued,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        client.post(
+            reverse("imports:batch_validate", args=[batch.public_id]),
+            mapping,
+            headers={"Accept-Language": "en"},
+        )
+    args = queued.enqueue.call_args.args
+    assert args[-1] == "en"
+    with translation.override("zh-hans"):  # as the worker starts
+        run.call(*args)
+    batch.refresh_from_db()
+    assert batch.status == "validated", batch.message
+    english = list(ImportIssue.objects.filter(batch=batch).values_list("message", flat=True))
+    assert english and all("Excel" in m and "存" not in m for m in english), english
+    # A run queued before runs carried their language speaks the default one.
+    batch.status, batch.attempt = ImportBatch.Status.UPLOADED, ""
+    batch.save()
+    with translation.override("en"):
+        run.call(batch.pk, args[1])
+    chinese = list(ImportIssue.objects.filter(batch=batch).values_list("message", flat=True))
+    assert chinese and all("存成了数字" in m for m in chinese), chinese
