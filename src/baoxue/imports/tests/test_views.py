@@ -436,6 +436,7 @@ def test_a_run_speaks_the_language_of_the_page_that_started_it(
         mock.patch("baoxue.imports.tasks.validate_batch") as queued,
         django_capture_on_commit_callbacks(execute=True),
     ):
+        queued.enqueue.return_value.id = "queued-task"
         client.post(
             reverse("imports:batch_validate", args=[batch.public_id]),
             mapping,
