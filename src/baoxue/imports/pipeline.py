@@ -274,9 +274,9 @@ class Fingerprints:
     (`context`: the school a school's own import is for, which a row without a school column
     belongs to) and every cell of the row as the file holds it. A row whose digest is among
     `known` was imported before exactly so, and the record it wrote has not been changed
-    since: it is unchanged without being parsed. If such
-    a row repeats in the file, or shares an ID number or 学籍号 with another row, the caller
-    validates the whole file normally instead (duplicates are reported, not skipped).
+    since: it is unchanged without being parsed. If such a row repeats in the file, or shares
+    an ID number or 学籍号 with another row, the caller validates the whole file normally
+    instead (duplicates are reported, not skipped).
     """
 
     IDENTITY_FIELDS = ("id_info", "student_number")

@@ -550,18 +550,35 @@ def batch_cancel(*, actor: Any, batch: ImportBatch) -> bool:
     return done
 
 
+ROW_COUNTS = (
+    "rows_total",
+    "rows_created",
+    "rows_updated",
+    "rows_unchanged",
+    "rows_rejected",
+    "rows_warned",
+    "rows_skipped",
+)
+
+
 def batch_remap(*, actor: Any, batch: ImportBatch) -> bool:
     """Back from the preview to the column mapping (a column mapped wrongly, a partial list
     marked as the complete one), without uploading the file again: the batch is staged as
-    uploaded, with the mapping and options chosen before, to be validated again. False when
-    it is no longer a preview (a commit claimed it first)."""
+    uploaded, with the mapping and options chosen before, to be validated again; the counts
+    and issues of the preview it leaves are dropped (the history does not show them as the
+    batch's). False when it is no longer a preview (a commit claimed it first)."""
     with transaction.atomic():
         done = bool(
             ImportBatch.objects.filter(pk=batch.pk, status=ImportBatch.Status.VALIDATED).update(
-                status=ImportBatch.Status.UPLOADED, message=""
+                status=ImportBatch.Status.UPLOADED,
+                message="",
+                preview={},
+                validated_at=None,
+                **dict.fromkeys(ROW_COUNTS, 0),
             )
         )
         if done:
+            ImportIssue.objects.filter(batch=batch).delete()
             log_action(actor=actor, action="import.remapped", obj=batch)
     batch.refresh_from_db()
     return done

@@ -162,6 +162,8 @@ def test_a_partial_list_taken_for_the_complete_one_is_remapped_from_the_preview(
     assert response.status_code == 302
     batch.refresh_from_db()
     assert batch.status == "uploaded" and batch.options.get("complete_list")
+    # The preview it left is not the batch's any more: no counts, no issues, no examples.
+    assert (batch.rows_total, batch.preview, batch.issues.count()) == (0, {}, 0)
     page = client.get(url).content.decode()
     assert 'data-testid="mapping-form"' in page and 'data-testid="commit"' not in page
     assert AuditEvent.objects.filter(action="import.remapped").count() == 1
