@@ -21,6 +21,7 @@ from baoxue.core.bulk import (
     filter_in,
     indexes_deferred,
     update_objects,
+    update_rows,
     write_all,
 )
 from baoxue.core.services import log_action
@@ -483,7 +484,26 @@ class EnrollmentSource:
         planned = {p.record.row_number for p in plan}
         not_planned = [r.values for r in records if r.row_number not in planned]
         self._absent_from_list(plan, keep, ctx, named=not_planned + ctx.rejected_values)
+        self._stale_fingerprints(plan, ctx)
         return plan, issues
+
+    @staticmethod
+    def _stale_fingerprints(plan: list[Planned], ctx: Any) -> None:
+        """Rows checked in full and found unchanged whose enrollment does not hold their
+        digest (imported before digests, entered by hand, another mapping): the commit stores
+        it, so that the same row in the next file is known without being parsed. A write of
+        that column only: nothing the registry says changes."""
+        stale = [
+            (p.target.pk, digest)
+            for p in plan
+            if p.action == Action.UNCHANGED
+            and p.target is not None
+            and (digest := p.record.values.get("fingerprint"))
+            and p.target.import_fingerprint != digest
+        ]
+        if stale:
+            ctx.notes["stale_fingerprints"] = stale
+            ctx.notes["writes"] = True
 
     @staticmethod
     def _by_number(found: Iterable[Enrollment], record: Record, ctx: Any) -> Enrollment | None:
@@ -974,6 +994,8 @@ class EnrollmentSource:
                 "updated_at",
             ],
         )
+        if stale := ctx.notes.get("stale_fingerprints"):
+            update_rows(Enrollment, ["import_fingerprint"], stale)
         ids_given = self._give_id_numbers(plan, now)
         # Registered children named with a guardian: the blanks of their families filled.
         guardians_filled = save_guardians(

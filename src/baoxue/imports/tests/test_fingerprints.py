@@ -159,3 +159,27 @@ def test_a_row_without_a_school_is_the_importing_schools_row_only(world, persona
     office = pipeline.run(path, SOURCE, ctx_for(world, persona))
     assert office.rejected_rows == 1 and office.count(Action.UNCHANGED) == 0
     assert {i.code for i in office.issues if i.severity == "error"} == {"school"}
+
+
+def test_an_unchanged_row_without_its_digest_gets_it(world, persona, tmp_path, ids):
+    """An enrollment that holds no digest of its row (entered before digests, by hand, or
+    its digest cleared) is compared in full once; found unchanged, it is given the row's
+    digest, without any other write, so that the next import of the same file skips it."""
+    path = _file(tmp_path, [row("韦一", ids[0]), row("韦二", ids[1])])
+    _import(world, persona, path)
+    Enrollment.objects.filter(child__name__in=["韦一", "韦二"]).update(import_fingerprint="")
+    before = list(
+        Enrollment.objects.filter(child__name__in=["韦一", "韦二"])
+        .order_by("pk")
+        .values_list("pk", "updated_at", "class_name", "status")
+    )
+    events = EnrollmentEvent.objects.count()
+    outcome = _import(world, persona, path)
+    assert outcome.count(Action.UNCHANGED) == 2 and not outcome.skipped
+    stored = Enrollment.objects.filter(child__name__in=["韦一", "韦二"])
+    assert all(len(e.import_fingerprint) == 32 for e in stored)
+    after = list(stored.order_by("pk").values_list("pk", "updated_at", "class_name", "status"))
+    assert after == before and EnrollmentEvent.objects.count() == events
+    with mock.patch.object(SOURCE, "check", side_effect=AssertionError("parsed")):
+        again = _import(world, persona, path)
+    assert again.count(Action.UNCHANGED) == 2 and len(again.skipped) == 2
