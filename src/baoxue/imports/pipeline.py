@@ -571,15 +571,17 @@ def in_file_columns(
     field's label 身份证件号), so that the user finds the cell in their own file. An issue
     names a field by its label or one of its aliases; a column the file does not have keeps
     the name it was given."""
-    names: dict[str, str] = {}
     fields = {f.name: f for f in source.fields}
-    mapped = [(fields[name], int(index)) for index, name in mapping.items() if name in fields]
-    for spellings in ("label", "aliases"):  # a label wins over another field's alias
-        for f, index in mapped:
-            if index >= len(headers) or not headers[index]:
-                continue
-            for spelling in [f.label] if spellings == "label" else f.aliases:
-                names.setdefault(spelling, headers[index])
+    mapped = [
+        (fields[name], headers[int(index)])
+        for index, name in mapping.items()
+        if name in fields and int(index) < len(headers) and headers[int(index)]
+    ]
+    # Labels first: a label wins over another field's alias.
+    names = {f.label: header for f, header in mapped}
+    for f, header in mapped:
+        for alias in f.aliases:
+            names.setdefault(alias, header)
     for issue in issues:
         issue.column = names.get(issue.column, issue.column)
     return issues

@@ -48,7 +48,7 @@ from baoxue.imports.sources.children import (
 )
 from baoxue.imports.values import CellError, clean_text, parse_bool, parse_date, parse_sex
 from baoxue.registry.counts import counts_mark_stale
-from baoxue.registry.models import Child, Guardian, Household, Region
+from baoxue.registry.models import Child, Guardian, Household
 
 ID_ALIASES = ("身份证号码", "公民身份号码", "身份证件号", "身份证件号码", "证件号码", "身份证")
 
@@ -174,7 +174,8 @@ class RosterSource:
                 continue
             keep.append(record)
         index = ChildIndex(keep, ctx.township, only=READ_BY_ROSTER)
-        # The names of the places a moved child leaves, without a query a child.
+        # The names of the places a moved child leaves, without a query a child (a matched
+        # child is of this township: its village and 屯 are among the township's places).
         place_names = {r.pk: r.name for r in places.villages.values()} | {
             r.pk: r.name for r in places.groups.values()
         }
@@ -219,10 +220,8 @@ class RosterSource:
             if moved_village or moved_group:
                 changes["village_id"] = (
                     " ".join(
-                        place_names.get(pk) or str(Region.objects.get(pk=pk))
-                        for pk in (child.village_id, child.group_id)
-                        if pk is not None
-                    ),
+                        place_names.get(pk, "") for pk in (child.village_id, child.group_id) if pk
+                    ).strip(),
                     f"{record.values['village']} {record.values.get('group', '')}".strip(),
                 )
             info = record.values.get("id_info")
