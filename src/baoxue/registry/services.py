@@ -212,6 +212,63 @@ def child_place_columns(village: Region, group: Region | None) -> dict[str, Any]
     }
 
 
+# The columns child_values gives, in its order (for core.bulk.RowWriter(columns=...)).
+CHILD_COLUMNS = (
+    "name",
+    "name_pinyin",
+    "name_initials",
+    "sex",
+    "ethnicity",
+    "birth_date",
+    "household_id",
+    "village_id",
+    "group_id",
+    "county_id",
+    "township_id",
+    "id_number_enc",
+    "id_number_hash",
+    "id_number_masked",
+    "id_suffix",
+    "id_number_original_enc",
+    "id_status",
+)
+
+
+def child_values(
+    *,
+    name: str,
+    cols: IdColumns,
+    place: dict[str, Any],
+    birth_date: date | None = None,
+    sex: str = "",
+    ethnicity: str = "",
+    household_id: int | None = None,
+) -> tuple[Any, ...]:
+    """What build_child makes, as the values of CHILD_COLUMNS (imports write many children
+    without building model instances). `place` is what child_place_columns gave."""
+    full, initials = pinyin_keys(name)
+    info = cols.info
+    return (
+        normalize_name(name),
+        full,
+        initials,
+        sex or (info.sex or ""),
+        ethnicity,
+        birth_date or info.birth_date,
+        household_id,
+        place["village_id"],
+        place["group_id"],
+        place["county_id"],
+        place["township_id"],
+        cols.enc,
+        cols.hash,
+        cols.masked,
+        cols.suffix,
+        cols.original_enc,
+        cols.status,
+    )
+
+
 def child_row(
     *,
     name: str,
@@ -225,32 +282,23 @@ def child_row(
     place: dict[str, Any] | None = None,
     **flags: Any,
 ) -> dict[str, Any]:
-    """What build_child makes, as column values by attribute name (for core.bulk.RowWriter:
-    imports write many children without building model instances). `place` is what
-    child_place_columns(village, group) gave, for a caller that places many children in the
-    same village and 屯."""
-    full, initials = pinyin_keys(name)
+    """child_values by attribute name, with `flags` (for core.bulk.RowWriter's dict rows).
+    `place` is what child_place_columns(village, group) gave, for a caller that places many
+    children in the same village and 屯."""
     if place is None:
         if village is None:
             raise ValueError("child_row() needs a village or its place columns")
         place = child_place_columns(village, group)
-    return {
-        "name": normalize_name(name),
-        "name_pinyin": full,
-        "name_initials": initials,
-        "sex": sex or (cols.info.sex or ""),
-        "ethnicity": ethnicity,
-        "birth_date": birth_date or cols.info.birth_date,
-        "household_id": household_id,
-        **place,
-        "id_number_enc": cols.enc,
-        "id_number_hash": cols.hash,
-        "id_number_masked": cols.masked,
-        "id_suffix": cols.suffix,
-        "id_number_original_enc": cols.original_enc,
-        "id_status": cols.status,
-        **flags,
-    }
+    values = child_values(
+        name=name,
+        cols=cols,
+        place=place,
+        birth_date=birth_date,
+        sex=sex,
+        ethnicity=ethnicity,
+        household_id=household_id,
+    )
+    return {**dict(zip(CHILD_COLUMNS, values, strict=True)), **flags}
 
 
 def child_create(
@@ -327,15 +375,23 @@ def guardian_add(
 
 
 # --- enrollments --------------------------------------------------------------------------------
-def student_number_columns(raw: str, *, hashed: str | None = None) -> dict[str, str]:
-    """The stored forms of a 学籍号; `hashed` is the lookup hash of the normalised number when
-    the caller has it already."""
+STUDENT_NUMBER_COLUMNS = ("student_number_enc", "student_number_hash", "student_number_masked")
+
+
+def student_number_values(raw: str, *, hashed: str | None = None) -> tuple[str, str, str]:
+    """The stored forms of a 学籍号 (STUDENT_NUMBER_COLUMNS); `hashed` is the lookup hash of
+    the normalised number when the caller has it already."""
     value = idnumbers.normalize(raw)
-    return {
-        "student_number_enc": crypto.encrypt(value),
-        "student_number_hash": crypto.lookup_hash(value) if hashed is None else hashed,
-        "student_number_masked": (value[:1] + idnumbers.mask(value[1:])) if value else "",
-    }
+    return (
+        crypto.encrypt(value),
+        crypto.lookup_hash(value) if hashed is None else hashed,
+        (value[:1] + idnumbers.mask(value[1:])) if value else "",
+    )
+
+
+def student_number_columns(raw: str, *, hashed: str | None = None) -> dict[str, str]:
+    """student_number_values by column."""
+    return dict(zip(STUDENT_NUMBER_COLUMNS, student_number_values(raw, hashed=hashed), strict=True))
 
 
 # An enrollment in one of these states no longer places the child in a school.
@@ -351,26 +407,34 @@ ENDED_STATUSES = [
 SCHOOL_COLUMNS = ["school_status", "current_school", "current_grade", "current_class", "updated_at"]
 
 
+# The columns school_values gives, in its order.
+SCHOOL_VALUE_COLUMNS = ("school_status", "current_school_id", "current_grade", "current_class")
+
+
+def school_values(
+    status: str | None, school_id: int | None, grade: int | None, class_name: str
+) -> tuple[str, int | None, int | None, str]:
+    """The child's school columns (SCHOOL_VALUE_COLUMNS) for the enrollment (status, school, grade,
+    class) that places it now; status None (or an ended one) for no such enrollment."""
+    if status is None or status in ENDED_STATUSES:
+        return (Child.SchoolStatus.NOT_ENROLLED, None, None, "")
+    return (
+        Child.SchoolStatus.SUSPENDED
+        if status == Enrollment.Status.SUSPENDED
+        else Child.SchoolStatus.IN_SCHOOL,
+        school_id,
+        grade,
+        class_name,
+    )
+
+
 def school_columns(
     status: str | None, school_id: int | None, grade: int | None, class_name: str
 ) -> dict[str, Any]:
-    """The child's school columns for the enrollment (status, school, grade, class) that
-    places it now; status None (or an ended one) for no such enrollment."""
-    if status is None or status in ENDED_STATUSES:
-        return {
-            "school_status": Child.SchoolStatus.NOT_ENROLLED,
-            "current_school_id": None,
-            "current_grade": None,
-            "current_class": "",
-        }
-    return {
-        "school_status": Child.SchoolStatus.SUSPENDED
-        if status == Enrollment.Status.SUSPENDED
-        else Child.SchoolStatus.IN_SCHOOL,
-        "current_school_id": school_id,
-        "current_grade": grade,
-        "current_class": class_name,
-    }
+    """school_values by column."""
+    return dict(
+        zip(SCHOOL_VALUE_COLUMNS, school_values(status, school_id, grade, class_name), strict=True)
+    )
 
 
 def apply_school_status(child: Child, current: Enrollment | None) -> None:

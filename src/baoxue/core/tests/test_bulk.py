@@ -3,15 +3,30 @@ them, with the ids handed out beforehand; and the import's child_row matches bui
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from baoxue.core.bulk import RowWriter, filter_in, instances, update_objects, update_rows
+from baoxue.core.bulk import (
+    RowWriter,
+    filter_in,
+    instances,
+    update_objects,
+    update_rows,
+    uuid7_hexes,
+)
 from baoxue.registry.models import Child, Enrollment, EnrollmentEvent
-from baoxue.registry.services import build_child, child_row, id_columns
+from baoxue.registry.services import (
+    CHILD_COLUMNS,
+    build_child,
+    child_place_columns,
+    child_row,
+    child_values,
+    id_columns,
+)
 from baoxue.registry.tests.factories import make_id_number
 
 
@@ -89,6 +104,62 @@ def test_written_rows_read_back_with_defaults_and_reserved_ids(world):
     # The next row saved the ordinary way gets an id after the reserved ones.
     assert build_child(name="新", village=world.village_a).save() is None
     assert Child.objects.order_by("-pk").first().pk > ids[1]
+
+
+def test_tuple_rows_read_back_as_dict_rows_do(world):
+    """RowWriter(columns=...) takes tuples in that order and fills the other columns with
+    their defaults, as it does for dicts."""
+    number = make_id_number(date(2016, 1, 4), "M")
+    place = child_place_columns(world.village_a, None)
+    cols = id_columns(number)
+    with transaction.atomic():
+        as_dicts = RowWriter(Child)
+        as_tuples = RowWriter(Child, columns=("id", *CHILD_COLUMNS, "left_behind"))
+        one, two = as_dicts.reserve(2)
+        as_dicts.add(
+            {
+                "id": one,
+                **child_row(
+                    name="韦 小 军",
+                    village=None,
+                    group=None,
+                    place=place,
+                    cols=cols,
+                    left_behind="one_parent",
+                ),
+            }
+        )
+        as_dicts.write()
+        as_tuples.add((two, *child_values(name="韦 小 军", place=place, cols=cols), "one_parent"))
+        assert as_tuples.write() == 1
+    by_dict, by_tuple = Child.objects.get(pk=one), Child.objects.get(pk=two)
+    skip = {"id", "public_id", "created_at", "updated_at"}
+    for f in Child._meta.concrete_fields:
+        if f.attname not in skip:
+            assert getattr(by_tuple, f.attname) == getattr(by_dict, f.attname), f.attname
+    assert by_tuple.birth_date == date(2016, 1, 4) and by_tuple.name == "韦小军"
+    assert by_tuple.public_id != by_dict.public_id and by_tuple.version == 1
+    assert Child.objects.filter(public_id=by_tuple.public_id).get() == by_tuple
+
+
+def test_tuple_rows_name_only_the_models_columns(world):
+    with pytest.raises(ValueError, match="Child"):
+        RowWriter(Child, columns=("name", "no_such_column"))
+    with pytest.raises(ValueError, match="Child"):
+        RowWriter(Child, columns=("name", "name"))
+
+
+def test_bulk_public_ids_are_random_version_7_and_ascending():
+    first, second = uuid7_hexes(500), uuid7_hexes(500)
+    both = first + second
+    assert both == sorted(both) and len(set(both)) == 1000  # ascending across calls too
+    for value in both:
+        parsed = uuid.UUID(value)
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122 and parsed.hex == value
+    # 74 random bits a value: the ones of one millisecond differ well beyond a counter.
+    tails = {int(v[13:], 16) for v in first}
+    assert max(tails) - min(tails) > 1 << 60
+    assert uuid7_hexes(0) == []
 
 
 def test_a_failed_write_leaves_nothing(world):

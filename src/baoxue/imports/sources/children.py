@@ -25,6 +25,7 @@ from baoxue.registry.services import (
     apply_id_columns,
     child_place_columns,
     child_row,
+    child_values,
     id_columns,
     id_columns_of,
 )
@@ -175,6 +176,30 @@ def new_child_row(record: Record, place: dict[str, Any], **extra: Any) -> dict[s
         ethnicity=v.get("ethnicity", ""),
         **extra,
     )
+
+
+def new_child_values(record: Record, place: dict[str, Any]) -> tuple[Any, ...]:
+    """new_child_row as the values of CHILD_COLUMNS (for a RowWriter given them as tuples)."""
+    v = record.values
+    return child_values(
+        name=v["name"],
+        place=place,
+        cols=record_id_columns(record),
+        birth_date=v.get("birth_date"),
+        sex=v.get("sex", ""),
+        ethnicity=v.get("ethnicity", ""),
+    )
+
+
+GUARDIAN_COLUMNS = ("child_id", "name", "phone", "relation", "is_primary")
+
+
+def guardian_values(child_id: int, values: dict[str, Any]) -> tuple[Any, ...] | None:
+    """guardian_row as the values of GUARDIAN_COLUMNS."""
+    name = values.get("guardian_name", "")
+    if not name:
+        return None
+    return (child_id, name, values.get("guardian_phone", ""), Guardian.Relation.OTHER, True)
 
 
 class ChildIndex:
@@ -538,13 +563,5 @@ def save_guardians(wanted: list[tuple[int, dict[str, Any]]], *, fill_only: bool)
 
 def guardian_row(child_id: int, values: dict[str, Any]) -> dict[str, Any] | None:
     """The guardian of a child made by this import, as a row for core.bulk.RowWriter."""
-    name = values.get("guardian_name", "")
-    if not name:
-        return None
-    return {
-        "child_id": child_id,
-        "name": name,
-        "phone": values.get("guardian_phone", ""),
-        "relation": Guardian.Relation.OTHER,
-        "is_primary": True,
-    }
+    found = guardian_values(child_id, values)
+    return None if found is None else dict(zip(GUARDIAN_COLUMNS, found, strict=True))

@@ -35,6 +35,7 @@ from baoxue.imports.sources.base import (
     person_name,
 )
 from baoxue.imports.sources.children import (
+    GUARDIAN_COLUMNS,
     ID_FIELDS,
     READ_BY_ENROLLMENT,
     ChildIndex,
@@ -42,12 +43,12 @@ from baoxue.imports.sources.children import (
     give_id_number,
     guardian_change,
     guardian_issues,
-    guardian_row,
+    guardian_values,
     id_hash,
     id_issues,
     id_parser,
     known_guardians,
-    new_child_row,
+    new_child_values,
     parse_left_behind,
     place_columns_of,
     save_guardians,
@@ -64,10 +65,49 @@ from baoxue.imports.values import (
 from baoxue.registry.counts import counts_mark_stale
 from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, Guardian, School
 from baoxue.registry.services import (
+    CHILD_COLUMNS,
     ENDED_STATUSES,
+    SCHOOL_VALUE_COLUMNS,
+    STUDENT_NUMBER_COLUMNS,
     refresh_school_status_bulk,
-    school_columns,
-    student_number_columns,
+    school_values,
+    student_number_values,
+)
+
+# The columns of the rows a commit writes (core.bulk.RowWriter(columns=...)), beside
+# registry.services' CHILD_COLUMNS and SCHOOL_VALUE_COLUMNS: a new child's flags from the file,
+# a new enrollment and an event.
+_FLAGS = ("left_behind", "has_disability", "is_orphan", "is_migrant")
+_ENROLLMENT_COLUMNS = (
+    "id",
+    "child_id",
+    "school_id",
+    "grade",
+    "class_name",
+    "is_boarding",
+    "status",
+    "entry_date",
+    "is_current",
+    "import_fingerprint",
+    *STUDENT_NUMBER_COLUMNS,
+)
+_NEW_CHILD_COLUMNS = ("id", *CHILD_COLUMNS, *_FLAGS, *SCHOOL_VALUE_COLUMNS)
+
+
+def _field_default(model: Any, name: str) -> Any:
+    field = model._meta.get_field(name)
+    return field.get_default()
+
+
+_EVENT_COLUMNS = (
+    "enrollment_id",
+    "kind",
+    "date",
+    "other_school_id",
+    "other_school_name",
+    "created_by_id",
+    "reference",
+    "reason",
 )
 
 _STATUS_WORDS = {
@@ -800,11 +840,27 @@ class EnrollmentSource:
         ):
             # The rows are written by a helper thread while the next ones are built here: no
             # database access on this thread until write_all (places and ids come first).
-            children = RowWriter(Child, now, background)
-            enrollments = RowWriter(Enrollment, now, background)
-            events = RowWriter(EnrollmentEvent, now, background)
-            guardians = RowWriter(Guardian, now, background)
-            event_kw = {"created_by_id": actor_id, "reference": "", "reason": ""}
+            # Rows as tuples in the writers' column order: a dict a row would cost more
+            # than SQLite's own work on it.
+            children = RowWriter(Child, now, background, columns=_NEW_CHILD_COLUMNS)
+            enrollments = RowWriter(Enrollment, now, background, columns=_ENROLLMENT_COLUMNS)
+            events = RowWriter(EnrollmentEvent, now, background, columns=_EVENT_COLUMNS)
+            guardians = RowWriter(Guardian, now, background, columns=GUARDIAN_COLUMNS)
+            flag_defaults = [(k, _field_default(Child, k)) for k in _FLAGS]
+
+            def event(enrollment_id: int, kind: str, date: Any, other: Any, reason: str) -> None:
+                events.add(
+                    (
+                        enrollment_id,
+                        kind,
+                        date,
+                        None if other is None else other.pk,
+                        "" if other is None else other.name,
+                        actor_id,
+                        "",
+                        reason,
+                    )
+                )
 
             # Written in name order: eight of the child table's indexes lead with the name (or its
             # pinyin), so their pages fill one after another instead of at random.
@@ -835,25 +891,22 @@ class EnrollmentSource:
                 v = p.record.values
                 school_id = school_of[v["school_key"]]
                 place = place_of[(v["village_key"], v.get("group_key", ""))]
-                row = new_child_row(
-                    p.record,
-                    place,
-                    **{
-                        k: v[k]
-                        for k in ("left_behind", "has_disability", "is_orphan", "is_migrant")
-                        if v.get(k) not in (None, "")
-                    },
-                )
-                # A child made by this import has only this enrollment: its school columns are
-                # known now, so no second pass over it is needed after the insert.
-                row.update(
-                    school_columns(
-                        v.get("status") or "01", school_id, v["grade"], v.get("class_name", "")
+                children.add(
+                    (
+                        child_id,
+                        *new_child_values(p.record, place),
+                        *[
+                            default if (value := v.get(k)) is None or value == "" else value
+                            for k, default in flag_defaults
+                        ],
+                        # A child made by this import has only this enrollment: its school
+                        # columns are known now, so no second pass over it is needed after.
+                        *school_values(
+                            v.get("status") or "01", school_id, v["grade"], v.get("class_name", "")
+                        ),
                     )
                 )
-                row["id"] = child_id
-                children.add(row)
-                guardian = guardian_row(child_id, v)
+                guardian = guardian_values(child_id, v)
                 if guardian is not None:
                     guardians.add(guardian)
                 v["child_id"] = child_id
@@ -861,41 +914,33 @@ class EnrollmentSource:
             progress("commit", len(new_child), len(plan) + len(new_child))
 
             def enrollment_row(
-                v: dict[str, Any], child_id: int, school_id: int, **extra: Any
+                v: dict[str, Any], enrollment_id: int, child_id: int, school_id: int, entry: Any
             ) -> None:
                 enrollments.add(
-                    {
-                        "child_id": child_id,
-                        "school_id": school_id,
-                        "grade": v["grade"],
-                        "class_name": v.get("class_name", ""),
-                        "is_boarding": bool(v.get("is_boarding")),
-                        "status": v.get("status") or "01",
-                        "entry_date": v.get("entry_date"),
-                        "is_current": True,
-                        "import_fingerprint": v.get("fingerprint", ""),
-                        **student_number_columns(
+                    (
+                        enrollment_id,
+                        child_id,
+                        school_id,
+                        v["grade"],
+                        v.get("class_name", ""),
+                        bool(v.get("is_boarding")),
+                        v.get("status") or "01",
+                        entry,
+                        True,
+                        v.get("fingerprint", ""),
+                        *student_number_values(
                             v.get("student_number", ""), hashed=v.get("_number_hash")
                         ),
-                        **extra,
-                    }
+                    )
                 )
 
             for p in creates:
                 v = p.record.values
                 enrollment_id = next(ids)
                 child_id = v["child_id"] if v.get("child_is_new") else v["child"].pk
-                enrollment_row(v, child_id, schools.get(v["school_key"]).pk, id=enrollment_id)
-                events.add(
-                    {
-                        "enrollment_id": enrollment_id,
-                        "kind": EnrollmentEvent.Kind.ENROLLED,
-                        "date": v.get("entry_date") or today,
-                        "other_school_id": None,
-                        "other_school_name": "",
-                        **event_kw,
-                    }
-                )
+                entry = v.get("entry_date")
+                enrollment_row(v, enrollment_id, child_id, schools.get(v["school_key"]).pk, entry)
+                event(enrollment_id, EnrollmentEvent.Kind.ENROLLED, entry or today, None, "")
             updated: list[Enrollment] = []
             for p in plan:
                 if p.action != Action.UPDATE:
@@ -924,34 +969,10 @@ class EnrollmentSource:
                     e.status, e.end_date, e.is_current = status, today, False
                     e.import_fingerprint = ""
                     updated.append(e)
-                    events.add(
-                        {
-                            "enrollment_id": e.pk,
-                            "kind": out_kind,
-                            "date": today,
-                            "other_school_id": school.pk,
-                            "other_school_name": school.name,
-                            **event_kw,
-                        }
-                    )
+                    event(e.pk, out_kind, today, school, "")
                     new_id = next(ids)
-                    enrollment_row(
-                        v,
-                        e.child_id,
-                        school.pk,
-                        id=new_id,
-                        entry_date=v.get("entry_date") or today,
-                    )
-                    events.add(
-                        {
-                            "enrollment_id": new_id,
-                            "kind": in_kind,
-                            "date": today,
-                            "other_school_id": e.school_id,
-                            "other_school_name": e.school.name,
-                            **event_kw,
-                        }
-                    )
+                    enrollment_row(v, new_id, e.child_id, school.pk, v.get("entry_date") or today)
+                    event(new_id, in_kind, today, e.school, "")
                     continue
                 for name, (_old, value) in p.changes.items():
                     if name not in {"guardian", "id_number"}:  # written below, with the others
@@ -960,20 +981,16 @@ class EnrollmentSource:
                     kind = _EVENT_FOR_STATUS.get(e.status, EnrollmentEvent.Kind.STATUS_CHANGE)
                     if kind in {EnrollmentEvent.Kind.TRANSFER_OUT, EnrollmentEvent.Kind.GRADUATION}:
                         e.end_date = today
-                    events.add(
-                        {
-                            "enrollment_id": e.pk,
-                            "kind": kind,
-                            "date": today,
-                            "other_school_id": None,
-                            "other_school_name": "",
-                            **event_kw,
-                            "reason": _("学籍导入：%(old)s → %(new)s")
-                            % {
-                                "old": Enrollment.Status(p.changes["status"][0]).label,
-                                "new": Enrollment.Status(e.status).label,
-                            },
-                        }
+                    event(
+                        e.pk,
+                        kind,
+                        today,
+                        None,
+                        _("学籍导入：%(old)s → %(new)s")
+                        % {
+                            "old": Enrollment.Status(p.changes["status"][0]).label,
+                            "new": Enrollment.Status(e.status).label,
+                        },
                     )
                 updated.append(e)
             written = write_all([children, enrollments, events, guardians])
