@@ -545,6 +545,8 @@ class Backend:
                 "record",
                 "--rate",
                 "50",
+                # e.g. PY_SPY_ARGS="--threads --gil": per thread, only the lock's holder
+                *os.environ.get("PY_SPY_ARGS", "").split(),
                 "--format",
                 "raw",
                 "-o",
