@@ -24,7 +24,6 @@ from baoxue.registry.services import (
     IdColumns,
     apply_id_columns,
     child_place_columns,
-    child_row,
     child_values,
     id_columns,
     id_columns_of,
@@ -161,25 +160,12 @@ def place_columns_of(records: Iterable[Record], places: Any) -> dict[tuple[str, 
     return found
 
 
-def new_child_row(record: Record, place: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """The row of a child made from a file row (child_row, with the row's ID number columns,
-    name, birth date, sex and ethnicity)."""
-    v = record.values
-    return child_row(
-        name=v["name"],
-        village=None,  # given as its place columns
-        group=None,
-        place=place,
-        cols=record_id_columns(record),
-        birth_date=v.get("birth_date"),
-        sex=v.get("sex", ""),
-        ethnicity=v.get("ethnicity", ""),
-        **extra,
-    )
-
-
-def new_child_values(record: Record, place: dict[str, Any]) -> tuple[Any, ...]:
-    """new_child_row as the values of CHILD_COLUMNS (for a RowWriter given them as tuples)."""
+def new_child_values(
+    record: Record, place: dict[str, Any], *, household_id: int | None = None
+) -> tuple[Any, ...]:
+    """The values (registry.services.CHILD_COLUMNS) of a child made from a file row: the
+    row's ID number columns, name, birth date, sex and ethnicity, for a RowWriter given its
+    rows as tuples."""
     v = record.values
     return child_values(
         name=v["name"],
@@ -188,14 +174,20 @@ def new_child_values(record: Record, place: dict[str, Any]) -> tuple[Any, ...]:
         birth_date=v.get("birth_date"),
         sex=v.get("sex", ""),
         ethnicity=v.get("ethnicity", ""),
+        household_id=household_id,
     )
+
+
+def child_defaults(names: Iterable[str]) -> list[Any]:
+    """The defaults of these Child columns, in order: what a new child's blank cell gives."""
+    return [Child._meta.get_field(name).get_default() for name in names]  # type: ignore[union-attr]
 
 
 GUARDIAN_COLUMNS = ("child_id", "name", "phone", "relation", "is_primary")
 
 
 def guardian_values(child_id: int, values: dict[str, Any]) -> tuple[Any, ...] | None:
-    """guardian_row as the values of GUARDIAN_COLUMNS."""
+    """The guardian of a child made by this import (GUARDIAN_COLUMNS), or None."""
     name = values.get("guardian_name", "")
     if not name:
         return None
@@ -559,9 +551,3 @@ def save_guardians(wanted: list[tuple[int, dict[str, Any]]], *, fill_only: bool)
     Guardian.objects.bulk_create(new.values(), batch_size=1000)
     update_rows(Guardian, ["phone"], phones.items())
     return len(new) + len(phones)
-
-
-def guardian_row(child_id: int, values: dict[str, Any]) -> dict[str, Any] | None:
-    """The guardian of a child made by this import, as a row for core.bulk.RowWriter."""
-    found = guardian_values(child_id, values)
-    return None if found is None else dict(zip(GUARDIAN_COLUMNS, found, strict=True))

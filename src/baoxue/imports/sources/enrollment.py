@@ -39,6 +39,7 @@ from baoxue.imports.sources.children import (
     ID_FIELDS,
     READ_BY_ENROLLMENT,
     ChildIndex,
+    child_defaults,
     duplicates_in_file,
     give_id_number,
     guardian_change,
@@ -92,11 +93,6 @@ _ENROLLMENT_COLUMNS = (
     *STUDENT_NUMBER_COLUMNS,
 )
 _NEW_CHILD_COLUMNS = ("id", *CHILD_COLUMNS, *_FLAGS, *SCHOOL_VALUE_COLUMNS)
-
-
-def _field_default(model: Any, name: str) -> Any:
-    field = model._meta.get_field(name)
-    return field.get_default()
 
 
 _EVENT_COLUMNS = (
@@ -846,7 +842,7 @@ class EnrollmentSource:
             enrollments = RowWriter(Enrollment, now, background, columns=_ENROLLMENT_COLUMNS)
             events = RowWriter(EnrollmentEvent, now, background, columns=_EVENT_COLUMNS)
             guardians = RowWriter(Guardian, now, background, columns=GUARDIAN_COLUMNS)
-            flag_defaults = [(k, _field_default(Child, k)) for k in _FLAGS]
+            flag_defaults = list(zip(_FLAGS, child_defaults(_FLAGS), strict=True))
 
             def event(enrollment_id: int, kind: str, date: Any, other: Any, reason: str) -> None:
                 events.add(

@@ -29,19 +29,21 @@ from baoxue.imports.sources.base import (
 )
 from baoxue.imports.sources.children import (
     CHUNK,
+    GUARDIAN_COLUMNS,
     ID_FIELDS,
     READ_BY_ROSTER,
     ChildIndex,
+    child_defaults,
     child_fields_changed,
     duplicates_in_file,
     give_id_number,
     guardian_change,
     guardian_issues,
-    guardian_row,
+    guardian_values,
     id_issues,
     id_parser,
     known_guardians,
-    new_child_row,
+    new_child_values,
     parse_left_behind,
     place_columns_of,
     save_guardians,
@@ -49,6 +51,7 @@ from baoxue.imports.sources.children import (
 from baoxue.imports.values import CellError, clean_text, parse_bool, parse_date, parse_sex
 from baoxue.registry.counts import counts_mark_stale
 from baoxue.registry.models import Child, Guardian, Household
+from baoxue.registry.services import CHILD_COLUMNS
 
 ID_ALIASES = ("身份证号码", "公民身份号码", "身份证件号", "身份证件号码", "证件号码", "身份证")
 
@@ -70,7 +73,8 @@ def parse_register_status(value: object) -> str:
 
 
 # The flags a new child takes from its roster row (the others only ever change a child).
-_CREATE_FLAGS = {"address", "left_behind", "is_orphan", "is_migrant", "is_deceased", "moved_away"}
+# What a new child takes from its row besides CHILD_COLUMNS (a blank: the column's default).
+_CREATE_FLAGS = ("address", "left_behind", "is_orphan", "is_migrant", "is_deceased", "moved_away")
 
 
 class RosterSource:
@@ -271,29 +275,35 @@ class RosterSource:
         ):
             # New children and their guardians as rows (core.bulk), written by a helper thread
             # while the next are built: no database access here until write_all.
-            children = RowWriter(Child, now, background)
-            guardians = RowWriter(Guardian, now, background)
+            # Rows as tuples in the writers' column order (no dict a row).
+            children = RowWriter(
+                Child, now, background, columns=("id", *CHILD_COLUMNS, "on_roster", *_CREATE_FLAGS)
+            )
+            guardians = RowWriter(Guardian, now, background, columns=GUARDIAN_COLUMNS)
+            flag_defaults = child_defaults(_CREATE_FLAGS)
             child_ids = children.reserve(len(creates))
             place_of = place_columns_of((p.record for p in creates), places)
             for i, (p, child_id) in enumerate(zip(creates, child_ids, strict=True)):
                 v = p.record.values
                 place = place_of[(v["village_key"], v.get("group_key", ""))]
-                flags = {
-                    k: val
-                    for k, val in self._child_values(p.record, ctx).items()
-                    if k in _CREATE_FLAGS and val not in (None, "")
-                }
+                row = self._child_values(p.record, ctx)
                 household = households.get((place["village_id"], v.get("household_number", "")))
-                row = new_child_row(
-                    p.record,
-                    place,
-                    household_id=household.pk if household is not None else None,
-                    on_roster=True,
-                    **flags,
+                children.add(
+                    (
+                        child_id,
+                        *new_child_values(
+                            p.record,
+                            place,
+                            household_id=household.pk if household is not None else None,
+                        ),
+                        True,  # on_roster
+                        *[
+                            default if (value := row[k]) is None or value == "" else value
+                            for k, default in zip(_CREATE_FLAGS, flag_defaults, strict=True)
+                        ],
+                    )
                 )
-                row["id"] = child_id
-                children.add(row)
-                guardian = guardian_row(child_id, v)
+                guardian = guardian_values(child_id, v)
                 if guardian is not None:
                     guardians.add(guardian)
                 if i % 2000 == 0:
