@@ -212,19 +212,25 @@ class RowWriter:
                 value = convert[attname](value)
             tail_names.append(attname)
             tail.append(value)
+        # The same values in every row: on SQLite written into the statement as literals
+        # (parsed once a statement, not bound once a row, with the interpreter lock held).
+        self.constants = ""
+        literals = [_sql_literal(v) for v in tail] if self.vendor == "sqlite" else []
+        if literals and all(literal is not None for literal in literals):
+            self.constants, tail = ", ".join(cast(list[str], literals)), []
         self.tail = tuple(tail)
-        self.tuple_columns = [
-            column_of[a] for a in (*given, *(a for a, _make in self.per_row), *tail_names)
-        ]
+        written = (*given, *(a for a, _make in self.per_row))
+        self.tuple_columns = [column_of[a] for a in (*written, *tail_names)]
+        self.bound = len(written) + len(self.tail)
 
     def _flush_tuples(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        if self.tuple_convert:
+        convert = self.tuple_convert
+        if convert:
             converted = []
             for values in rows:
                 row = list(values)
-                for i, conv in self.tuple_convert:
-                    if row[i] is not None:
-                        row[i] = conv(row[i])
+                for i, conv in convert:
+                    row[i] = conv(row[i])
                 converted.append(tuple(row))
             rows = converted
         tail = self.tail
@@ -250,10 +256,11 @@ class RowWriter:
             return
         if self.tuples:
             chunk = self._flush_tuples(rows)
+            args = (chunk, self.tuple_columns, self.bound, self.constants)
             if self.background is not None:
-                self.background.submit(self._write, chunk, self.tuple_columns)
+                self.background.submit(self._write, *args)
             else:
-                self._write(chunk, self.tuple_columns)
+                self._write(*args)
             self.written += len(chunk)
             return
         if not self.prepared:
@@ -278,7 +285,16 @@ class RowWriter:
             self._write(chunk, self.columns[self.skip :])
         self.written += len(chunk)
 
-    def _write(self, rows: list[tuple[Any, ...]], columns: list[str]) -> None:
+    def _write(
+        self,
+        rows: list[tuple[Any, ...]],
+        columns: list[str],
+        bound: int | None = None,
+        constants: str = "",
+    ) -> None:
+        """Write rows of `columns`' values; on SQLite the first `bound` columns may be given
+        and the rest be `constants`, SQL literals the same in every row."""
+        bound = len(columns) if bound is None else bound
         qn = connection.ops.quote_name
         cols = ", ".join(qn(c) for c in columns)
         # Bypassing Django's cursor wrapper, so its error translation is applied here: callers
@@ -298,14 +314,27 @@ class RowWriter:
                 raw = cursor.cursor
                 execute = sqlite3.Cursor.execute
                 limit = raw.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-                per = max(1, min(500, limit // len(columns)))
-                marks = "(" + ", ".join(["?"] * len(columns)) + ")"
+                per = max(1, min(500, limit // max(1, bound)))
+                marks = "(" + ", ".join(["?"] * bound + ([constants] if constants else [])) + ")"
                 insert = f"INSERT INTO {qn(self.table)} ({cols}) VALUES "  # noqa: S608
                 full = insert + ", ".join([marks] * per)
                 for start in range(0, len(rows), per):
                     part = rows[start : start + per]
                     sql = full if len(part) == per else insert + ", ".join([marks] * len(part))
                     execute(raw, sql, list(chain.from_iterable(part)))
+
+
+def _sql_literal(value: Any) -> str | None:
+    """A column default as an SQLite literal; None for a value not written this way."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if type(value) is int:
+        return str(value)
+    if isinstance(value, str) and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    return None
 
 
 _UUID7_VERSION = 0x7 << 76

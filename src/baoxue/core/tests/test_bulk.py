@@ -149,6 +149,23 @@ def test_tuple_rows_name_only_the_models_columns(world):
         RowWriter(Child, columns=("name", "name"))
 
 
+def test_defaults_written_as_sqlite_literals_are_quoted():
+    from decimal import Decimal
+
+    from baoxue.core.bulk import _sql_literal
+
+    assert [_sql_literal(v) for v in (None, True, False, 7, "", "it's")] == [
+        "NULL",
+        "1",
+        "0",
+        "7",
+        "''",
+        "'it''s'",
+    ]
+    # Anything else is bound as a parameter, as before.
+    assert _sql_literal(Decimal("1.5")) is None and _sql_literal("a\x00b") is None
+
+
 def test_bulk_public_ids_are_random_version_7_and_ascending():
     first, second = uuid7_hexes(500), uuid7_hexes(500)
     both = first + second
