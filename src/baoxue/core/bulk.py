@@ -679,8 +679,37 @@ def _foreign_keys(table: str) -> list[tuple[str, str]]:
         return [(name, definition) for name, definition in cursor.fetchall()]
 
 
+class DeferredIndexes(list[str]):
+    """The tables whose indexes indexes_deferred() builds at the end of its block."""
+
+    def __init__(self, deferred: list[tuple[str, list[tuple[str, str]], list[tuple[str, str]]]]):
+        super().__init__(table for table, _indexes, _keys in deferred)
+        self.pending = {table: indexes for table, indexes, keys in deferred}
+        # On PostgreSQL the indexes wait for the end, with the keys (see indexes_deferred).
+        self.early = connection.vendor == "sqlite"
+
+    def build_now(self, model: type[models.Model], background: BackgroundWrites | None) -> None:
+        """The model's table has all its rows: on SQLite its indexes are built now, by the
+        BackgroundWrites thread after the rows handed to it (the caller has called its
+        writers' write()), while this thread builds the next table's rows."""
+        table = model._meta.db_table
+        if not self.early or table not in self.pending:
+            return
+        statements = [sql for _name, sql in self.pending.pop(table)]
+
+        def build() -> None:
+            with connection.cursor() as cursor:
+                for sql in statements:
+                    cursor.execute(sql)
+
+        if background is not None:
+            background.submit(build)
+        else:
+            build()
+
+
 @contextmanager
-def indexes_deferred(adding: dict[type[models.Model], int]) -> Iterator[list[str]]:
+def indexes_deferred(adding: dict[type[models.Model], int]) -> Iterator[DeferredIndexes]:
     """Around the writes of many rows: the tables that are to (at least) double lose their
     secondary indexes until the block ends, and get them back built in one pass each. On
     PostgreSQL their foreign keys go too, and come back checked by one join each instead of
@@ -690,7 +719,7 @@ def indexes_deferred(adding: dict[type[models.Model], int]) -> Iterator[list[str
     or not at all (an error rolls the drop back too). Readers never see a table without its
     indexes: on SQLite they read the last committed state (WAL), on PostgreSQL the drop locks
     the table until the commit (a table that small is a new deployment's). Yields the tables
-    whose indexes were deferred.
+    whose indexes were deferred (a DeferredIndexes: see its build_now).
     """
     if not connection.in_atomic_block:
         raise RuntimeError("indexes_deferred() needs a transaction")
@@ -717,7 +746,9 @@ def indexes_deferred(adding: dict[type[models.Model], int]) -> Iterator[list[str
                 cursor.execute(f"DROP INDEX {qn(name)}")
             for name, _definition in keys:
                 cursor.execute(f"ALTER TABLE {qn(table)} DROP CONSTRAINT {qn(name)}")
-    yield [table for table, _indexes, _keys in deferred]
+    waiting = DeferredIndexes(deferred)
+    yield waiting
+    deferred = [d for d in deferred if d[0] in waiting.pending]
     if not deferred:
         return
     with connection.cursor() as cursor:

@@ -278,6 +278,40 @@ def test_a_load_that_doubles_a_table_builds_its_indexes_after_the_rows(world, mo
     assert Child.objects.count() == 2 * existing + 5
 
 
+def test_a_table_whose_rows_are_in_gets_its_indexes_before_the_others(world, monkeypatch):
+    """build_now: on SQLite the table's indexes come back at once (in the helper thread, after
+    the rows handed to it); on PostgreSQL they wait for the end with the foreign keys."""
+    from django.db import connection
+
+    from baoxue.core import bulk
+    from baoxue.core.bulk import BackgroundWrites
+    from baoxue.registry.models import Guardian
+
+    monkeypatch.setattr(bulk, "DEFER_INDEXES_MIN_ROWS", 2)
+    child_table, guardian_table = Child._meta.db_table, Guardian._meta.db_table
+    child_indexes, guardian_indexes = _index_names(child_table), _index_names(guardian_table)
+    existing = Child.objects.count()
+    with transaction.atomic():
+        with (
+            bulk.indexes_deferred({Child: existing + 4, Guardian: existing + 4}) as deferred,
+            BackgroundWrites() as background,
+        ):
+            assert deferred == [child_table, guardian_table]
+            children = RowWriter(Child, background=background)
+            for i in range(existing + 4):
+                children.add(_child_values(world, f"蓝{i}", ""))
+            children.write()
+            deferred.build_now(Child, background)
+            deferred.build_now(Child, background)  # once is enough: nothing happens
+            background.drain()
+            built = _index_names(child_table)
+            assert built == (child_indexes if connection.vendor == "sqlite" else set())
+            assert _index_names(guardian_table) == set()
+        assert _index_names(child_table) == child_indexes
+        assert _index_names(guardian_table) == guardian_indexes
+    assert Child.objects.filter(name__startswith="蓝").count() == existing + 4
+
+
 def test_deferring_after_other_writes_of_the_transaction(world, monkeypatch):
     # A roster's households (or an import's proposed villages) are written first, in the same
     # transaction: their foreign-key checks wait for the commit, and PostgreSQL refuses to

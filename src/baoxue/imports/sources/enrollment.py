@@ -907,6 +907,12 @@ class EnrollmentSource:
                     guardians.add(guardian)
                 v["child_id"] = child_id
                 v["child_is_new"] = True
+            # The new children and guardians are all there: their tables' indexes are built
+            # by the helper thread while the enrollments are made here.
+            children.write()
+            guardians.write()
+            deferred.build_now(Child, background)
+            deferred.build_now(Guardian, background)
             progress("commit", len(new_child), len(plan) + len(new_child))
 
             def enrollment_row(
