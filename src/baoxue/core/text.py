@@ -28,7 +28,6 @@ _SURNAME_READINGS = {
 }
 
 
-@lru_cache(maxsize=50_000)
 @lru_cache(maxsize=65536)  # many children share a name; imports ask for thousands at a time
 def pinyin_keys(name: str) -> tuple[str, str]:
     """Full pinyin and initials of a name, character by character (a name is not a phrase:
