@@ -860,18 +860,12 @@ class EnrollmentSource:
 
             # Written in name order: eight of the child table's indexes lead with the name (or its
             # pinyin), so their pages fill one after another instead of at random.
-            new_child = sorted(
-                (
-                    p
-                    for p in plan
-                    if p.action == Action.CREATE and p.record.values.get("child") is None
-                ),
-                key=lambda p: p.record.values["name"],
-            )
-            creates = sorted(  # in the children's order: the child_id index fills in order too
+            creates = sorted(
                 (p for p in plan if p.action == Action.CREATE),
                 key=lambda p: p.record.values["name"],
             )
+            # The enrollments in the children's order: the child_id index fills in order too.
+            new_child = [p for p in creates if p.record.values.get("child") is None]
             moves = [p for p in plan if p.action == Action.UPDATE and "school" in p.changes]
             child_ids = children.reserve(len(new_child))
             ids = iter(enrollments.reserve(len(creates) + len(moves)))
