@@ -197,7 +197,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     from baoxue.imports.reading import FileRefused
     from baoxue.imports.registry import SOURCES, import_grants
     from baoxue.imports.report import write_error_report
-    from baoxue.imports.services import grant_for, remembered_mapping
+    from baoxue.imports.services import (
+        grant_for,
+        record_command_line_import,
+        remembered_mapping,
+    )
     from baoxue.imports.sources.base import Action
 
     if args.source not in SOURCES:
@@ -251,6 +255,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     def progress(stage: str, done: int, total: int) -> None:
         _progress(labels.get(stage, stage))(done, total)
 
+    recorded: list[Any] = []
+
+    def record(outcome: pipeline.Outcome) -> None:
+        # In the commit's transaction: the history's batch and the rows, or neither.
+        recorded.append(
+            record_command_line_import(
+                actor=user, source=args.source, path=path, grant=grant, ctx=ctx, outcome=outcome
+            )
+        )
+
     try:
         outcome = pipeline.run(
             path,
@@ -259,6 +273,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             remembered=remembered_mapping(args.source),
             commit=not args.dry_run,
             progress=progress,
+            on_committed=record,
         )
     except FileRefused as exc:
         print(f"文件无法导入 refused: {exc}", file=sys.stderr)
@@ -282,6 +297,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"  row {issue.row_number} {issue.column}: [{issue.severity}] {issue.message}")
     if len(outcome.issues) > 20:
         print(f"  … {len(outcome.issues) - 20} more (use --errors OUT.xlsx)")
+    if recorded:
+        print(f"  导入记录 history: /imports/{recorded[0].public_id}/")
     return 0
 
 

@@ -584,6 +584,65 @@ def batch_remap(*, actor: Any, batch: ImportBatch) -> bool:
     return done
 
 
+def record_command_line_import(
+    *,
+    actor: Any,
+    source: str,
+    path: Path,
+    grant: ImportGrant,
+    ctx: pipeline.ImportContext,
+    outcome: pipeline.Outcome,
+) -> ImportBatch:
+    """The history's batch of a file imported by ``baoxue import``: the file stored, its
+    checksum, the counts and every issue, as for one imported on the page (its error report
+    can be downloaded again). Called in the commit's transaction (pipeline.run's
+    on_committed): the batch is there exactly when the rows are."""
+    with path.open("rb") as handle:
+        checksum, size = _sha256(handle)
+        now = timezone.now()
+        table = outcome.table
+        batch = ImportBatch(
+            source=source,
+            filename=path.name[:255],
+            checksum=checksum,
+            size=size,
+            created_by=actor,
+            created_at=now,
+            township=grant.township,
+            school=grant.school,
+            village_ids=sorted(grant.village_ids) if grant.village_ids is not None else None,
+            sheet_name=table.sheet_name[:100],
+            header_row=table.header_row,
+            headers=table.headers,
+            mapping=outcome.mapping,
+            options={"complete_list": ctx.complete_list} if source == "enrollment" else {},
+            status=ImportBatch.Status.COMMITTED,
+            validated_at=now,
+            committed_at=now,
+            committed_by=actor,
+        )
+        batch.file.save(f"{batch.public_id}.bin", File(handle), save=False)
+    batch.preview = _preview(SOURCES[source], ctx, outcome)
+    batch.save()
+    _store_outcome(batch, outcome)
+    batch.save()
+    log_action(
+        actor=actor,
+        action="import.committed",
+        obj=batch,
+        data={
+            "source": source,
+            "created": batch.rows_created,
+            "updated": batch.rows_updated,
+            "unchanged": batch.rows_unchanged,
+            "rejected": batch.rows_rejected,
+            "checksum": checksum,
+            "via": "command line",
+        },
+    )
+    return batch
+
+
 class Superseded(Exception):
     """The run no longer owns the batch (it was declared interrupted and run again)."""
 

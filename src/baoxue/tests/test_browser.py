@@ -286,6 +286,15 @@ def test_office_imports_a_roster_with_progress_and_preview(demo_server, browser,
     assert page.get_by_test_id("child-row").count() == 1
     page.close()
 
+    # The history on a phone: the batch is listed, and its long file name wraps instead of
+    # pushing the table off the screen.
+    phone = _login(browser, demo_server, "office", {"width": 390, "height": 844})
+    phone.goto(demo_server + "/imports/")
+    assert "乌岭村户籍名册.xlsx" in phone.get_by_test_id("batch-row").first.inner_text()
+    table = phone.locator(".table-responsive").first
+    assert table.evaluate("t => t.scrollWidth <= t.clientWidth")
+    phone.close()
+
 
 def test_cadre_takes_a_case_to_placed_and_the_office_closes_it(demo_server, browser):
     page = _login(browser, demo_server, "village_a", {"width": 1366, "height": 768})

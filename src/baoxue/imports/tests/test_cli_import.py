@@ -61,6 +61,17 @@ def children(data_dir: Path) -> int:
         return int(db.execute("SELECT COUNT(*) FROM registry_child").fetchone()[0])
 
 
+def batches(data_dir: Path) -> list[tuple]:
+    """The import history: (status, filename, created, rejected, unchanged, issues, has file)."""
+    with sqlite3.connect(data_dir / "baoxue.sqlite3") as db:
+        return db.execute(
+            "SELECT b.status, b.filename, b.rows_created, b.rows_rejected, b.rows_unchanged,"
+            " (SELECT COUNT(*) FROM imports_importissue i WHERE i.batch_id = b.id),"
+            " b.file != '' AND length(b.checksum) = 64"
+            " FROM imports_importbatch b ORDER BY b.id"
+        ).fetchall()
+
+
 def unique_id(i: int) -> tuple[str, date]:
     """The i-th of many distinct valid ID numbers (different birth days, then sequences)."""
     birth = date(2011, 1, 1) + timedelta(days=i % 3000)
@@ -106,9 +117,13 @@ def test_dry_run_then_import_then_reimport(instance: Path, tmp_path: Path):
     assert "校验 validate [" in real.stderr  # the progress line
     assert errors.stat().st_size > 0
     assert children(instance) == 3
+    # The import is in the history, as one made on the page is (the dry run is not).
+    assert batches(instance) == [("committed", "roster.xlsx", 3, 1, 0, 1, 1)]
+    assert "/imports/" in real.stdout
     again = baoxue("import", "roster", str(path), data_dir=instance)
     assert "0 were created, 0 updated, 3 unchanged" in again.stdout
     assert children(instance) == 3
+    assert batches(instance)[1] == ("committed", "roster.xlsx", 0, 1, 3, 1, 1)
 
 
 def test_an_account_that_may_not_import_is_told_so(instance: Path, tmp_path: Path):
@@ -163,7 +178,7 @@ def import_and_kill_while_committing(instance: Path, source: str, path: Path) ->
 def test_killed_midway_leaves_nothing(instance: Path, tmp_path: Path):
     path = write_xlsx(tmp_path / "big.xlsx", roster_rows(20_000))
     import_and_kill_while_committing(instance, "roster", path)
-    assert children(instance) == 0
+    assert children(instance) == 0 and batches(instance) == []
     with sqlite3.connect(instance / "baoxue.sqlite3") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert (
