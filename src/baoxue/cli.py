@@ -198,6 +198,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from baoxue.imports.registry import SOURCES, import_grants
     from baoxue.imports.report import write_error_report
     from baoxue.imports.services import (
+        discard_unrecorded_file,
         grant_for,
         record_command_line_import,
         remembered_mapping,
@@ -278,6 +279,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     except FileRefused as exc:
         print(f"文件无法导入 refused: {exc}", file=sys.stderr)
         return 1
+    except BaseException:
+        # The commit rolled back after the history's batch stored its copy of the file
+        # (interrupted, a write that failed): the copy goes too, no child's data is left
+        # behind unlisted.
+        for batch in recorded:
+            discard_unrecorded_file(batch)
+        raise
     if args.errors:
         write_error_report(
             Path(args.errors), outcome.table.headers, outcome.issues, outcome.originals

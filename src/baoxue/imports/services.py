@@ -622,6 +622,23 @@ def record_command_line_import(
             committed_by=actor,
         )
         batch.file.save(f"{batch.public_id}.bin", File(handle), save=False)
+    try:
+        _record_outcome(actor, source, batch, ctx, outcome, checksum)
+    except BaseException:
+        # The transaction will roll back: the stored copy goes with it.
+        batch.file.storage.delete(batch.file.name)
+        raise
+    return batch
+
+
+def _record_outcome(
+    actor: Any,
+    source: str,
+    batch: ImportBatch,
+    ctx: pipeline.ImportContext,
+    outcome: pipeline.Outcome,
+    checksum: str,
+) -> None:
     batch.preview = _preview(SOURCES[source], ctx, outcome)
     batch.save()
     _store_outcome(batch, outcome)
@@ -640,7 +657,14 @@ def record_command_line_import(
             "via": "command line",
         },
     )
-    return batch
+
+
+def discard_unrecorded_file(batch: ImportBatch) -> None:
+    """Delete the stored copy of a batch whose transaction rolled back after it was recorded
+    (no such batch in the database): record_command_line_import stores the file before the
+    commit ends."""
+    if batch.file and not ImportBatch.objects.filter(pk=batch.pk).exists():
+        batch.file.storage.delete(batch.file.name)
 
 
 class Superseded(Exception):
