@@ -482,11 +482,8 @@ def _guardian_rows(child_ids: Iterable[int]) -> Iterator[tuple[int, int, str, st
     """(id, child id, name, phone) of the children's guardians, a chunk of children at a time
     (a township's roster can match more children than a database takes parameters in one
     query)."""
-    ids = sorted(set(child_ids))
-    for start in range(0, len(ids), CHUNK):
-        yield from Guardian.objects.filter(child_id__in=ids[start : start + CHUNK]).values_list(
-            "pk", "child_id", "name", "phone"
-        )
+    rows = Guardian.objects.values_list("pk", "child_id", "name", "phone")
+    yield from filter_in(rows, "child_id", sorted(set(child_ids)), CHUNK)
 
 
 def known_guardians(child_ids: Iterable[int]) -> dict[int, dict[str, str]]:
