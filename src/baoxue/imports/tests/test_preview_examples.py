@@ -61,3 +61,23 @@ def test_values_without_a_label_are_written_plainly():
     assert services.change_text("entry_date", date(2023, 9, 1)) == "2023-09-01"
     assert services.change_text("sex", "F") == "女"
     assert services.change_text("category", "智力残疾") == "智力残疾"
+
+
+def test_the_batch_page_shows_examples_of_new_and_unchanged_rows(world, persona, tmp_path, client):
+    """The preview names a few of the rows it will create and of those it finds unchanged,
+    so that the user sees it read the right file the right way before committing."""
+    jun = world.child("吴俊辉")
+    rows = [
+        ENROLLMENT_HEADER,
+        enrollment_row("吴俊辉", jun.id_number),  # as registered
+        enrollment_row("潘新生", make_id_number(date(2016, 3, 3), "M")),
+    ]
+    batch = validated(persona, write_xlsx(tmp_path / "x.xlsx", rows), "enrollment")
+    assert [ex["name"] for ex in batch.preview["examples"]["create"]] == ["潘新生"]
+    assert [ex["name"] for ex in batch.preview["examples"]["unchanged"]] == ["吴俊辉"]
+    client.force_login(persona("office"))
+    page = client.get(f"/imports/{batch.public_id}/").content.decode()
+    created = page.split('data-testid="examples-create"')[1].split("</details>")[0]
+    assert "将新增的例子" in created and "第 3 行 潘新生" in created
+    unchanged = page.split('data-testid="examples-unchanged"')[1].split("</details>")[0]
+    assert "第 2 行 吴俊辉" in unchanged and "潘新生" not in unchanged
