@@ -623,7 +623,7 @@ def record_command_line_import(
         )
         batch.file.save(f"{batch.public_id}.bin", File(handle), save=False)
     try:
-        _record_outcome(actor, source, batch, ctx, outcome, checksum)
+        _record_outcome(actor, source, batch, ctx, outcome)
     except BaseException:
         # The transaction will roll back: the stored copy goes with it.
         batch.file.storage.delete(batch.file.name)
@@ -637,24 +637,27 @@ def _record_outcome(
     batch: ImportBatch,
     ctx: pipeline.ImportContext,
     outcome: pipeline.Outcome,
-    checksum: str,
 ) -> None:
     batch.preview = _preview(SOURCES[source], ctx, outcome)
     batch.save()
     _store_outcome(batch, outcome)
     batch.save()
+    _log_committed(actor, batch, via="command line")
+
+
+def _log_committed(actor: Any, batch: ImportBatch, **extra: str) -> None:
     log_action(
         actor=actor,
         action="import.committed",
         obj=batch,
         data={
-            "source": source,
+            "source": batch.source,
             "created": batch.rows_created,
             "updated": batch.rows_updated,
             "unchanged": batch.rows_unchanged,
             "rejected": batch.rows_rejected,
-            "checksum": checksum,
-            "via": "command line",
+            "checksum": batch.checksum,
+            **extra,
         },
     )
 
@@ -698,19 +701,7 @@ def batch_commit(
             batch.committed_at = timezone.now()
             batch.committed_by = actor
             batch.save()
-            log_action(
-                actor=actor,
-                action="import.committed",
-                obj=batch,
-                data={
-                    "source": batch.source,
-                    "created": batch.rows_created,
-                    "updated": batch.rows_updated,
-                    "unchanged": batch.rows_unchanged,
-                    "rejected": batch.rows_rejected,
-                    "checksum": batch.checksum,
-                },
-            )
+            _log_committed(actor, batch)
 
         with batch_path(batch) as path:
             pipeline.run(
