@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -176,41 +176,67 @@ def batch_upload(
     checksum, size = _sha256(handle)
     if size > MAX_UPLOAD_BYTES:
         raise ValidationError(_("文件超过 50 MB，请拆分后再导入。"))
-    with transaction.atomic():
-        batch = ImportBatch(
-            source=source,
-            filename=filename[:255],
-            checksum=checksum,
-            size=size,
-            created_by=actor,
-            created_at=timezone.now(),
-            township=grant.township,
-            school=grant.school,
-            village_ids=sorted(grant.village_ids) if grant.village_ids is not None else None,
-            client_token=client_token[:64],
-        )
-        batch.file.save(f"{batch.public_id}.bin", File(handle), save=False)
-        try:
-            with batch_path(batch) as path:
-                table = pipeline.open_table(path, SOURCES[source])
-            batch.sheet_name = table.sheet_name
-            batch.header_row = table.header_row
-            batch.headers = table.headers
-            batch.samples = pipeline.sample_rows(table)
-            batch.mapping = pipeline.resolve_mapping(
-                SOURCES[source], table.headers, None, remembered_mapping(source)
+    try:
+        with transaction.atomic():
+            batch = ImportBatch(
+                source=source,
+                filename=filename[:255],
+                checksum=checksum,
+                size=size,
+                created_by=actor,
+                created_at=timezone.now(),
+                township=grant.township,
+                school=grant.school,
+                village_ids=sorted(grant.village_ids) if grant.village_ids is not None else None,
+                client_token=client_token[:64],
             )
-        except FileRefused as exc:
-            batch.status = ImportBatch.Status.REFUSED
-            batch.message = str(exc)
-        batch.save()
-        log_action(
-            actor=actor,
-            action="import.uploaded",
-            obj=batch,
-            data={"source": source, "checksum": checksum, "size": size},
+            batch.file.save(f"{batch.public_id}.bin", File(handle), save=False)
+            try:
+                _read_header(batch)
+                batch.save()
+                log_action(
+                    actor=actor,
+                    action="import.uploaded",
+                    obj=batch,
+                    data={"source": source, "checksum": checksum, "size": size},
+                )
+            except BaseException:
+                # The batch is not saved: neither is the copy of the file (children's data
+                # that no batch would list).
+                batch.file.storage.delete(batch.file.name)
+                raise
+    except IntegrityError:
+        # The same form sent twice at once (a double click on a slow line): the other
+        # request stored its batch between our check above and our save. That batch is the
+        # upload; this one leaves nothing.
+        earlier = (
+            ImportBatch.objects.filter(created_by=actor, client_token=client_token[:64]).first()
+            if client_token
+            else None
         )
+        if earlier is None:
+            raise
+        return earlier
     return batch
+
+
+def _read_header(batch: ImportBatch) -> None:
+    """The stored file's sheet, header row, sample rows and the mapping recognised for it;
+    a file that cannot be read is marked refused with the reason."""
+    source = SOURCES[batch.source]
+    try:
+        with batch_path(batch) as path:
+            table = pipeline.open_table(path, source)
+        batch.sheet_name = table.sheet_name
+        batch.header_row = table.header_row
+        batch.headers = table.headers
+        batch.samples = pipeline.sample_rows(table)
+        batch.mapping = pipeline.resolve_mapping(
+            source, table.headers, None, remembered_mapping(batch.source)
+        )
+    except FileRefused as exc:
+        batch.status = ImportBatch.Status.REFUSED
+        batch.message = str(exc)
 
 
 @contextmanager

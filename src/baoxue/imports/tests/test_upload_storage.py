@@ -1,0 +1,80 @@
+"""An upload's stored copy of the file exists exactly when its batch does: a failure while
+the batch is made, or the same form sent twice at once, leaves no file that no batch lists."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from baoxue.imports import pipeline, services
+from baoxue.imports.models import ImportBatch
+from baoxue.imports.tests.helpers import ROSTER_HEADER, write_xlsx
+from baoxue.registry.tests.factories import make_id_number
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def stored_files(media):
+    return sorted(p.name for p in media.rglob("*") if p.is_file()) if media.exists() else []
+
+
+@pytest.fixture
+def roster(tmp_path):
+    number = make_id_number(date(2015, 4, 4), "M")
+    row = ["龙小", "男", number, "2015-04-04", "苗族", "乌岭村", "", "", "", "", "", ""]
+    return write_xlsx(tmp_path / "户籍.xlsx", [ROSTER_HEADER, row])
+
+
+def upload(actor, path, token="form-1"):
+    with path.open("rb") as handle:
+        return services.batch_upload(
+            actor=actor, source="roster", handle=handle, filename=path.name, client_token=token
+        )
+
+
+def test_an_upload_keeps_its_file_with_its_batch(world, persona, media, roster):
+    batch = upload(persona("office"), roster)
+    assert stored_files(media) == [f"{batch.public_id}.bin"]
+    assert upload(persona("office"), roster) == batch  # the same form again: the same batch
+    assert stored_files(media) == [f"{batch.public_id}.bin"]
+
+
+def test_a_failure_while_the_batch_is_made_leaves_no_file(
+    world, persona, media, roster, monkeypatch
+):
+    def broken(*args, **kwargs):
+        assert stored_files(media), "the file is stored before it is read"
+        raise MemoryError
+
+    monkeypatch.setattr(pipeline, "open_table", broken)
+    with pytest.raises(MemoryError):
+        upload(persona("office"), roster)
+    assert not ImportBatch.objects.exists()
+    assert stored_files(media) == []
+
+
+def test_the_same_form_sent_twice_at_once_gives_the_first_batch(
+    world, persona, media, roster, monkeypatch
+):
+    """The second request checks for the form's batch before the first has saved it, then
+    finds the token taken when it saves its own: it answers with the first one's batch."""
+    office = persona("office")
+    first: list[ImportBatch] = []
+    real_sha256 = services._sha256
+
+    def meanwhile_the_other_request(handle):
+        # The other request's batch lands after this one's check, once.
+        monkeypatch.setattr(services, "_sha256", real_sha256)
+        first.append(upload(office, roster))
+        return real_sha256(handle)
+
+    monkeypatch.setattr(services, "_sha256", meanwhile_the_other_request)
+    second = upload(office, roster)
+    assert second == first[0]
+    assert ImportBatch.objects.count() == 1
+    assert stored_files(media) == [f"{first[0].public_id}.bin"]
