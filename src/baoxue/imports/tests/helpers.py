@@ -56,3 +56,8 @@ ENROLLMENT_HEADER = [
     "就读方式",
     "户口所在地",
 ]
+
+
+def stored_files(media: Path) -> list[str]:
+    """The names of the files stored under a media folder (the `media` fixture's)."""
+    return sorted(p.name for p in media.rglob("*") if p.is_file()) if media.exists() else []

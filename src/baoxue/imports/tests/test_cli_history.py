@@ -11,20 +11,10 @@ from django.db import DatabaseError, connection
 from baoxue import cli
 from baoxue.imports import services
 from baoxue.imports.models import ImportBatch
-from baoxue.imports.tests.helpers import ENROLLMENT_HEADER, write_xlsx
+from baoxue.imports.tests.helpers import ENROLLMENT_HEADER, stored_files, write_xlsx
 from baoxue.imports.tests.test_enrollment_import import row as enrollment_row
 from baoxue.registry.models import Child
 from baoxue.registry.tests.factories import make_id_number
-
-
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
-def stored_files(media):
-    return sorted(p.name for p in media.rglob("*") if p.is_file()) if media.exists() else []
 
 
 def a_file(tmp_path):

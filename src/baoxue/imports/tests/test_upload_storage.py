@@ -9,18 +9,8 @@ import pytest
 
 from baoxue.imports import pipeline, services
 from baoxue.imports.models import ImportBatch
-from baoxue.imports.tests.helpers import ROSTER_HEADER, write_xlsx
+from baoxue.imports.tests.helpers import ROSTER_HEADER, stored_files, write_xlsx
 from baoxue.registry.tests.factories import make_id_number
-
-
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
-def stored_files(media):
-    return sorted(p.name for p in media.rglob("*") if p.is_file()) if media.exists() else []
 
 
 @pytest.fixture
