@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from baoxue.core import idnumbers
 from baoxue.core.idnumbers import mask
+from baoxue.core.memory import release_freed_memory
 from baoxue.imports.models import SKIPPED_ROW_CODES
 from baoxue.imports.places import Places, Schools
 from baoxue.imports.reading import FileRefused, Table, read_table
@@ -682,6 +683,9 @@ def _run(
     if fingerprints is not None:
         outcome.skipped = fingerprints.unchanged
         ctx.skipped_targets = [row[2] for row in fingerprints.unchanged]
+    # The sheet calamine read is freed now: its memory goes back before the plan and the
+    # commit take theirs (else the peak is the sum).
+    release_freed_memory()
     plan, plan_issues = source.plan(records, ctx)
     # Proposed villages, 屯 and schools: those of the rows that will be imported.
     used = [p.record.values for p in plan]
