@@ -140,6 +140,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"Refusing to start: {problem}", file=sys.stderr)
         return 1
     call_command("collectstatic", interactive=False, verbosity=0)
+    from baoxue.imports.services import sweep_orphan_files
+
+    swept = sweep_orphan_files()
+    if swept:
+        print(
+            f"已删除 {swept} 个中断的导入留下的文件 (deleted {swept} stored import file(s)"
+            " that no import lists: left by an interrupted import)"
+        )
     if args.demo:
         _create_demo(args.demo_password)
 

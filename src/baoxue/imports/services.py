@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -694,6 +694,36 @@ def discard_unrecorded_file(batch: ImportBatch) -> None:
     commit ends."""
     if batch.file and not ImportBatch.objects.filter(pk=batch.pk).exists():
         batch.file.storage.delete(batch.file.name)
+
+
+ORPHAN_GRACE = timedelta(days=1)
+
+
+def sweep_orphan_files(*, now: datetime | None = None) -> int:
+    """Delete stored import files that no batch names: left by a process killed between
+    storing a file and committing its batch (the handlers above clean up every other
+    failure). Only files older than ORPHAN_GRACE go, so that an import still running, whose
+    batch is not committed yet, keeps its file. Returns how many were deleted."""
+    from django.core.files.storage import default_storage
+
+    now = now or timezone.now()
+    named = set(ImportBatch.objects.exclude(file="").values_list("file", flat=True))
+    deleted = 0
+    folders = ["imports"]
+    while folders:
+        folder = folders.pop()
+        try:
+            subfolders, files = default_storage.listdir(folder)
+        except FileNotFoundError:
+            continue
+        folders += [f"{folder}/{name}" for name in subfolders]
+        for name in files:
+            path = f"{folder}/{name}"
+            if path in named or now - default_storage.get_modified_time(path) < ORPHAN_GRACE:
+                continue
+            default_storage.delete(path)
+            deleted += 1
+    return deleted
 
 
 class Superseded(Exception):

@@ -3,6 +3,8 @@ the batch is made, or the same form sent twice at once, leaves no file that no b
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import date
 
 import pytest
@@ -68,3 +70,25 @@ def test_the_same_form_sent_twice_at_once_gives_the_first_batch(
     assert second == first[0]
     assert ImportBatch.objects.count() == 1
     assert stored_files(media) == [f"{first[0].public_id}.bin"]
+
+
+def test_the_sweep_deletes_only_old_files_that_no_batch_lists(world, persona, media, roster):
+    """A process killed between storing a file and committing its batch leaves the file:
+    `baoxue serve` sweeps such files once they are a day old (an import still running keeps
+    its file)."""
+    batch = upload(persona("office"), roster)
+    listed = media / batch.file.name
+    old_orphan = listed.parent / "killed-import.bin"
+    fresh_orphan = listed.parent / "running-import.bin"
+    old_orphan.write_bytes(b"children")
+    fresh_orphan.write_bytes(b"children")
+    two_days_ago = time.time() - 2 * 86400
+    for path in (listed, old_orphan):
+        os.utime(path, (two_days_ago, two_days_ago))
+    assert services.sweep_orphan_files() == 1
+    assert sorted(stored_files(media)) == sorted([f"{batch.public_id}.bin", "running-import.bin"])
+    assert services.sweep_orphan_files() == 0
+
+
+def test_the_sweep_without_any_import_files(world, media):
+    assert services.sweep_orphan_files() == 0
