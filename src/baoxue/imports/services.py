@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -166,10 +166,9 @@ def batch_upload(
 ) -> ImportBatch:
     """Store the file and read its header. A file that cannot be read at all is kept with
     status "refused" and the reason, so the user sees why."""
-    if client_token:
-        earlier = ImportBatch.objects.filter(created_by=actor, client_token=client_token).first()
-        if earlier is not None:
-            return earlier
+    earlier = _earlier_upload(actor, client_token)
+    if earlier is not None:
+        return earlier
     if source not in SOURCES:
         raise ValidationError(_("未知的数据来源。"))
     grant = grant_for(actor, source, township, target)
@@ -178,20 +177,16 @@ def batch_upload(
         raise ValidationError(_("文件超过 50 MB，请拆分后再导入。"))
     try:
         with transaction.atomic():
-            batch = ImportBatch(
+            batch = _new_batch(
+                actor=actor,
                 source=source,
-                filename=filename[:255],
+                grant=grant,
+                filename=filename,
                 checksum=checksum,
                 size=size,
-                created_by=actor,
-                created_at=timezone.now(),
-                township=grant.township,
-                school=grant.school,
-                village_ids=sorted(grant.village_ids) if grant.village_ids is not None else None,
                 client_token=client_token[:64],
             )
-            batch.file.save(f"{batch.public_id}.bin", File(handle), save=False)
-            try:
+            with _stored_with(batch, handle):
                 _read_header(batch)
                 batch.save()
                 log_action(
@@ -200,24 +195,60 @@ def batch_upload(
                     obj=batch,
                     data={"source": source, "checksum": checksum, "size": size},
                 )
-            except BaseException:
-                # The batch is not saved: neither is the copy of the file (children's data
-                # that no batch would list).
-                batch.file.storage.delete(batch.file.name)
-                raise
     except IntegrityError:
         # The same form sent twice at once (a double click on a slow line): the other
         # request stored its batch between our check above and our save. That batch is the
         # upload; this one leaves nothing.
-        earlier = (
-            ImportBatch.objects.filter(created_by=actor, client_token=client_token[:64]).first()
-            if client_token
-            else None
-        )
+        earlier = _earlier_upload(actor, client_token)
         if earlier is None:
             raise
         return earlier
     return batch
+
+
+def _earlier_upload(actor: Any, client_token: str) -> ImportBatch | None:
+    """The batch the same upload form (its token) already made, if any."""
+    if not client_token:
+        return None
+    return ImportBatch.objects.filter(created_by=actor, client_token=client_token[:64]).first()
+
+
+def _new_batch(
+    *,
+    actor: Any,
+    source: str,
+    grant: ImportGrant,
+    filename: str,
+    checksum: str,
+    size: int,
+    **fields: Any,
+) -> ImportBatch:
+    """A batch (not saved yet) of a file imported by `actor` under `grant`."""
+    return ImportBatch(
+        source=source,
+        filename=filename[:255],
+        checksum=checksum,
+        size=size,
+        created_by=actor,
+        created_at=fields.pop("created_at", None) or timezone.now(),
+        township=grant.township,
+        school=grant.school,
+        village_ids=sorted(grant.village_ids) if grant.village_ids is not None else None,
+        **fields,
+    )
+
+
+@contextmanager
+def _stored_with(batch: ImportBatch, handle: BinaryIO) -> Iterator[None]:
+    """Store the file as the batch's copy for the block that saves the batch; if the block
+    fails (its transaction then rolls back), the copy is deleted again: no file of
+    children's data is kept that no batch lists."""
+    batch.file.save(f"{batch.public_id}.bin", File(handle), save=False)
+    try:
+        yield
+    except BaseException:
+        batch.file.storage.delete(batch.file.name)
+        raise
 
 
 def _read_header(batch: ImportBatch) -> None:
@@ -627,16 +658,14 @@ def record_command_line_import(
         checksum, size = _sha256(handle)
         now = timezone.now()
         table = outcome.table
-        batch = ImportBatch(
+        batch = _new_batch(
+            actor=actor,
             source=source,
-            filename=path.name[:255],
+            grant=grant,
+            filename=path.name,
             checksum=checksum,
             size=size,
-            created_by=actor,
             created_at=now,
-            township=grant.township,
-            school=grant.school,
-            village_ids=sorted(grant.village_ids) if grant.village_ids is not None else None,
             sheet_name=table.sheet_name[:100],
             header_row=table.header_row,
             headers=table.headers,
@@ -647,28 +676,13 @@ def record_command_line_import(
             committed_at=now,
             committed_by=actor,
         )
-        batch.file.save(f"{batch.public_id}.bin", File(handle), save=False)
-    try:
-        _record_outcome(actor, source, batch, ctx, outcome)
-    except BaseException:
-        # The transaction will roll back: the stored copy goes with it.
-        batch.file.storage.delete(batch.file.name)
-        raise
+        with _stored_with(batch, handle):
+            batch.preview = _preview(SOURCES[source], ctx, outcome)
+            batch.save()  # _store_outcome's issues need its id
+            _store_outcome(batch, outcome)
+            batch.save()
+            _log_committed(actor, batch, via="command line")
     return batch
-
-
-def _record_outcome(
-    actor: Any,
-    source: str,
-    batch: ImportBatch,
-    ctx: pipeline.ImportContext,
-    outcome: pipeline.Outcome,
-) -> None:
-    batch.preview = _preview(SOURCES[source], ctx, outcome)
-    batch.save()
-    _store_outcome(batch, outcome)
-    batch.save()
-    _log_committed(actor, batch, via="command line")
 
 
 def _log_committed(actor: Any, batch: ImportBatch, **extra: str) -> None:
@@ -699,14 +713,14 @@ def discard_unrecorded_file(batch: ImportBatch) -> None:
 ORPHAN_GRACE = timedelta(days=1)
 
 
-def sweep_orphan_files(*, now: datetime | None = None) -> int:
+def sweep_orphan_files() -> int:
     """Delete stored import files that no batch names: left by a process killed between
     storing a file and committing its batch (the handlers above clean up every other
     failure). Only files older than ORPHAN_GRACE go, so that an import still running, whose
     batch is not committed yet, keeps its file. Returns how many were deleted."""
     from django.core.files.storage import default_storage
 
-    now = now or timezone.now()
+    now = timezone.now()
     named = set(ImportBatch.objects.exclude(file="").values_list("file", flat=True))
     deleted = 0
     folders = ["imports"]
