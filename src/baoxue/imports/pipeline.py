@@ -418,6 +418,10 @@ class _Column:
                         value = exc
                     if len(memo) < MEMO_LIMIT:
                         memo[cell] = value
+                        # A later chunk of text alone finds this cell in the memo, and must
+                        # know it failed (else its error would pass as the row's value).
+                        if isinstance(value, CellError):
+                            self.failed.add(cell)
             else:
                 try:
                     value = parser(cell)

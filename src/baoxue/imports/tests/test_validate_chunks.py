@@ -1,0 +1,41 @@
+"""Validation a chunk at a time: what a cell parsed to in one chunk holds in the next."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from baoxue.imports import pipeline
+from baoxue.imports.reading import Table
+from baoxue.imports.registry import SOURCES
+from baoxue.imports.tests.helpers import ENROLLMENT_HEADER
+from baoxue.imports.tests.test_enrollment_import import row
+from baoxue.imports.values import CellError
+from baoxue.registry.tests.factories import make_id_number
+
+SOURCE = SOURCES["enrollment"]
+
+
+def test_a_cell_refused_among_dates_is_refused_again_in_a_chunk_of_text(
+    world, persona, monkeypatch
+):
+    """A birth-date column of Excel dates with 不详 among them, then 不详 again in a later
+    chunk whose cells are all text: the second 不详 is refused too, not passed on as the
+    row's value (it once reached the commit as an object with no date in it)."""
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 2)
+    ids = [make_id_number(date(2016, 3, d), "M") for d in range(1, 5)]
+    rows = [row(f"学生{i}", number) for i, number in enumerate(ids)]
+    birth = ENROLLMENT_HEADER.index("出生日期")
+    rows[0][birth] = datetime(2016, 3, 1)  # chunk 1: a date cell and a text cell
+    rows[1][birth] = "不详"
+    rows[3][birth] = "不详"  # chunk 2: text cells only
+    table = Table("Sheet1", 1, ENROLLMENT_HEADER, iter(enumerate(rows, start=2)), len(rows))
+    ctx = pipeline.ImportContext(actor=persona("office"), township=world.township)
+    mapping = pipeline.resolve_mapping(SOURCE, ENROLLMENT_HEADER, None, {})
+
+    records, issues, total = pipeline.validate(table, mapping, SOURCE, ctx)
+
+    assert total == 4
+    refused = sorted((i.row_number, i.column) for i in issues if i.severity == "error")
+    assert refused == [(3, "出生日期"), (5, "出生日期")]
+    assert [r.row_number for r in records] == [2, 4]
+    assert not any(isinstance(v, CellError) for r in records for v in r.values.values())
