@@ -76,6 +76,7 @@ class ImportContext:
     notes: dict[str, Any] = field(default_factory=dict)
     places: Places = field(init=False)
     schools: Schools = field(init=False)
+    _quotable: dict[int, bool] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.places = Places(self.township)
@@ -83,9 +84,26 @@ class ImportContext:
 
     @property
     def township_wide(self) -> bool:
-        """The user may see every child of the township: its messages may quote the registry
-        (a school's or a village's user sees only its own children)."""
+        """The import covers the whole township (not one school's or villages' children)."""
         return self.school is None and self.village_ids is None
+
+    def may_quote(self, child: Any) -> bool:
+        """Whether an issue may quote what the registry holds of `child` (its name, its birth
+        date): only when the user may see that child. A file's ID number or 学籍号 can find a
+        child anywhere in the database; the user is told there is a disagreement, never who
+        the child is, unless the child is theirs to see (a 残联 user sees disabled children
+        only, a township office its own township's). Asked rarely (a conflict), so a query
+        each, remembered per child."""
+        if not self.township_wide or child is None or child.pk is None:
+            return False
+        found = self._quotable.get(child.pk)
+        if found is None:
+            from baoxue.registry.models import Child
+
+            found = self._quotable[child.pk] = (
+                Child.objects.visible_to(self.actor).filter(pk=child.pk).exists()
+            )
+        return found
 
 
 class Source(Protocol):

@@ -9,7 +9,7 @@ queue, not guessed here.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any
 
@@ -246,15 +246,15 @@ class ChildIndex:
         village: Region | None,
         *,
         villages: frozenset[int] | None = None,
-        reveal: bool = True,
+        reveal: Callable[[Child], bool],
     ) -> tuple[Child | None, RowIssue | None]:
         """The child this record describes, or None for a new child; an issue when the file
         and the registry disagree on who it is (reported, never guessed).
 
         `villages`: the only villages whose children the import may change (a village
         user's); a child found elsewhere is an issue that says nothing about the child.
-        `reveal`: whether an issue may quote the registry (its name, its birth date) — only
-        to a user who may see every child of the township."""
+        `reveal`: whether an issue may quote what the registry holds of a child (its name,
+        its birth date): ImportContext.may_quote, true only for a child the user may see."""
         values = record.values
         h = id_hash(record)
         if h:
@@ -277,7 +277,7 @@ class ChildIndex:
                             "该身份证号的儿童登记在您负责的村以外，未导入；如已迁入，请乡镇办公室处理"
                         ),
                     )
-                conflict = self._conflict(record, child, reveal=reveal)
+                conflict = self._conflict(record, child, reveal=reveal(child))
                 return (None, conflict) if conflict else (child, None)
             return self._without_number(record, village, h, reveal=reveal)
         if village is None:
@@ -296,7 +296,7 @@ class ChildIndex:
         return None, None
 
     def _without_number(
-        self, record: Record, village: Region | None, h: str, *, reveal: bool
+        self, record: Record, village: Region | None, h: str, *, reveal: Callable[[Child], bool]
     ) -> tuple[Child | None, RowIssue | None]:
         """A row whose valid ID number is not registered may be a child registered without
         one (by hand, or from a list that had none): the only child of the village with its
@@ -324,7 +324,7 @@ class ChildIndex:
                     "还没有有效身份证号，无法确定是哪一行，这些行均未导入，请核实"
                 )
                 % {"rows": rows}
-                if reveal
+                if reveal(candidates[0])
                 else _(
                     "与第 %(rows)s 行同名、同生日、同村，身份证号却不同，无法确定是哪一位，"
                     "这些行均未导入，请核实"

@@ -283,7 +283,7 @@ class DisabilitySource:
 
         def registered(record: Record, village: Any) -> bool:
             """Whether the row is a registered child's (then planned or reported)."""
-            child, problem = index.find(record, village)
+            child, problem = index.find(record, village, reveal=ctx.may_quote)
             if problem is not None:
                 issues.append(problem)
                 return True

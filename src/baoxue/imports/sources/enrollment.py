@@ -462,7 +462,7 @@ class EnrollmentSource:
             village = places.villages.get(v["village_key"] or PLACEHOLDER_KEY)
             existing = by_number.get(record.row_number)
             numbered = with_number.get(v["_number_hash"], []) if v["_number_hash"] else []
-            child, problem = index.find(record, village, reveal=ctx.township_wide)
+            child, problem = index.find(record, village, reveal=ctx.may_quote)
             if problem is not None:
                 issues.append(problem)
                 continue
@@ -480,10 +480,10 @@ class EnrollmentSource:
                         record.row_number,
                         "学籍号",
                         "number_other_child",
-                        # Named only to a township-wide user: a school's or village's user
-                        # may not see who the other child is.
+                        # Named only to a user who may see that child (the number may be
+                        # another township's, or another school's for a school's user).
                         _("该学籍号在系统中属于另一名儿童（%(n)s），请核实") % {"n": other.name}
-                        if ctx.township_wide
+                        if ctx.may_quote(other)
                         else _("该学籍号在系统中属于另一名儿童，请核实"),
                     )
                 )

@@ -379,7 +379,7 @@ class HouseholdsSource:
             # registered with it, or the one of the village registered without one (the
             # same name and the number's birth date).
             village = places.villages.get(v["village_key"]) if id_hash(record) else None
-            child, problem = index.find(record, village)
+            child, problem = index.find(record, village, reveal=ctx.may_quote)
             if problem is not None:
                 issues.append(problem)
                 continue

@@ -198,7 +198,7 @@ class RosterSource:
         for record in keep:
             village = places.villages.get(record.values["village_key"])
             child, problem = index.find(
-                record, village, villages=ctx.village_ids, reveal=ctx.township_wide
+                record, village, villages=ctx.village_ids, reveal=ctx.may_quote
             )
             if problem is not None:
                 issues.append(problem)
