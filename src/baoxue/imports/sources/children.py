@@ -420,16 +420,24 @@ def duplicates_in_file(records: list[Record]) -> list[RowIssue]:
     return issues
 
 
-def parse_left_behind(value: object) -> str:
+def parse_left_behind(value: object) -> str | None:
+    """A 留守 cell as LeftBehind; None for a blank cell (it says nothing, so it changes
+    nothing), "none" for one that says the child is not left behind."""
     from baoxue.imports.values import clean_text
 
     text = clean_text(value)
-    if not text or text in {"否", "非留守", "非留守儿童", "无", "不是", "0", "N", "n"}:
+    if not text:
+        return None
+    if text in {"否", "非留守", "非留守儿童", "无", "不是", "0", "N", "n"}:
         return "none"
-    if "双" in text or "均" in text or "都" in text or "父母" in text:
+    # Both parents first (父母均外出, 双亲外出, 父母亲都外出), then one of them (父母一方外出,
+    # 单亲外出, 父亲外出), then 父母 alone (父母外出).
+    if any(word in text for word in ("双", "均", "都", "两")):
         return "both_parents"
-    if "单" in text or "一方" in text or "父亲" in text or "母亲" in text:
+    if any(word in text for word in ("单", "一方", "一人", "父亲", "母亲", "父或母")):
         return "one_parent"
+    if "父母" in text:
+        return "both_parents"
     if text in {"是", "留守", "留守儿童", "1", "Y", "y"}:
         return "one_parent"
     raise CellError(

@@ -251,11 +251,10 @@ class RosterSource:
             "ethnicity": v.get("ethnicity", ""),
             "birth_date": v.get("birth_date"),
             "address": v.get("address", ""),
-            "left_behind": v.get("left_behind")
-            if v.get("left_behind") not in (None, "none")
-            else None,
-            "is_orphan": v.get("is_orphan") or None,
-            "is_migrant": v.get("is_migrant") or None,
+            # A blank cell (None) changes nothing; 非留守 or 否 says so, and is written.
+            "left_behind": v.get("left_behind"),
+            "is_orphan": v.get("is_orphan"),
+            "is_migrant": v.get("is_migrant"),
             "on_roster": True,
             # Only a status that says so changes these; a blank or 正常 leaves them as they are.
             "is_deceased": True if v.get("register_status") == "deceased" else None,

@@ -422,3 +422,46 @@ def test_a_new_village_named_by_its_committee_is_the_village(world):
     for name in ("新寨村委会", "平安村民委员会", "坳头", "江口社区", "新寨村"):
         places.village_ref(name)
     assert places.proposals()["villages"] == ["坳头村", "平安村", "新寨村", "江口社区"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("", None),
+        ("非留守", "none"),
+        ("否", "none"),
+        ("父母一方外出", "one_parent"),  # the registry's own label for one parent away
+        ("父母一方外出务工", "one_parent"),
+        ("单亲外出", "one_parent"),
+        ("母亲外出", "one_parent"),
+        ("父母均外出", "both_parents"),
+        ("双亲外出", "both_parents"),
+        ("父母亲都外出", "both_parents"),
+        ("父母外出", "both_parents"),
+        ("留守儿童", "one_parent"),
+    ],
+)
+def test_left_behind_cells(cell, expected):
+    from baoxue.imports.sources.children import parse_left_behind
+
+    assert parse_left_behind(cell) == expected
+
+
+def test_a_newer_roster_clears_what_it_says_is_no_longer_so(world, persona, tmp_path):
+    """非留守 and 否 are statements: the parents came back, the child is no longer counted an
+    orphan. A blank cell says nothing and keeps what the registry knows."""
+    shi = world.child("石丽")  # both parents away
+    Child.objects.filter(pk=shi.pk).update(is_orphan=True, is_migrant=True)
+    header = [*ROSTER_HEADER, "是否孤儿", "是否随迁子女"]
+    cells = ["石丽", "女", "", "2013-02-02", "", "高岜村", "", "", "", "", ""]
+    path = write_xlsx(tmp_path / "r.xlsx", [header, [*cells, "非留守", "否", ""]])
+
+    outcome = pipeline.run(path, ROSTER, ctx_for(world, persona), commit=True)
+
+    assert outcome.count(Action.UPDATE) == 1
+    shi = world.child("石丽")
+    assert (shi.left_behind, shi.is_orphan, shi.is_migrant) == ("none", False, True)
+    again = write_xlsx(tmp_path / "r2.xlsx", [header, [*cells, "", "", ""]])
+    outcome = pipeline.run(again, ROSTER, ctx_for(world, persona), commit=True)
+    assert outcome.count(Action.UNCHANGED) == 1
+    assert world.child("石丽").left_behind == "none"
