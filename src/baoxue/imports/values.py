@@ -275,32 +275,37 @@ _RE_SCIENTIFIC = re.compile(r"[+-]?[0-9]+(?:\.[0-9]*)?E[+-]?[0-9]+", re.IGNORECA
 _EXACT_LIMIT = 10**15
 
 
-def _lost_digits_message() -> str:
+def _lost_digits_message(label: str = "身份证号") -> str:
     return _(
-        "身份证号被 Excel 存成了数字，只保留了前 15 位，后几位已经丢失。"
+        "%(label)s被 Excel 存成了数字，只保留了前 15 位，后几位已经丢失。"
         "请在 Excel 或 WPS 中把这一列设置为“文本”格式后重新录入完整号码"
         "（或在号码前加英文单引号 '），不要照抄表格里现在显示的数字。"
-    )
+    ) % {"label": label}
 
 
-def parse_id_number_cell(value: object) -> str:
-    """The identity number in a cell, normalised but not validated ('' when empty).
-
-    A number cell (or its scientific-notation text such as '4.50226E+17') means Excel has
-    already destroyed the last digits: that raises :class:`CellError` explaining how to fix
-    the file, because any digits we could produce would be wrong.
-    """
+def number_cell_text(value: object, label: str = "身份证号") -> str:
+    """The text of a cell holding an identifying number (身份证号, 学籍号), cleaned: a
+    number cell's digits when Excel kept them all. A number cell past 15 digits, or its
+    scientific-notation text such as '4.50226E+17', means Excel has already destroyed the
+    last digits: that raises :class:`CellError` explaining how to fix the file, because any
+    digits we could produce would be wrong."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         if math.isfinite(value) and float(value).is_integer() and 0 <= value < _EXACT_LIMIT:
-            return idnumbers.normalize(str(int(value)))
-        raise CellError(_lost_digits_message())
+            return str(int(value))
+        raise CellError(_lost_digits_message(label))
     text = clean_text(value)
     if _RE_SCIENTIFIC.fullmatch(text.replace(" ", "")):
         raise CellError(
-            _("身份证号显示成了科学计数法（%(value)s）。") % {"value": text}
-            + _lost_digits_message()
+            _("%(label)s显示成了科学计数法（%(value)s）。") % {"label": label, "value": text}
+            + _lost_digits_message(label)
         )
-    return idnumbers.normalize(text)
+    return text
+
+
+def parse_id_number_cell(value: object) -> str:
+    """The identity number in a cell, normalised but not validated ('' when empty); a
+    number cell that lost digits raises CellError (number_cell_text)."""
+    return idnumbers.normalize(number_cell_text(value))
 
 
 # --- integers ---------------------------------------------------------------------------------

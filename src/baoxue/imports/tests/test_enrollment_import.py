@@ -339,3 +339,26 @@ def test_unknown_school_is_proposed_and_created(world, persona, tmp_path, ids):
     pipeline.run(path, SOURCE, ctx_for(world, persona), commit=True)
     school = School.objects.get(name="培秀苗族乡江口教学点")
     assert school.kind == "teaching_point" and school.township == world.township
+
+
+def test_a_student_number_stored_as_a_number_is_refused_not_garbled(world, persona, tmp_path, ids):
+    """Excel keeps 15 significant digits of a number: a 19-character 学籍号 typed into a number
+    cell has already lost its last digits, which no import can give back."""
+    digits, other = [n for n in ids if n[-1] != "X"][:2]
+    lost = row("韦一", digits)
+    lost[ENROLLMENT_HEADER.index("学籍号")] = float(digits)
+    text = row("韦二", other)
+    text[ENROLLMENT_HEADER.index("学籍号")] = "'" + other  # text, as the file should have it
+    path = write_xlsx(tmp_path / "n.xlsx", [ENROLLMENT_HEADER, lost, text])
+    outcome = pipeline.run(path, SOURCE, ctx_for(world, persona), commit=True)
+    [issue] = [i for i in outcome.issues if i.severity == "error"]
+    assert (issue.row_number, issue.column) == (2, "学籍号")
+    assert issue.message.startswith("学籍号被 Excel 存成了数字")
+    assert not Child.objects.filter(name="韦一").exists()
+    assert Enrollment.objects.get(child__name="韦二").student_number == other
+
+
+def test_a_short_number_cell_keeps_its_digits():
+    from baoxue.imports.sources.enrollment import parse_student_number
+
+    assert parse_student_number(45022520160502.0) == "45022520160502"
