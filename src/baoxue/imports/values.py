@@ -127,6 +127,7 @@ def _clean_str(value: str) -> str:
 
 _MIN_YEAR = 1900
 _MAX_SERIAL = 2958465  # 9999-12-31, the last day Excel can represent
+_MIN_SERIAL = 10000  # 1927-05-18: an earlier "serial" is a short form of a date, not a serial
 # re.ASCII: \d must not accept other scripts' digits (or '²'), which int() would then misread.
 _TIME_SUFFIX = re.compile(
     r"[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE | re.ASCII
@@ -221,6 +222,13 @@ def _from_number(value: float, shown: str) -> date:
     if value < 1:
         # Excel keeps a time of day as a fraction of one day.
         raise CellError(_("“%(value)s”是时间而不是日期，请填写日期") % {"value": shown})
+    if value < _MIN_SERIAL:
+        # A serial below 10000 is a day before 1927-05-18: no date these lists hold. What
+        # people mean by 23.9, 16.5 or 1409 is a short form of 2023年9月 or 2014年9月.
+        raise CellError(
+            _("日期“%(value)s”无法识别：年份请写全四位，例如 2023-09-01 或 2023-09")
+            % {"value": shown}
+        )
     try:
         return excel_serial_to_date(value)
     except ValueError:

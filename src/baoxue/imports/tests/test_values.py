@@ -151,14 +151,20 @@ def test_parse_date_python_values() -> None:
         (41883.0, date(2014, 9, 1)),
         (41883.75, date(2014, 9, 1)),  # a date with a time of day
         ("41883", date(2014, 9, 1)),  # a serial exported as text
-        (1, date(1900, 1, 1)),
-        (59, date(1900, 2, 28)),
-        (61, date(1900, 3, 1)),
+        (10000, date(1927, 5, 18)),
         (45809, date(2025, 6, 1)),
     ],
 )
 def test_parse_date_excel_serials(serial: object, expected: date) -> None:
     assert parse_date(serial, today=TODAY) == expected
+
+
+@pytest.mark.parametrize("value", ["23.9", "16.5", "1409", "999", 23.9, 14.09, 1, 59, 61, 9999])
+def test_a_short_date_is_refused_not_read_as_a_day_of_1900(value: object) -> None:
+    """23.9 is what people type for 2023年9月; as an Excel serial it is 1900-01-23. No date
+    these lists hold is before 1927, where serials reach five digits."""
+    with pytest.raises(CellError, match="年份请写全四位"):
+        parse_date(value, today=TODAY)
 
 
 def test_excel_serial_60_is_the_phantom_leap_day() -> None:
@@ -179,8 +185,8 @@ def test_excel_serial_out_of_range(serial: float) -> None:
 def test_excel_serial_round_trip(d: date) -> None:
     serial = (d - date(1899, 12, 30)).days
     assert excel_serial_to_date(serial) == d
-    # Numbers 1900..2100 are read as years (1905 dates are not what people mean by them).
-    assume(not 1900 <= serial <= 2100)
+    # Serials below 10000 (before 1927-05-18) are refused as short forms of dates.
+    assume(serial >= 10000)
     assert parse_date(serial, today=TODAY) == d
     assert parse_date(float(serial), today=TODAY) == d
 
