@@ -658,6 +658,31 @@ def collector_paused() -> Iterator[None]:
                 gc.set_threshold(*_Pause.thresholds)
 
 
+def _plan(
+    source: Source,
+    records: list[Record],
+    issues: list[RowIssue],
+    ctx: ImportContext,
+    outcome: Outcome,
+) -> list[Planned]:
+    """The source's plan of the validated records, with every issue in the outcome."""
+    plan, plan_issues = source.plan(records, ctx)
+    # Proposed villages, 屯 and schools: those of the rows that will be imported.
+    used = [p.record.values for p in plan]
+    ctx.places.retain(used)
+    ctx.schools.retain(used)
+    by_row = {r.row_number: r for r in records}
+    for issue in plan_issues:
+        if issue.row_number in by_row and issue.row_number not in outcome.originals:
+            outcome.originals[issue.row_number] = masked_row(by_row[issue.row_number].original)
+    outcome.issues = sorted(
+        in_file_columns(issues + plan_issues, source, outcome.mapping, outcome.table.headers),
+        key=lambda i: (i.row_number, i.severity),
+    )
+    outcome.planned = plan
+    return plan
+
+
 def _run(
     path: Path,
     source: Source,
@@ -708,27 +733,24 @@ def _run(
     # The sheet calamine read is freed now: its memory goes back before the plan and the
     # commit take theirs (else the peak is the sum).
     release_freed_memory()
-    plan, plan_issues = source.plan(records, ctx)
-    # Proposed villages, 屯 and schools: those of the rows that will be imported.
-    used = [p.record.values for p in plan]
-    ctx.places.retain(used)
-    ctx.schools.retain(used)
-    by_row = {r.row_number: r for r in records}
-    for issue in plan_issues:
-        if issue.row_number in by_row and issue.row_number not in outcome.originals:
-            outcome.originals[issue.row_number] = masked_row(by_row[issue.row_number].original)
-    outcome.issues = sorted(
-        in_file_columns(issues + plan_issues, source, mapping, table.headers),
-        key=lambda i: (i.row_number, i.severity),
-    )
-    outcome.planned = plan
-    if commit:
-        with transaction.atomic():
-            # Nothing to create or update (the same file again): no writes at all, not even
-            # the source's audit row or a counts refresh; only the batch records the run.
-            if any(p.action != Action.UNCHANGED for p in plan) or ctx.notes.get("writes"):
-                source.commit(plan, ctx, progress)
-            outcome.committed = True
-            if on_committed is not None:
-                on_committed(outcome)
+    if not commit:
+        _plan(source, records, issues, ctx, outcome)
+        return outcome
+    with transaction.atomic():
+        # Imports into one township run one at a time from their plan to their commit: two
+        # plans made side by side would each create the same new child, or one would write
+        # over what the other had just changed. SQLite's write transaction is taken at
+        # BEGIN; on PostgreSQL the township's row is locked until this one commits.
+        list(Region.objects.select_for_update().filter(pk=ctx.township.pk).values_list("pk"))
+        # The villages, 屯 and schools another import may have created meanwhile are found,
+        # not proposed and created a second time.
+        ctx.places, ctx.schools = Places(ctx.township), Schools(ctx.township)
+        plan = _plan(source, records, issues, ctx, outcome)
+        # Nothing to create or update (the same file again): no writes at all, not even
+        # the source's audit row or a counts refresh; only the batch records the run.
+        if any(p.action != Action.UNCHANGED for p in plan) or ctx.notes.get("writes"):
+            source.commit(plan, ctx, progress)
+        outcome.committed = True
+        if on_committed is not None:
+            on_committed(outcome)
     return outcome

@@ -39,3 +39,32 @@ def test_a_cell_refused_among_dates_is_refused_again_in_a_chunk_of_text(
     assert refused == [(3, "出生日期"), (5, "出生日期")]
     assert [r.row_number for r in records] == [2, 4]
     assert not any(isinstance(v, CellError) for r in records for v in r.values.values())
+
+
+def test_a_commit_plans_inside_its_transaction_and_a_preview_outside(world, persona, tmp_path):
+    """Two imports into one township run one at a time from their plan to their commit (the
+    write transaction on SQLite, the township's row locked on PostgreSQL), so that a plan
+    never misses what the other import has just written. A preview takes no lock."""
+    from django.db import connection
+
+    from baoxue.imports.tests.helpers import write_xlsx
+    from baoxue.registry.services import region_create
+
+    seen: list[tuple[int, bool]] = []
+
+    class Watched(type(SOURCE)):  # type: ignore[misc]
+        def plan(self, records, ctx):
+            # A village made by another import since this one's context was made.
+            known = "新建村" in {r.name for r in ctx.places.villages.values()}
+            seen.append((len(connection.atomic_blocks), known))
+            return super().plan(records, ctx)
+
+    number = make_id_number(date(2016, 3, 1), "M")
+    path = write_xlsx(tmp_path / "x.xlsx", [ENROLLMENT_HEADER, row("学生", number)])
+    ctx = pipeline.ImportContext(actor=persona("office"), township=world.township)
+    region_create(name="新建村", level="village", parent=world.township)
+    pipeline.run(path, Watched(), ctx)
+    pipeline.run(path, Watched(), ctx, commit=True)
+    (preview_depth, preview_knows), (commit_depth, commit_knows) = seen
+    assert commit_depth == preview_depth + 1  # inside the commit's transaction
+    assert (preview_knows, commit_knows) == (False, True)
