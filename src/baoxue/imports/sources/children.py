@@ -277,7 +277,7 @@ class ChildIndex:
                             "该身份证号的儿童登记在您负责的村以外，未导入；如已迁入，请乡镇办公室处理"
                         ),
                     )
-                conflict = self._conflict(record, child, reveal=reveal(child))
+                conflict = self._conflict(record, child, reveal=reveal)
                 return (None, conflict) if conflict else (child, None)
             return self._without_number(record, village, h, reveal=reveal)
         if village is None:
@@ -334,22 +334,27 @@ class ChildIndex:
         return candidates[0], None
 
     @staticmethod
-    def _conflict(record: Record, child: Child, *, reveal: bool = True) -> RowIssue | None:
+    def _conflict(
+        record: Record, child: Child, *, reveal: Callable[[Child], bool]
+    ) -> RowIssue | None:
         values = record.values
-        differences = []
-        if values["name"] != child.name:
-            differences.append(
-                _("姓名（系统中为“%(name)s”）") % {"name": child.name} if reveal else _("姓名")
-            )
         birth = values.get("birth_date")
-        if birth and child.birth_date and birth != child.birth_date:
+        other_name = values["name"] != child.name
+        other_birth = bool(birth and child.birth_date and birth != child.birth_date)
+        if not (other_name or other_birth):
+            return None
+        quote = reveal(child)  # asked only here: a conflict is rare, the question a query
+        differences = []
+        if other_name:
+            differences.append(
+                _("姓名（系统中为“%(name)s”）") % {"name": child.name} if quote else _("姓名")
+            )
+        if other_birth:
             differences.append(
                 _("出生日期（系统中为 %(birth)s）") % {"birth": child.birth_date}
-                if reveal
+                if quote
                 else _("出生日期")
             )
-        if not differences:
-            return None
         return RowIssue(
             record.row_number,
             "身份证号",
