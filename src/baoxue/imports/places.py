@@ -37,9 +37,18 @@ class Places:
         self._by_length = sorted(self.villages, key=len, reverse=True)
 
     # -- lookups during validation -----------------------------------------------------------
+    def key_of(self, name: str) -> str:
+        """The key of a village name: 乌岭村, 乌岭村委会 and 乌岭 are one village; 城东社区 is
+        not 城东村. A bare name (城东) is the 社区 of that name when the township has no
+        such 村."""
+        key = village_key(name)
+        if key and key not in self.villages and key + "社区" in self.villages:
+            return key + "社区"
+        return key
+
     def village_ref(self, name: str) -> str:
         """A key for the village (existing or proposed); '' when no name is given."""
-        key = village_key(name)
+        key = self.key_of(name)
         if not key:
             return ""
         if key not in self.villages and key not in self.new_villages:
@@ -143,7 +152,7 @@ def place_record(record: Any, places: Places, village_ids: frozenset[int] | None
     if village_ids is not None:
         # Checked before anything is proposed: a row outside the user's villages must not
         # create a village (or a 屯) when the batch is committed.
-        existing = places.villages.get(village_key(v["village"]))
+        existing = places.villages.get(places.key_of(v["village"]))
         if existing is None or existing.pk not in village_ids:
             return RowIssue(
                 record.row_number,

@@ -139,7 +139,8 @@ def missing_required(fields: Iterable[Field], mapping: dict[str, str]) -> list[F
 
 
 # --- place and school names ---------------------------------------------------------------------
-_VILLAGE_SUFFIXES = ("村民委员会", "村委会", "村委", "社区", "村")
+# 社区 is not dropped: a township seat often has 城东村 and 城东社区, two villages.
+_VILLAGE_SUFFIXES = ("村民委员会", "村委会", "村委", "村")
 _GROUP_SUFFIXES = ("村民小组", "小组", "组", "屯")
 
 

@@ -465,3 +465,28 @@ def test_a_newer_roster_clears_what_it_says_is_no_longer_so(world, persona, tmp_
     outcome = pipeline.run(again, ROSTER, ctx_for(world, persona), commit=True)
     assert outcome.count(Action.UNCHANGED) == 1
     assert world.child("石丽").left_behind == "none"
+
+
+def test_a_village_and_a_community_of_one_name_stay_two(world):
+    """A township seat often has 城东村 and 城东社区: a file's 城东社区 is the community, its
+    城东村 or 城东村委会 (or a bare 城东) the village; a bare name with only the community in
+    the registry is the community, not a new 村."""
+    from baoxue.imports.places import Places
+    from baoxue.registry.services import region_create
+
+    village = region_create(name="城东村", level="village", parent=world.township)
+    community = region_create(name="城东社区", level="village", parent=world.township)
+    only = region_create(name="城西社区", level="village", parent=world.township)
+    places = Places(world.township)
+    found = {
+        name: places.village(places.village_ref(name))
+        for name in ("城东社区", "城东村", "城东村委会", "城东", "城西")
+    }
+    assert found == {
+        "城东社区": community,
+        "城东村": village,
+        "城东村委会": village,
+        "城东": village,
+        "城西": only,
+    }
+    assert places.proposals()["villages"] == []
