@@ -283,29 +283,39 @@ _RE_SCIENTIFIC = re.compile(r"[+-]?[0-9]+(?:\.[0-9]*)?E[+-]?[0-9]+", re.IGNORECA
 _EXACT_LIMIT = 10**15
 
 
-def _lost_digits_message(label: str = "身份证号") -> str:
+def _lost_digits_message(*, student_number: bool = False) -> str:
+    if student_number:
+        return _(
+            "学籍号被 Excel 存成了数字，只保留了前 15 位，后几位已经丢失。"
+            "请在 Excel 或 WPS 中把这一列设置为“文本”格式后重新录入完整学籍号"
+            "（或在学籍号前加英文单引号 '），不要照抄表格里现在显示的数字。"
+        )
     return _(
-        "%(label)s被 Excel 存成了数字，只保留了前 15 位，后几位已经丢失。"
+        "身份证号被 Excel 存成了数字，只保留了前 15 位，后几位已经丢失。"
         "请在 Excel 或 WPS 中把这一列设置为“文本”格式后重新录入完整号码"
         "（或在号码前加英文单引号 '），不要照抄表格里现在显示的数字。"
-    ) % {"label": label}
+    )
 
 
-def number_cell_text(value: object, label: str = "身份证号") -> str:
-    """The text of a cell holding an identifying number (身份证号, 学籍号), cleaned: a
-    number cell's digits when Excel kept them all. A number cell past 15 digits, or its
-    scientific-notation text such as '4.50226E+17', means Excel has already destroyed the
-    last digits: that raises :class:`CellError` explaining how to fix the file, because any
-    digits we could produce would be wrong."""
+def number_cell_text(value: object, *, student_number: bool = False) -> str:
+    """The text of a cell holding an identifying number (身份证号, or 学籍号 with
+    `student_number`), cleaned: a number cell's digits when Excel kept them all. A number
+    cell past 15 digits, or its scientific-notation text such as '4.50226E+17', means Excel
+    has already destroyed the last digits: that raises :class:`CellError` explaining how to
+    fix the file, because any digits we could produce would be wrong."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         if math.isfinite(value) and float(value).is_integer() and 0 <= value < _EXACT_LIMIT:
             return str(int(value))
-        raise CellError(_lost_digits_message(label))
+        raise CellError(_lost_digits_message(student_number=student_number))
     text = clean_text(value)
     if _RE_SCIENTIFIC.fullmatch(text.replace(" ", "")):
+        shown = (
+            _("学籍号显示成了科学计数法（%(value)s）。")
+            if student_number
+            else _("身份证号显示成了科学计数法（%(value)s）。")
+        )
         raise CellError(
-            _("%(label)s显示成了科学计数法（%(value)s）。") % {"label": label, "value": text}
-            + _lost_digits_message(label)
+            shown % {"value": text} + _lost_digits_message(student_number=student_number)
         )
     return text
 

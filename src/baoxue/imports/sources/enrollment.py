@@ -185,7 +185,7 @@ def parse_boarding(value: object) -> bool | None:
 
 
 def parse_student_number(value: object) -> str:
-    text = idnumbers.normalize(number_cell_text(value, "学籍号")).upper()
+    text = idnumbers.normalize(number_cell_text(value, student_number=True)).upper()
     if text and not (text[0] in "GLJ" or text.isdigit()):
         raise CellError(_("学籍号“%(text)s”格式不对，应为 G 加身份证号") % {"text": text})
     return text
