@@ -235,17 +235,27 @@ def resolve_mapping(
     return {k: v for k, v in mapping.items() if v in known and k.isdigit()}
 
 
-_ID_LIKE = re.compile(r"^[0-9]{15}$|^[0-9]{17}[0-9Xx]$|^[GLJ][0-9]{17}[0-9Xx]$")
+# An ID number (15 or 18 characters), a 学籍号 (G/L/J and an ID number), a 残疾人证号 (an ID
+# number and two digits), a mistyped one or a bank card number: 15 digits or more, once
+# spaces, separators and full-width digits are normalised.
+_ID_LIKE = re.compile(r"[GLJ]?(?:[0-9]{15,}|[0-9]{17}X[0-9]*)")
 
 
 def masked_row(original: list[str]) -> list[str]:
-    """The row for a report that is handed around: ID-like cells masked."""
-    return [
-        (cell[:1] + mask(cell[1:]) if cell[:1] in "GLJ" else mask(cell))
-        if _ID_LIKE.match(cell)
-        else cell
-        for cell in original
-    ]
+    """The row for a report that is handed around: cells holding an ID number masked, as
+    the file wrote them or with spaces, dashes or full-width digits."""
+    return [masked_cell(cell) for cell in original]
+
+
+def masked_cell(cell: str) -> str:
+    """A cell holding an identifying number masked (the birth date hidden); others as they
+    are."""
+    number = idnumbers.normalize(cell).upper()
+    if not _ID_LIKE.fullmatch(number):
+        return cell
+    prefix = number[:1] if number[:1] in "GLJ" else ""
+    body = number[len(prefix) :]
+    return prefix + mask(body[:18]) + body[18:]
 
 
 SAMPLE_ROWS = 3

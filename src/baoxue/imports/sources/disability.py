@@ -26,6 +26,7 @@ from baoxue.core import crypto, idnumbers
 from baoxue.core.bulk import update_objects
 from baoxue.core.policy import compulsory_birth_range
 from baoxue.core.services import log_action
+from baoxue.imports.pipeline import masked_cell
 from baoxue.imports.places import place_record
 from baoxue.imports.sources.base import (
     Action,
@@ -109,7 +110,7 @@ def parse_card(value: object) -> Card | None:
                 "残疾人证号“%(value)s”应为 20 位（身份证号 18 位 + 类别 1 位 + 等级 1 位），"
                 "现在是 %(n)s 位"
             )
-            % {"value": text, "n": len(text)}
+            % {"value": masked_cell(text), "n": len(text)}
         )
     info = idnumbers.parse(text[:18])
     if not info.is_valid:
