@@ -18,25 +18,34 @@ def batch_upload_to(instance: ImportBatch, filename: str) -> str:
 class ImportBatchQuerySet(models.QuerySet["ImportBatch"]):
     def visible_to(self, user: object) -> ImportBatchQuerySet:
         """Batches of the townships and whole schools in the user's scope, and the user's
-        own."""
+        own while the user still works in the batch's township or school: a cadre or a
+        principal whose role has ended, or moved to another township or school, no longer
+        sees the rows of the old one's files."""
         from baoxue.accounts.scope import scope_for
 
         scope = scope_for(user)
         q = Q(pk__in=[])
+        # Where the user's own batches stay visible (a village's or the 残联's grant sees no
+        # batch of others).
+        still_there = Q(pk__in=[])
         for grant in scope.regions:
-            if grant.disability_only:
+            if grant.level in {"province", "city", "county"}:
+                area = Q(township__path__startswith=grant.path)
+            elif grant.township_id is not None:
+                area = Q(township_id=grant.township_id)
+            else:
                 continue
-            if grant.level == "township":
-                q |= Q(township_id=grant.region_id)
-            elif grant.level in {"province", "city", "county"}:
-                q |= Q(township__path__startswith=grant.path)
+            still_there |= area
+            if not grant.disability_only and grant.level not in {"village", "group"}:
+                q |= area
         for school in scope.schools:
+            still_there |= Q(school_id=school.school_id)
             # A teacher's grant covers one grade or class; a school's batch holds the whole
             # school (its preview, its error report): only a whole-school grant sees it.
             if school.grade is None and not school.class_name:
                 q |= Q(school_id=school.school_id)
         if getattr(user, "is_authenticated", False):
-            q |= Q(created_by=user)
+            q |= Q(created_by=user) & still_there
         return self.filter(q)
 
 

@@ -457,3 +457,21 @@ def test_a_run_speaks_the_language_of_the_page_that_started_it(
         run.call(batch.pk, args[1])
     chinese = list(ImportIssue.objects.filter(batch=batch).values_list("message", flat=True))
     assert chinese and all("存成了数字" in m for m in chinese), chinese
+
+
+def test_a_users_own_batch_goes_with_the_role_that_made_it(world, login, roster_bytes):
+    """A village cadre sees the batches it uploaded while it works in that township; once
+    its role has ended the batch (its rows, its problem list) answers 404 like any other."""
+    from baoxue.accounts.models import RoleAssignment
+
+    village = login("village_a")
+    upload(village, roster_bytes, token="mine")
+    batch = ImportBatch.objects.get(created_by__username="village_a")
+    detail = reverse("imports:batch_detail", args=[batch.public_id])
+    assert village.get(detail).status_code == 200
+    assert village.get(reverse("imports:batch_list")).content.decode().count(batch.filename)
+
+    RoleAssignment.objects.filter(user__username="village_a").delete()
+    village = login("village_a")
+    assert village.get(detail).status_code == 404
+    assert ImportBatch.objects.visible_to(batch.created_by).count() == 0
