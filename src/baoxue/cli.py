@@ -201,6 +201,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from django.core.exceptions import PermissionDenied
 
     from baoxue.accounts.models import User
+    from baoxue.core.services import log_action
     from baoxue.imports import pipeline
     from baoxue.imports.reading import FileRefused
     from baoxue.imports.registry import SOURCES, import_grants
@@ -297,6 +298,18 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.errors:
         write_error_report(
             Path(args.errors), outcome.table.headers, outcome.issues, outcome.originals
+        )
+        # Children's names and rows leave the system in this file, as in the page's download.
+        log_action(
+            actor=user,
+            action="import.errors_downloaded",
+            obj=recorded[0] if recorded else None,
+            data={
+                "via": "cli",
+                "source": args.source,
+                "rows": len({i.row_number for i in outcome.issues}),
+                "dry_run": bool(args.dry_run),
+            },
         )
     verb = "would be" if args.dry_run else "were"
     print(

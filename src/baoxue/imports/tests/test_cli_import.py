@@ -116,6 +116,12 @@ def test_dry_run_then_import_then_reimport(instance: Path, tmp_path: Path):
     assert "3 were created" in real.stdout
     assert "校验 validate [" in real.stderr  # the progress line
     assert errors.stat().st_size > 0
+    # The problem list left the system with children's names in it: logged, as the page's.
+    with sqlite3.connect(instance / "baoxue.sqlite3") as db:
+        logged = db.execute(
+            "SELECT COUNT(*) FROM core_auditevent WHERE action = 'import.errors_downloaded'"
+        ).fetchone()[0]
+    assert logged == 1
     assert children(instance) == 3
     # The import is in the history, as one made on the page is (the dry run is not).
     assert batches(instance) == [("committed", "roster.xlsx", 3, 1, 0, 1, 1)]
