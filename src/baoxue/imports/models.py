@@ -145,6 +145,13 @@ class ImportBatch(models.Model):
         return f"{self.filename} ({self.get_status_display()})"
 
     @property
+    def preview_token(self) -> str:
+        """Which preview a page showed: the commit form carries it, and a commit from a page
+        whose preview has since been made again (another tab changed the mapping) is sent
+        back to the new one."""
+        return self.validated_at.isoformat() if self.validated_at else ""
+
+    @property
     def progress_percent(self) -> int:
         if not self.progress_total:
             return 0

@@ -157,7 +157,7 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
 def batch_validate(request: HttpRequest, public_id: str) -> HttpResponse:
     batch = access_importable_batch(request.user, public_id)
     if batch.status != ImportBatch.Status.UPLOADED:
-        messages.info(request, _("这个文件已经在校验或已校验过。"))
+        messages.info(request, _not_now(batch))
         return redirect("imports:batch_detail", batch.public_id)
     form = MappingForm(
         request.POST,
@@ -185,7 +185,13 @@ def batch_validate(request: HttpRequest, public_id: str) -> HttpResponse:
 def batch_commit(request: HttpRequest, public_id: str) -> HttpResponse:
     batch = access_importable_batch(request.user, public_id)
     if batch.status != ImportBatch.Status.VALIDATED:
-        messages.info(request, _("这个批次已经提交过，不会重复导入。"))
+        messages.info(request, _not_now(batch))
+        return redirect("imports:batch_detail", batch.public_id)
+    if request.POST.get("preview", batch.preview_token) != batch.preview_token:
+        messages.warning(
+            request,
+            _("预览已经更新（列对应或选项在别处改过），请看过下面新的预览后再确认导入。"),
+        )
         return redirect("imports:batch_detail", batch.public_id)
     services.batch_enqueue(batch=batch, run="commit", actor=request.user)
     return redirect("imports:batch_detail", batch.public_id)
@@ -200,7 +206,9 @@ def batch_cancel(request: HttpRequest, public_id: str) -> HttpResponse:
             request, _("已取消“%(file)s”，没有导入任何数据。") % {"file": batch.filename}
         )
         return redirect("imports:batch_list")
-    messages.info(request, _("这个批次已经在导入或已导入，不能取消。"))
+    if batch.status == ImportBatch.Status.CANCELLED:  # a second click, or another tab's
+        return redirect("imports:batch_list")
+    messages.info(request, _not_now(batch))
     return redirect("imports:batch_detail", batch.public_id)
 
 
@@ -209,8 +217,26 @@ def batch_cancel(request: HttpRequest, public_id: str) -> HttpResponse:
 def batch_remap(request: HttpRequest, public_id: str) -> HttpResponse:
     batch = access_importable_batch(request.user, public_id)
     if not services.batch_remap(actor=request.user, batch=batch):
-        messages.info(request, _("这个批次已经在导入或已导入，不能再修改列对应。"))
+        messages.info(request, _not_now(batch))
     return redirect("imports:batch_detail", batch.public_id)
+
+
+def _not_now(batch: ImportBatch) -> str:
+    """Why a button pressed on a page that is no longer current did nothing: what the batch
+    is now (another tab, a double click, another user of the township)."""
+    batch.refresh_from_db(fields=["status"])
+    status = ImportBatch.Status
+    said: dict[str, str] = {
+        status.UPLOADED: _("列对应已经修改过，请重新校验并预览，再确认导入。"),
+        status.VALIDATING: _("这个文件正在校验，请稍候。"),
+        status.VALIDATED: _("这个文件已经校验过，请查看预览后再确认导入。"),
+        status.REFUSED: _("这个文件无法导入，原因见本页。"),
+        status.COMMITTING: _("这个批次正在导入，请稍候。"),
+        status.COMMITTED: _("这个批次已经导入，不会重复导入。"),
+        status.FAILED: _("这个批次导入失败，原因见本页；可以重新上传文件。"),
+        status.CANCELLED: _("这个批次已经取消，没有导入任何数据；如需导入，请重新上传文件。"),
+    }
+    return said.get(batch.status, _("这个批次的状态已经改变，请查看本页。"))
 
 
 @login_required

@@ -475,3 +475,67 @@ def test_a_users_own_batch_goes_with_the_role_that_made_it(world, login, roster_
     village = login("village_a")
     assert village.get(detail).status_code == 404
     assert ImportBatch.objects.visible_to(batch.created_by).count() == 0
+
+
+def _validated(client, roster_bytes, capture, token="t1"):
+    upload(client, roster_bytes, token=token)
+    batch = ImportBatch.objects.get(client_token=token)
+    mapping = {f"col_{i}": v for i, v in batch.mapping.items()}
+    with capture(execute=True):
+        client.post(reverse("imports:batch_validate", args=[batch.public_id]), mapping)
+    batch.refresh_from_db()
+    assert batch.status == "validated", batch.message
+    return batch, mapping
+
+
+def _said(response) -> list[str]:
+    from django.contrib.messages import get_messages
+
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def test_a_commit_from_a_page_whose_preview_was_made_again_is_sent_to_the_new_one(
+    world, login, roster_bytes, django_capture_on_commit_callbacks
+):
+    """Tab A shows a preview; in tab B the mapping is changed and validated again; 确认导入 in
+    tab A commits nothing the user has not seen: it is sent back to the new preview."""
+    client = login("office")
+    batch, mapping = _validated(client, roster_bytes, django_capture_on_commit_callbacks)
+    page = client.get(reverse("imports:batch_detail", args=[batch.public_id])).content.decode()
+    shown = batch.preview_token
+    assert f'name="preview" value="{shown}"' in page
+    client.post(reverse("imports:batch_remap", args=[batch.public_id]))  # tab B
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:batch_validate", args=[batch.public_id]), mapping)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("imports:batch_commit", args=[batch.public_id]), {"preview": shown}
+        )
+    batch.refresh_from_db()
+    assert batch.status == "validated"
+    assert not Child.objects.filter(name="潘小龙").exists()
+    assert _said(response) == [
+        "预览已经更新（列对应或选项在别处改过），请看过下面新的预览后再确认导入。"
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("imports:batch_commit", args=[batch.public_id]),
+            {"preview": batch.preview_token},
+        )
+    batch.refresh_from_db()
+    assert batch.status == "committed"
+
+
+def test_a_button_of_a_page_no_longer_current_says_what_the_batch_is_now(
+    world, login, roster_bytes, django_capture_on_commit_callbacks
+):
+    client = login("office")
+    batch, _mapping = _validated(client, roster_bytes, django_capture_on_commit_callbacks)
+    cancel = reverse("imports:batch_cancel", args=[batch.public_id])
+    assert client.post(cancel).url == reverse("imports:batch_list")
+    second = client.post(cancel)  # a double click: the batch is cancelled, as asked
+    assert second.url == reverse("imports:batch_list") and "不能取消" not in " ".join(_said(second))
+    response = client.post(reverse("imports:batch_commit", args=[batch.public_id]))
+    # (The messages not shown yet pile up: the redirects are not followed here.)
+    assert _said(response)[-1] == "这个批次已经取消，没有导入任何数据；如需导入，请重新上传文件。"
+    assert not Child.objects.filter(name="潘小龙").exists()
