@@ -539,3 +539,21 @@ def test_a_button_of_a_page_no_longer_current_says_what_the_batch_is_now(
     # (The messages not shown yet pile up: the redirects are not followed here.)
     assert _said(response)[-1] == "这个批次已经取消，没有导入任何数据；如需导入，请重新上传文件。"
     assert not Child.objects.filter(name="潘小龙").exists()
+
+
+def test_a_page_brought_back_with_its_old_token_uploads_the_new_file(world, login, roster_bytes):
+    """A file refused, Back, the corrected file chosen on the page the browser restored
+    (with the form's old token): that is a new upload, not the first one again. The same
+    file sent twice with one token (a double click) is still one batch."""
+    client = login("office")
+    upload(client, b"not a spreadsheet", token="back", name="错的.xlsx")
+    refused = ImportBatch.objects.get()
+    assert refused.status == "refused"
+    response = upload(client, roster_bytes, token="back")
+    again = upload(client, roster_bytes, token="back")  # a double click of that upload
+    corrected = ImportBatch.objects.exclude(pk=refused.pk).get()
+    assert corrected.status == "uploaded" and corrected.filename == "户籍名册.xlsx"
+    assert response.url == again.url == reverse("imports:batch_detail", args=[corrected.public_id])
+    # The same file again as another kind of list is another upload too.
+    upload(client, roster_bytes, token="back", source="households")
+    assert ImportBatch.objects.count() == 3
