@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import xlsxwriter
+from django.utils.translation import gettext as _
 
 from baoxue.imports.sources.base import RowIssue
 
@@ -21,12 +22,13 @@ def write_error_report(
     workbook = xlsxwriter.Workbook(
         target, {"constant_memory": True, "in_memory": not isinstance(target, Path)}
     )
-    sheet = workbook.add_worksheet("导入问题")
+    sheet = workbook.add_worksheet(_("导入问题"))
     bold = workbook.add_format({"bold": True, "bg_color": "#F2F2F2", "border": 1})
     error = workbook.add_format({"font_color": "#9C0006", "bg_color": "#FFC7CE"})
     warning = workbook.add_format({"font_color": "#9C5700", "bg_color": "#FFEB9C"})
-    fixed = ["行号", "类型", "列", "原因"]
-    for col, text in enumerate(fixed + [f"原表：{h}" for h in headers]):
+    fixed = [_("行号"), _("类型"), _("列"), _("原因")]
+    in_file = [_("原表：%(header)s") % {"header": h} for h in headers]
+    for col, text in enumerate(fixed + in_file):
         sheet.write_string(0, col, text, bold)
     sheet.set_column(0, 0, 6)
     sheet.set_column(1, 1, 8)
@@ -38,7 +40,7 @@ def write_error_report(
         severity = getattr(issue, "severity", "error")
         fmt = error if severity == "error" else warning
         sheet.write_number(row, 0, issue.row_number)
-        sheet.write_string(row, 1, "错误" if severity == "error" else "提醒", fmt)
+        sheet.write_string(row, 1, _("错误") if severity == "error" else _("提醒"), fmt)
         sheet.write_string(row, 2, issue.column or "")
         sheet.write_string(row, 3, issue.message)
         for col, value in enumerate(originals.get(issue.row_number, []), start=len(fixed)):

@@ -6,6 +6,7 @@ import re
 from io import BytesIO
 
 import xlsxwriter
+from django.utils.translation import gettext as _
 
 from baoxue.imports.pipeline import Source
 
@@ -25,14 +26,20 @@ def template_xlsx(source: Source) -> bytes:
         sheet.set_column(col, col, max(10, len(field.label) * 2 + 4), text)
         sheet.write_string(1, col, field.example, example)
     sheet.freeze_panes(1, 0)
-    notes = workbook.add_worksheet("填写说明")
-    notes.write_string(0, 0, "带 * 的列必须填写；第 2 行是示例，导入前请删除。")
-    notes.write_string(1, 0, "身份证号、学籍号请设为“文本”格式，不要存成数字（会丢失末尾几位）。")
-    notes.write_string(2, 0, "日期可写 2014-09-01、2014.9.1、2014年9月1日 等形式。")
+    # The headers stay as the national systems write them (they are what the import reads);
+    # the notes are in the user's language.
+    notes = workbook.add_worksheet(_("填写说明"))
+    notes.write_string(0, 0, _("带 * 的列必须填写；第 2 行是示例，导入前请删除。"))
+    notes.write_string(
+        1, 0, _("身份证号、学籍号请设为“文本”格式，不要存成数字（会丢失末尾几位）。")
+    )
+    notes.write_string(2, 0, _("日期可写 2014-09-01、2014.9.1、2014年9月1日 等形式。"))
     for row, field in enumerate(source.fields, start=4):
         aliases = "、".join(field.aliases)
         notes.write_string(row, 0, field.label)
-        notes.write_string(row, 1, f"也可用：{aliases}" if aliases else "")
+        notes.write_string(
+            row, 1, _("也可用：%(aliases)s") % {"aliases": aliases} if aliases else ""
+        )
     notes.set_column(0, 0, 24)
     notes.set_column(1, 1, 60)
     workbook.close()
