@@ -750,8 +750,11 @@ def _run(
         # Imports into one township run one at a time from their plan to their commit: two
         # plans made side by side would each create the same new child, or one would write
         # over what the other had just changed. SQLite's write transaction is taken at
-        # BEGIN; on PostgreSQL the township's row is locked until this one commits.
-        list(Region.objects.select_for_update().filter(pk=ctx.township.pk).values_list("pk"))
+        # BEGIN; on PostgreSQL the township's row is locked until this one commits, with
+        # the lock that leaves rows pointing at the township (a case, a visit) free to be
+        # written meanwhile (FOR NO KEY UPDATE, not FOR UPDATE).
+        township = Region.objects.select_for_update(no_key=True).filter(pk=ctx.township.pk)
+        list(township.values_list("pk"))
         # The villages, 屯 and schools another import may have created meanwhile are found,
         # not proposed and created a second time.
         ctx.places, ctx.schools = Places(ctx.township), Schools(ctx.township)

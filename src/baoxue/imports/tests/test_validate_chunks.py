@@ -46,6 +46,7 @@ def test_a_commit_plans_inside_its_transaction_and_a_preview_outside(world, pers
     write transaction on SQLite, the township's row locked on PostgreSQL), so that a plan
     never misses what the other import has just written. A preview takes no lock."""
     from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
     from baoxue.imports.tests.helpers import write_xlsx
     from baoxue.registry.services import region_create
@@ -64,7 +65,12 @@ def test_a_commit_plans_inside_its_transaction_and_a_preview_outside(world, pers
     ctx = pipeline.ImportContext(actor=persona("office"), township=world.township)
     region_create(name="新建村", level="village", parent=world.township)
     pipeline.run(path, Watched(), ctx)
-    pipeline.run(path, Watched(), ctx, commit=True)
+    with CaptureQueriesContext(connection) as queries:
+        pipeline.run(path, Watched(), ctx, commit=True)
     (preview_depth, preview_knows), (commit_depth, commit_knows) = seen
     assert commit_depth == preview_depth + 1  # inside the commit's transaction
     assert (preview_knows, commit_knows) == (False, True)
+    if connection.vendor == "postgresql":
+        # The lock that leaves rows pointing at the township (a case, a visit) writable.
+        locks = [q["sql"] for q in queries.captured_queries if "FOR " in q["sql"]]
+        assert len(locks) == 1 and locks[0].endswith("FOR NO KEY UPDATE"), locks
