@@ -167,8 +167,15 @@ def batch_upload(
     """Store the file and read its header. A file that cannot be read at all is kept with
     status "refused" and the reason, so the user sees why."""
     checksum, size = _sha256(handle)
-    client_token = _upload_token(actor, client_token, source, checksum)
+    client_token = client_token[:64]
     earlier = _earlier_upload(actor, client_token)
+    if earlier is not None and (earlier.checksum, earlier.source) != (checksum, source):
+        # The page was brought back by the browser's Back button with its old token, and
+        # the user has chosen a corrected file (or the right kind of list): a new upload,
+        # under a token of its own (which a double click of it finds again).
+        tail = hashlib.sha256(f"{source}:{checksum}".encode()).hexdigest()[:32]
+        client_token = f"{client_token[:31]}:{tail}"
+        earlier = _earlier_upload(actor, client_token)
     if earlier is not None:
         return earlier
     if source not in SOURCES:
@@ -205,19 +212,6 @@ def batch_upload(
             raise
         return earlier
     return batch
-
-
-def _upload_token(actor: Any, client_token: str, source: str, checksum: str) -> str:
-    """The token a batch of this upload is kept under. The form's own, unless a batch made
-    with it holds another file or another kind of list: the page was brought back by the
-    browser's Back button with its old token, and the user has chosen a corrected file (or
-    the right kind of list). That is a new upload, under a token of its own."""
-    token = client_token[:64]
-    earlier = _earlier_upload(actor, token)
-    if earlier is None or (earlier.checksum, earlier.source) == (checksum, source):
-        return token
-    tail = hashlib.sha256(f"{source}:{checksum}".encode()).hexdigest()[:32]
-    return f"{token[:31]}:{tail}"
 
 
 def _earlier_upload(actor: Any, client_token: str) -> ImportBatch | None:
