@@ -63,3 +63,38 @@ def days_text(days: object) -> str:
     if isinstance(days, Decimal):
         return format(days.normalize(), "f")
     return "" if days is None else str(days)
+
+
+# --- names that are one child's, written two ways ----------------------------------------------
+
+
+def same_surname(a: str, b: str) -> bool:
+    """The first characters agree, or sound the same (吴/伍, 龙/隆): a typist's slip, not
+    another family."""
+    if not a or not b:
+        return False
+    return a[0] == b[0] or pinyin_keys(a[0])[0] == pinyin_keys(b[0])[0]
+
+
+def names_close(a: str, b: str) -> bool:
+    """Two spellings of one name as files really write them: the same, the same sound
+    (龙瑶/龙遥, 吴俊辉/伍军辉), or, with the same surname, one character added or dropped
+    (吴俊辉/吴辉) or changed in a name of three or more (吴俊辉/吴俊晖). A two-character name
+    with its given name changed is another name (吴一/吴二 are brothers more often than a
+    slip)."""
+    if a == b:
+        return True
+    if not a or not b:
+        return False
+    if pinyin_keys(a)[0] == pinyin_keys(b)[0]:
+        return True
+    if abs(len(a) - len(b)) > 1 or not same_surname(a, b):
+        return False
+    return _one_edit(a, b)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    if len(a) == len(b):
+        return len(a) >= 3 and sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))

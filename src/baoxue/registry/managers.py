@@ -37,3 +37,11 @@ class GuardianQuerySet(models.QuerySet["Any"]):
 class EnrollmentQuerySet(models.QuerySet["Any"]):
     def visible_to(self, user: Any) -> EnrollmentQuerySet:
         return self.filter(scope_for(user).child_q(prefix="child__"))
+
+
+class DiscrepancyQuerySet(models.QuerySet["Any"]):
+    def visible_to(self, user: Any) -> DiscrepancyQuerySet:
+        return self.filter(scope_for(user).child_q(prefix="child__"))
+
+    def open(self) -> DiscrepancyQuerySet:
+        return self.filter(status="open")

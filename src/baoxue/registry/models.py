@@ -19,6 +19,7 @@ from baoxue.core import crypto
 from baoxue.core.fields import SearchKeyField
 from baoxue.registry.managers import (
     ChildQuerySet,
+    DiscrepancyQuerySet,
     EnrollmentQuerySet,
     GuardianQuerySet,
     HouseholdQuerySet,
@@ -224,6 +225,10 @@ class Child(models.Model):
         BAD_CHECKSUM = "bad_checksum", _("校验位错误")
         BAD_DATE = "bad_date", _("出生日期无效")
         BAD_FORMAT = "bad_format", _("格式错误")
+        # The number is registered to another child, and this record's row did not show it
+        # to be that child (another surname, a twin's name): kept, not a key, until a person
+        # decides (the review queue).
+        CLAIMED = "claimed", _("与他人号码相同，待核实")
 
     class SchoolStatus(models.TextChoices):
         # Derived from enrollments by services.child_refresh_school_status; lists filter on it.
@@ -248,6 +253,10 @@ class Child(models.Model):
     id_status = models.CharField(
         _("身份证号状态"), max_length=16, choices=IdStatus.choices, default=IdStatus.EMPTY
     )
+    # For a record whose row gave a number registered to another child (IdStatus.CLAIMED):
+    # that number's lookup hash, so that the next file's same row finds this record again
+    # while the number itself still names the registered child.
+    id_claim_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     household = models.ForeignKey(
         Household,
@@ -353,6 +362,11 @@ class Child(models.Model):
                 fields=["id_number_hash"],
                 name="child_id_hash_idx",
                 condition=~Q(id_number_hash=""),
+            ),
+            models.Index(
+                fields=["id_claim_hash"],
+                name="child_id_claim_idx",
+                condition=~Q(id_claim_hash=""),
             ),
         ]
         constraints = [
@@ -564,6 +578,85 @@ class EnrollmentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.date}"
+
+
+class Discrepancy(models.Model):
+    """信息不一致: a list says something of a child that the registry holds differently.
+
+    The row was imported (it joined the child its ID number names); what it says differently
+    is kept here, both values with where each came from, for the school or village to decide.
+    One per child, item and list: a later file repeating a value already judged changes
+    nothing, a new value opens it again, the registry's own value coming back closes it."""
+
+    class Item(models.TextChoices):
+        NAME = "name", _("姓名")
+        BIRTH_DATE = "birth_date", _("出生日期")
+        SEX = "sex", _("性别")
+        ETHNICITY = "ethnicity", _("民族")
+        VILLAGE = "village", _("村")
+
+    class Source(models.TextChoices):
+        ROSTER = "roster", _("户籍")
+        ENROLLMENT = "enrollment", _("学籍")
+        HOUSEHOLDS = "households", _("脱贫户/监测户名单")
+        DISABILITY = "disability", _("残联名单")
+        REGISTRY = "registry", _("系统登记")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("待核对")
+        RESOLVED = "resolved", _("已处理")
+
+    class Resolution(models.TextChoices):
+        NONE = "", _("未处理")
+        REGISTRY = "registry", _("以系统登记为准")
+        SOURCE = "source", _("以名单为准")
+        OTHER = "other", _("另填正确值")
+        CORRECTED = "corrected", _("名单已更正")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="discrepancies")
+    item = models.CharField(_("项目"), max_length=16, choices=Item.choices)
+    # The list whose value differs, and that value (as a person reads it: a date as
+    # 2013-04-30, a sex as 男, a village by its name).
+    source = models.CharField(_("来源"), max_length=16, choices=Source.choices)
+    value = models.CharField(_("名单中的值"), max_length=100, blank=True)
+    # What the registry holds, and where that came from (the 户籍 when the child was on the
+    # roster, else the list that registered it).
+    registry_value = models.CharField(_("系统中的值"), max_length=100, blank=True)
+    registry_source = models.CharField(
+        _("系统值来源"), max_length=16, choices=Source.choices, default=Source.REGISTRY
+    )
+    status = models.CharField(_("状态"), max_length=16, choices=Status.choices, default=Status.OPEN)
+    resolution = models.CharField(
+        _("处理结果"), max_length=16, choices=Resolution.choices, blank=True, default=""
+    )
+    resolved_value = models.CharField(_("确认的值"), max_length=100, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    # Where the value was last read: the import batch (not a foreign key: batches may be
+    # purged) and the row of its file.
+    batch_id = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    row_number = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DiscrepancyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("信息不一致")
+        verbose_name_plural = _("信息不一致")
+        ordering = ["child__name", "child_id", "item"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["child", "item", "source"], name="discrepancy_once_per_source"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "child"], name="discrepancy_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.child_id} {self.item}: {self.registry_value} / {self.value}"
 
 
 # The level a region's parent must have; the scope columns rely on this shape.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -18,6 +18,7 @@ from baoxue.registry.counts import counts_mark_stale
 from baoxue.registry.models import (
     PARENT_LEVEL,
     Child,
+    Discrepancy,
     Enrollment,
     EnrollmentEvent,
     Guardian,
@@ -135,6 +136,14 @@ class IdColumns:
     original_enc: str
     status: str
     info: idnumbers.IdInfo
+    # The hash of a number registered to another child, which this record only claims
+    # (Child.id_claim_hash); '' for every ordinary number.
+    claim: str = ""
+
+    def claimed(self) -> IdColumns:
+        """The same number held by a record that only claims it: kept (encrypted, masked),
+        but no key that finds a child (Child.IdStatus.CLAIMED)."""
+        return replace(self, hash="", status=str(Child.IdStatus.CLAIMED), claim=self.hash)
 
 
 def id_columns(raw: str | None, *, birth_date_hint: date | None = None) -> IdColumns:
@@ -166,6 +175,7 @@ def apply_id_columns(child: Child, cols: IdColumns) -> None:
     child.id_suffix = cols.suffix
     child.id_number_original_enc = cols.original_enc
     child.id_status = cols.status
+    child.id_claim_hash = cols.claim
 
 
 def build_child(
@@ -231,6 +241,7 @@ CHILD_COLUMNS = (
     "id_suffix",
     "id_number_original_enc",
     "id_status",
+    "id_claim_hash",
 )
 
 
@@ -266,6 +277,7 @@ def child_values(
         cols.suffix,
         cols.original_enc,
         cols.status,
+        cols.claim,
     )
 
 
@@ -591,3 +603,134 @@ def enrollment_event_record(
             data={"school": enrollment.school.name, "date": on.isoformat(), "ref": reference},
         )
     return event
+
+
+# --- discrepancies (信息不一致) -----------------------------------------------------------------
+
+
+@dataclass
+class Finding:
+    """A value a list gives for a child that the registry holds differently (a Discrepancy
+    to be). `child_id` None: a child the same import creates, whose id the commit puts in
+    `values["child_id"]`."""
+
+    item: str
+    source: str
+    value: str
+    registry_value: str
+    registry_source: str
+    row_number: int | None
+    child_id: int | None = None
+    values: dict[str, Any] | None = None
+
+    def resolved_child_id(self) -> int:
+        if self.child_id is not None:
+            return self.child_id
+        assert self.values is not None
+        return int(self.values["child_id"])
+
+
+@dataclass
+class DiscrepancyWrites:
+    """What an import does to the discrepancy list: findings that open a discrepancy (new,
+    or a new value for one already judged), and open ones its rows now agree on."""
+
+    opened: list[Finding]
+    reopened: list[tuple[int, Finding]]
+    closed: list[int]
+
+    def __bool__(self) -> bool:
+        return bool(self.opened or self.reopened or self.closed)
+
+    @property
+    def count(self) -> int:
+        return len(self.opened) + len(self.reopened)
+
+
+def discrepancies_plan(
+    findings: list[Finding], agreed: dict[int, set[str]], *, source: str, township: Region
+) -> DiscrepancyWrites:
+    """Compare an import's findings with the discrepancies already kept. A value already
+    judged (resolved) or already open is nothing new; another value opens it again. An open
+    discrepancy of `source` (the importing list) whose item a row of the list now gives as
+    the registry holds it is closed (`agreed`: child id → the items its row agreed on)."""
+    writes = DiscrepancyWrites([], [], [])
+    by_key: dict[tuple[int, str, str], Finding] = {}
+    for f in findings:
+        if f.child_id is None:
+            writes.opened.append(f)  # a child this import creates has nothing kept yet
+        else:
+            by_key.setdefault((f.child_id, f.item, f.source), f)
+    kept = Discrepancy.objects.filter(child__township=township)
+    if not kept.exists():
+        writes.opened += list(by_key.values())
+        return writes
+    ids = sorted({k[0] for k in by_key} | set(agreed))
+    found: set[tuple[int, str, str]] = set()
+    for start in range(0, len(ids), 5000):
+        for pk, child_id, item, source_, value, status, resolved in Discrepancy.objects.filter(
+            child_id__in=ids[start : start + 5000]
+        ).values_list("pk", "child_id", "item", "source", "value", "status", "resolved_value"):
+            key = (child_id, item, source_)
+            finding = by_key.get(key)
+            if finding is not None:
+                found.add(key)
+                if finding.value in {value, resolved} and (
+                    status == Discrepancy.Status.RESOLVED or finding.value == value
+                ):
+                    continue
+                writes.reopened.append((pk, finding))
+            elif (
+                status == Discrepancy.Status.OPEN
+                and source_ == source
+                and item in agreed.get(child_id, ())
+            ):
+                writes.closed.append(pk)
+    writes.opened += [f for k, f in by_key.items() if k not in found]
+    return writes
+
+
+def discrepancies_write(writes: DiscrepancyWrites, *, batch_id: int | None) -> None:
+    """The writes discrepancies_plan found, in bulk (inside the import's transaction)."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    Discrepancy.objects.bulk_create(
+        [
+            Discrepancy(
+                child_id=f.resolved_child_id(),
+                item=f.item,
+                source=f.source,
+                value=f.value[:100],
+                registry_value=f.registry_value[:100],
+                registry_source=f.registry_source,
+                batch_id=batch_id,
+                row_number=f.row_number,
+            )
+            for f in writes.opened
+        ],
+        batch_size=1000,
+        # Two rows of one file giving one child's item two values: the first is kept.
+        ignore_conflicts=True,
+    )
+    for pk, f in writes.reopened:
+        Discrepancy.objects.filter(pk=pk).update(
+            value=f.value[:100],
+            registry_value=f.registry_value[:100],
+            registry_source=f.registry_source,
+            status=Discrepancy.Status.OPEN,
+            resolution="",
+            resolved_value="",
+            resolved_by=None,
+            resolved_at=None,
+            batch_id=batch_id,
+            row_number=f.row_number,
+            updated_at=now,
+        )
+    for start in range(0, len(writes.closed), 5000):
+        Discrepancy.objects.filter(pk__in=writes.closed[start : start + 5000]).update(
+            status=Discrepancy.Status.RESOLVED,
+            resolution=Discrepancy.Resolution.CORRECTED,
+            resolved_at=now,
+            updated_at=now,
+        )

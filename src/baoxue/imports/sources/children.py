@@ -1,7 +1,14 @@
 """Matching file rows to registered children, shared by the roster and 学籍 sources.
 
 A valid ID number is the key (its keyed hash, across the whole database: the number is
-national). Rows without one are matched on name + birth date + village among children who
+national). A row whose number is registered joins that child when the rest of the row bears
+it out (a close name, or the surname, sex and birth date), and what it says differently is
+kept as a discrepancy (信息不一致, registry.models.Discrepancy) for a person to settle. A row
+that does not bear it out (another surname, a twin's name) is never dropped either: it is
+registered as a record of its own that only claims the number (Child.IdStatus.CLAIMED), and
+the reconciliation puts it in the review queue beside the child the number names.
+
+Rows without a valid number are matched on name + birth date + village among children who
 have no valid number either; anything less certain is left for the reconciliation's review
 queue, not guessed here.
 """
@@ -17,14 +24,19 @@ from django.utils.translation import gettext as _
 
 from baoxue.core import crypto, idnumbers
 from baoxue.core.bulk import filter_in, instances, update_rows
-from baoxue.imports.sources.base import Record, RowIssue, village_key
+from baoxue.core.text import names_close, same_surname
+from baoxue.imports.sources.base import Planned, Record, RowIssue, village_key
 from baoxue.imports.values import CellError, parse_id_number_cell
-from baoxue.registry.models import Child, Guardian, Region
+from baoxue.registry.models import Child, Discrepancy, Guardian, Region
 from baoxue.registry.services import (
+    DiscrepancyWrites,
+    Finding,
     IdColumns,
     apply_id_columns,
     child_place_columns,
     child_values,
+    discrepancies_plan,
+    discrepancies_write,
     id_columns,
     id_columns_of,
 )
@@ -111,20 +123,28 @@ def id_hash(record: Record) -> str:
 
 # What a 学籍 import reads of the children it matches (a loaded child holds some forty
 # columns; a re-import of a county's 学籍 matches 100,000 children).
-READ_BY_ENROLLMENT = ("name", "birth_date", "village", "township", "id_number_hash")
+READ_BY_ENROLLMENT = (
+    "name",
+    "birth_date",
+    "village",
+    "township",
+    "id_number_hash",
+    "sex",
+    "ethnicity",
+    "on_roster",
+    "school_status",
+    "id_claim_hash",
+)
 # What a 户籍 roster reads of them: what ChildIndex matches on, what the roster compares
 # (RosterSource._child_values), the place and household columns and the version it writes.
 # A child's ID-number columns are read only for the few children a roster gives a number.
 READ_BY_ROSTER = (
     *READ_BY_ENROLLMENT,
     "id_status",
-    "sex",
-    "ethnicity",
     "address",
     "left_behind",
     "is_orphan",
     "is_migrant",
-    "on_roster",
     "is_deceased",
     "moved_away",
     "group",
@@ -142,8 +162,11 @@ def record_id_columns(record: Record) -> IdColumns:
         return id_columns_of(idnumbers.parse(""))
     if info.status == idnumbers.IdStatus.UPGRADED and v.get("birth_date"):
         # The century may differ from the one the row was matched on: hashed again.
-        return id_columns_of(idnumbers.parse(info.normalized, birth_date_hint=v["birth_date"]))
-    return id_columns_of(info, hashed=id_hash(record))
+        cols = id_columns_of(idnumbers.parse(info.normalized, birth_date_hint=v["birth_date"]))
+    else:
+        cols = id_columns_of(info, hashed=id_hash(record))
+    # A number another child holds: this record only claims it (ChildIndex._claimed).
+    return cols.claimed() if CLAIM in v else cols
 
 
 def place_columns_of(records: Iterable[Record], places: Any) -> dict[tuple[str, str], Any]:
@@ -194,6 +217,34 @@ def guardian_values(child_id: int, values: dict[str, Any]) -> tuple[Any, ...] | 
     return (child_id, name, values.get("guardian_phone", ""), Guardian.Relation.OTHER, True)
 
 
+# Keys a plan leaves in a record's values (never a column of the file).
+# CLAIM: the row's number is registered to another child that the row does not describe;
+# its own record is made, claiming the number (the value: the registered child's id, or
+# None when that child is another row of the same file).
+CLAIM = "_claim"
+# DIFFERS: what the row says of its child differently from the registry, as
+# [(item, registry's value, row's value)] in Discrepancy's text forms; CHECKED: the items the
+# row gave a value for (an open discrepancy of an item the row now agrees on is closed).
+DIFFERS = "_differs"
+CHECKED = "_checked"
+# VARIANTS: other rows of the file with this row's ID number, imported as this one, whose
+# differing values are kept as discrepancies of its child: [(item, row's value, row number)].
+VARIANTS = "_variants"
+# FINDINGS: a source's own list of registry.services.Finding for the row, instead of DIFFERS
+# (the roster, which is the authority on some items and writes them).
+FINDINGS = "_findings"
+ITEMS = ("name", "birth_date", "sex", "ethnicity", "village")
+
+
+def ethnicity_key(text: str) -> str:
+    """苗 and 苗族 are one answer."""
+    return text[:-1] if len(text) > 1 and text.endswith("族") else text
+
+
+def sex_text(code: str) -> str:
+    return str(Child.Sex(code).label) if code in Child.Sex.values else code
+
+
 class ChildIndex:
     """Existing children for a batch of records, loaded in a few bulk queries."""
 
@@ -207,12 +258,21 @@ class ChildIndex:
         self.by_hash: dict[str, list[Child]] = {}
         hash_list = sorted(hashes)
         only = tuple(only)
+        self.only = only
         children = Child.objects.all()
         # The exclude repeats the partial index's condition: SQLite uses the index only then.
         for child in filter_in(
             children.exclude(id_number_hash=""), "id_number_hash", hash_list, CHUNK, fields=only
         ):
             self.by_hash.setdefault(child.id_number_hash, []).append(child)
+        # Records that claim a number another child holds (IdStatus.CLAIMED): the same row
+        # in a later file finds its own record again. Few or none: looked for only if any.
+        self.by_claim: dict[str, list[Child]] = {}
+        if hash_list and children.exclude(id_claim_hash="").exists():
+            for child in filter_in(
+                children.exclude(id_claim_hash=""), "id_claim_hash", hash_list, CHUNK, fields=only
+            ):
+                self.by_claim.setdefault(child.id_claim_hash, []).append(child)
         # Rows whose valid number is not registered may be children registered without one.
         unregistered = [r for r in records if (h := id_hash(r)) and h not in self.by_hash]
         self.by_name: dict[tuple[str, date | None, int], list[Child]] = {}
@@ -231,14 +291,57 @@ class ChildIndex:
             described = self._description(r)
             if described[:2] in unnumbered:
                 self._numbers_for.setdefault(described, {}).setdefault(id_hash(r), r.row_number)
+        self._neighbours = self._load_neighbours(records)
+        self._place_names: dict[int, str] = {}
+
+    def _load_neighbours(
+        self, records: list[Record]
+    ) -> dict[tuple[int, date], list[tuple[int, str]]]:
+        """(id, name) of the children of a village born on a day, for the (village, day)
+        pairs that judging the rows disagreeing with their number's child asks about: one
+        query for the file, and none when every row agrees (the usual file)."""
+        wanted: set[tuple[int, date]] = set()
+        for r in records:
+            for child in self.by_hash.get(id_hash(r), ()):
+                birth = self._birth(r)
+                if r.values.get("name") == child.name and (
+                    birth is None or birth == child.birth_date
+                ):
+                    continue
+                for day in (birth, child.birth_date):
+                    if day is not None:
+                        wanted.add((child.village_id, day))
+        found: dict[tuple[int, date], list[tuple[int, str]]] = {}
+        if not wanted:
+            return found
+        villages = sorted({v for v, _d in wanted})
+        days = sorted({d for _v, d in wanted})
+        rows = Child.objects.filter(village_id__in=villages).values_list(
+            "pk", "name", "village_id", "birth_date"
+        )
+        for start in range(0, len(days), 500):
+            for pk, name, village_id, birth in rows.filter(
+                birth_date__in=days[start : start + 500]
+            ):
+                if (village_id, birth) in wanted:
+                    found.setdefault((village_id, birth), []).append((pk, name))
+        return found
+
+    @staticmethod
+    def _birth(record: Record) -> date | None:
+        values = record.values
+        info: idnumbers.IdInfo | None = values.get("id_info")
+        return values.get("birth_date") or (info.birth_date if info is not None else None)
 
     @staticmethod
     def _description(record: Record) -> tuple[str, date | None, str]:
         values = record.values
-        info: idnumbers.IdInfo | None = values.get("id_info")
-        birth = values.get("birth_date") or (info.birth_date if info is not None else None)
         place = values.get("village_key", "")
-        return (values.get("name", ""), birth, place or village_key(values.get("village", "")))
+        return (
+            values.get("name", ""),
+            ChildIndex._birth(record),
+            place or village_key(values.get("village", "")),
+        )
 
     def find(
         self,
@@ -248,8 +351,10 @@ class ChildIndex:
         villages: frozenset[int] | None = None,
         reveal: Callable[[Child], bool],
     ) -> tuple[Child | None, RowIssue | None]:
-        """The child this record describes, or None for a new child; an issue when the file
-        and the registry disagree on who it is (reported, never guessed).
+        """The child this record describes, or None for a new child (with record.values[CLAIM]
+        set when the new record only claims a registered number); an issue when the file and
+        the registry disagree on who it is. Never an error for a disagreement: the row is
+        imported, and what differs is kept (DIFFERS) or the record stands apart (CLAIM).
 
         `villages`: the only villages whose children the import may change (a village
         user's); a child found elsewhere is an issue that says nothing about the child.
@@ -260,14 +365,17 @@ class ChildIndex:
         if h:
             found = self.by_hash.get(h, [])
             if len(found) > 1:
-                return None, RowIssue(
-                    record.row_number,
-                    "身份证号",
-                    "id_shared",
-                    _("该身份证号在系统中已被 %(n)s 人使用，请先核实更正") % {"n": len(found)},
-                )
+                # Registered twice (before this rule existed, or by hand): the one of that
+                # name, else a record of the row's own, in the review queue beside them.
+                named = [c for c in found if c.name == values["name"]]
+                if len(named) != 1:
+                    return self._claimed(record, found[0], reveal=reveal)
+                found = named
             if found:
                 child = found[0]
+                verdict = self._judge(record, child)
+                if verdict == "doubt":
+                    return self._claimed(record, child, reveal=reveal)
                 if villages is not None and child.village_id not in villages:
                     return None, RowIssue(
                         record.row_number,
@@ -277,13 +385,18 @@ class ChildIndex:
                             "该身份证号的儿童登记在您负责的村以外，未导入；如已迁入，请乡镇办公室处理"
                         ),
                     )
-                conflict = self._conflict(record, child, reveal=reveal)
-                return (None, conflict) if conflict else (child, None)
+                self.compare(record, child, village)
+                return child, self.joined_issue(record, child, reveal=reveal)
+            if CLAIM in values:
+                # Another row of the file has this new number and the two are not one
+                # child (duplicates_in_file): that row takes it, this one claims it.
+                return self._claimed(record, None, reveal=reveal)
             return self._without_number(record, village, h, reveal=reveal)
         if village is None:
             return None, None
         candidates = self.by_name.get((values["name"], values.get("birth_date"), village.pk), [])
         if len(candidates) == 1:
+            self.compare(record, candidates[0], village)
             return candidates[0], None
         if len(candidates) > 1:
             return None, RowIssue(
@@ -294,6 +407,154 @@ class ChildIndex:
                 % {"n": len(candidates)},
             )
         return None, None
+
+    def _judge(self, record: Record, child: Child) -> str:
+        """Whether the row with `child`'s number is that child: "same" (nothing differs
+        that names a person), "join" (it differs, but the rest bears the number out) or
+        "doubt" (a possibly misused number, or another registered child's row)."""
+        values = record.values
+        name, birth = values["name"], self._birth(record)
+        same_birth = birth is None or child.birth_date is None or birth == child.birth_date
+        if name == child.name:
+            return "same" if same_birth else "join"  # 2013-04-30 / 2013-03-04: a typo
+        # The row's name and birth date are another registered child's of the same village
+        # (a twin's number on the other twin's row, a sibling's on his brother's).
+        if birth is not None and any(
+            other_name == name and pk != child.pk
+            for pk, other_name in self._neighbours.get((child.village_id, birth), ())
+        ):
+            return "doubt"
+        if not same_surname(name, child.name):
+            return "doubt"
+        if names_close(name, child.name):
+            return "join"
+        # A 曾用名 or a second given name: the surname, sex and birth date agree, and no
+        # other child of the village was born that day.
+        info: idnumbers.IdInfo | None = values.get("id_info")
+        sex = values.get("sex") or (info.sex if info is not None else "") or ""
+        if (
+            birth is not None
+            and birth == child.birth_date
+            and (not sex or not child.sex or sex == child.sex)
+            and all(
+                pk == child.pk for pk, _n in self._neighbours.get((child.village_id, birth), ())
+            )
+        ):
+            return "join"
+        return "doubt"
+
+    def _claimed(
+        self, record: Record, registered: Child | None, *, reveal: Callable[[Child], bool]
+    ) -> tuple[Child | None, RowIssue | None]:
+        """The record of its own that a row claiming a registered number makes (or found
+        again: the same name among the records claiming that number)."""
+        values = record.values
+        for child in self.by_claim.get(id_hash(record), ()):
+            if child.name == values["name"]:
+                values.pop(CLAIM, None)
+                self.compare(record, child, None)
+                return child, None
+        values[CLAIM] = registered.pk if registered is not None else values.get(CLAIM)
+        if registered is None:
+            message = _(
+                "与本文件中另一行身份证号相同，但姓名、出生日期对不上，不像同一人；已单独登记，"
+                "列入待人工确认，请核实哪一行的身份证号有误"
+            )
+        elif reveal(registered):
+            message = _(
+                "身份证号与系统中已登记的%(name)s（%(birth)s）相同，但姓名、出生日期对不上，"
+                "可能是录错或冒用；已单独登记，列入待人工确认，请核实"
+            ) % {"name": registered.name, "birth": registered.birth_date or _("出生日期不详")}
+        else:
+            message = _(
+                "身份证号与系统中已登记的另一名儿童相同，但姓名、出生日期对不上，可能是录错或"
+                "冒用；已单独登记，列入待人工确认，请核实"
+            )
+        return None, RowIssue(record.row_number, "身份证号", "id_claimed", message, "warning")
+
+    def joined_issue(
+        self, record: Record, child: Child, *, reveal: Callable[[Child], bool]
+    ) -> RowIssue | None:
+        """The warning of a row joined to its number's child despite a different name or
+        birth date (the usual typing: 龙瑶/龙遥, a day and month swapped)."""
+        differs = [item for item, _r, _v in record.values.get(DIFFERS, ())]
+        named = [i for i in differs if i in {"name", "birth_date"}]
+        if not named:
+            return None
+        quote = reveal(child)  # asked only here: such a row is rare, the question a query
+        parts = []
+        if "name" in named:
+            parts.append(
+                _("姓名（系统中为“%(name)s”）") % {"name": child.name} if quote else _("姓名")
+            )
+        if "birth_date" in named:
+            parts.append(
+                _("出生日期（系统中为 %(birth)s）") % {"birth": child.birth_date}
+                if quote
+                else _("出生日期")
+            )
+        return RowIssue(
+            record.row_number,
+            "身份证号",
+            "discrepancy",
+            _(
+                "身份证号与系统中已登记的儿童相同，%(what)s不同；已按身份证号导入，不同之处已记入"
+                "“信息不一致”，请核对"
+            )
+            % {"what": "、".join(parts)},
+            "warning",
+        )
+
+    def compare(self, record: Record, child: Child, village: Region | None) -> None:
+        """What the row says of `child` differently from the registry (DIFFERS), and the items
+        it gave at all (CHECKED). The village only where the row names one."""
+        values = record.values
+        differs: list[tuple[str, str, str]] = []
+        checked: list[str] = []
+        name = values.get("name")
+        if name:
+            checked.append("name")
+            if name != child.name:
+                differs.append(("name", child.name, name))
+        birth = values.get("birth_date")
+        if birth:
+            checked.append("birth_date")
+            if child.birth_date is not None and birth != child.birth_date:
+                differs.append(("birth_date", child.birth_date.isoformat(), birth.isoformat()))
+        sex = values.get("sex")
+        if sex:
+            checked.append("sex")
+            if child.sex and sex != child.sex:
+                differs.append(("sex", sex_text(child.sex), sex_text(sex)))
+        ethnicity = values.get("ethnicity")
+        if ethnicity:
+            checked.append("ethnicity")
+            if child.ethnicity and ethnicity_key(ethnicity) != ethnicity_key(child.ethnicity):
+                differs.append(("ethnicity", child.ethnicity, ethnicity))
+        if values.get("village"):
+            checked.append("village")
+            if village is None or village.pk != child.village_id:
+                differs.append(("village", self._place_name(child.village_id), values["village"]))
+        values[DIFFERS] = differs
+        values[CHECKED] = checked
+
+    def item_text(self, child: Child, item: str) -> str:
+        """What the registry holds of `child` for a discrepancy item, as Discrepancy keeps it."""
+        if item == "birth_date":
+            return child.birth_date.isoformat() if child.birth_date else ""
+        if item == "sex":
+            return sex_text(child.sex) if child.sex else ""
+        if item == "village":
+            return self._place_name(child.village_id)
+        return str(getattr(child, item) or "")
+
+    def _place_name(self, pk: int) -> str:
+        found = self._place_names.get(pk)
+        if found is None:
+            found = self._place_names[pk] = (
+                Region.objects.filter(pk=pk).values_list("name", flat=True).first() or ""
+            )
+        return found
 
     def _without_number(
         self, record: Record, village: Region | None, h: str, *, reveal: Callable[[Child], bool]
@@ -315,53 +576,27 @@ class ChildIndex:
             rows = "、".join(
                 str(n) for other, n in sorted(numbers.items(), key=lambda x: x[1]) if other != h
             )
+            # Not an error: the row is imported as a child of its own (its number is new),
+            # and the child without a number is left for the reconciliation to link.
             return None, RowIssue(
                 record.row_number,
                 "身份证号",
                 "ambiguous",
                 _(
                     "与第 %(rows)s 行同名、同生日、同村，身份证号却不同；系统中有一名这样的儿童"
-                    "还没有有效身份证号，无法确定是哪一行，这些行均未导入，请核实"
+                    "还没有有效身份证号，无法确定是哪一行，已按新儿童导入，请核实"
                 )
                 % {"rows": rows}
                 if reveal(candidates[0])
                 else _(
                     "与第 %(rows)s 行同名、同生日、同村，身份证号却不同，无法确定是哪一位，"
-                    "这些行均未导入，请核实"
+                    "已按新儿童导入，请核实"
                 )
                 % {"rows": rows},
+                "warning",
             )
+        self.compare(record, candidates[0], village)
         return candidates[0], None
-
-    @staticmethod
-    def _conflict(
-        record: Record, child: Child, *, reveal: Callable[[Child], bool]
-    ) -> RowIssue | None:
-        values = record.values
-        birth = values.get("birth_date")
-        other_name = values["name"] != child.name
-        other_birth = bool(birth and child.birth_date and birth != child.birth_date)
-        if not (other_name or other_birth):
-            return None
-        quote = reveal(child)  # asked only here: a conflict is rare, the question a query
-        differences = []
-        if other_name:
-            differences.append(
-                _("姓名（系统中为“%(name)s”）") % {"name": child.name} if quote else _("姓名")
-            )
-        if other_birth:
-            differences.append(
-                _("出生日期（系统中为 %(birth)s）") % {"birth": child.birth_date}
-                if quote
-                else _("出生日期")
-            )
-        return RowIssue(
-            record.row_number,
-            "身份证号",
-            "conflict",
-            _("身份证号与系统中已登记的儿童相同，但%(what)s不同，请核实后再导入")
-            % {"what": "、".join(differences)},
-        )
 
 
 ID_FIELDS = (
@@ -383,9 +618,118 @@ def give_id_number(child: Child, value: str) -> None:
         child.id_number_original_enc = crypto.encrypt(old_value)
 
 
-def duplicates_in_file(records: list[Record]) -> list[RowIssue]:
-    """Rows of one file that describe the same child. An exact repeat is skipped with a
-    warning; the same number with different details rejects every such row."""
+def origin(child: Child) -> str:
+    """Where the registry's details of `child` came from, as Discrepancy.Source: the 户籍
+    once the child is on the roster, else the 学籍 of a child with one."""
+    if child.on_roster:
+        return Discrepancy.Source.ROSTER
+    if child.school_status != Child.SchoolStatus.NOT_ENROLLED:
+        return Discrepancy.Source.ENROLLMENT
+    return Discrepancy.Source.REGISTRY
+
+
+def plan_discrepancies(
+    plan: list[Planned],
+    ctx: Any,
+    source: str,
+    index: ChildIndex,
+    *,
+    child_of: Callable[[Planned], Child | None],
+) -> None:
+    """What the commit writes to the discrepancy list (信息不一致), from what the plan's rows
+    said differently of their children (DIFFERS, or FINDINGS where the source decided them
+    itself) and of the other rows of the file with their number (VARIANTS). Kept in
+    ctx.notes["discrepancies"] for the preview and the commit."""
+    findings: list[Finding] = []
+    agreed: dict[int, set[str]] = {}
+    for p in plan:
+        v = p.record.values
+        child = child_of(p)
+        row = p.record.row_number
+        if child is not None:
+            differs = v.get(DIFFERS, ())
+            if FINDINGS in v:
+                findings += v[FINDINGS]
+            else:
+                findings += [
+                    Finding(item, source, value, held, origin(child), row, child.pk)
+                    for item, held, value in differs
+                ]
+            same = set(v.get(CHECKED, ())) - {item for item, _h, _v in differs}
+            if same:
+                agreed.setdefault(child.pk, set()).update(same)
+        variants = v.get(VARIANTS, ())
+        if variants:
+            held = (
+                {k: index.item_text(child, k) for k in ITEMS}
+                if child is not None
+                else row_items(p.record)
+            )
+            for item, value, other_row in variants:
+                if held.get(item, "") != value:
+                    findings.append(
+                        Finding(
+                            item,
+                            source,
+                            value,
+                            held.get(item, ""),
+                            origin(child) if child is not None else source,
+                            other_row,
+                            child.pk if child is not None else None,
+                            None if child is not None else v,
+                        )
+                    )
+    if not findings and not agreed:
+        return
+    writes = discrepancies_plan(findings, agreed, source=source, township=ctx.township)
+    if writes:
+        ctx.notes["discrepancies"] = writes
+        ctx.notes["writes"] = True
+
+
+def write_discrepancies(ctx: Any) -> int:
+    """The commit's part of plan_discrepancies: how many were opened."""
+    writes: DiscrepancyWrites | None = ctx.notes.get("discrepancies")
+    if not writes:
+        return 0
+    discrepancies_write(writes, batch_id=ctx.batch_id)
+    return writes.count
+
+
+def may_take_number(child: Child) -> bool:
+    """Whether a row's valid number may be written to `child`: one registered without a
+    valid number, and not a record that claims another child's (that needs a person)."""
+    return not child.id_number_hash and not child.id_claim_hash
+
+
+# What a row's values hold besides its cells' meaning: set by the pipeline and the plans.
+_NOT_CONTENT = frozenset({"fingerprint", "skip", "reject"})
+
+
+def row_content(record: Record) -> dict[str, Any]:
+    """The row's values as the import uses them: two rows that differ only in a column the
+    import does not read (序号, 备注) say the same thing."""
+    return {
+        k: v
+        for k, v in record.values.items()
+        if k not in _NOT_CONTENT and not k.startswith("_") and v is not None and v != ""
+    }
+
+
+def differing(a: dict[str, Any], b: dict[str, Any], labels: dict[str, str]) -> str:
+    """The columns two rows' contents (row_content) differ in, by their labels."""
+    return "、".join(
+        labels.get(k, k) for k in sorted(set(a) | set(b), key=str) if a.get(k) != b.get(k)
+    )
+
+
+def duplicates_in_file(records: list[Record], labels: dict[str, str]) -> list[RowIssue]:
+    """Rows of one file with the same ID number. Rows that say the same in every column the
+    import reads are one row (the others skipped with a warning). Rows that differ are never
+    all lost: the fullest is imported; another that describes the same child (a close name,
+    or the same birth date) is set aside with what it says differently kept for its child
+    (VARIANTS, written as discrepancies), and one that does not (another surname, another
+    name and birth date) is imported as a record of its own claiming the number (CLAIM)."""
     issues: list[RowIssue] = []
     hashes = list(map(id_hash, records))
     # Counted in C first: most files repeat no number, and their rows need no grouping.
@@ -396,33 +740,82 @@ def duplicates_in_file(records: list[Record]) -> list[RowIssue]:
             if h in repeated:
                 groups.setdefault(h, []).append(record)
     for group in groups.values():
-        first = group[0]
-        if all(r.original == first.original for r in group[1:]):
-            for r in group[1:]:
+        contents = [row_content(r) for r in group]
+        # The fullest row, the first of equals.
+        best = max(range(len(group)), key=lambda i: (len(contents[i]), -i))
+        first = group[best]
+        for r, content in zip(group, contents, strict=True):
+            if r is first:
+                continue
+            n = first.row_number
+            if content == contents[best]:
                 issues.append(
                     RowIssue(
                         r.row_number,
                         "",
                         "repeat",
-                        _("与第 %(row)s 行完全相同，已跳过") % {"row": first.row_number},
+                        _("与第 %(row)s 行内容相同，已跳过") % {"row": n},
                         "warning",
                     )
                 )
                 r.values["skip"] = True
-            continue
-        rows = "、".join(str(r.row_number) for r in group)
-        for r in group:
+                continue
+            if not _same_person(r, first):
+                r.values[CLAIM] = None  # its own record (ChildIndex.find)
+                continue
+            differs = [
+                (item, value, r.row_number)
+                for item, value in row_items(r).items()
+                if row_items(first).get(item) != value
+            ]
+            first.values.setdefault(VARIANTS, []).extend(differs)
+            r.values["skip"] = True
             issues.append(
                 RowIssue(
                     r.row_number,
                     "身份证号",
                     "duplicate",
-                    _("第 %(rows)s 行身份证号相同但内容不同，无法判断哪行正确，均未导入")
-                    % {"rows": rows},
+                    _(
+                        "与第 %(row)s 行身份证号相同、%(cols)s不同，已按第 %(row)s 行（信息较全的"
+                        "一行）导入；姓名、出生日期等不同之处记入“信息不一致”，请核对"
+                    )
+                    % {"row": n, "cols": differing(content, contents[best], labels)},
+                    "warning",
                 )
             )
-            r.values["reject"] = True
     return issues
+
+
+def row_items(record: Record) -> dict[str, str]:
+    """A row's values of the items a discrepancy can be about, as Discrepancy keeps them."""
+    v = record.values
+    found: dict[str, str] = {}
+    if v.get("name"):
+        found["name"] = v["name"]
+    if v.get("birth_date"):
+        found["birth_date"] = v["birth_date"].isoformat()
+    if v.get("sex"):
+        found["sex"] = sex_text(v["sex"])
+    if v.get("ethnicity"):
+        found["ethnicity"] = v["ethnicity"]
+    if v.get("village"):
+        found["village"] = v["village"]
+    return found
+
+
+def _same_person(a: Record, b: Record) -> bool:
+    """Two rows with one number describe one child (the judgement ChildIndex makes of a row
+    and a registered child, without the registry's neighbours)."""
+    name_a, name_b = a.values.get("name", ""), b.values.get("name", "")
+    birth_a, birth_b = ChildIndex._birth(a), ChildIndex._birth(b)
+    sex_a, sex_b = a.values.get("sex", ""), b.values.get("sex", "")
+    if name_a == name_b:
+        return True
+    if not same_surname(name_a, name_b):
+        return False
+    return names_close(name_a, name_b) or (
+        birth_a is not None and birth_a == birth_b and (not sex_a or not sex_b or sex_a == sex_b)
+    )
 
 
 def parse_left_behind(value: object) -> str | None:

@@ -37,6 +37,7 @@ from baoxue.imports.sources.base import (
     person_name,
 )
 from baoxue.imports.sources.children import (
+    CLAIM,
     ID_FIELDS,
     ChildIndex,
     duplicates_in_file,
@@ -44,13 +45,16 @@ from baoxue.imports.sources.children import (
     guardian_issues,
     id_issues,
     id_parser,
+    may_take_number,
+    plan_discrepancies,
+    write_discrepancies,
 )
 from baoxue.imports.sources.households import other_townships
 from baoxue.imports.sources.roster import ID_ALIASES
 from baoxue.imports.values import CellError, clean_text, parse_date, parse_sex
 from baoxue.registry.counts import counts_mark_stale
-from baoxue.registry.models import Child, Guardian
-from baoxue.registry.services import build_child
+from baoxue.registry.models import Child, Discrepancy, Guardian
+from baoxue.registry.services import apply_id_columns, build_child, id_columns
 
 CATEGORIES = {
     "1": "视力残疾",
@@ -274,7 +278,7 @@ class DisabilitySource:
         return list(issues)
 
     def plan(self, records: list[Record], ctx: Any) -> tuple[list[Planned], list[RowIssue]]:
-        issues = duplicates_in_file(records)
+        issues = duplicates_in_file(records, {f.name: f.label for f in self.fields})
         places = ctx.places
         keep = [r for r in records if not r.values.get("reject") and not r.values.get("skip")]
         index = ChildIndex(keep, ctx.township)
@@ -282,12 +286,21 @@ class DisabilitySource:
         earliest, latest = compulsory_birth_range(ctx.today)
         plan: list[Planned] = []
 
+        claimed: set[int] = set()
+
         def registered(record: Record, village: Any) -> bool:
-            """Whether the row is a registered child's (then planned or reported)."""
+            """Whether the row is a registered child's (then planned or reported). A row
+            whose number another child holds without the row bearing it out is not: it is
+            registered as a record of its own (CLAIM), asked once."""
+            if record.row_number in claimed:
+                return False
             child, problem = index.find(record, village, reveal=ctx.may_quote)
+            if CLAIM in record.values:
+                claimed.add(record.row_number)
             if problem is not None:
                 issues.append(problem)
-                return True
+                if problem.severity == "error":
+                    return True
             if child is None:
                 return False
             self._plan_registered(record, child, ctx, townships, plan, issues)
@@ -341,6 +354,9 @@ class DisabilitySource:
                     },
                 )
             )
+        plan_discrepancies(
+            plan, ctx, Discrepancy.Source.DISABILITY, index, child_of=lambda p: p.target
+        )
         return plan, issues
 
     def _plan_registered(
@@ -373,7 +389,7 @@ class DisabilitySource:
     @staticmethod
     def _changes(child: Child, card: Card) -> dict[str, tuple[Any, Any]]:
         changes: dict[str, tuple[Any, Any]] = {}
-        if not child.id_number_hash:
+        if may_take_number(child):
             changes["id_number"] = (child.id_status, card.id_info.value)
         if not child.has_disability:
             changes["has_disability"] = (_("否"), _("是"))
@@ -410,6 +426,8 @@ class DisabilitySource:
                 disability_card_enc=crypto.encrypt(card.number),
                 notes=v.get("notes", ""),
             )
+            if CLAIM in v:
+                apply_id_columns(child, id_columns(card.id_info.value).claimed())
             new_children.append(child)
             if v.get("guardian_name"):
                 guardians.append(
@@ -422,6 +440,10 @@ class DisabilitySource:
                     )
                 )
         Child.objects.bulk_create(new_children, batch_size=1000)
+        for p, child in zip(
+            [p for p in plan if p.action == Action.CREATE], new_children, strict=True
+        ):
+            p.record.values["child_id"] = child.pk
         Guardian.objects.bulk_create(guardians, batch_size=1000)
         progress("commit", len(new_children), len(plan))
         now = timezone.now()
@@ -456,11 +478,16 @@ class DisabilitySource:
                     "updated_at",
                 ],
             )
+        discrepancies = write_discrepancies(ctx)
         counts_mark_stale(county_ids={ctx.township.parent_id})
         log_action(
             actor=ctx.actor,
             action="import.disability_committed",
             obj=ctx.township,
-            data={"created": len(new_children), "updated": len(changed)},
+            data={
+                "created": len(new_children),
+                "updated": len(changed),
+                "discrepancies": discrepancies,
+            },
         )
         progress("commit", len(plan), len(plan))

@@ -35,9 +35,12 @@ from baoxue.imports.sources.base import (
     person_name,
 )
 from baoxue.imports.sources.children import (
+    CLAIM,
     GUARDIAN_COLUMNS,
     ID_FIELDS,
+    ITEMS,
     READ_BY_ENROLLMENT,
+    VARIANTS,
     ChildIndex,
     child_defaults,
     duplicates_in_file,
@@ -49,10 +52,15 @@ from baoxue.imports.sources.children import (
     id_issues,
     id_parser,
     known_guardians,
+    may_take_number,
     new_child_values,
     parse_left_behind,
     place_columns_of,
+    plan_discrepancies,
+    row_content,
+    row_items,
     save_guardians,
+    write_discrepancies,
 )
 from baoxue.imports.sources.roster import ID_ALIASES
 from baoxue.imports.values import (
@@ -65,7 +73,14 @@ from baoxue.imports.values import (
     parse_sex,
 )
 from baoxue.registry.counts import counts_mark_stale
-from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, Guardian, School
+from baoxue.registry.models import (
+    Child,
+    Discrepancy,
+    Enrollment,
+    EnrollmentEvent,
+    Guardian,
+    School,
+)
 from baoxue.registry.services import (
     CHILD_COLUMNS,
     ENDED_STATUSES,
@@ -189,6 +204,11 @@ def parse_student_number(value: object) -> str:
     if text and not (text[0] in "GLJ" or text.isdigit()):
         raise CellError(_("学籍号“%(text)s”格式不对，应为 G 加身份证号") % {"text": text})
     return text
+
+
+def _child_of(p: Planned) -> Child | None:
+    child: Child | None = p.record.values.get("child")
+    return child
 
 
 def _flag(label: str) -> Callable[[object], bool | None]:
@@ -329,7 +349,7 @@ class EnrollmentSource:
         return issues
 
     def plan(self, records: list[Record], ctx: Any) -> tuple[list[Planned], list[RowIssue]]:
-        issues = duplicates_in_file(records)
+        issues = duplicates_in_file(records, {f.name: f.label for f in self.fields})
         places, schools = ctx.places, ctx.schools
         keep: list[Record] = []
         # A file names a few dozen schools and a few hundred places, 100,000 times over:
@@ -464,9 +484,17 @@ class EnrollmentSource:
             existing = by_number.get(record.row_number)
             numbered = with_number.get(v["_number_hash"], []) if v["_number_hash"] else []
             child, problem = index.find(record, village, reveal=ctx.may_quote)
+            if CLAIM in v and existing is not None and existing.child_id == v[CLAIM]:
+                # The row's 学籍号 finds that child's 学籍, the one this row updates: the
+                # same student, whatever else the row says (the school corrected a name).
+                del v[CLAIM]
+                child = existing.child
+                index.compare(record, child, village)
+                problem = index.joined_issue(record, child, reveal=ctx.may_quote)
             if problem is not None:
                 issues.append(problem)
-                continue
+                if problem.severity == "error":
+                    continue
             row_hash = id_hash(record)
             if numbered and (
                 child.pk not in {e.child_id for e in numbered}
@@ -489,15 +517,16 @@ class EnrollmentSource:
                     )
                 )
                 continue
-            if child is None and numbered:
+            if child is None and numbered and CLAIM not in v:
                 # Found by its 学籍号 only: its child (an ended 学籍, or another school's, gives
                 # the child but not the enrollment to update).
                 child = (existing or max(numbered, key=lambda e: e.pk)).child
+                index.compare(record, child, village if v.get("village") else None)
             v["child"] = child
             # The 学籍 fills a blank: the ID number of a child registered without a valid one.
             given = (
                 {"id_number": ("", v["id_info"].value)}
-                if child is not None and row_hash and not child.id_number_hash
+                if child is not None and row_hash and may_take_number(child)
                 else {}
             )
             school = schools.peek(v["school_key"])
@@ -509,6 +538,8 @@ class EnrollmentSource:
                     # and 转入 here (a school importing its own list does not close another
                     # school's 学籍; that school's next file or the reconciliation will).
                     existing = others[0]
+            if CLAIM in v:
+                existing = None  # its own record: no enrollment of another child to update
             if existing is None:
                 plan.append(Planned(record, Action.CREATE, None, given))
                 continue
@@ -524,6 +555,7 @@ class EnrollmentSource:
         plan, same = self._one_row_each(plan)
         issues += same
         issues += self._one_number_each(plan)
+        plan_discrepancies(plan, ctx, Discrepancy.Source.ENROLLMENT, index, child_of=_child_of)
         planned = {p.record.row_number for p in plan}
         not_planned = [r.values for r in records if r.row_number not in planned]
         self._absent_from_list(plan, keep, ctx, named=not_planned + ctx.rejected_values)
@@ -660,9 +692,10 @@ class EnrollmentSource:
     @staticmethod
     def _one_row_each(plan: list[Planned]) -> tuple[list[Planned], list[RowIssue]]:
         """Rows of one school that found the same 学籍 (one by its 学籍号, another by its ID
-        number or by name) are one student written twice: none of them is imported, rather
-        than the last one winning. (Rows of two schools may: the old school's 转出 and the
-        new school's 在读 of a student who moved.)"""
+        number or by name) are one student written twice: the fullest row is imported, the
+        others set aside with what they say of the child differently kept as discrepancies
+        (VARIANTS), and what they say of the 学籍 in their warning. (Rows of two schools may
+        both stand: the old school's 转出 and the new school's 在读 of a student who moved.)"""
         groups: dict[tuple[Any, ...], list[Planned]] = {}
         for p in plan:
             v = p.record.values
@@ -675,17 +708,49 @@ class EnrollmentSource:
             return plan, []
         issues: list[RowIssue] = []
         dropped: set[int] = set()
+        labels = {f.name: f.label for f in EnrollmentSource.fields}
         for ps in twice:
-            rows = "、".join(str(p.record.row_number) for p in ps)
-            for p in ps:
+            contents = [row_content(p.record) for p in ps]
+            best = max(range(len(ps)), key=lambda i: (len(contents[i]), -i))
+            kept = ps[best]
+            kept_items = row_items(kept.record)
+            for i, p in enumerate(ps):
+                if p is kept:
+                    continue
                 dropped.add(id(p))
+                differs = [
+                    (item, value, p.record.row_number)
+                    for item, value in row_items(p.record).items()
+                    if kept_items.get(item) != value
+                ]
+                kept.record.values.setdefault(VARIANTS, []).extend(differs)
+                other = [
+                    k
+                    for k in sorted(set(contents[i]) | set(contents[best]))
+                    if contents[i].get(k) != contents[best].get(k) and k not in ITEMS
+                ]
+                if "id_info" in other and "id_number" in kept.changes:
+                    # Two numbers for one child: neither is written (_one_number_each).
+                    del kept.changes["id_number"]
+                    if kept.action == Action.UPDATE and not kept.changes:
+                        kept.action = Action.UNCHANGED
                 issues.append(
                     RowIssue(
                         p.record.row_number,
                         "姓名",
                         "same_student",
-                        _("第 %(rows)s 行是同一名学生的同一条学籍，但内容不同，均未导入，请核实")
-                        % {"rows": rows},
+                        _(
+                            "与第 %(row)s 行是同一名学生的同一条学籍，已按第 %(row)s 行（信息较全的"
+                            "一行）导入%(other)s；请核对"
+                        )
+                        % {
+                            "row": kept.record.row_number,
+                            "other": _("，本行的%(cols)s与之不同")
+                            % {"cols": "、".join(str(labels.get(k, k)) for k in other)}
+                            if other
+                            else "",
+                        },
+                        "warning",
                     )
                 )
         return [p for p in plan if id(p) not in dropped], issues
@@ -1017,6 +1082,7 @@ class EnrollmentSource:
         if stale := ctx.notes.get("stale_fingerprints"):
             update_rows(Enrollment, ["import_fingerprint"], stale)
         ids_given = self._give_id_numbers(plan, now)
+        discrepancies = write_discrepancies(ctx)
         # Registered children named with a guardian: the blanks of their families filled.
         guardians_filled = save_guardians(
             [
@@ -1051,6 +1117,7 @@ class EnrollmentSource:
                 "guardians_added": written["Guardian"] + guardians_filled,
                 "absent_from_list": len(absent),
                 "id_numbers_given": ids_given,
+                "discrepancies": discrepancies,
             },
         )
         progress("commit", len(plan), len(plan))

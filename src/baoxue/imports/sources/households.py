@@ -44,18 +44,29 @@ from baoxue.imports.sources.base import (
     required_text,
 )
 from baoxue.imports.sources.children import (
+    CLAIM,
     ChildIndex,
     duplicates_in_file,
     id_hash,
     id_issues,
     id_parser,
+    plan_discrepancies,
+    write_discrepancies,
 )
 from baoxue.imports.sources.roster import ID_ALIASES
 from baoxue.imports.values import CellError, clean_text, parse_date
 from baoxue.registry.counts import counts_mark_stale
-from baoxue.registry.models import Child, Household, Region
+from baoxue.registry.models import Child, Discrepancy, Household, Region
 
 Monitoring = Household.MonitoringType
+
+
+def _child_of(p: Planned) -> Child | None:
+    """The registered child a row of the list is (most rows are adults: None)."""
+    child: Child | None = p.record.values.get("child_found")
+    return child
+
+
 # A row that says "监测对象" without saying which kind.
 MONITORED_UNSPECIFIED = "?"
 HEAD_RELATIONS = frozenset({"户主", "本人", "户主本人", "本人（户主）", "本人(户主)"})
@@ -344,7 +355,7 @@ class HouseholdsSource:
 
     # -- the whole file --------------------------------------------------------------------------
     def plan(self, records: list[Record], ctx: Any) -> tuple[list[Planned], list[RowIssue]]:
-        issues = duplicates_in_file(records)
+        issues = duplicates_in_file(records, {f.name: f.label for f in self.fields})
         places = ctx.places
         keep: list[Record] = []
         for record in records:
@@ -380,9 +391,21 @@ class HouseholdsSource:
             # same name and the number's birth date).
             village = places.villages.get(v["village_key"]) if id_hash(record) else None
             child, problem = index.find(record, village, reveal=ctx.may_quote)
+            if CLAIM in v:
+                # The list registers no child: a row that does not bear its number out is
+                # kept in its household, tied to no child.
+                del v[CLAIM]
+                problem = RowIssue(
+                    n,
+                    "身份证号",
+                    "id_claimed",
+                    _("身份证号与系统中已登记的儿童相同，但姓名对不上，未关联到该儿童，请核实"),
+                    "warning",
+                )
             if problem is not None:
                 issues.append(problem)
-                continue
+                if problem.severity == "error":
+                    continue
             if child is not None and child.township_id != ctx.township.pk:
                 issues.append(
                     RowIssue(
@@ -395,6 +418,7 @@ class HouseholdsSource:
                     )
                 )
                 child = None
+            v["child_found"] = child
             group = groups.get(key)
             if group is None:
                 group = groups[key] = HouseholdPlan(
@@ -421,6 +445,7 @@ class HouseholdsSource:
                 continue
             plan.extend(self._plan_group(group, households, issues))
         plan.sort(key=lambda p: p.record.row_number)
+        plan_discrepancies(plan, ctx, Discrepancy.Source.HOUSEHOLDS, index, child_of=_child_of)
         return plan, issues
 
     @staticmethod
@@ -697,6 +722,7 @@ class HouseholdsSource:
             children.append(child)
         if children:
             update_objects(children, ["household", "version", "updated_at"])
+        discrepancies = write_discrepancies(ctx)
         counts_mark_stale(county_ids={ctx.township.parent_id})
         log_action(
             actor=ctx.actor,
@@ -706,6 +732,7 @@ class HouseholdsSource:
                 "households_created": len(new),
                 "households_updated": len(changed),
                 "children_attached": len(children),
+                "discrepancies": discrepancies,
             },
         )
         progress("commit", len(plan), len(plan))

@@ -17,6 +17,7 @@ from baoxue.core.bulk import (
     write_all,
 )
 from baoxue.core.services import log_action
+from baoxue.core.text import pinyin_keys
 from baoxue.imports.places import place_record
 from baoxue.imports.sources.base import (
     Action,
@@ -29,6 +30,8 @@ from baoxue.imports.sources.base import (
 )
 from baoxue.imports.sources.children import (
     CHUNK,
+    DIFFERS,
+    FINDINGS,
     GUARDIAN_COLUMNS,
     ID_FIELDS,
     READ_BY_ROSTER,
@@ -43,17 +46,25 @@ from baoxue.imports.sources.children import (
     id_issues,
     id_parser,
     known_guardians,
+    may_take_number,
     new_child_values,
+    origin,
     parse_left_behind,
     place_columns_of,
+    plan_discrepancies,
     save_guardians,
+    write_discrepancies,
 )
 from baoxue.imports.values import CellError, clean_text, parse_bool, parse_date, parse_sex
 from baoxue.registry.counts import counts_mark_stale
-from baoxue.registry.models import Child, Guardian, Household
-from baoxue.registry.services import CHILD_COLUMNS
+from baoxue.registry.models import Child, Discrepancy, Guardian, Household
+from baoxue.registry.services import CHILD_COLUMNS, Finding
 
 ID_ALIASES = ("身份证号码", "公民身份号码", "身份证件号", "身份证件号码", "证件号码", "身份证")
+
+
+def _target(p: Planned) -> Any:
+    return p.target
 
 
 def _flag(label: str) -> Callable[[object], bool | None]:
@@ -165,7 +176,7 @@ class RosterSource:
         return list(record.warnings)
 
     def plan(self, records: list[Record], ctx: Any) -> tuple[list[Planned], list[RowIssue]]:
-        issues = duplicates_in_file(records)
+        issues = duplicates_in_file(records, {f.name: f.label for f in self.fields})
         places = ctx.places
         keep: list[Record] = []
         for record in records:
@@ -202,7 +213,8 @@ class RosterSource:
             )
             if problem is not None:
                 issues.append(problem)
-                continue
+                if problem.severity == "error":
+                    continue
             if child is None:
                 plan.append(Planned(record, Action.CREATE))
                 continue
@@ -217,6 +229,7 @@ class RosterSource:
                 )
                 continue
             changes = child_fields_changed(child, self._child_values(record, ctx))
+            self._authority(record, child, changes)
             group_key = record.values.get("group_key", "")
             group = places.groups.get((village.pk, group_key)) if village and group_key else None
             moved_village = village is None or child.village_id != village.pk
@@ -229,7 +242,7 @@ class RosterSource:
                     f"{record.values['village']} {record.values.get('group', '')}".strip(),
                 )
             info = record.values.get("id_info")
-            if info is not None and info.is_valid and not child.id_number_hash:
+            if info is not None and info.is_valid and may_take_number(child):
                 changes["id_number"] = (child.id_status, info.value)
             v = record.values
             guardian = guardian_change(v, guardians.get(child.pk, {}), fill_only=False)
@@ -241,7 +254,33 @@ class RosterSource:
             plan.append(
                 Planned(record, Action.UPDATE if changes else Action.UNCHANGED, child, changes)
             )
+        plan_discrepancies(plan, ctx, Discrepancy.Source.ROSTER, index, child_of=_target)
         return plan, issues
+
+    @staticmethod
+    def _authority(record: Record, child: Child, changes: dict[str, tuple[Any, Any]]) -> None:
+        """The 户籍 is the authority on who a child is. A child registered from another list
+        (a 学籍, the 残联's) takes the roster's name, birth date, sex and ethnicity, and the
+        other list's values are kept as discrepancies for its school to correct. A child
+        already on the roster keeps its name and birth date (a person decides between two
+        rosters: FINDINGS); its sex and ethnicity follow the newer roster, as its village."""
+        v = record.values
+        differs = v.get(DIFFERS, [])
+        findings: list[Finding] = []
+        row = record.row_number
+        if child.on_roster:
+            for item, held, value in differs:
+                if item in {"name", "birth_date"}:
+                    changes.pop(item, None)
+                    findings.append(Finding(item, "roster", value, held, "roster", row, child.pk))
+        else:
+            was = origin(child)
+            for item, held, value in differs:
+                if item in {"name", "birth_date", "sex", "ethnicity"}:
+                    if item == "name":
+                        changes["name"] = (child.name, v["name"])
+                    findings.append(Finding(item, was, held, value, "roster", row, child.pk))
+        v[FINDINGS] = findings
 
     @staticmethod
     def _child_values(record: Record, ctx: Any) -> dict[str, Any]:
@@ -305,6 +344,7 @@ class RosterSource:
                 guardian = guardian_values(child_id, v)
                 if guardian is not None:
                     guardians.add(guardian)
+                v["child_id"] = child_id
                 if i % 2000 == 0:
                     progress("commit", i, len(plan))
             written = write_all([children, guardians])
@@ -331,6 +371,10 @@ class RosterSource:
                     fields |= set(ID_FIELDS)
                 elif name in {"guardian", "household"}:
                     continue  # written below with the households and guardians
+                elif name == "name":
+                    child.name = new
+                    child.name_pinyin, child.name_initials = pinyin_keys(new)
+                    fields |= {"name", "name_pinyin", "name_initials"}
                 elif name == "village_id":
                     village = places.village(v["village_key"])
                     child.village = village
@@ -352,12 +396,17 @@ class RosterSource:
             [(p.target.pk, p.record.values) for p in plan if p.action != Action.CREATE],
             fill_only=False,
         )
+        discrepancies = write_discrepancies(ctx)
         counts_mark_stale(county_ids={ctx.township.parent_id})
         log_action(
             actor=ctx.actor,
             action="import.roster_committed",
             obj=ctx.township,
-            data={"created": written["Child"], "updated": len(changed)},
+            data={
+                "created": written["Child"],
+                "updated": len(changed),
+                "discrepancies": discrepancies,
+            },
         )
         progress("commit", len(plan), len(plan))
 

@@ -125,10 +125,11 @@ def test_a_rejected_row_still_lists_its_student(world, persona, tmp_path, ids):
 
 def test_a_row_rejected_by_the_plan_still_lists_its_student(world, persona, tmp_path, ids):
     wu = world.child("吴俊辉")
-    conflict = row("吴俊辉改", wu.id_number)  # his ID number under another name: rejected
-    path = _file(tmp_path, [row("黄一", ids[0]), conflict])
+    # His row, with a grade his primary school does not have: rejected.
+    wrong = row("吴俊辉", wu.id_number, grade="八年级")
+    path = _file(tmp_path, [row("黄一", ids[0]), wrong])
     outcome = _import(world, persona, path)
-    assert [i.code for i in outcome.issues if i.severity == "error"] == ["conflict"]
+    assert [i.code for i in outcome.issues if i.severity == "error"] == ["grade"]
     absent = Enrollment.objects.exclude(absent_from_list_since=None)
     assert [e.child.name for e in absent] == ["伍军辉"]
 

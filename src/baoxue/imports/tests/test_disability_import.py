@@ -14,7 +14,7 @@ from baoxue.imports.sources.base import Action
 from baoxue.imports.sources.disability import DisabilitySource, parse_card
 from baoxue.imports.tests.helpers import write_xlsx
 from baoxue.imports.values import CellError
-from baoxue.registry.models import Child, Guardian
+from baoxue.registry.models import Child, Discrepancy, Guardian
 from baoxue.registry.tests.factories import make_id_number
 
 DISABILITY = DisabilitySource()
@@ -193,8 +193,12 @@ def test_columns_that_disagree_with_the_card(world, persona, tmp_path):
         [2, "吴俊辉", "男", yu + "52", "", "", "", "", "", "", "", "", jun],
         # A numeric ID cell is refused, whatever the card says.
         [3, "吴俊辉", "男", jun + "14", "", "", "", "", "", "", "", "", float(jun[:17] + "0")],
-        # The card's ID belongs to a registered child with another name.
+        # The card's ID belongs to a registered child with a shorter name (the surname, sex
+        # and birth date agree): his, with the name kept as a discrepancy.
         [4, "吴军", "男", jun + "14", "", "", "", "", "", "", "", "", ""],
+        # The card's ID belongs to a registered child of another surname: a record of its
+        # own, claiming the number, for a person to decide.
+        [5, "黄明", "男", yu + "52", "", "", "", "乌岭村", "", "", "", "", ""],
     ]  # fmt: skip
     path = write_xlsx(tmp_path / "c.xlsx", rows)
     outcome = pipeline.run(path, DISABILITY, ctx_for(world, persona), commit=True)
@@ -204,10 +208,17 @@ def test_columns_that_disagree_with_the_card(world, persona, tmp_path):
     assert by_row[2] == [("warning", "card_disagrees"), ("warning", "card_disagrees")]
     assert by_row[3] == [("error", "card_mismatch")]
     assert by_row[4] == [("error", "cell")]
-    assert by_row[5] == [("error", "conflict")]
-    assert [p.record.values["name"] for p in outcome.plan] == ["龙雨欣"]
+    assert by_row[5] == [("warning", "discrepancy")]
+    assert by_row[6] == [("warning", "id_claimed")]
+    assert [p.record.values["name"] for p in outcome.plan] == ["龙雨欣", "吴军", "黄明"]
     assert world.child("龙雨欣").disability_category == "智力残疾"
-    assert not world.child("吴俊辉").has_disability
+    jun_child = world.child("吴俊辉")
+    assert jun_child.has_disability and jun_child.name == "吴俊辉"
+    found = Discrepancy.objects.get(child=jun_child)
+    assert (found.item, found.source, found.value) == ("name", "disability", "吴军")
+    claimed = Child.objects.get(name="黄明")
+    assert claimed.id_status == "claimed" and claimed.id_number_hash == ""
+    assert claimed.id_claim_hash == world.child("龙雨欣").id_number_hash
 
 
 def test_a_child_of_another_township_is_not_imported(world, persona, tmp_path):

@@ -10,7 +10,7 @@ from baoxue.imports import pipeline
 from baoxue.imports.registry import SOURCES
 from baoxue.imports.sources.base import Action
 from baoxue.imports.tests.helpers import ENROLLMENT_HEADER, write_xlsx
-from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, School
+from baoxue.registry.models import Child, Discrepancy, Enrollment, EnrollmentEvent, School
 from baoxue.registry.tests.factories import make_id_number
 
 SOURCE = SOURCES["enrollment"]
@@ -167,20 +167,28 @@ def found_twice(world, persona, tmp_path, *, second_school, second_grade):
     )
 
 
-def test_one_student_found_twice_by_one_file_is_not_imported(world, persona, tmp_path):
-    """Both rows at one school, with different ID numbers: neither is written."""
+def test_one_student_found_twice_by_one_file_keeps_the_fuller_row(world, persona, tmp_path):
+    """Both rows at one school, with different ID numbers: the row with the 学籍号 is
+    imported, the other set aside with a warning that says what differs; neither number is
+    written, and the misspelt name is kept as a discrepancy."""
     outcome = found_twice(
         world, persona, tmp_path, second_school="2145993201", second_grade="七年级"
     )
-    # One student written twice: neither row is imported, rather than the last one winning.
-    assert [(i.row_number, i.code) for i in outcome.issues] == [
-        (2, "same_student"),
-        (3, "same_student"),
-    ]
-    assert "第 2、3 行" in outcome.issues[0].message
-    assert outcome.plan == []
+    issues = [(i.row_number, i.code, i.severity) for i in outcome.issues]
+    assert (3, "same_student", "warning") in issues
+    assert not [i for i in issues if i[2] == "error"]
+    message = next(i.message for i in outcome.issues if i.code == "same_student")
+    assert "第 2 行" in message and "身份证件号" in message
+    assert [p.record.row_number for p in outcome.plan] == [2]
     li = world.child("石丽")
     assert (li.id_number, li.id_status) == ("", "empty")
+    found = Discrepancy.objects.get(child=li)
+    assert (found.item, found.source, found.value, found.registry_value) == (
+        "name",
+        "enrollment",
+        "石莉",
+        "石丽",
+    )
 
 
 def test_two_schools_giving_one_child_two_numbers_give_neither(world, persona, tmp_path):
@@ -294,13 +302,15 @@ def test_a_school_users_file_naming_an_unknown_school_creates_none(world, person
 def test_a_school_named_only_by_rejected_rows_is_not_proposed(world, persona, tmp_path, ids):
     first = write_xlsx(tmp_path / "a.xlsx", [ENROLLMENT_HEADER, row("石甲", ids[0])])
     pipeline.run(first, SOURCE, ctx_for(world, persona), commit=True)
-    # The same ID number under another name: rejected by the plan, after its school was read.
-    line = row("石不同", ids[0], school="")
+    # 石甲's 学籍号 with another child's new ID number: rejected by the plan, after its
+    # school was read.
+    line = row("石不同", ids[1], school="")
+    line[3] = "G" + ids[0]
     line[6] = "培秀苗族乡江口教学点"
     path = write_xlsx(tmp_path / "b.xlsx", [ENROLLMENT_HEADER, line])
     ctx = ctx_for(world, persona)
     outcome = pipeline.run(path, SOURCE, ctx, commit=True)
-    assert [i.code for i in outcome.issues if i.severity == "error"] == ["conflict"]
+    assert [i.code for i in outcome.issues if i.severity == "error"] == ["number_other_child"]
     assert ctx.schools.proposals() == []
     assert not School.objects.filter(name="培秀苗族乡江口教学点").exists()
 

@@ -13,7 +13,7 @@ from baoxue.imports.reading import FileRefused
 from baoxue.imports.registry import SOURCES
 from baoxue.imports.sources.base import Action
 from baoxue.imports.tests.helpers import ROSTER_HEADER, write_xlsx
-from baoxue.registry.models import Child, Guardian, Household, Region
+from baoxue.registry.models import Child, Discrepancy, Guardian, Household, Region
 from baoxue.registry.tests.factories import make_id_number
 
 ROSTER = SOURCES["roster"]
@@ -183,7 +183,9 @@ def test_bad_rows_are_reported_row_by_row_and_good_rows_still_plan(world, person
     assert not Child.objects.filter(name="乙").exists()  # validation writes nothing
 
 
-def test_conflict_with_an_existing_child_is_reported_not_guessed(world, persona, tmp_path):
+def test_another_name_on_a_registered_number_is_joined_and_kept(world, persona, tmp_path):
+    """吴军 with 吴俊辉's number, his birth date and sex: his row (a 曾用名), imported; the
+    roster child keeps his name, and the other is kept for a person to settle."""
     existing = world.child("吴俊辉")
     path = write_xlsx(
         tmp_path / "c.xlsx",
@@ -206,10 +208,19 @@ def test_conflict_with_an_existing_child_is_reported_not_guessed(world, persona,
         ],
     )
     outcome = pipeline.run(path, ROSTER, ctx_for(world, persona), commit=True)
-    assert outcome.rejected_rows == 1
-    assert "姓名" in outcome.issues[0].message and "吴俊辉" in outcome.issues[0].message
+    assert outcome.rejected_rows == 0
+    [issue] = outcome.issues
+    assert (issue.code, issue.severity) == ("discrepancy", "warning")
+    assert "姓名" in issue.message and "吴俊辉" in issue.message
     assert world.child("吴俊辉").name == "吴俊辉"
     assert not Child.objects.filter(name="吴军").exists()
+    found = Discrepancy.objects.get(child=existing)
+    assert (found.item, found.source, found.value, found.registry_value) == (
+        "name",
+        "roster",
+        "吴军",
+        "吴俊辉",
+    )
 
 
 def test_a_child_registered_without_an_id_number_gets_it_from_the_roster(world, persona, tmp_path):
@@ -256,20 +267,25 @@ def test_two_numbers_for_one_unnumbered_child_are_not_guessed(world, persona, tm
         ["石丽", "女", first, "", "", "高岜村", "", "", "", "", "", ""],
         ["石丽", "女", second, "", "", "高岜村", "", "", "", "", "", ""],
     ]
-    outcome = pipeline.run(
-        write_xlsx(tmp_path / "r.xlsx", rows), ROSTER, ctx_for(world, persona), commit=True
-    )
-    # Neither row is taken: which one is 石丽 does not depend on the order of the rows.
-    assert [(i.row_number, i.code) for i in outcome.issues] == [(2, "ambiguous"), (3, "ambiguous")]
-    assert "与第 3 行同名" in outcome.issues[0].message
-    assert "与第 2 行同名" in outcome.issues[1].message
-    assert world.child("石丽").id_number == ""
-    assert Child.objects.filter(name="石丽").count() == 1
+    path = write_xlsx(tmp_path / "r.xlsx", rows)
     # A village's user is not told what the registry holds.
     village_ctx = ctx_for(world, persona, "outsider", village_ids=frozenset({world.village_b.pk}))
-    outcome = pipeline.run(write_xlsx(tmp_path / "r.xlsx", rows), ROSTER, village_ctx, commit=False)
+    outcome = pipeline.run(path, ROSTER, village_ctx, commit=False)
     assert [i.code for i in outcome.issues] == ["ambiguous", "ambiguous"]
     assert "系统中" not in outcome.issues[0].message
+    li = world.child("石丽")
+    outcome = pipeline.run(path, ROSTER, ctx_for(world, persona), commit=True)
+    # Neither row is given to her: which one is 石丽 does not depend on the order of the
+    # rows. Both are kept, as children of their own numbers, with a warning to check.
+    assert [(i.row_number, i.code, i.severity) for i in outcome.issues] == [
+        (2, "ambiguous", "warning"),
+        (3, "ambiguous", "warning"),
+    ]
+    assert "与第 3 行同名" in outcome.issues[0].message
+    assert "与第 2 行同名" in outcome.issues[1].message
+    li.refresh_from_db()
+    assert li.id_number == ""
+    assert Child.objects.filter(name="石丽").count() == 3
 
 
 def test_duplicate_rows_in_a_file(world, persona, tmp_path, ids):
@@ -277,8 +293,19 @@ def test_duplicate_rows_in_a_file(world, persona, tmp_path, ids):
     other = ["潘乙", "男", ids["a"], "2015-04-01", "苗族", "乌岭村", "", "", "", "", "", ""]
     path = write_xlsx(tmp_path / "d.xlsx", [ROSTER_HEADER, row, list(row), other])
     outcome = pipeline.run(path, ROSTER, ctx_for(world, persona), commit=True)
-    assert outcome.rejected_rows == 3
-    assert not Child.objects.filter(name__in=["潘甲", "潘乙"]).exists()
+    # One child: the repeat skipped, 潘乙 (the same surname, sex and birth date) set aside
+    # with its name kept as a discrepancy of 潘甲.
+    assert outcome.rejected_rows == 0
+    assert [(i.row_number, i.code) for i in outcome.issues] == [(3, "repeat"), (4, "duplicate")]
+    pan = Child.objects.get(name="潘甲")
+    assert not Child.objects.filter(name="潘乙").exists()
+    found = Discrepancy.objects.get(child=pan)
+    assert (found.item, found.value, found.registry_value, found.row_number) == (
+        "name",
+        "潘乙",
+        "潘甲",
+        4,
+    )
 
 
 def test_exact_repeat_is_skipped_with_a_warning(world, persona, tmp_path, ids):
@@ -314,18 +341,19 @@ def test_a_village_named_only_by_a_rejected_row_is_not_created(world, persona, t
         [ROSTER_HEADER, ["新甲", "男", ids["a"], "2015-04-01", "苗族", "乌岭村"] + [""] * 6],
     )
     pipeline.run(first, ROSTER, ctx_for(world, persona), commit=True)
-    # The same ID number under another name, in a village the registry does not have: the
-    # row is rejected by the plan (after its places were read), so the village is not made.
+    # Another township's child, in a village the registry does not have: the row is
+    # rejected by the plan (after its places were read), so the village is not made.
+    ming = world.child("覃明")
     path = write_xlsx(
         tmp_path / "b.xlsx",
         [
             ROSTER_HEADER,
-            ["新乙", "男", ids["a"], "2015-04-01", "苗族", "新平村", "坳头屯"] + [""] * 5,
+            ["覃明", "男", ming.id_number, "", "壮族", "新平村", "坳头屯"] + [""] * 5,
         ],
     )
     ctx = ctx_for(world, persona)
     outcome = pipeline.run(path, ROSTER, ctx, commit=True)
-    assert [i.code for i in outcome.issues if i.severity == "error"] == ["conflict"]
+    assert [i.code for i in outcome.issues if i.severity == "error"] == ["elsewhere"]
     assert ctx.places.proposals() == {"villages": [], "groups": []}
     assert not Region.objects.filter(name__in=["新平村", "坳头屯"]).exists()
 

@@ -128,7 +128,7 @@ def test_a_skipped_row_is_labelled_skipped(
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("imports:batch_validate", args=[batch.public_id]), mapping)
     page = client.get(reverse("imports:batch_detail", args=[batch.public_id])).content.decode()
-    assert "与第 2 行完全相同" in page
+    assert "与第 2 行内容相同" in page
     assert "提醒（该行跳过）" in page and "提醒（该行导入）" not in page
     batch.refresh_from_db()
     assert (batch.rows_created, batch.rows_unchanged, batch.rows_skipped) == (1, 0, 1)
