@@ -17,8 +17,15 @@ Linking, in order, each step only for records the earlier steps left unlinked:
    and sex; names compared by characters and by pinyin (吴/伍, 龙/隆 are close); a unique best
    candidate at or above ``auto_score`` is linked, one at or above ``review_score`` (or a tie:
    many children share a name) goes to the review queue.
+   ``id_typo``: two valid numbers, each passing its own check character, one slip apart (one
+   of the first 17 digits, or two neighbours swapped: a system that computes the check
+   character for whatever was typed) are one child when the names agree (characters or
+   sound), and the sex and the birth date too; a near pair with weaker evidence goes to the
+   review queue, never to a link. Other valid, different numbers are two people.
 
-Two valid, different ID numbers are two different people: they are never linked by name.
+``id_claim``: a record that only claims a number another record holds (its row did not
+bear the number out: registry Child.IdStatus.CLAIMED) is put in the review queue beside
+that record, never linked to it by the engine.
 """
 
 from __future__ import annotations
@@ -39,7 +46,9 @@ DECIDED = "decided"
 ID = "id"
 ID_REPAIR = "id_repair"
 NAME = "name"
-METHODS = (SAME, DECIDED, ID, ID_REPAIR, NAME)
+ID_TYPO = "id_typo"
+ID_CLAIM = "id_claim"
+METHODS = (SAME, DECIDED, ID, ID_REPAIR, NAME, ID_TYPO, ID_CLAIM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,9 @@ class Person:
     id_number: str = ""
     place: int | None = None  # the village, for tie-breaking
     id_valid: bool = False
+    # The number (in id_number's form for a valid one) that this record claims while another
+    # record holds it ('' for none).
+    claim: str = ""
 
 
 def person(
@@ -171,6 +183,22 @@ def _same(number: str) -> str:
     return number
 
 
+def one_slip(a: str, b: str) -> bool:
+    """Two 18-character numbers one typo apart in their first 17 characters: one differs, or
+    two neighbours are swapped (the check characters are not compared: each is valid)."""
+    if len(a) != 18 or len(b) != 18:
+        return False
+    diff = [i for i in range(17) if a[i] != b[i]]
+    if len(diff) == 1:
+        return True
+    return (
+        len(diff) == 2
+        and diff[1] == diff[0] + 1
+        and a[diff[0]] == b[diff[1]]
+        and a[diff[1]] == b[diff[0]]
+    )
+
+
 def link(
     left: Iterable[Person],
     right: Iterable[Person],
@@ -178,10 +206,13 @@ def link(
     decisions: Mapping[tuple[int, int], bool] | None = None,
     settings: LinkSettings | None = None,
     id_key: Callable[[str], str] = _same,
+    digits: Callable[[int], str] | None = None,
 ) -> Linkage:
     """Link the two lists (see the module's docstring). Each record takes at most one link.
 
-    `id_key` turns a repaired number (digits) into the form valid numbers are given in."""
+    `id_key` turns a repaired number (digits) into the form valid numbers are given in;
+    `digits` gives a valid record's number as its digits (by key), for the id_typo rule
+    (without it, two valid numbers are never compared)."""
     settings = settings or LinkSettings()
     decisions = decisions or {}
     lefts = {p.key: p for p in left}
@@ -197,6 +228,7 @@ def link(
         free_r.pop(rk, None)
 
     rejected = {pair for pair, ok in decisions.items() if not ok}
+    ok_pairs = {pair: True for pair, ok in decisions.items() if ok}
 
     # 1. the same child on both sides
     for key in [k for k in lefts if k in free_r]:
@@ -227,6 +259,20 @@ def link(
                 for rk in rks:
                     if (lk, rk) not in rejected:
                         out.review.append(Link(lk, rk, ID, 0.9))
+    # A record claiming a number another record holds: beside it in the review queue.
+    holders: dict[str, set[int]] = defaultdict(set)
+    for side in (lefts, rights):
+        for p in side.values():
+            if p.id_valid:
+                holders[p.id_number].add(p.key)  # a child on both sides is one record
+    for claimant_is_left, side in ((True, lefts), (False, rights)):
+        for p in side.values():
+            if not p.claim or (not claimant_is_left and p.key in lefts):
+                continue
+            for holder in sorted(holders.get(p.claim, ())):
+                pair = (p.key, holder) if claimant_is_left else (holder, p.key)
+                if holder != p.key and pair not in rejected and ok_pairs.get(pair) is None:
+                    out.review.append(Link(*pair, ID_CLAIM, 0.5))
     reviewed = {(r.left, r.right) for r in out.review}
     # 4. a damaged number one slip away from a number on the other side
     for damaged, other_valid, damaged_is_left in (
@@ -260,17 +306,31 @@ def link(
         if p.birth is not None:
             blocks_l[(p.birth, p.sex, _syllable(p.name[:1]))].append(p)
     linked_left = {x.left for x in out.links}
-    proposals: list[tuple[float, int, int]] = []
+    proposals: list[tuple[float, int, int, str]] = []
     best_r: dict[int, list[tuple[float, int]]] = defaultdict(list)
     best_l: dict[int, list[tuple[float, int]]] = defaultdict(list)
     for p in free_r.values():
         if p.birth is None:
             continue
         for q in _block(blocks_l, p):
-            if q.id_valid and p.id_valid:
-                continue  # two valid, different numbers: two people
             if (q.key, p.key) in rejected:
                 continue
+            method = NAME
+            if q.id_valid and p.id_valid:
+                # Two valid, different numbers: two people, unless one slip apart (the
+                # names first: they are cheap, the digits need decrypting).
+                if digits is None:
+                    continue
+                similarity = name_similarity(q.name, p.name)
+                if similarity < settings.review_score or not one_slip(digits(q.key), digits(p.key)):
+                    continue
+                agree = similarity >= 0.96 and bool(q.sex) and q.sex == p.sex
+                if not agree:
+                    if (q.key, p.key) not in reviewed:
+                        reviewed.add((q.key, p.key))
+                        out.review.append(Link(q.key, p.key, ID_TYPO, round(similarity, 4)))
+                    continue
+                method = ID_TYPO
             score = name_similarity(q.name, p.name)
             if q.place is not None and q.place == p.place:
                 score += 0.02  # not capped: the same name in the same village beats another's
@@ -278,10 +338,10 @@ def link(
                 score -= 0.03  # a roster child already tied to a record is the less likely one
 
             if score >= settings.review_score:
-                proposals.append((score, q.key, p.key))
+                proposals.append((score, q.key, p.key, method))
                 best_r[p.key].append((score, q.key))
                 best_l[q.key].append((score, p.key))
-    for score, lk, rk in sorted(proposals, reverse=True):
+    for score, lk, rk, method in sorted(proposals, reverse=True):
         if rk not in free_r:
             continue
         # Another roster record as good for this 学籍 record, or another 学籍 record as good
@@ -289,10 +349,10 @@ def link(
         rivals = [s for s, k in best_r[rk] if k != lk] + [s for s, k in best_l[lk] if k != rk]
         unique = not any(s >= score - settings.tie_margin for s in rivals)
         if score >= settings.auto_score and unique:
-            take(lk, rk, NAME, round(min(score, 1.0), 4))
+            take(lk, rk, method, round(min(score, 1.0), 4))
         elif (lk, rk) not in reviewed:
             reviewed.add((lk, rk))
-            out.review.append(Link(lk, rk, NAME, round(min(score, 1.0), 4)))
+            out.review.append(Link(lk, rk, method, round(min(score, 1.0), 4)))
     # A pair linked after all needs no review.
     linked = {(link.left, link.right) for link in out.links}
     out.review = [r for r in out.review if (r.left, r.right) not in linked]
@@ -481,6 +541,7 @@ def reconcile(
     decisions: Mapping[tuple[int, int], bool] | None = None,
     link_settings: LinkSettings | None = None,
     id_key: Callable[[str], str] = _same,
+    digits: Callable[[int], str] | None = None,
 ) -> tuple[list[Result], Linkage]:
     """Link the roster side (children on the roster) to the 学籍 side (children with a 学籍)
     and categorise every child once: a 学籍-only record tied to a roster record is carried by
@@ -488,7 +549,9 @@ def reconcile(
     by_key = {c.person.key: c for c in children}
     left = [c.person for c in by_key.values() if c.on_roster]
     right = [c.person for k, c in by_key.items() if k in enrollments]
-    linkage = link(left, right, decisions=decisions, settings=link_settings, id_key=id_key)
+    linkage = link(
+        left, right, decisions=decisions, settings=link_settings, id_key=id_key, digits=digits
+    )
     by_left = linkage.by_left()
     partners = linkage.partners()
     carried = {x.right for x in linkage.links if x.left != x.right}

@@ -50,6 +50,8 @@ METHOD_LABELS = {
     engine.ID: _("身份证号一致"),
     engine.ID_REPAIR: _("身份证号纠错"),
     engine.NAME: _("姓名与出生日期"),
+    engine.ID_TYPO: _("身份证号一位之差，姓名、性别、出生日期一致"),
+    engine.ID_CLAIM: _("同一身份证号，姓名对不上（可能录错或冒用）"),
 }
 
 

@@ -143,9 +143,13 @@ def load_tables(area: Region, today: date) -> dict[str, Any]:
             "moved_away",
             "household__is_lifted_from_poverty",
             "household__monitoring_type",
+            "id_claim_hash",
         )
     )
     people: dict[int, engine.Person] = {}
+    # The encrypted numbers of valid records, decrypted only for the few pairs the id_typo
+    # rule compares digit by digit.
+    sealed: dict[int, str] = {}
     info: dict[int, dict[str, Any]] = {}
     for (
         pk,
@@ -161,10 +165,14 @@ def load_tables(area: Region, today: date) -> dict[str, Any]:
         moved,
         lifted,
         monitoring,
+        claim,
     ) in children:
         valid = id_status in _VALID and bool(id_hash)
-        number = id_hash if valid else (crypto.decrypt(id_enc) if id_enc else "")
-        people[pk] = engine.Person(pk, name, sex, birth, number, village, valid)
+        claimed = id_status == Child.IdStatus.CLAIMED
+        number = id_hash if valid else (crypto.decrypt(id_enc) if id_enc and not claimed else "")
+        people[pk] = engine.Person(pk, name, sex, birth, number, village, valid, claim)
+        if valid:
+            sealed[pk] = id_enc
         info[pk] = {
             "birth": birth,
             "on_roster": on_roster,
@@ -262,6 +270,7 @@ def load_tables(area: Region, today: date) -> dict[str, Any]:
     return {
         "exempt": exempt,
         "people": people,
+        "sealed": sealed,
         "info": info,
         "enrollments": enrollments,
         "current_school": current_school,
@@ -325,6 +334,7 @@ def _execute(
             category_settings=settings,
             decisions=tables["decisions"],
             id_key=crypto.lookup_hash,
+            digits=_digits(tables["sealed"]),
         )
         current = tables["current_school"]
         results: list[dict[str, Any]] = [
@@ -392,6 +402,19 @@ def _execute(
         )
         raise
     return run
+
+
+def _digits(sealed: dict[int, str]) -> Callable[[int], str]:
+    """A valid record's number as digits, decrypted once when first asked."""
+    found: dict[int, str] = {}
+
+    def digits(key: int) -> str:
+        value = found.get(key)
+        if value is None:
+            value = found[key] = crypto.decrypt(sealed.get(key, ""))
+        return value
+
+    return digits
 
 
 def _evidence(category: str, basis: str, records: list[engine.Enrolled]) -> dict[str, Any]:

@@ -168,3 +168,73 @@ def test_a_roster_record_with_its_own_xueji_still_takes_a_damaged_later_one():
         category_settings=S,
     )
     assert [(r.child, r.category, r.linked) for r in results] == [(1, E.IN_SCHOOL, 7)]
+
+
+def _typo(n: str, at: int) -> str:
+    """A valid number one digit away from `n` at position `at` (its check character made
+    again, as a system that computes it would)."""
+    digit = "1" if n[at] != "1" else "2"
+    first = n[:at] + digit + n[at + 1 : 17]
+    return first + check_character(first)
+
+
+def _digits_of(*people: Person):
+    by_key = {p.key: p.id_number for p in people}
+    return by_key.__getitem__
+
+
+def test_two_valid_numbers_one_digit_apart_are_one_child_when_all_else_agrees():
+    n = idn(B1, "123")
+    typo = _typo(n, 15)
+    roster = person(1, "龙雨欣", sex="F", birth=B1, id_number=n)
+    school = person(9, "龙雨欣", sex="F", birth=B1, id_number=typo)
+    out = E.link([roster], [school], digits=_digits_of(roster, school))
+    assert [(x.left, x.right, x.method) for x in out.links] == [(1, 9, E.ID_TYPO)]
+    # Without the digits (or with them swapped neighbours) the rule still holds for swaps.
+    swapped_first = n[:12] + n[13] + n[12] + n[14:17]
+    swapped = swapped_first + check_character(swapped_first)
+    school2 = person(9, "隆雨欣", sex="F", birth=B1, id_number=swapped)  # the same sound
+    out = E.link([roster], [school2], digits=_digits_of(roster, school2))
+    assert [(x.left, x.method) for x in out.links] == [(1, E.ID_TYPO)]
+
+
+def test_a_near_number_with_weaker_evidence_goes_to_review_never_linked():
+    n = idn(B1, "123")
+    typo = _typo(n, 15)
+    roster = person(1, "龙雨欣", sex="F", birth=B1, id_number=n)
+    # A close name that does not sound the same (one character changed): review only.
+    school = person(9, "龙雨琴", sex="F", birth=B1, id_number=typo)
+    out = E.link([roster], [school], digits=_digits_of(roster, school))
+    assert out.links == []
+    assert [(x.left, x.right, x.method) for x in out.review] == [(1, 9, E.ID_TYPO)]
+    # Sex unknown on the roster: review, not a link.
+    unknown = person(1, "龙雨欣", birth=B1, id_number=n)
+    same_name = person(9, "龙雨欣", sex="F", birth=B1, id_number=typo)
+    out = E.link([unknown], [same_name], digits=_digits_of(unknown, same_name))
+    assert out.links == [] and [x.method for x in out.review] == [E.ID_TYPO]
+
+
+def test_valid_numbers_further_apart_are_two_people():
+    n = idn(B1, "123")
+    other = idn(B1, "456")  # three digits apart: another child born that day
+    roster = person(1, "龙雨欣", sex="F", birth=B1, id_number=n)
+    school = person(9, "龙雨欣", sex="F", birth=B1, id_number=other)
+    out = E.link([roster], [school], digits=_digits_of(roster, school))
+    assert out.links == [] and out.review == []
+    # Without the digits the engine never compares two valid numbers.
+    near = person(9, "龙雨欣", sex="F", birth=B1, id_number=_typo(n, 15))
+    assert E.link([roster], [near]).links == []
+
+
+def test_a_record_claiming_a_registered_number_goes_to_review_beside_its_holder():
+    n = idn(B1, "123")
+    holder = person(1, "吴俊辉", sex="M", birth=B1, id_number=n)
+    claimant = Person(9, "黄明", "M", B2, "", None, False, n)
+    out = E.link([holder], [claimant])
+    assert out.links == []
+    assert [(x.left, x.right, x.method) for x in out.review] == [(1, 9, E.ID_CLAIM)]
+    # Decided by a person: linked when confirmed, and never proposed again when rejected.
+    confirmed = E.link([holder], [claimant], decisions={(1, 9): True})
+    assert [(x.left, x.right, x.method) for x in confirmed.links] == [(1, 9, E.DECIDED)]
+    rejected = E.link([holder], [claimant], decisions={(1, 9): False})
+    assert rejected.links == [] and rejected.review == []
