@@ -199,6 +199,9 @@ BAOXUE_COMPULSORY_MAX_AGE = env_int("BAOXUE_COMPULSORY_MAX_AGE", 15, minimum=0)
 # Attendance: this many consecutive days absent without leave is a suspected dropout signal
 # (provinces differ).
 BAOXUE_ABSENCE_ALERT_DAYS = env_int("BAOXUE_ABSENCE_ALERT_DAYS", 3, minimum=1)
+# A month's statistics (a total, no runs): this many days absent without leave, or half of
+# the month's school days when the report gives them, is a suspected dropout too.
+BAOXUE_ABSENCE_ALERT_MONTH_DAYS = env_int("BAOXUE_ABSENCE_ALERT_MONTH_DAYS", 10, minimum=1)
 # 双线四包: the names of the four levels on each line, and the levels a case must have a
 # named person on (on both lines) before it leaves "confirmed".
 BAOXUE_GOVERNMENT_LEVELS = env_list(

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baoxue.attendance.models import AttendanceRecord
+from baoxue.core import policy
 from baoxue.core.bulk import update_objects
 from baoxue.core.services import log_action
 from baoxue.core.text import days_text
@@ -63,8 +64,16 @@ COUNT_COLUMNS: dict[str, Any] = {
 }
 
 
+def _span_days(period: tuple[date, date]) -> int:
+    return (period[1] - period[0]).days + 1
+
+
 def alert_days() -> int:
     return int(settings.BAOXUE_ABSENCE_ALERT_DAYS)
+
+
+def alert_month_days() -> int:
+    return int(settings.BAOXUE_ABSENCE_ALERT_MONTH_DAYS)
 
 
 def parse_month(value: object) -> tuple[date, date] | None:
@@ -226,7 +235,34 @@ class AttendanceSource:
                     "warning",
                 )
             )
+        elif not any(i.severity == "error" for i in issues) and self.month_alert(v, span):
+            issues.append(
+                RowIssue(
+                    n,
+                    "缺勤天数",
+                    "absence_alert",
+                    _(
+                        "统计期内未请假缺勤 %(d)s 天，已达疑似辍学预警线（一个月 %(t)s 天，"
+                        "或应到天数的一半），比对时列为疑似辍学，请及时核实"
+                    )
+                    % {
+                        "d": days_text(
+                            policy.unexcused_days(v.get("days_absent"), v.get("leave_reason", ""))
+                        ),
+                        "t": alert_month_days(),
+                    },
+                    "warning",
+                )
+            )
         return issues
+
+    @staticmethod
+    def month_alert(v: dict[str, Any], span: int) -> bool:
+        """The totals of the row raise the monthly alert (core.policy.monthly_absence)."""
+        unexcused = policy.unexcused_days(v.get("days_absent"), v.get("leave_reason", ""))
+        return policy.monthly_absence(
+            unexcused, v.get("school_days"), span, month_days=alert_month_days()
+        )
 
     @staticmethod
     def _period(record: Record) -> tuple[date, date] | RowIssue:
@@ -474,6 +510,7 @@ class AttendanceSource:
                     1
                     for p in plan
                     if (p.record.values.get("longest_absence_days") or 0) >= alert_days()
+                    or self.month_alert(p.record.values, _span_days(p.record.values["period"]))
                 ),
             },
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from django.conf import settings
 
@@ -35,3 +36,35 @@ def compulsory_birth_range(today: date | None = None) -> tuple[date, date]:
         _years_before(cutoff, settings.BAOXUE_COMPULSORY_MAX_AGE + 1).toordinal() + 1
     )
     return earliest, latest
+
+
+# --- attendance ---------------------------------------------------------------------------------
+# A 缺勤原因 that makes the days absent leave, not absence (a report with no 请假天数 column
+# writes a sick child's days as 缺勤天数 with 病假 beside them).
+LEAVE_WORDS = ("病假", "事假", "请假", "住院", "生病", "丧假", "公假")
+# The longest period read as a month's report for the monthly rule (a term's totals are not).
+MONTH_PERIOD_DAYS = 31
+
+
+def unexcused_days(days_absent: Decimal | int | None, reason: str) -> Decimal | int:
+    """The days absent without leave in a period's totals."""
+    if any(word in reason for word in LEAVE_WORDS):
+        return 0
+    return days_absent or 0
+
+
+def monthly_absence(
+    unexcused: Decimal | int,
+    school_days: Decimal | int | None,
+    period_days: int,
+    *,
+    month_days: int,
+) -> bool:
+    """A suspected dropout by a period's totals (名在人不在): at least `month_days` days
+    absent without leave in a month's report, or at least half of the period's school days
+    when the report gives them (either rule)."""
+    if not unexcused:
+        return False
+    if school_days and unexcused * 2 >= school_days:
+        return True
+    return 0 < period_days <= MONTH_PERIOD_DAYS and unexcused >= month_days

@@ -38,7 +38,7 @@ from decimal import Decimal
 
 from rapidfuzz.distance import Levenshtein
 
-from baoxue.core import idnumbers
+from baoxue.core import idnumbers, policy
 from baoxue.core.text import days_text, pinyin_keys
 
 SAME = "same"
@@ -426,10 +426,27 @@ class Enrolled:
 
 @dataclass(frozen=True, slots=True)
 class Attendance:
-    # Days, with half days (Decimal, as stored).
+    """A student's latest attendance statistics. Days, with half days (Decimal, as stored)."""
+
     longest_absence_days: Decimal | int
     days_leave: Decimal | int
+    # 请假原因, or the 缺勤原因 of a report that has one column for both.
     leave_reason: str = ""
+    # The period's totals: days absent, the school days when given, the period's length.
+    days_absent: Decimal | int = 0
+    school_days: Decimal | int | None = None
+    period_days: int = 0
+
+
+def unexcused_days(a: Attendance) -> Decimal | int:
+    """The days absent without leave in a period's totals."""
+    return policy.unexcused_days(a.days_absent, a.leave_reason)
+
+
+def monthly_absence(a: Attendance, month_days: int) -> bool:
+    return policy.monthly_absence(
+        unexcused_days(a), a.school_days, a.period_days, month_days=month_days
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,6 +469,8 @@ class CategorySettings:
     # Consecutive school days absent without leave that make a suspected dropout (the
     # registry passes settings.BAOXUE_ABSENCE_ALERT_DAYS).
     absence_days: int = 10
+    # Days absent without leave in a month's totals (BAOXUE_ABSENCE_ALERT_MONTH_DAYS).
+    month_days: int = 10
 
 
 def categorize(f: Facts, s: CategorySettings) -> tuple[str, str]:
@@ -476,6 +495,13 @@ def categorize(f: Facts, s: CategorySettings) -> tuple[str, str]:
                 reason = f"（{a.leave_reason}）" if a.leave_reason else ""
                 return ON_LEAVE, f"请假 {days_text(a.days_leave)} 天{reason}"
             return SUSPECTED, f"连续缺勤 {days_text(a.longest_absence_days)} 天（名在人不在）"
+        if a is not None and monthly_absence(a, s.month_days):
+            of = f"（应出勤 {days_text(a.school_days)} 天）" if a.school_days else ""
+            reason = f"，缺勤原因：{a.leave_reason}" if a.leave_reason else ""
+            return (
+                SUSPECTED,
+                f"统计期内未请假缺勤 {days_text(unexcused_days(a))} 天{of}{reason}（名在人不在）",
+            )
         return IN_SCHOOL, "在本地学校就读"
     if studying:
         return ELSEWHERE, "在外地学校就读（需就读证明）"

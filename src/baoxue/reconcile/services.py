@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from baoxue.accounts.models import Role
 from baoxue.accounts.scope import scope_for
-from baoxue.attendance.importing import alert_days
+from baoxue.attendance.importing import alert_days, alert_month_days
 from baoxue.attendance.models import AttendanceRecord
 from baoxue.cases.models import Case, Placement
 from baoxue.core import crypto
@@ -234,12 +234,29 @@ def load_tables(area: Region, today: date) -> dict[str, Any]:
             current_school[child_id] = school_id
             current_enrollment[child_id] = pk
     attendance: dict[int, engine.Attendance] = {}
-    for child_id, longest, leave, reason in (
+    for child_id, longest, leave, reason, absent, school_days, start, end in (
         AttendanceRecord.objects.filter(enrollment_id__in=list(current_enrollment.values()))
         .order_by("child_id", "-period_end")
-        .values_list("child_id", "longest_absence_days", "days_leave", "leave_reason")
+        .values_list(
+            "child_id",
+            "longest_absence_days",
+            "days_leave",
+            "leave_reason",
+            "days_absent",
+            "school_days",
+            "period_start",
+            "period_end",
+        )
     ):
-        attendance.setdefault(child_id, engine.Attendance(longest or 0, leave or 0, reason))
+        if child_id not in attendance:
+            attendance[child_id] = engine.Attendance(
+                longest or 0,
+                leave or 0,
+                reason,
+                days_absent=absent or 0,
+                school_days=school_days,
+                period_days=(end - start).days + 1,
+            )
     decisions: dict[tuple[int, int], bool] = {
         (left, right): status == MatchReview.Status.CONFIRMED
         for left, right, status in MatchReview.objects.exclude(
@@ -312,7 +329,10 @@ def _execute(
         earliest, latest = compulsory_birth_range(today)
         # The attendance alert is one province setting for the import's flag and for this.
         settings = engine.CategorySettings(
-            earliest_birth=earliest, latest_birth=latest, absence_days=alert_days()
+            earliest_birth=earliest,
+            latest_birth=latest,
+            absence_days=alert_days(),
+            month_days=alert_month_days(),
         )
         children = [
             engine.Child(
@@ -375,6 +395,7 @@ def _execute(
                 "earliest_birth": earliest.isoformat(),
                 "latest_birth": latest.isoformat(),
                 "absence_days": settings.absence_days,
+                "absence_month_days": settings.month_days,
                 "today": today.isoformat(),
             }
             run.inputs = {
