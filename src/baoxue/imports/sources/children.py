@@ -294,6 +294,12 @@ class ChildIndex:
         self._neighbours = self._load_neighbours(records)
         self._place_names: dict[int, str] = {}
 
+    def children(self) -> Iterator[Child]:
+        """Every registered child the index holds (by number, by name, claiming a number)."""
+        for found in (self.by_hash, self.by_name, self.by_claim):
+            for children in found.values():
+                yield from children
+
     def _load_neighbours(
         self, records: list[Record]
     ) -> dict[tuple[int, date], list[tuple[int, str]]]:
@@ -369,13 +375,13 @@ class ChildIndex:
                 # name, else a record of the row's own, in the review queue beside them.
                 named = [c for c in found if c.name == values["name"]]
                 if len(named) != 1:
-                    return self._claimed(record, found[0], reveal=reveal)
+                    return self._claimed(record, found[0], village, reveal=reveal)
                 found = named
             if found:
                 child = found[0]
                 verdict = self._judge(record, child)
                 if verdict == "doubt":
-                    return self._claimed(record, child, reveal=reveal)
+                    return self._claimed(record, child, village, reveal=reveal)
                 if villages is not None and child.village_id not in villages:
                     return None, RowIssue(
                         record.row_number,
@@ -390,7 +396,7 @@ class ChildIndex:
             if CLAIM in values:
                 # Another row of the file has this new number and the two are not one
                 # child (duplicates_in_file): that row takes it, this one claims it.
-                return self._claimed(record, None, reveal=reveal)
+                return self._claimed(record, None, village, reveal=reveal)
             return self._without_number(record, village, h, reveal=reveal)
         if village is None:
             return None, None
@@ -444,7 +450,12 @@ class ChildIndex:
         return "doubt"
 
     def _claimed(
-        self, record: Record, registered: Child | None, *, reveal: Callable[[Child], bool]
+        self,
+        record: Record,
+        registered: Child | None,
+        village: Region | None,
+        *,
+        reveal: Callable[[Child], bool],
     ) -> tuple[Child | None, RowIssue | None]:
         """The record of its own that a row claiming a registered number makes (or found
         again: the same name among the records claiming that number)."""
@@ -452,7 +463,7 @@ class ChildIndex:
         for child in self.by_claim.get(id_hash(record), ()):
             if child.name == values["name"]:
                 values.pop(CLAIM, None)
-                self.compare(record, child, None)
+                self.compare(record, child, village)
                 return child, None
         values[CLAIM] = registered.pk if registered is not None else values.get(CLAIM)
         if registered is None:

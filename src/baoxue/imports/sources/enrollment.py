@@ -430,14 +430,15 @@ class EnrollmentSource:
             chosen = self._by_number(with_number.get(r.values["_number_hash"], ()), r, ctx)
             if chosen is not None:
                 by_number[r.row_number] = chosen
-        matched = [c.pk for cs in index.by_hash.values() for c in cs] + [
-            c.pk for cs in index.by_name.values() for c in cs
-        ]
+        matched = [c.pk for c in index.children()]
         # Current enrollments of the matched children of rows whose 学籍号 found none to update
         # (a newer export finds every row by its number: nothing to read here), and of the
         # children a number found only in an ended enrollment or, for a school's user, at
         # another school.
-        unnumbered = {c.pk for cs in index.by_name.values() for c in cs}
+        # (Records claiming a number have none of their own, as those found by name.)
+        unnumbered = {c.pk for cs in index.by_name.values() for c in cs} | {
+            c.pk for cs in index.by_claim.values() for c in cs
+        }
         for r in keep:
             if r.row_number not in by_number:
                 unnumbered.update(c.pk for c in index.by_hash.get(id_hash(r), ()))
@@ -454,9 +455,7 @@ class EnrollmentSource:
             current.setdefault((e.child_id, e.school_id), e)
             elsewhere.setdefault(e.child_id, []).append(e)
         # Their children (those the index did not load) and schools, once each.
-        children = {c.pk: c for cs in index.by_hash.values() for c in cs} | {
-            c.pk: c for cs in index.by_name.values() for c in cs
-        }
+        children = {c.pk: c for c in index.children()}
         missing = sorted({e.child_id for e in loaded.values()} - children.keys())
         for c in filter_in(Child.objects.all(), "id", missing, fields=READ_BY_ENROLLMENT):
             children[c.pk] = c
@@ -484,13 +483,12 @@ class EnrollmentSource:
             existing = by_number.get(record.row_number)
             numbered = with_number.get(v["_number_hash"], []) if v["_number_hash"] else []
             child, problem = index.find(record, village, reveal=ctx.may_quote)
-            if CLAIM in v and existing is not None and existing.child_id == v[CLAIM]:
-                # The row's 学籍号 finds that child's 学籍, the one this row updates: the
-                # same student, whatever else the row says (the school corrected a name).
-                del v[CLAIM]
-                child = existing.child
-                index.compare(record, child, village)
-                problem = index.joined_issue(record, child, reveal=ctx.may_quote)
+            if CLAIM in v or (
+                child is not None and existing is not None and existing.child_id != child.pk
+            ):
+                # A 学籍号 is G and the ID number: it does not bear out a number the row's
+                # name does not, and a record claiming a number updates only its own 学籍.
+                existing = None
             if problem is not None:
                 issues.append(problem)
                 if problem.severity == "error":
@@ -538,8 +536,6 @@ class EnrollmentSource:
                     # and 转入 here (a school importing its own list does not close another
                     # school's 学籍; that school's next file or the reconciliation will).
                     existing = others[0]
-            if CLAIM in v:
-                existing = None  # its own record: no enrollment of another child to update
             if existing is None:
                 plan.append(Planned(record, Action.CREATE, None, given))
                 continue
@@ -997,7 +993,10 @@ class EnrollmentSource:
                         True,
                         v.get("fingerprint", ""),
                         *student_number_values(
-                            v.get("student_number", ""), hashed=v.get("_number_hash")
+                            v.get("student_number", ""),
+                            # A record claiming another child's number claims its 学籍号 too:
+                            # kept, no key (the number finds the registered child's 学籍).
+                            hashed="" if CLAIM in v else v.get("_number_hash"),
                         ),
                     )
                 )

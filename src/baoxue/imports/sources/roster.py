@@ -194,9 +194,7 @@ class RosterSource:
         place_names = {r.pk: r.name for r in places.villages.values()} | {
             r.pk: r.name for r in places.groups.values()
         }
-        matched_ids = [c.pk for cs in index.by_hash.values() for c in cs] + [
-            c.pk for cs in index.by_name.values() for c in cs
-        ]
+        matched_ids = [c.pk for c in index.children()]
         guardians = known_guardians(matched_ids)
         household_numbers: dict[int, str] = {}
         for start in range(0, len(matched_ids), CHUNK):
