@@ -13,3 +13,12 @@ ID_REVEAL_ROLES = (Role.TOWNSHIP_OFFICE, Role.LEADER, Role.VILLAGE, Role.SCHOOL)
 
 def can_reveal_id_number(user: Any) -> bool:
     return scope_for(user).has_role(*ID_REVEAL_ROLES)
+
+
+# Roles that settle a discrepancy (信息不一致) of a child they see: the office, the village
+# that knows the family, the school that keeps the 学籍.
+DISCREPANCY_ROLES = (Role.TOWNSHIP_OFFICE, Role.VILLAGE, Role.SCHOOL)
+
+
+def can_resolve_discrepancy(user: Any) -> bool:
+    return scope_for(user).has_role(*DISCREPANCY_ROLES)

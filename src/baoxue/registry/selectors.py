@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from baoxue.registry.counts import snapshot_is_current
 from baoxue.registry.models import (
     Child,
     CountSnapshot,
+    Discrepancy,
     Enrollment,
     Household,
     Region,
@@ -375,3 +376,103 @@ def child_detail(child: Child) -> dict[str, Any]:
         if child.household_id
         else [],
     }
+
+
+# --- discrepancies (信息不一致) -----------------------------------------------------------------
+
+
+def discrepancies(
+    user: Any, *, status: str = "open", item: str = "", source: str = "", query: str = ""
+) -> QuerySet[Discrepancy]:
+    """The discrepancies of the children in the user's scope, filtered as the page asks."""
+    found = Discrepancy.objects.visible_to(user)
+    if status in Discrepancy.Status.values:
+        found = found.filter(status=status)
+    if item in Discrepancy.Item.values:
+        found = found.filter(item=item)
+    if source in Discrepancy.Source.values:
+        found = found.filter(source=source)
+    if query:
+        found = found.filter(child__name__contains=query.strip())
+    return found.select_related("child__village", "child__group", "child__current_school").order_by(
+        "child__current_school__name", "child__current_class", "child__name", "child_id", "item"
+    )
+
+
+def access_discrepancy(user: Any, public_id: str) -> Discrepancy:
+    """One discrepancy of a child the user sees; 404 for one that is not (or not theirs)."""
+    found = (
+        Discrepancy.objects.visible_to(user)
+        .select_related("child")
+        .filter(public_id=_parse_uuid(public_id))
+        .first()
+    )
+    if found is None:
+        raise _not_found()
+    return found
+
+
+DISCREPANCY_HEADERS = (
+    "序号", "姓名", "身份证号", "学籍号", "项目", "户籍", "学籍", "其他来源", "学校", "年级",
+    "班级", "村", "组/屯", "状态", "确认的值", "发现日期",
+)  # fmt: skip
+
+
+def discrepancy_sides(d: Discrepancy) -> tuple[str, str, str]:
+    """(户籍, 学籍, other lists) of a discrepancy, as a 学籍信息变更 request compares them:
+    each value under the list it came from."""
+    roster, enrolled, other = "", "", []
+    for source, value in ((d.registry_source, d.registry_value), (d.source, d.value)):
+        if source == Discrepancy.Source.ROSTER and not roster:
+            roster = value
+        elif source == Discrepancy.Source.ENROLLMENT and not enrolled:
+            enrolled = value
+        else:
+            other.append(f"{Discrepancy.Source(source).label}：{value}")
+    return roster, enrolled, "；".join(other)
+
+
+def discrepancy_rows(found: QuerySet[Discrepancy], *, full_ids: bool) -> Iterator[list[Any]]:
+    """The rows of the discrepancy list (DISCREPANCY_HEADERS): whole ID numbers and 学籍号
+    only with `full_ids` (the caller logs the export)."""
+    n = 0
+    for chunk in _chunks(found.iterator(chunk_size=2000), 2000):
+        numbers = dict(
+            Enrollment.objects.filter(
+                child_id__in={d.child_id for d in chunk}, is_current=True
+            ).values_list("child_id", "student_number_enc" if full_ids else "student_number_masked")
+        )
+        for d in chunk:
+            n += 1
+            child = d.child
+            number = numbers.get(child.pk, "")
+            roster, enrolled, other = discrepancy_sides(d)
+            yield [
+                n,
+                child.name,
+                crypto.decrypt(child.id_number_enc) if full_ids else child.id_number_masked,
+                crypto.decrypt(number) if full_ids and number else number,
+                str(d.get_item_display()),
+                roster,
+                enrolled,
+                other,
+                child.current_school.name if child.current_school else "",
+                child.current_grade or "",
+                child.current_class,
+                child.village.name,
+                child.group.name if child.group else "",
+                str(d.get_status_display()),
+                d.resolved_value,
+                d.created_at.date().isoformat(),
+            ]
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from baoxue.accounts.permissions import can_resolve_discrepancy
 from baoxue.core import crypto, idnumbers
 from baoxue.core.bulk import update_rows
 from baoxue.core.services import log_action
@@ -692,8 +696,6 @@ def discrepancies_plan(
 
 def discrepancies_write(writes: DiscrepancyWrites, *, batch_id: int | None) -> None:
     """The writes discrepancies_plan found, in bulk (inside the import's transaction)."""
-    from django.utils import timezone
-
     now = timezone.now()
     Discrepancy.objects.bulk_create(
         [
@@ -734,3 +736,120 @@ def discrepancies_write(writes: DiscrepancyWrites, *, batch_id: int | None) -> N
             resolved_at=now,
             updated_at=now,
         )
+
+
+_DATE = re.compile(r"^\s*(\d{4})\s*[-./年]\s*(\d{1,2})\s*[-./月]\s*(\d{1,2})\s*日?\s*$")
+_SEX = {"男": Child.Sex.MALE, "女": Child.Sex.FEMALE}
+
+
+def _item_value(child: Child, item: str, text: str) -> tuple[str, Any]:
+    """The child's column for a discrepancy item and the value `text` gives it; a
+    translatable ValidationError for a value the registry cannot keep."""
+    text = text.strip()
+    if not text:
+        raise ValidationError(_("请填写正确的值。"))
+    if item == Discrepancy.Item.NAME:
+        return "name", normalize_name(text)
+    if item == Discrepancy.Item.BIRTH_DATE:
+        found = _DATE.match(text)
+        try:
+            day = date(*(int(part) for part in found.groups())) if found else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise ValidationError(_("出生日期请写成 2013-04-30 这样的格式。"))
+        return "birth_date", day
+    if item == Discrepancy.Item.SEX:
+        if text not in _SEX:
+            raise ValidationError(_("性别请填“男”或“女”。"))
+        return "sex", _SEX[text]
+    if item == Discrepancy.Item.ETHNICITY:
+        return "ethnicity", text[:16]
+    # A village of the child's own township, as a list names it (乌岭 or 乌岭村).
+    key = text[:-1] if len(text) > 1 and text.endswith("村") else text
+    village = (
+        Region.objects.filter(level=Region.Level.VILLAGE, parent_id=child.township_id)
+        .filter(Q(name=text) | Q(name=f"{key}村") | Q(name=key))
+        .first()
+    )
+    if village is None:
+        raise ValidationError(_("本乡镇没有“%(name)s”这个村，请先核对村名。") % {"name": text})
+    return "village", village
+
+
+def discrepancy_resolve(
+    *, discrepancy: Discrepancy, actor: Any, choice: str, value: str = ""
+) -> Discrepancy:
+    """Settle a discrepancy: the registry's value is right ("registry"), the list's is
+    ("source"), or another one typed in ("other"). The child takes the chosen value, the
+    discrepancy keeps both and the decision; an open discrepancy of another list that now
+    agrees with the child is settled with it. Only an open discrepancy is settled: a second
+    click, or a colleague first, is told so and changes nothing."""
+    if actor is not None and not (
+        can_resolve_discrepancy(actor)
+        and Child.objects.visible_to(actor).filter(pk=discrepancy.child_id).exists()
+    ):
+        raise PermissionDenied(_("您没有处理这条信息不一致的权限。"))
+    if choice not in {"registry", "source", "other"}:
+        raise ValidationError(_("请选择以哪个值为准。"))
+    with transaction.atomic():
+        d = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
+        if d.status != Discrepancy.Status.OPEN:
+            raise ValidationError(_("这一条已经有人处理过了，页面已刷新。"))
+        child = Child.objects.select_for_update().get(pk=d.child_id)
+        final = {"registry": d.registry_value, "source": d.value}.get(choice, value)
+        column, wanted = _item_value(child, d.item, final)
+        shown = wanted.name if isinstance(wanted, Region) else str(final).strip()
+        if column == "birth_date":
+            shown = wanted.isoformat()
+        elif column == "name":
+            shown = wanted
+        fields = []
+        if getattr(child, column) != wanted:
+            setattr(child, column, wanted)
+            fields.append(column)
+            if column == "name":
+                child.name_pinyin, child.name_initials = pinyin_keys(wanted)
+                fields += ["name_pinyin", "name_initials"]
+            if column == "village":
+                # A village of the child's own township (the scope columns stay); a 屯 of
+                # the old village is not one of the new.
+                child.group = None
+                fields += ["group"]
+            child.version += 1
+            child.save(update_fields=[*fields, "version", "updated_at"])
+            counts_mark_stale(county_ids={child.county_id})
+        now = timezone.now()
+        d.status = Discrepancy.Status.RESOLVED
+        d.resolution = choice
+        d.resolved_value = shown[:100]
+        d.resolved_by = actor if getattr(actor, "is_authenticated", False) else None
+        d.resolved_at = now
+        d.save()
+        # The other lists' open discrepancies of the item: the registry's value is now
+        # `shown`; one that gives it is settled by this decision.
+        others = Discrepancy.objects.filter(
+            child_id=d.child_id, item=d.item, status=Discrepancy.Status.OPEN
+        ).exclude(pk=d.pk)
+        others.filter(value=shown).update(
+            status=Discrepancy.Status.RESOLVED,
+            resolution=Discrepancy.Resolution.SOURCE,
+            resolved_value=shown[:100],
+            resolved_by=d.resolved_by,
+            resolved_at=now,
+            registry_value=shown[:100],
+            updated_at=now,
+        )
+        others.update(registry_value=shown[:100], updated_at=now)
+        log_action(
+            actor=actor,
+            action="discrepancy.resolved",
+            obj=child,
+            data={
+                "item": d.item,
+                "source": d.source,
+                "choice": choice,
+                "changed": bool(fields),
+            },
+        )
+    return d

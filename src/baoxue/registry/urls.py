@@ -10,6 +10,13 @@ urlpatterns = [
     path("children/duplicates/", views.duplicate_ids, name="duplicates"),
     path("children/<str:public_id>/", views.child_detail, name="child_detail"),
     path("children/<str:public_id>/id-number/", views.child_reveal_id, name="child_reveal_id"),
+    path("discrepancies/", views.discrepancy_list, name="discrepancy_list"),
+    path("discrepancies/export.xlsx", views.discrepancy_export, name="discrepancy_export"),
+    path(
+        "discrepancies/<str:public_id>/resolve/",
+        views.discrepancy_resolve,
+        name="discrepancy_resolve",
+    ),
     path("schools/", views.school_list, name="school_list"),
     path("schools/<str:public_id>/", views.school_detail, name="school_detail"),
     path("villages/", views.village_list, name="village_list"),

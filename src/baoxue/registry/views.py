@@ -3,21 +3,27 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from baoxue.accounts.models import Role
-from baoxue.accounts.permissions import can_reveal_id_number
+from baoxue.accounts.permissions import can_resolve_discrepancy, can_reveal_id_number
 from baoxue.accounts.scope import scope_for
+from baoxue.core import sheets
 from baoxue.core.services import log_action
-from baoxue.registry import selectors
+from baoxue.registry import selectors, services
 from baoxue.registry.forms import ChildFilterForm
-from baoxue.registry.models import Child, Household, Region
+from baoxue.registry.models import Child, Discrepancy, Household, Region
 
 PAGE_SIZE = 50
 
@@ -196,3 +202,102 @@ def village_list(request: HttpRequest) -> HttpResponse:
     )
     rows = [(v, counts.get(v.pk)) for v in villages.order_by("parent__name", "name")]
     return render(request, "registry/village_list.html", {"rows": rows})
+
+
+# --- 信息不一致 -----------------------------------------------------------------------------------
+
+
+def _discrepancy_filters(request: HttpRequest) -> dict[str, str]:
+    return {
+        "status": request.GET.get("status", "open"),
+        "item": request.GET.get("item", ""),
+        "source": request.GET.get("source", ""),
+        "query": request.GET.get("q", "").strip()[:40],
+    }
+
+
+@login_required
+def discrepancy_list(request: HttpRequest) -> HttpResponse:
+    """The differences between the lists and the registry, for the school or village to
+    settle (the ministry's 四查三比对 output that a school corrects its 学籍 from)."""
+    filters = _discrepancy_filters(request)
+    page = _page(request, selectors.discrepancies(request.user, **filters))
+    rows = [(d, *selectors.discrepancy_sides(d)) for d in page]
+    return render(
+        request,
+        "registry/discrepancy_list.html",
+        {
+            "page": page,
+            "rows": rows,
+            "filters": filters,
+            "query": _query_without_page(request),
+            "statuses": Discrepancy.Status.choices,
+            "items": Discrepancy.Item.choices,
+            "sources": [c for c in Discrepancy.Source.choices if c[0] != "registry"],
+            "can_resolve": can_resolve_discrepancy(request.user),
+        },
+    )
+
+
+@require_POST
+@login_required
+def discrepancy_resolve(request: HttpRequest, public_id: str) -> HttpResponse:
+    found = selectors.access_discrepancy(request.user, public_id)
+    back = request.POST.get("back", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = ""
+    try:
+        services.discrepancy_resolve(
+            discrepancy=found,
+            actor=request.user,
+            choice=request.POST.get("choice", ""),
+            value=request.POST.get("value", ""),
+        )
+    except PermissionDenied:
+        log_action(
+            actor=request.user,
+            action="discrepancy.resolve_denied",
+            obj=found.child,
+            data={"discrepancy": str(found.public_id)},
+            request=request,
+        )
+        raise Http404 from None
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            _("已按您的选择更正%(name)s的%(item)s。")
+            % {"name": found.child.name, "item": found.get_item_display()},
+        )
+    return redirect(back or "registry:discrepancy_list")
+
+
+@login_required
+def discrepancy_export(request: HttpRequest) -> HttpResponse:
+    """The list as the page filters it, as xlsx: whole ID numbers and 学籍号 for the roles
+    whose work needs them (a school correcting its 学籍), masked for the others; logged."""
+    filters = _discrepancy_filters(request)
+    found = selectors.discrepancies(request.user, **filters)
+    full = can_reveal_id_number(request.user)
+    response = HttpResponse(
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="discrepancies-{timezone.localdate():%Y%m%d}.xlsx"'
+    )
+    count = sheets.write_xlsx(
+        response,
+        sheet=_("信息不一致"),
+        title=_("信息不一致清单（%(date)s 导出）") % {"date": f"{timezone.localdate():%Y-%m-%d}"},
+        headers=[str(_(h)) for h in selectors.DISCREPANCY_HEADERS],
+        rows=selectors.discrepancy_rows(found, full_ids=full),
+        widths={1: 10, 2: 21, 3: 22, 5: 14, 6: 14, 7: 20, 8: 18},
+    )
+    log_action(
+        actor=request.user,
+        action="discrepancy.exported",
+        data={"rows": count, "full_ids": full, **filters},
+        request=request,
+    )
+    return response

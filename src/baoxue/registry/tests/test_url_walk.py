@@ -67,6 +67,26 @@ def make_review(world):
     return [MatchReview.objects.create(left=left, right=right, method="name", score=0.8).pk]
 
 
+def make_discrepancy(world):
+    """吴俊辉's 学籍 gives his name as 伍俊辉 (a discrepancy for his school to settle)."""
+    from baoxue.registry.models import Discrepancy
+
+    found = Discrepancy.objects.create(
+        child=world.child("吴俊辉"),
+        item="name",
+        source="enrollment",
+        value="伍俊辉",
+        registry_value="吴俊辉",
+        registry_source="roster",
+    )
+    return [found.public_id]
+
+
+# Who settles 吴俊辉's discrepancies: those who see him and keep his records (not the
+# leader, the county or his teacher, who see them).
+DISCREPANCY_WORKERS = ("office", "village_a", "principal_x")
+
+
 # Who sees a township's runs: its office and leader, the county, and the villages and schools
 # inside it (their pages show only their own children).
 RUN_READERS = ("office", "leader", "village_a", "outsider", "principal_x", "teacher_x", "county")
@@ -176,6 +196,14 @@ CASES = [
         only("office", "leader", "village_a", "principal_x", "teacher_x", "canlian", "county"),
     ),
     ("registry:village_detail", lambda w: [w.village_c.pk], "get", only("county")),
+    ("registry:discrepancy_list", None, "get", EVERYONE_LOGGED_IN),
+    ("registry:discrepancy_export", None, "get", EVERYONE_LOGGED_IN),
+    (
+        "registry:discrepancy_resolve",
+        make_discrepancy,
+        "post",
+        {**only(), **{p: 302 for p in DISCREPANCY_WORKERS}},
+    ),
     ("imports:batch_list", None, "get", EVERYONE_LOGGED_IN),
     ("imports:template", lambda w: ["roster"], "get", EVERYONE_LOGGED_IN),
     ("imports:batch_detail", make_batch, "get", only(*BATCH_READERS)),
