@@ -401,7 +401,43 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             data={"kind": "children", "rows": count, "via": "cli", "full_ids": full},
         )
         print(f"wrote {count} rows to {path}")
+    if args.discrepancies:
+        count = _write_discrepancies(Path(args.discrepancies), user, run.area)
+        print(f"信息不一致 discrepancies: wrote {count} rows to {args.discrepancies}")
     return 0
+
+
+def _write_discrepancies(path: Path, user: Any, area: Any) -> int:
+    """The open discrepancies of the area (in the user's scope when one is named), as xlsx
+    or csv: whole ID numbers for the shell and for roles that may reveal them; logged."""
+    from baoxue.accounts.permissions import can_reveal_id_number
+    from baoxue.core import sheets
+    from baoxue.core.services import log_action
+    from baoxue.registry import selectors
+
+    full = user is None or can_reveal_id_number(user)
+    found = selectors.discrepancies(user, area=area)
+    rows = selectors.discrepancy_rows(found, full_ids=full)
+    headers = list(selectors.DISCREPANCY_HEADERS)
+    if path.suffix.lower() == ".csv":
+        with path.open("w", encoding="utf-8-sig", newline="") as handle:
+            count = sheets.write_csv(handle, headers=headers, rows=rows)
+    else:
+        count = sheets.write_xlsx(
+            path,
+            sheet="信息不一致",
+            title=f"{area.name} 信息不一致清单",
+            headers=headers,
+            rows=rows,
+            widths={1: 10, 2: 21, 3: 22, 5: 14, 6: 14, 7: 20, 8: 18},
+        )
+    log_action(
+        actor=user,
+        action="discrepancy.exported",
+        obj=area,
+        data={"rows": count, "via": "cli", "full_ids": full},
+    )
+    return count
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
@@ -508,6 +544,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--township", help="the township's (or county's) region code")
     rec.add_argument("--user", help="run as this account (its scope and permissions)")
     rec.add_argument("--export", help="write the 适龄儿童少年台账 to this .xlsx or .csv")
+    rec.add_argument(
+        "--discrepancies",
+        help="write the open 信息不一致 (lists against the registry) to .xlsx/.csv",
+    )
     rec.set_defaults(func=cmd_reconcile)
 
     cas = sub.add_parser("cases", help="count the cases (一人一案) and export the 辍学台账")

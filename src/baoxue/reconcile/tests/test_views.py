@@ -11,7 +11,7 @@ from django.urls import reverse
 from python_calamine import CalamineWorkbook
 
 from baoxue.core.models import AuditEvent
-from baoxue.imports.tests.helpers import write_xlsx
+from baoxue.imports.tests.helpers import ENROLLMENT_HEADER, write_xlsx
 from baoxue.imports.tests.test_cli_import import baoxue, instance, roster_rows  # noqa: F401
 from baoxue.reconcile.models import MatchReview, ReconciliationRun
 from baoxue.reconcile.services import run_create, run_execute
@@ -136,3 +136,33 @@ def test_the_child_page_shows_the_latest_category_and_the_case(run, persona, cli
     page = client.get(reverse("registry:child_detail", args=[shili.public_id])).content.decode()
     assert 'data-testid="reconciliation"' in page and "待核实" in page
     assert 'data-testid="case"' in page and "疑似" in page
+
+
+def test_cli_reconcile_writes_the_discrepancy_list(instance: Path, tmp_path: Path):  # noqa: F811
+    """A roster, then a 学籍 that writes 吴0 as 伍0 (the same sound) and 吴1 born a month
+    later: both rows imported, and the list says what differs, with whole ID numbers."""
+    rows = roster_rows(3)
+    assert baoxue("import", "roster", str(write_xlsx(tmp_path / "r.xlsx", rows)),
+                  data_dir=instance).returncode == 0  # fmt: skip
+    first, second = rows[1], rows[2]
+    school = ["", "", "", "", "", "", "培秀苗族乡中心小学", "三年级", "1班", "", "在读", "", ""]
+    wu0 = list(school)
+    wu0[0], wu0[1], wu0[2], wu0[4] = "伍0", "男", first[2], first[3]
+    wu1 = list(school)
+    birth = str(second[3])
+    wu1[0], wu1[1], wu1[2], wu1[4] = "吴1", "男", second[2], birth[:5] + "12" + birth[7:]
+    path = write_xlsx(tmp_path / "x.xlsx", [ENROLLMENT_HEADER, wu0, wu1])
+    result = baoxue("import", "enrollment", str(path), data_dir=instance)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "discrepancies.csv"
+    result = baoxue("reconcile", "--discrepancies", str(out), data_dir=instance)
+    assert result.returncode == 0, result.stderr
+    assert "discrepancies: wrote 2 rows" in result.stdout
+    with out.open(encoding="utf-8-sig") as handle:
+        header, *table = list(csv.reader(handle))
+    at = {name: header.index(name) for name in ("姓名", "身份证号", "项目", "户籍", "学籍")}
+    found = sorted(tuple(r[at[k]] for k in at) for r in table)
+    assert found == [
+        ("吴0", str(first[2]), "姓名", "吴0", "伍0"),
+        ("吴1", str(second[2]), "出生日期", birth, birth[:5] + "12" + birth[7:]),
+    ]
