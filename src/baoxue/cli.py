@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -362,8 +363,15 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             print("several townships: say which with --township CODE", file=sys.stderr)
             return 2
         area = townships[0]
+    as_of = None
+    if args.as_of:
+        try:
+            as_of = date.fromisoformat(args.as_of)
+        except ValueError:
+            print(f"--as-of: not a date (YYYY-MM-DD): {args.as_of}", file=sys.stderr)
+            return 2
     try:
-        run = services.run_create(actor=user, area=area)
+        run = services.run_create(actor=user, area=area, as_of=as_of)
     except (PermissionDenied, ValidationError) as exc:
         print(f"不能比对 not allowed: {exc}", file=sys.stderr)
         return 1
@@ -378,6 +386,14 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print(f"比对失败 failed: {exc}", file=sys.stderr)
         return 1
     print(f"{run.area.name}: {run.inputs['children']} children in {run.seconds:.1f}s")
+    print(
+        f"比对日期 as of {run.settings['as_of']} (cut-off {run.settings['cutoff']})"
+        + (
+            "; an earlier school year: report only, no cases opened"
+            if run.settings["report_only"]
+            else ""
+        )
+    )
     for category, count in run.counts.items():
         if count:
             print(f"  {CATEGORY_LABELS[category]} {category}: {count}")
@@ -544,6 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--township", help="the township's (or county's) region code")
     rec.add_argument("--user", help="run as this account (its scope and permissions)")
     rec.add_argument("--export", help="write the 适龄儿童少年台账 to this .xlsx or .csv")
+    rec.add_argument(
+        "--as-of", help="the day the run is about (YYYY-MM-DD; default today): its school year"
+    )
     rec.add_argument(
         "--discrepancies",
         help="write the open 信息不一致 (lists against the registry) to .xlsx/.csv",

@@ -133,8 +133,13 @@ def write_xlsx(
     sheet.write_string(
         0,
         0,
-        _("%(area)s %(title)s（%(when)s 比对）")
-        % {"area": run.area.name, "title": title(kind), "when": f"{run.created_at:%Y-%m-%d %H:%M}"},
+        _("%(area)s %(title)s（比对日期 %(day)s，%(when)s 比对）")
+        % {
+            "area": run.area.name,
+            "title": title(kind),
+            "day": f"{run.day:%Y-%m-%d}",
+            "when": f"{run.created_at:%Y-%m-%d %H:%M}",
+        },
         bold,
     )
     for col, header in enumerate(headers):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from django.conf import settings
 from django.db import models
@@ -66,6 +67,10 @@ class ReconciliationRun(models.Model):
     area = models.ForeignKey(
         "registry.Region", verbose_name=_("比对范围"), on_delete=models.PROTECT, related_name="+"
     )
+    # The day the run is about (比对日期): the school year, its cut-off and the term come from
+    # it, and the enrollments and attendance are taken as they stood then. Empty: the day
+    # it ran.
+    as_of = models.DateField(_("比对日期"), null=True, blank=True)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("发起人"),
@@ -95,6 +100,11 @@ class ReconciliationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.area} {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def day(self) -> date:
+        """The day the run is about."""
+        return self.as_of or self.created_at.date()
 
 
 class RunChildQuerySet(models.QuerySet["RunChild"]):

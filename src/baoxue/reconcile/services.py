@@ -62,7 +62,9 @@ def runnable_areas(user: Any) -> list[Region]:
     return areas
 
 
-def run_create(*, actor: Any, area: Region | None = None) -> ReconciliationRun:
+def run_create(
+    *, actor: Any, area: Region | None = None, as_of: date | None = None
+) -> ReconciliationRun:
     areas = runnable_areas(actor) if getattr(actor, "is_authenticated", False) else []
     if actor is not None and not getattr(actor, "is_authenticated", False):
         raise PermissionDenied(_("请先登录。"))
@@ -78,13 +80,22 @@ def run_create(*, actor: Any, area: Region | None = None) -> ReconciliationRun:
     # A run whose worker died (a restart, a killed process) must not block the next one.
     for stale in unfinished.all():  # a copy: `unfinished` is read again below
         run_given_up(stale)
+    if as_of is not None and as_of > date.today():
+        raise ValidationError(_("比对日期不能晚于今天。"))
     running = unfinished.first()
     if running is not None:
         return running  # a double click, or someone else started it: one run at a time
     run = ReconciliationRun.objects.create(
-        area=area, started_by=actor if getattr(actor, "is_authenticated", False) else None
+        area=area,
+        started_by=actor if getattr(actor, "is_authenticated", False) else None,
+        as_of=as_of,
     )
-    log_action(actor=actor, action="reconcile.run_created", obj=run, data={"area": area.name})
+    log_action(
+        actor=actor,
+        action="reconcile.run_created",
+        obj=run,
+        data={"area": area.name, "as_of": as_of.isoformat() if as_of else ""},
+    )
     return run
 
 
@@ -126,8 +137,44 @@ def _area_children(area: Region) -> Q:
     return Q(township=area) if area.level == "township" else Q(county=area)
 
 
-def load_tables(area: Region, today: date) -> dict[str, Any]:
-    """Everything the engine needs, as plain values (ID numbers decrypted only where damaged)."""
+# 学籍异动 that end an enrollment or change its state; undone, one by one, for a run as of a
+# day before them (the state each left behind is not kept: the one before it was active,
+# except that a resumption followed a suspension).
+_BEFORE_EVENT: dict[str, str] = {
+    EnrollmentEvent.Kind.SUSPENSION: Enrollment.Status.STUDYING,
+    EnrollmentEvent.Kind.RESUMPTION: Enrollment.Status.SUSPENDED,
+    EnrollmentEvent.Kind.TRANSFER_OUT: Enrollment.Status.STUDYING,
+    EnrollmentEvent.Kind.GRADUATION: Enrollment.Status.STUDYING,
+    EnrollmentEvent.Kind.DEATH: Enrollment.Status.STUDYING,
+    EnrollmentEvent.Kind.STATUS_CHANGE: Enrollment.Status.STUDYING,
+}
+
+
+def _states_on(children: Q, as_of: date) -> tuple[set[int], dict[int, str]]:
+    """For a run as of a past day: the enrollments begun after it (by their 入学日期: an
+    入学 event is dated the day its file was imported, which may be long after), and the
+    state of those a change after it ended or changed (as it stood that day, current)."""
+    states: dict[int, str] = {}
+    for enrollment_id, kind in (
+        EnrollmentEvent.objects.filter(enrollment__child__in=Child.objects.filter(children))
+        .filter(date__gt=as_of, kind__in=list(_BEFORE_EVENT))
+        .order_by("-date", "-id")
+        .values_list("enrollment_id", "kind")
+    ):
+        states[enrollment_id] = _BEFORE_EVENT[kind]  # the earliest one is written last
+    later = set(
+        Enrollment.objects.filter(child__in=Child.objects.filter(children))
+        .filter(entry_date__gt=as_of)
+        .values_list("pk", flat=True)
+    )
+    return later, states
+
+
+def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict[str, Any]:
+    """Everything the engine needs, as plain values (ID numbers decrypted only where damaged).
+    `as_of`: a past day whose enrollments and attendance are wanted (a run about an earlier
+    term): what began after it is left out, what ended or changed after it is as it was."""
+    as_of = as_of or today
     children = list(
         Child.objects.filter(_area_children(area)).values_list(
             "pk",
@@ -186,10 +233,13 @@ def load_tables(area: Region, today: date) -> dict[str, Any]:
     junior = set(
         School.objects.filter(kind__in=["junior", "nine_year"]).values_list("pk", flat=True)
     )
+    past = as_of < today
+    later, states = _states_on(_area_children(area), as_of) if past else (set(), {})
     transfers: dict[int, str] = {}
     for enrollment_id, other_name in EnrollmentEvent.objects.filter(
         enrollment__child__in=Child.objects.filter(_area_children(area)),
         kind=EnrollmentEvent.Kind.TRANSFER_OUT,
+        date__lte=as_of,
     ).values_list("enrollment_id", "other_school_name"):
         if other_name:
             transfers[enrollment_id] = other_name
@@ -217,6 +267,13 @@ def load_tables(area: Region, today: date) -> dict[str, Any]:
         "end_date",
         "absent_from_list_since",
     ):
+        if past:
+            if pk in later:
+                continue  # not begun on that day
+            if pk in states:
+                status, is_current, end = states[pk], True, None
+            if absent is not None and absent > as_of:
+                absent = None  # still listed on that day
         enrollments[child_id].append(
             engine.Enrolled(
                 school=school_id,
@@ -236,6 +293,7 @@ def load_tables(area: Region, today: date) -> dict[str, Any]:
     attendance: dict[int, engine.Attendance] = {}
     for child_id, longest, leave, reason, absent, school_days, start, end in (
         AttendanceRecord.objects.filter(enrollment_id__in=list(current_enrollment.values()))
+        .filter(period_start__lte=as_of)  # the statistics as they stood on that day
         .order_by("child_id", "-period_end")
         .values_list(
             "child_id",
@@ -279,7 +337,7 @@ def load_tables(area: Region, today: date) -> dict[str, Any]:
     exempt = set(
         Placement.objects.filter(
             kind=Placement.Kind.EXEMPT,
-            review_date__gte=today,
+            review_date__gte=as_of,
             case__status__in=[Case.Status.PLACED, Case.Status.FOLLOW_UP, Case.Status.CLOSED],
             case__child__in=Child.objects.filter(_area_children(area)),
         ).values_list("case__child_id", flat=True)
@@ -313,6 +371,10 @@ def _execute(
     run: ReconciliationRun, *, today: date | None, progress: Progress
 ) -> ReconciliationRun:
     today = today or date.today()
+    # The day the run is about (a past term's files checked now), and whether it is an
+    # earlier school year than today's: such a run reports, it opens no cases.
+    as_of = run.as_of or today
+    report_only = cutoff_date(as_of) < cutoff_date(today)
     started = time.perf_counter()
     ReconciliationRun.objects.filter(pk=run.pk).update(status=ReconciliationRun.Status.RUNNING)
 
@@ -322,11 +384,11 @@ def _execute(
 
     try:
         report("load", 0, 4)
-        tables = load_tables(run.area, today)
+        tables = load_tables(run.area, today, as_of=as_of)
         report("link", 1, 4)
         people = tables["people"]
         info = tables["info"]
-        earliest, latest = compulsory_birth_range(today)
+        earliest, latest = compulsory_birth_range(as_of)
         # The attendance alert is one province setting for the import's flag and for this.
         settings = engine.CategorySettings(
             earliest_birth=earliest,
@@ -377,7 +439,7 @@ def _execute(
         right = [pk for pk in people if pk in tables["enrollments"]]
         report("save", 3, 4)
         with transaction.atomic():
-            cases = _save(run, results, linkage, today)
+            cases = _save(run, results, linkage, report_only=report_only)
             counts = Counter(r["category"] for r in results)
             previous = (
                 ReconciliationRun.objects.filter(
@@ -391,7 +453,9 @@ def _execute(
             run.links = dict(Counter(link.method for link in linkage.links))
             run.links["review"] = len(linkage.review)
             run.settings = {
-                "cutoff": cutoff_date(today).isoformat(),
+                "cutoff": cutoff_date(as_of).isoformat(),
+                "as_of": as_of.isoformat(),
+                "report_only": report_only,
                 "earliest_birth": earliest.isoformat(),
                 "latest_birth": latest.isoformat(),
                 "absence_days": settings.absence_days,
@@ -457,7 +521,8 @@ def _save(
     run: ReconciliationRun,
     results: list[dict[str, Any]],
     linkage: engine.Linkage,
-    today: date,
+    *,
+    report_only: bool,
 ) -> dict[str, int]:
     writer = RowWriter(RunChild)
     for r in results:
@@ -488,6 +553,8 @@ def _save(
         ],
         batch_size=1000,
     )
+    if report_only:
+        return {"cases_opened": 0, "cases_updated": 0}
     return _open_cases(run, results)
 
 

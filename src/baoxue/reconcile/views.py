@@ -4,6 +4,7 @@ download the ledgers) and the review queue of uncertain links."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -63,8 +64,9 @@ def run_list(request: HttpRequest) -> HttpResponse:
             raise PermissionDenied
         area = next((a for a in areas if str(a.pk) == request.POST.get("area")), None)
         try:
+            as_of = _as_of(request.POST.get("as_of", ""))
             with transaction.atomic():
-                run = services.run_create(actor=request.user, area=area or areas[0])
+                run = services.run_create(actor=request.user, area=area or areas[0], as_of=as_of)
                 if run.status == ReconciliationRun.Status.QUEUED:
                     transaction.on_commit(lambda: tasks.run_reconciliation.enqueue(run.pk))
         except (PermissionDenied, ValidationError) as exc:
@@ -78,8 +80,24 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "reconcile/run_list.html",
-        {"runs": runs, "areas": areas, "pending_reviews": pending.count()},
+        {
+            "runs": runs,
+            "areas": areas,
+            "pending_reviews": pending.count(),
+            "today": timezone.localdate(),
+        },
     )
+
+
+def _as_of(text: str) -> date | None:
+    """The 比对日期 of the form: empty or today for a run about today."""
+    if not text.strip():
+        return None
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(_("比对日期请写成 2025-10-01 这样的格式。")) from None
+    return None if day == timezone.localdate() else day
 
 
 @login_required

@@ -166,3 +166,10 @@ def test_cli_reconcile_writes_the_discrepancy_list(instance: Path, tmp_path: Pat
         ("吴0", str(first[2]), "姓名", "吴0", "伍0"),
         ("吴1", str(second[2]), "出生日期", birth, birth[:5] + "12" + birth[7:]),
     ]
+    # The same files checked as of a day of an earlier school year: a report, no cases.
+    earlier = baoxue("reconcile", "--as-of", "2024-10-01", data_dir=instance)
+    assert earlier.returncode == 0, earlier.stderr
+    assert "as of 2024-10-01 (cut-off 2024-08-31); an earlier school year" in earlier.stdout
+    assert "cases opened 0" in earlier.stdout
+    wrong = baoxue("reconcile", "--as-of", "2024-13-01", data_dir=instance)
+    assert wrong.returncode == 2 and "--as-of" in wrong.stderr
