@@ -375,6 +375,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     except (PermissionDenied, ValidationError) as exc:
         print(f"不能比对 not allowed: {exc}", file=sys.stderr)
         return 1
+    _print_missing_lists(services.list_states(run.area, as_of or date.today()))
     labels = {"load": "读取 load", "link": "关联 link", "categorize": "分类", "save": "保存 save"}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -421,6 +422,18 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         count = _write_discrepancies(Path(args.discrepancies), user, run.area)
         print(f"信息不一致 discrepancies: wrote {count} rows to {args.discrepancies}")
     return 0
+
+
+def _print_missing_lists(states: dict[str, Any]) -> None:
+    """The schools and villages whose list for the term has not come, before a run."""
+    missing = [x for kind in ("schools", "villages") for x in states[kind] if x.missing]
+    if not missing:
+        return
+    print(f"名单未更新 lists not in for the term {states['term']} (from {states['term_start']}):")
+    for x in missing:
+        kind = "学籍" if x.kind == "school" else "户籍"
+        latest = f"latest {x.latest}" if x.latest else "never imported"
+        print(f"  {x.name} {kind}: {latest}")
 
 
 def _write_discrepancies(path: Path, user: Any, area: Any) -> int:

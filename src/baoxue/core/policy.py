@@ -68,3 +68,25 @@ def monthly_absence(
     if school_days and unexcused * 2 >= school_days:
         return True
     return 0 < period_days <= MONTH_PERIOD_DAYS and unexcused >= month_days
+
+
+# --- terms --------------------------------------------------------------------------------------
+
+
+def term_start(day: date) -> date:
+    """The first day of the term `day` falls in: the day after the last term end
+    (BAOXUE_TERM_ENDS, 01-31 and 07-15 by default) before it. The summer belongs to the
+    autumn term: a school's new list is often sent in August."""
+    ends = []
+    for item in settings.BAOXUE_TERM_ENDS:
+        month, dom = (int(p) for p in item.split("-"))
+        for year in (day.year - 1, day.year):
+            ends.append(date(year, month, dom))
+    last = max(e for e in ends if e < day)
+    return date.fromordinal(last.toordinal() + 1)
+
+
+def term_label(day: date) -> str:
+    """The term as people name it: 2026秋 (autumn, from the summer) or 2027春."""
+    start = term_start(day)
+    return f"{start.year}秋" if start.month >= 6 else f"{start.year}春"

@@ -264,3 +264,44 @@ class ColumnMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}: {self.header} → {self.field or '-'}"
+
+
+class ListReceipt(models.Model):
+    """A whole list that arrived: one school's 学籍 or one village's 户籍 roster, on a day.
+
+    The 比对 asks for these before it trusts that a child missing from the lists is out of
+    school: a school whose list for the term has not come would make all its pupils 待核实.
+    Written with every committed import of a whole list (a partial 学籍 is not one), the
+    same file again included: it is this term's list all the same."""
+
+    class Kind(models.TextChoices):
+        ROSTER = "roster", _("户籍名册")
+        ENROLLMENT = "enrollment", _("学籍名册")
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    school = models.ForeignKey(
+        "registry.School", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    village = models.ForeignKey(
+        "registry.Region", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    received_on = models.DateField(_("导入日期"))
+    # The batch (not a foreign key: batches may be purged; None for an import without one).
+    batch_id = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("名单导入记录")
+        verbose_name_plural = _("名单导入记录")
+        indexes = [
+            models.Index(fields=["school", "received_on"], name="receipt_school_idx"),
+            models.Index(fields=["village", "received_on"], name="receipt_village_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(school__isnull=False) | Q(village__isnull=False),
+                name="receipt_names_a_place",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.school_id or self.village_id} {self.received_on}"

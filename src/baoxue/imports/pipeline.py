@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from baoxue.core import idnumbers
 from baoxue.core.idnumbers import mask
 from baoxue.core.memory import release_freed_memory
-from baoxue.imports.models import SKIPPED_ROW_CODES
+from baoxue.imports.models import SKIPPED_ROW_CODES, ListReceipt
 from baoxue.imports.places import Places, Schools
 from baoxue.imports.reading import FileRefused, Table, read_table
 from baoxue.imports.sources.base import (
@@ -110,6 +110,9 @@ class Source(Protocol):
     code: str
     label: Any  # a lazily translated string
     fields: list[Field]
+    # A source of whole lists also has covers(plan, ctx) -> (school ids, village ids): what
+    # a committed import of it is the whole list of (ListReceipt). Sources of partial lists
+    # (subsidies, attendance) have none.
 
     def check(self, record: Record, ctx: ImportContext) -> list[RowIssue]: ...
 
@@ -668,6 +671,22 @@ def collector_paused() -> Iterator[None]:
                 gc.set_threshold(*_Pause.thresholds)
 
 
+def receipts_record(
+    *, kind: str, schools: set[int], villages: set[int], ctx: ImportContext
+) -> None:
+    """The ListReceipt rows of a committed whole list (inside its transaction)."""
+    ListReceipt.objects.bulk_create(
+        [
+            ListReceipt(kind=kind, school_id=pk, received_on=ctx.today, batch_id=ctx.batch_id)
+            for pk in sorted(schools)
+        ]
+        + [
+            ListReceipt(kind=kind, village_id=pk, received_on=ctx.today, batch_id=ctx.batch_id)
+            for pk in sorted(villages)
+        ]
+    )
+
+
 def _plan(
     source: Source,
     records: list[Record],
@@ -763,6 +782,11 @@ def _run(
         # the source's audit row or a counts refresh; only the batch records the run.
         if any(p.action != Action.UNCHANGED for p in plan) or ctx.notes.get("writes"):
             source.commit(plan, ctx, progress)
+        covers = getattr(source, "covers", None)
+        if covers is not None:
+            # The same file again writes nothing else: it is this term's list all the same.
+            schools, villages = covers(plan, ctx)
+            receipts_record(kind=source.code, schools=schools, villages=villages, ctx=ctx)
         outcome.committed = True
         if on_committed is not None:
             on_committed(outcome)

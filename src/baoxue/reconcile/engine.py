@@ -383,6 +383,9 @@ NOT_OF_AGE = "not_of_age"
 COMPLETED = "completed"
 GONE = "gone"
 EXEMPT = "exempt"
+# Not known to be in school only because a school that may hold the child has not sent its
+# list for the term (名单未更新): no case until the list comes.
+LIST_MISSING = "list_missing"
 CATEGORIES = (
     IN_SCHOOL,
     ON_LEAVE,
@@ -391,6 +394,7 @@ CATEGORIES = (
     TO_VERIFY,
     NEVER_ENROLLED,
     SUSPECTED,
+    LIST_MISSING,
     NOT_OF_AGE,
     COMPLETED,
     GONE,
@@ -460,6 +464,8 @@ class Facts:
     verified_never_enrolled: bool = False
     enrollments: tuple[Enrolled, ...] = ()
     attendance: Attendance | None = None
+    # The local schools of the child's school stage whose list for the term has not come.
+    missing_lists: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -518,6 +524,8 @@ def categorize(f: Facts, s: CategorySettings) -> tuple[str, str]:
         if latest.status in _GRADUATED:
             if latest.junior_school:
                 return COMPLETED, "初中已毕业（完成义务教育）"
+            if f.missing_lists:
+                return LIST_MISSING, _missing("小学毕业，初中", f.missing_lists)
             return SUSPECTED, "小学毕业后未升入初中（小升初）"
         if latest.status in _ABROAD:
             return ELSEWHERE, "出国（需证明）"
@@ -526,9 +534,16 @@ def categorize(f: Facts, s: CategorySettings) -> tuple[str, str]:
         return SUSPECTED, "不在本学期学籍中"
     if f.verified_never_enrolled:
         return NEVER_ENROLLED, "经核实从未入学"
+    if f.missing_lists:
+        return LIST_MISSING, _missing("无学籍记录，", f.missing_lists)
     if f.on_roster:
         return TO_VERIFY, "户籍在本地但无本地学籍（可能在外地就读）"
     return TO_VERIFY, "无学籍记录"
+
+
+def _missing(what: str, schools: tuple[str, ...]) -> str:
+    shown = "、".join(schools[:3]) + ("等" if len(schools) > 3 else "")
+    return f"{what}{shown}本学期学籍名册未导入（名单未更新）"
 
 
 # --- the whole comparison ---------------------------------------------------------------------
@@ -568,6 +583,7 @@ def reconcile(
     link_settings: LinkSettings | None = None,
     id_key: Callable[[str], str] = _same,
     digits: Callable[[int], str] | None = None,
+    missing_lists: Mapping[int, tuple[str, ...]] | None = None,
 ) -> tuple[list[Result], Linkage]:
     """Link the roster side (children on the roster) to the 学籍 side (children with a 学籍)
     and categorise every child once: a 学籍-only record tied to a roster record is carried by
@@ -593,6 +609,7 @@ def reconcile(
         )
         seen = attendance.get(key) or next((attendance[o] for o in others if o in attendance), None)
         facts = Facts(
+            missing_lists=missing_lists.get(key, ()) if missing_lists else (),
             child=key,
             birth=c.person.birth,
             on_roster=c.on_roster,

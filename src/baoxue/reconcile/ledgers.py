@@ -22,7 +22,14 @@ from baoxue.reconcile.models import CATEGORY_LABELS, ReconciliationRun, RunChild
 KINDS = ("children", "suspected", "dropouts")
 # Children of compulsory age: everything but those outside the age or gone.
 _OF_AGE = [c for c in engine.CATEGORIES if c not in {engine.NOT_OF_AGE, engine.GONE}]
-_SUSPECTED = [engine.SUSPECTED, engine.TO_VERIFY, engine.NEVER_ENROLLED, engine.SUSPENDED]
+# Children not known to be in school: 名单未更新 too, so that nobody forgets them meanwhile.
+_SUSPECTED = [
+    engine.SUSPECTED,
+    engine.TO_VERIFY,
+    engine.NEVER_ENROLLED,
+    engine.SUSPENDED,
+    engine.LIST_MISSING,
+]
 
 
 def title(kind: str) -> str:

@@ -43,6 +43,7 @@ CATEGORY_LABELS = {
     engine.COMPLETED: _("已完成义务教育"),
     engine.GONE: _("死亡或迁出"),
     engine.EXEMPT: _("延缓或免予入学"),
+    engine.LIST_MISSING: _("名单未更新"),
 }
 CATEGORY_CHOICES = [(c, CATEGORY_LABELS[c]) for c in engine.CATEGORIES]
 METHOD_LABELS = {

@@ -8,12 +8,13 @@ import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,9 +25,10 @@ from baoxue.attendance.models import AttendanceRecord
 from baoxue.cases.models import Case, Placement
 from baoxue.core import crypto
 from baoxue.core.bulk import RowWriter
-from baoxue.core.policy import compulsory_birth_range, cutoff_date
+from baoxue.core.policy import compulsory_birth_range, cutoff_date, term_label, term_start
 from baoxue.core.progress import heartbeat, progress_read, progress_write, worker_gone
 from baoxue.core.services import log_action
+from baoxue.imports.models import ListReceipt
 from baoxue.reconcile import engine
 from baoxue.reconcile.models import MatchReview, ReconciliationRun, RunChild
 from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, Region, School
@@ -130,6 +132,122 @@ def run_progress(run: ReconciliationRun) -> dict[str, Any]:
     return progress_read(progress_key(run))
 
 
+# --- lists that have not come ------------------------------------------------------------------
+# School stages by kind, and the ages (on the cut-off) of a stage's pupils, both with a year
+# of margin: a pupil may be a year early or late.
+_STAGES = {
+    School.Kind.PRIMARY: ("primary",),
+    School.Kind.TEACHING_POINT: ("primary",),
+    School.Kind.JUNIOR: ("junior",),
+    School.Kind.NINE_YEAR: ("primary", "junior"),
+}
+_STAGE_AGES = {"primary": range(5, 13), "junior": range(11, 17)}
+
+
+@dataclass(frozen=True)
+class ListState:
+    """Whether a school's 学籍 (or a village's roster) for the term has come."""
+
+    kind: str  # "school" or "village"
+    pk: int
+    name: str
+    township_id: int | None
+    latest: date | None  # the newest list received on or before the run's day
+    missing: bool
+    stages: tuple[str, ...] = ()
+
+
+def list_states(area: Region, as_of: date) -> dict[str, Any]:
+    """The schools and villages of the area with the date of their latest whole list
+    (ListReceipt) on or before `as_of`, and which have none for its term. Nothing is
+    missing in an area that has never imported a list (a registry entered by hand): there
+    is nothing to judge by."""
+    start = term_start(as_of)
+    schools = (
+        School.objects.filter(
+            Q(township=area) if area.level == "township" else Q(county=area),
+            is_outside_area=False,
+            kind__in=list(_STAGES),
+        )
+        .order_by("name")
+        .values_list("pk", "name", "kind", "township_id")
+    )
+    villages = (
+        Region.objects.filter(level=Region.Level.VILLAGE, path__startswith=area.path)
+        .order_by("name")
+        .values_list("pk", "name", "parent_id")
+    )
+    receipts = ListReceipt.objects.filter(received_on__lte=as_of)
+    latest_school = dict(
+        receipts.filter(kind=ListReceipt.Kind.ENROLLMENT, school__in=[s[0] for s in schools])
+        .values("school_id")
+        .annotate(day=Max("received_on"))
+        .values_list("school_id", "day")
+    )
+    latest_village = dict(
+        receipts.filter(kind=ListReceipt.Kind.ROSTER, village__in=[v[0] for v in villages])
+        .values("village_id")
+        .annotate(day=Max("received_on"))
+        .values_list("village_id", "day")
+    )
+    tracked = (
+        bool(latest_school)
+        or ListReceipt.objects.filter(
+            Q(school__in=[s[0] for s in schools]) | Q(village__in=[v[0] for v in villages])
+        ).exists()
+    )
+
+    def missing(day: date | None) -> bool:
+        return tracked and (day is None or day < start)
+
+    schools_out = []
+    for pk, name, kind, township in schools:
+        day = latest_school.get(pk)
+        schools_out.append(
+            ListState("school", pk, name, township, day, missing(day), _STAGES[kind])
+        )
+    villages_out = []
+    for pk, name, township in villages:
+        day = latest_village.get(pk)
+        villages_out.append(ListState("village", pk, name, township, day, missing(day)))
+    return {
+        "term": term_label(as_of),
+        "term_start": start,
+        "tracked": tracked,
+        "schools": schools_out,
+        "villages": villages_out,
+    }
+
+
+def _missing_for(
+    states: dict[str, Any], info: dict[int, dict[str, Any]], cutoff: date
+) -> dict[int, tuple[str, ...]]:
+    """Each child's local schools of its stage (by its age on the cut-off) whose list for
+    the term has not come; children with none are left out."""
+    by_stage: dict[tuple[int | None, str], list[str]] = defaultdict(list)
+    for school in states["schools"]:
+        if school.missing:
+            for stage in school.stages:
+                by_stage[(school.township_id, stage)].append(school.name)
+    if not by_stage:
+        return {}
+    found: dict[int, tuple[str, ...]] = {}
+    for pk, i in info.items():
+        birth = i["birth"]
+        if birth is None:
+            continue
+        age = cutoff.year - birth.year - ((cutoff.month, cutoff.day) < (birth.month, birth.day))
+        names = [
+            name
+            for stage, ages in _STAGE_AGES.items()
+            if age in ages
+            for name in by_stage.get((i["township"], stage), ())
+        ]
+        if names:
+            found[pk] = tuple(dict.fromkeys(names))
+    return found
+
+
 # --- loading the tables ----------------------------------------------------------------------
 
 
@@ -191,6 +309,7 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
             "household__is_lifted_from_poverty",
             "household__monitoring_type",
             "id_claim_hash",
+            "township_id",
         )
     )
     people: dict[int, engine.Person] = {}
@@ -213,6 +332,7 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
         lifted,
         monitoring,
         claim,
+        township,
     ) in children:
         valid = id_status in _VALID and bool(id_hash)
         claimed = id_status == Child.IdStatus.CLAIMED
@@ -226,6 +346,7 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
             "deceased": deceased,
             "moved_away": moved,
             "village": village,
+            "township": township,
             "key_group": bool(lifted or monitoring),
         }
     county_id = area.pk if area.level == "county" else area.parent_id
@@ -408,6 +529,7 @@ def _execute(
             )
             for pk, i in info.items()
         ]
+        lists = list_states(run.area, as_of)
         report("categorize", 2, 4)
         found, linkage = engine.reconcile(
             children,
@@ -417,6 +539,7 @@ def _execute(
             decisions=tables["decisions"],
             id_key=crypto.lookup_hash,
             digits=_digits(tables["sealed"]),
+            missing_lists=_missing_for(lists, info, cutoff_date(as_of)),
         )
         current = tables["current_school"]
         results: list[dict[str, Any]] = [
@@ -467,6 +590,16 @@ def _execute(
                 "on_roster": len(left),
                 "with_enrollment": len(right),
                 "decisions": len(tables["decisions"]),
+                "term": lists["term"],
+                # The lists the run went without: [name, latest list's date or ""].
+                "missing_lists": {
+                    kind: [
+                        [x.name, x.latest.isoformat() if x.latest else ""]
+                        for x in lists[kind]
+                        if x.missing
+                    ]
+                    for kind in ("schools", "villages")
+                },
             }
             run.status = ReconciliationRun.Status.DONE
             run.finished_at = timezone.now()

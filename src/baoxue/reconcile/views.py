@@ -42,6 +42,7 @@ TABLE_CATEGORIES = [
     engine.TO_VERIFY,
     engine.SUSPECTED,
     engine.NEVER_ENROLLED,
+    engine.LIST_MISSING,
 ]
 
 
@@ -77,6 +78,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
         :50
     ]
     pending = MatchReview.objects.visible_to(request.user).filter(status=MatchReview.Status.PENDING)
+    today = timezone.localdate()
     return render(
         request,
         "reconcile/run_list.html",
@@ -84,7 +86,9 @@ def run_list(request: HttpRequest) -> HttpResponse:
             "runs": runs,
             "areas": areas,
             "pending_reviews": pending.count(),
-            "today": timezone.localdate(),
+            "today": today,
+            # Before a run: the lists of this term that have not come, per area.
+            "lists": [(a, services.list_states(a, today)) for a in areas],
         },
     )
 

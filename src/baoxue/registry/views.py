@@ -216,12 +216,22 @@ def _discrepancy_filters(request: HttpRequest) -> dict[str, str]:
     }
 
 
+def _discrepancies(user: Any, filters: dict[str, str]) -> Any:
+    return selectors.discrepancies(
+        user,
+        status=filters["status"],
+        item=filters["item"],
+        source=filters["source"],
+        query=filters["query"],
+    )
+
+
 @login_required
 def discrepancy_list(request: HttpRequest) -> HttpResponse:
     """The differences between the lists and the registry, for the school or village to
     settle (the ministry's 四查三比对 output that a school corrects its 学籍 from)."""
     filters = _discrepancy_filters(request)
-    page = _page(request, selectors.discrepancies(request.user, **filters))
+    page = _page(request, _discrepancies(request.user, filters))
     rows = [(d, *selectors.discrepancy_sides(d)) for d in page]
     return render(
         request,
@@ -278,7 +288,7 @@ def discrepancy_export(request: HttpRequest) -> HttpResponse:
     """The list as the page filters it, as xlsx: whole ID numbers and 学籍号 for the roles
     whose work needs them (a school correcting its 学籍), masked for the others; logged."""
     filters = _discrepancy_filters(request)
-    found = selectors.discrepancies(request.user, **filters)
+    found = _discrepancies(request.user, filters)
     full = can_reveal_id_number(request.user)
     response = HttpResponse(
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

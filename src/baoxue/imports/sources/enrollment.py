@@ -559,6 +559,26 @@ class EnrollmentSource:
         return plan, issues
 
     @staticmethod
+    def covers(plan: list[Planned], ctx: Any) -> tuple[set[int], set[int]]:
+        """The schools a whole 学籍 list covers: those of its rows, and of the rows found
+        unchanged without being read (a partial list covers none)."""
+        if not ctx.complete_list:
+            return set(), set()
+        schools = {
+            school.pk
+            for p in plan
+            if (school := ctx.schools.peek(p.record.values.get("school_key", ""))) is not None
+        }
+        targets = sorted(set(ctx.skipped_targets))
+        for start in range(0, len(targets), 5000):
+            schools.update(
+                Enrollment.objects.filter(pk__in=targets[start : start + 5000])
+                .values_list("school_id", flat=True)
+                .distinct()
+            )
+        return schools, set()
+
+    @staticmethod
     def _stale_fingerprints(plan: list[Planned], ctx: Any) -> None:
         """Rows checked in full and found unchanged whose enrollment does not hold their
         digest (imported before digests, entered by hand, another mapping): the commit stores

@@ -256,6 +256,18 @@ class RosterSource:
         return plan, issues
 
     @staticmethod
+    def covers(plan: list[Planned], ctx: Any) -> tuple[set[int], set[int]]:
+        """The villages the roster lists (each one's whole roster; rows refused included:
+        the village sent its list)."""
+        places = ctx.places
+        villages = {
+            v.pk
+            for p in plan
+            if (v := places.villages.get(p.record.values["village_key"])) is not None
+        }
+        return set(), villages
+
+    @staticmethod
     def _authority(record: Record, child: Child, changes: dict[str, tuple[Any, Any]]) -> None:
         """The 户籍 is the authority on who a child is. A child registered from another list
         (a 学籍, the 残联's) takes the roster's name, birth date, sex and ethnicity, and the
