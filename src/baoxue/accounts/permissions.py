@@ -22,3 +22,8 @@ DISCREPANCY_ROLES = (Role.TOWNSHIP_OFFICE, Role.VILLAGE, Role.SCHOOL)
 
 def can_resolve_discrepancy(user: Any) -> bool:
     return scope_for(user).has_role(*DISCREPANCY_ROLES)
+
+
+def can_undo_merge(user: Any) -> bool:
+    """Undoing a merge of two records is the township office's (it decides who a child is)."""
+    return scope_for(user).has_role(Role.TOWNSHIP_OFFICE)

@@ -30,6 +30,7 @@ from baoxue.core.progress import heartbeat, progress_read, progress_write, worke
 from baoxue.core.services import log_action
 from baoxue.imports.models import ListReceipt
 from baoxue.reconcile import engine
+from baoxue.reconcile.merges import merges_apply
 from baoxue.reconcile.models import MatchReview, ReconciliationRun, RunChild
 from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, Region, School
 
@@ -687,8 +688,11 @@ def _save(
         batch_size=1000,
     )
     if report_only:
-        return {"cases_opened": 0, "cases_updated": 0}
-    return _open_cases(run, results)
+        return {"cases_opened": 0, "cases_updated": 0, "merged": 0}
+    # One record per child: the records linked for certain (or confirmed) become one, after
+    # their cases are settled (a merged record's open case is then one of the child's).
+    cases = _open_cases(run, results)
+    return {**cases, "merged": merges_apply(linkage.links, run_id=run.pk)}
 
 
 def _open_cases(run: ReconciliationRun, results: list[dict[str, Any]]) -> dict[str, int]:

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from baoxue.accounts.permissions import can_reveal_id_number
 from baoxue.core.services import log_action
-from baoxue.reconcile import engine, ledgers, services, tasks
+from baoxue.reconcile import engine, ledgers, merges, services, tasks
 from baoxue.reconcile.models import (
     CATEGORY_CHOICES,
     CATEGORY_LABELS,
@@ -30,6 +30,7 @@ from baoxue.reconcile.models import (
     ReconciliationRun,
     RunChild,
 )
+from baoxue.registry.models import Child, ChildMerge
 from baoxue.registry.views import CappedPaginator
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -251,3 +252,35 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.info(request, _("这一对已经有人确认过了。"))
     return redirect("reconcile:review_list")
+
+
+@require_POST
+@login_required
+def merge_undo(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The office undoes a merge of two records (from the kept child's page)."""
+    try:
+        uid = uuid.UUID(str(public_id))
+    except ValueError:
+        raise Http404 from None
+    merge = (
+        ChildMerge.objects.filter(public_id=uid, kept__in=Child.objects.visible_to(request.user))
+        .select_related("kept")
+        .first()
+    )
+    if merge is None:
+        raise Http404
+    try:
+        merges.merge_undo(merge=merge, actor=request.user)
+    except PermissionDenied:
+        log_action(
+            actor=request.user,
+            action="child.merge_undo_denied",
+            obj=merge.kept,
+            request=request,
+        )
+        raise Http404 from None
+    except ValidationError as exc:
+        messages.info(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("已撤销合并：两条记录重新分开，下次比对不会再合并。"))
+    return redirect("registry:child_detail", merge.kept.public_id)

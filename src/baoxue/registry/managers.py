@@ -29,6 +29,18 @@ class ChildQuerySet(models.QuerySet["Any"]):
         return self.filter(scope_for(user).child_q())
 
 
+class ChildManager(models.Manager["Any"]):
+    """The registry's children: a record merged into another (ChildMerge) is that child now,
+    and no list, count, search or comparison sees it twice. `Child.records` holds them all
+    (for merging and undoing, and for finding a merged record's numbers in a new file)."""
+
+    def get_queryset(self) -> ChildQuerySet:
+        return ChildQuerySet(self.model, using=self._db).filter(merged_into=None)
+
+    def visible_to(self, user: Any) -> ChildQuerySet:
+        return self.get_queryset().visible_to(user)
+
+
 class GuardianQuerySet(models.QuerySet["Any"]):
     def visible_to(self, user: Any) -> GuardianQuerySet:
         return self.filter(scope_for(user).child_q(prefix="child__"))

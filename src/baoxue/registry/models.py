@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from baoxue.core import crypto
 from baoxue.core.fields import SearchKeyField
 from baoxue.registry.managers import (
+    ChildManager,
     ChildQuerySet,
     DiscrepancyQuerySet,
     EnrollmentQuerySet,
@@ -335,10 +336,23 @@ class Child(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1, editable=False)
 
-    objects = ChildQuerySet.as_manager()
+    # Set when this record was merged into another (the same child, from another list): it
+    # is kept, with nothing pointing at it, so that the merge can be undone.
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="merged_records",
+        editable=False,
+    )
+
+    objects = ChildManager()
+    records = ChildQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("适龄儿童少年")
+        base_manager_name = "records"
         verbose_name_plural = _("适龄儿童少年")
         ordering = ["name", "id"]
         indexes = [
@@ -657,6 +671,57 @@ class Discrepancy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.child_id} {self.item}: {self.registry_value} / {self.value}"
+
+
+class ChildMerge(models.Model):
+    """Two records of one child made one (合并): the 比对 linked them for certain, or a person
+    confirmed the pair. What pointed at the merged record now points at the kept one, and
+    `moved` says what, so that the office can undo it: the records come back as they were
+    (rows imported since stay with the kept child)."""
+
+    class Status(models.TextChoices):
+        DONE = "done", _("已合并")
+        UNDONE = "undone", _("已撤销")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kept = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="merges")
+    merged = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="+")
+    method = models.CharField(_("关联方式"), max_length=16)
+    score = models.FloatField(null=True, blank=True)
+    # The reconciliation run that merged them (not a foreign key: registry is below it).
+    run_id = models.PositiveIntegerField(null=True, blank=True)
+    # {model label: [row ids]} moved from the merged record to the kept one, and the kept
+    # record's columns it filled from the merged one, as they were: {column: old value}.
+    moved = models.JSONField(default=dict, blank=True)
+    kept_before = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DONE)
+    created_at = models.DateTimeField(_("合并时间"), auto_now_add=True)
+    undone_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("记录合并")
+        verbose_name_plural = _("记录合并")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.merged_id} → {self.kept_id} ({self.method}, {self.status})"
+
+    @property
+    def method_label(self) -> str:
+        return str(MERGE_METHOD_LABELS.get(self.method, self.method))
+
+
+# How two records were found to be one child (the reconciliation engine's link methods).
+MERGE_METHOD_LABELS = {
+    "id": _("身份证号一致"),
+    "id_repair": _("身份证号纠错"),
+    "name": _("姓名与出生日期"),
+    "id_typo": _("身份证号一位之差，姓名、性别、出生日期一致"),
+    "decided": _("人工确认"),
+}
 
 
 # The level a region's parent must have; the scope columns rely on this shape.

@@ -20,6 +20,7 @@ from baoxue.core.text import is_pinyin_query
 from baoxue.registry.counts import snapshot_is_current
 from baoxue.registry.models import (
     Child,
+    ChildMerge,
     CountSnapshot,
     Discrepancy,
     Enrollment,
@@ -350,6 +351,24 @@ def duplicate_id_children(user: Any) -> QuerySet[Child]:
     )
 
 
+def merged_into(user: Any, public_id: Any) -> Child | None:
+    """The child a merged record (its public id) is now, when the user may see it."""
+    try:
+        uid = _parse_uuid(public_id)
+    except Http404:
+        return None
+    kept_id = (
+        Child.records.filter(public_id=uid)
+        .exclude(merged_into=None)
+        .values_list("merged_into_id", flat=True)
+        .first()
+    )
+    if kept_id is None:
+        return None
+    found: Child | None = Child.objects.visible_to(user).filter(pk=kept_id).first()
+    return found
+
+
 def child_detail(child: Child) -> dict[str, Any]:
     enrollments = list(
         Enrollment.objects.filter(child=child)
@@ -368,6 +387,16 @@ def child_detail(child: Child) -> dict[str, Any]:
         .order_by("-run_id")
         .first(),
         "cases": list(Case.objects.filter(child=child).order_by("-opened_at", "-id")),
+        # The records merged into this one (one record per child), and what the lists say
+        # of the child differently.
+        "merges": list(
+            ChildMerge.objects.filter(kept=child, status=ChildMerge.Status.DONE).select_related(
+                "merged"
+            )
+        ),
+        "discrepancies": Discrepancy.objects.filter(
+            child=child, status=Discrepancy.Status.OPEN
+        ).count(),
         "siblings": list(
             Child.objects.filter(household_id=child.household_id)
             .exclude(pk=child.pk)

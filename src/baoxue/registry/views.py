@@ -17,7 +17,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from baoxue.accounts.models import Role
-from baoxue.accounts.permissions import can_resolve_discrepancy, can_reveal_id_number
+from baoxue.accounts.permissions import (
+    can_resolve_discrepancy,
+    can_reveal_id_number,
+    can_undo_merge,
+)
 from baoxue.accounts.scope import scope_for
 from baoxue.core import sheets
 from baoxue.core.services import log_action
@@ -100,11 +104,18 @@ def child_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def child_detail(request: HttpRequest, public_id: str) -> HttpResponse:
-    child = selectors.access_child(request.user, public_id, request=request)
+    try:
+        child = selectors.access_child(request.user, public_id, request=request)
+    except Http404:
+        kept = selectors.merged_into(request.user, public_id)
+        if kept is None:
+            raise
+        return redirect("registry:child_detail", kept.public_id)  # the child it is now
     log_action(actor=request.user, action="child.viewed", obj=child, request=request)
     context = {
         "child": child,
         "can_reveal": can_reveal_id_number(request.user),
+        "can_undo_merge": can_undo_merge(request.user),
         **selectors.child_detail(child),
     }
     context["open_case"] = next((c for c in context.get("cases", []) if c.is_open), None)

@@ -265,6 +265,11 @@ class ChildIndex:
             children.exclude(id_number_hash=""), "id_number_hash", hash_list, CHUNK, fields=only
         ):
             self.by_hash.setdefault(child.id_number_hash, []).append(child)
+        # A record merged into another (registry.ChildMerge) keeps its numbers: a later file
+        # that gives them finds the child it is now. Looked for only when there are merges.
+        self._merged_by_name: dict[tuple[str, date | None, int], list[Child]] = {}
+        if Child.records.exclude(merged_into=None).exists():
+            self._redirect_merged(hash_list, township, only)
         # Records that claim a number another child holds (IdStatus.CLAIMED): the same row
         # in a later file finds its own record again. Few or none: looked for only if any.
         self.by_claim: dict[str, list[Child]] = {}
@@ -291,8 +296,43 @@ class ChildIndex:
             described = self._description(r)
             if described[:2] in unnumbered:
                 self._numbers_for.setdefault(described, {}).setdefault(id_hash(r), r.row_number)
+        for key, children_of in self._merged_by_name.items():
+            self.by_name.setdefault(key, []).extend(
+                c for c in children_of if c not in self.by_name.get(key, [])
+            )
         self._neighbours = self._load_neighbours(records)
         self._place_names: dict[int, str] = {}
+
+    def _redirect_merged(
+        self, hash_list: list[str], township: Region, only: tuple[str, ...]
+    ) -> None:
+        """by_hash (and, for rows without a number, by_name) of merged records: the kept
+        child each was merged into."""
+        merged = Child.records.exclude(merged_into=None)
+        found = [
+            (h, kept)
+            for h, kept in filter_in(
+                merged.exclude(id_number_hash="").values_list("id_number_hash", "merged_into_id"),
+                "id_number_hash",
+                [h for h in hash_list if h not in self.by_hash],
+                CHUNK,
+            )
+        ]
+        named = list(
+            merged.filter(township=township, id_number_hash="").values_list(
+                "name", "birth_date", "village_id", "merged_into_id"
+            )
+        )
+        kept_ids = sorted({k for _h, k in found} | {row[3] for row in named})
+        kept = {c.pk: c for c in filter_in(Child.objects.all(), "id", kept_ids, CHUNK, fields=only)}
+        for h, kept_id in found:
+            if kept_id in kept:
+                self.by_hash.setdefault(h, []).append(kept[kept_id])
+        for name, birth, village, kept_id in named:
+            # The merged record's own description (a 学籍 row without a number) is the
+            # kept child's now.
+            if kept_id in kept:
+                self._merged_by_name.setdefault((name, birth, village), []).append(kept[kept_id])
 
     def children(self) -> Iterator[Child]:
         """Every registered child the index holds (by number, by name, claiming a number)."""

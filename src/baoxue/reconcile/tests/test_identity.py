@@ -45,6 +45,11 @@ def test_a_valid_number_one_digit_off_joins_the_roster_child(world, persona, tmp
     result = RunChild.objects.get(run=run, child=pan)
     assert (result.category, result.link_method) == (engine.IN_SCHOOL, engine.ID_TYPO)
     assert run.links[engine.ID_TYPO] == 1
+    # One child now; the same 学籍 again finds him by the typed number (no record anew).
+    assert Child.objects.filter(name="潘明").count() == 1
+    again = _import(world, persona, tmp_path, [row("潘明", typo)])
+    assert [p.action for p in again.plan] == ["unchanged"]
+    assert Child.objects.filter(name="潘明").count() == 1
     # A child whose number is further off is another child: two records, both counted.
     other = make_id_number(date(2015, 4, 1), "M")
     registry.child_create(

@@ -70,6 +70,7 @@ def test_rerun_never_duplicates_a_case(world, persona):
         "resolved": 0,
         "cases_opened": 0,
         "cases_updated": 0,
+        "merged": 0,
     }
 
 

@@ -87,6 +87,20 @@ def make_discrepancy(world):
 DISCREPANCY_WORKERS = ("office", "village_a", "principal_x")
 
 
+def make_merge(world):
+    """吴俊辉's 学籍-only record (伍俊辉), merged into him by a 比对."""
+    from baoxue.reconcile import engine
+    from baoxue.reconcile.merges import merges_apply
+    from baoxue.registry import services
+    from baoxue.registry.models import ChildMerge
+
+    wu = world.child("吴俊辉")
+    other = services.build_child(name="伍俊辉", village=world.village_a, on_roster=False)
+    other.save()
+    merges_apply([engine.Link(wu.pk, other.pk, engine.NAME, 0.96)], run_id=None)
+    return [ChildMerge.objects.get(merged=other).public_id]
+
+
 # Who sees a township's runs: its office and leader, the county, and the villages and schools
 # inside it (their pages show only their own children).
 RUN_READERS = ("office", "leader", "village_a", "outsider", "principal_x", "teacher_x", "county")
@@ -239,6 +253,8 @@ CASES = [
     ("reconcile:review_list", None, "get", EVERYONE_LOGGED_IN),
     # 石丽 lives in 高岜村: the office decides; others see nothing to decide (404).
     ("reconcile:review_decide", make_review, "post", {**only(), "office": 302}),
+    # The office undoes a merge; others who see the child are refused (404, logged).
+    ("reconcile:merge_undo", make_merge, "post", {**only(), "office": 302}),
     ("cases:list", None, "get", EVERYONE_LOGGED_IN),
     ("cases:mine", None, "get", EVERYONE_LOGGED_IN),
     ("cases:dashboard", None, "get", EVERYONE_LOGGED_IN),

@@ -208,8 +208,9 @@ class TestChildPage:
         url = reverse("registry:child_detail", args=[child.public_id])
         client.get(url)
         # session, user, roles, child, audit insert, guardians, enrollments, their events and
-        # other schools (prefetched), siblings, the latest reconciliation result, the cases
-        with django_assert_num_queries(11):
+        # other schools (prefetched), siblings, the latest reconciliation result, the cases,
+        # the records merged into it and its open discrepancies
+        with django_assert_num_queries(13):
             client.get(url)
 
 
