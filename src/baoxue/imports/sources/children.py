@@ -584,8 +584,16 @@ class ChildIndex:
                 differs.append(("ethnicity", child.ethnicity, ethnicity))
         if values.get("village"):
             checked.append("village")
-            if village is None or village.pk != child.village_id:
-                differs.append(("village", self._place_name(child.village_id), values["village"]))
+            held = self._place_name(child.village_id)
+            # Without the row's village resolved (a list matched before its places are), the
+            # names are compared as a file writes them (乌岭 and 乌岭村 are one village).
+            moved = (
+                village.pk != child.village_id
+                if village is not None
+                else village_key(values["village"]) != village_key(held)
+            )
+            if moved:
+                differs.append(("village", held, values["village"]))
         values[DIFFERS] = differs
         values[CHECKED] = checked
 

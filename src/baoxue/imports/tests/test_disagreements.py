@@ -630,3 +630,20 @@ def test_a_student_number_made_of_the_same_id_number_bears_nothing_out(world, pe
     assert (claimed.school.code, claimed.student_number_hash) == ("2145994101", "")
     assert claimed.student_number == "G" + jun.id_number  # kept, as the file gave it
     assert not Discrepancy.objects.filter(child=jun).exists()
+
+
+def test_a_disability_row_naming_the_childs_village_differs_on_nothing(world, persona, tmp_path):
+    """The 残联 list is matched before its places are read: its 村 column is compared by
+    name (乌岭 is 乌岭村), so a row of the child's own village opens no village discrepancy."""
+    from baoxue.imports.tests.test_disability_import import HEADER as DISABILITY_HEADER
+
+    yu = world.child("龙雨欣")
+    rows = [
+        DISABILITY_HEADER,
+        [1, "龙雨欣", "女", yu.id_number + "52", "", "", "", "乌岭", "", "", "", ""],
+    ]
+    run(world, persona, write_xlsx(tmp_path / "d.xlsx", rows), SOURCES["disability"])
+    assert discrepancies(yu) == []
+    rows[1][7] = "高岜村"  # another village of the township: kept as a discrepancy
+    run(world, persona, write_xlsx(tmp_path / "e.xlsx", rows), SOURCES["disability"])
+    assert [(d[0], d[2], d[3]) for d in discrepancies(yu)] == [("village", "高岜村", "乌岭村")]
