@@ -21,6 +21,7 @@ from baoxue.demo import names
 from baoxue.registry.counts import counts_refresh
 from baoxue.registry.models import (
     Child,
+    Discrepancy,
     Enrollment,
     EnrollmentEvent,
     Guardian,
@@ -471,6 +472,7 @@ def build_demo_township(
         township = Region.objects.get(level="township", code=code + "000")
         _add_duplicate_pair(rng, township)
         _add_reconciliation_cases(rng, township)
+        _add_discrepancies(rng, township)
         counts_refresh(county_id=county.pk)
     return township, stats
 
@@ -485,6 +487,53 @@ def _add_duplicate_pair(rng: random.Random, township: Region) -> None:
     second.id_number_masked = cols.masked
     second.id_suffix = cols.suffix
     second.save(update_fields=["id_number_enc", "id_number_hash", "id_number_masked", "id_suffix"])
+
+
+# Characters a 学籍 clerk types for the roster's (the same sound): what 信息不一致 is full of.
+_HOMOPHONES = {"辉": "晖", "军": "俊", "欣": "馨", "丽": "莉", "明": "铭", "芳": "方", "华": "桦",
+               "强": "蔷", "杰": "洁", "玲": "琳", "燕": "艳", "红": "虹", "平": "萍"}  # fmt: skip
+
+
+def _add_discrepancies(rng: random.Random, township: Region) -> None:
+    """What a 学籍 export says differently of a few children of each school (a homophone in
+    the name, the day and month of the birth date swapped): the 信息不一致 list a school
+    settles, as the 学籍 import leaves it."""
+    found: list[Discrepancy] = []
+    for school_id in (
+        School.objects.filter(township=township).order_by("pk").values_list("pk", flat=True)
+    ):
+        students = list(
+            Child.objects.filter(current_school_id=school_id, on_roster=True).order_by("pk")[:60]
+        )
+        rng.shuffle(students)
+        for child in students[:3]:
+            other = "".join(_HOMOPHONES.get(ch, ch) for ch in child.name)
+            if other != child.name:
+                found.append(
+                    Discrepancy(
+                        child=child,
+                        item="name",
+                        source="enrollment",
+                        value=other,
+                        registry_value=child.name,
+                        registry_source="roster",
+                    )
+                )
+            elif child.birth_date is not None and child.birth_date.day <= 12:
+                birth = child.birth_date
+                swapped = birth.replace(month=birth.day, day=birth.month)
+                if swapped != birth:
+                    found.append(
+                        Discrepancy(
+                            child=child,
+                            item="birth_date",
+                            source="enrollment",
+                            value=swapped.isoformat(),
+                            registry_value=birth.isoformat(),
+                            registry_source="roster",
+                        )
+                    )
+    Discrepancy.objects.bulk_create(found)
 
 
 def _add_reconciliation_cases(rng: random.Random, township: Region) -> None:

@@ -374,3 +374,27 @@ def test_cadre_takes_a_case_to_placed_and_the_office_closes_it(demo_server, brow
         office.click("[data-testid=export-download]")
     assert download.value.suggested_filename.endswith(".xlsx")
     office.close()
+
+
+def test_a_principal_settles_a_discrepancy_on_a_phone(demo_server, browser):
+    """The central primary school's principal opens 信息不一致, takes the 学籍's value for the
+    first row, and the child's record follows; the row leaves the open list."""
+    page = _login(browser, demo_server, "principal", {"width": 390, "height": 844})
+    page.goto(demo_server + "/discrepancies/")
+    rows = page.locator("[data-testid=discrepancy-row]")
+    before = rows.count()
+    assert before >= 1
+    first = rows.first
+    name = first.locator("td").first.inner_text().strip()
+    listed_value = first.locator("td").nth(4).inner_text().strip()  # the 学籍 column
+    first.locator("[data-testid=choice]").select_option("source")
+    with page.expect_navigation():
+        first.locator("[data-testid=resolve]").click()
+    assert "已按您的选择更正" in page.content()
+    assert page.locator("[data-testid=discrepancy-row]").count() == before - 1
+    # Settled: listed under 已处理 with the value chosen.
+    page.goto(demo_server + "/discrepancies/?status=resolved")
+    assert listed_value in page.locator("[data-testid=discrepancies]").inner_text()
+    # Nothing scrolls sideways on the phone but the table's own scroller.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert name
