@@ -418,6 +418,8 @@ def _preview(
         "new_schools": ctx.schools.proposals(),
         # Current 学籍 of the file's schools that the file does not list (学籍 only).
         "absent_from_list": ctx.notes.get("absent_from_list", {}).get("schools", {}),
+        # What the rows say differently of registered children (信息不一致), newly kept.
+        "discrepancies": writes.count if (writes := ctx.notes.get("discrepancies")) else 0,
     }
 
 

@@ -136,6 +136,25 @@ def test_a_skipped_row_is_labelled_skipped(
     assert 'data-testid="fix-hint"' not in page  # nothing was refused: nothing to fix
 
 
+def test_the_preview_says_how_many_differences_the_file_keeps(
+    world, login, tmp_path, django_capture_on_commit_callbacks
+):
+    """伍俊辉 with 吴俊辉's number and birth date: imported, and the preview says one
+    difference goes to 信息不一致."""
+    wu = world.child("吴俊辉")
+    line = ["伍俊辉", "男", wu.id_number, "2016-05-02", "苗族", "乌岭村"] + [""] * 6
+    client = login("office")
+    upload(client, write_xlsx(tmp_path / "w.xlsx", [ROSTER_HEADER, line]).read_bytes())
+    batch = ImportBatch.objects.get()
+    mapping = {f"col_{i}": v for i, v in batch.mapping.items()}
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:batch_validate", args=[batch.public_id]), mapping)
+    page = client.get(reverse("imports:batch_detail", args=[batch.public_id])).content.decode()
+    assert 'data-testid="preview-discrepancies"' in page and "1 处与系统登记不一致" in page
+    batch.refresh_from_db()
+    assert batch.rows_rejected == 0
+
+
 def test_a_schools_batch_is_seen_by_its_principal_not_by_one_classs_teacher(world, login, tmp_path):
     from baoxue.imports.tests.helpers import ENROLLMENT_HEADER
     from baoxue.imports.tests.test_enrollment_import import row
