@@ -37,7 +37,7 @@ from baoxue.reconcile import engine
 from baoxue.reconcile.models import MatchReview
 from baoxue.registry.counts import counts_mark_stale
 from baoxue.registry.models import Child, ChildMerge
-from baoxue.registry.services import refresh_school_status_bulk
+from baoxue.registry.services import ID_FIELDS, refresh_school_status_bulk
 
 # The links that merge: certain by the engine's rules, or decided by a person.
 MERGED_BY = frozenset({engine.ID, engine.ID_REPAIR, engine.NAME, engine.ID_TYPO, engine.DECIDED})
@@ -49,14 +49,6 @@ _STAYS = frozenset(
 _FILLED = ("household_id", "sex", "ethnicity", "birth_date", "group_id", "address")
 _FLAGS = ("has_disability", "is_orphan", "is_migrant")
 _DISABILITY = ("disability_card_enc", "disability_category", "disability_grade")
-_ID = (
-    "id_number_enc",
-    "id_number_hash",
-    "id_number_masked",
-    "id_suffix",
-    "id_number_original_enc",
-    "id_status",
-)
 CHUNK = 5000
 
 
@@ -232,7 +224,7 @@ def _fill_kept(children: dict[int, Child], kept_of: dict[int, int]) -> dict[int,
             kept.left_behind = merged.left_behind
         if merged.id_number_hash and not kept.id_number_hash:
             # The number moves (one child holds it); the merged record keeps it encrypted.
-            for column in _ID:
+            for column in ID_FIELDS:
                 was[column] = getattr(kept, column)
                 setattr(kept, column, getattr(merged, column))
             changed["_merged_hash"].append((merged.pk, ""))

@@ -172,6 +172,17 @@ def id_columns_of(info: idnumbers.IdInfo, *, hashed: str | None = None) -> IdCol
     )
 
 
+# A child's columns that hold its ID number (what apply_id_columns writes but the claim).
+ID_FIELDS = (
+    "id_number_enc",
+    "id_number_hash",
+    "id_number_masked",
+    "id_suffix",
+    "id_number_original_enc",
+    "id_status",
+)
+
+
 def apply_id_columns(child: Child, cols: IdColumns) -> None:
     child.id_number_enc = cols.enc
     child.id_number_hash = cols.hash

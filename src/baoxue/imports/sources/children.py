@@ -658,16 +658,6 @@ class ChildIndex:
         return candidates[0], None
 
 
-ID_FIELDS = (
-    "id_number_enc",
-    "id_number_hash",
-    "id_number_masked",
-    "id_suffix",
-    "id_number_original_enc",
-    "id_status",
-)
-
-
 def give_id_number(child: Child, value: str) -> None:
     """A valid ID number for a child registered without one, or with a flagged one (kept as
     the original). The caller writes ID_FIELDS."""

@@ -38,7 +38,6 @@ from baoxue.imports.sources.base import (
 )
 from baoxue.imports.sources.children import (
     CLAIM,
-    ID_FIELDS,
     ChildIndex,
     duplicates_in_file,
     give_id_number,
@@ -54,7 +53,7 @@ from baoxue.imports.sources.roster import ID_ALIASES
 from baoxue.imports.values import CellError, clean_text, parse_date, parse_sex
 from baoxue.registry.counts import counts_mark_stale
 from baoxue.registry.models import Child, Discrepancy, Guardian
-from baoxue.registry.services import apply_id_columns, build_child, id_columns
+from baoxue.registry.services import ID_FIELDS, apply_id_columns, build_child, id_columns
 
 CATEGORIES = {
     "1": "视力残疾",

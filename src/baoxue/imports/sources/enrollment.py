@@ -37,7 +37,6 @@ from baoxue.imports.sources.base import (
 from baoxue.imports.sources.children import (
     CLAIM,
     GUARDIAN_COLUMNS,
-    ID_FIELDS,
     ITEMS,
     READ_BY_ENROLLMENT,
     VARIANTS,
@@ -84,6 +83,7 @@ from baoxue.registry.models import (
 from baoxue.registry.services import (
     CHILD_COLUMNS,
     ENDED_STATUSES,
+    ID_FIELDS,
     SCHOOL_VALUE_COLUMNS,
     STUDENT_NUMBER_COLUMNS,
     refresh_school_status_bulk,

@@ -33,7 +33,6 @@ from baoxue.imports.sources.children import (
     DIFFERS,
     FINDINGS,
     GUARDIAN_COLUMNS,
-    ID_FIELDS,
     READ_BY_ROSTER,
     ChildIndex,
     child_defaults,
@@ -58,7 +57,7 @@ from baoxue.imports.sources.children import (
 from baoxue.imports.values import CellError, clean_text, parse_bool, parse_date, parse_sex
 from baoxue.registry.counts import counts_mark_stale
 from baoxue.registry.models import Child, Discrepancy, Guardian, Household
-from baoxue.registry.services import CHILD_COLUMNS, Finding
+from baoxue.registry.services import CHILD_COLUMNS, ID_FIELDS, Finding
 
 ID_ALIASES = ("身份证号码", "公民身份号码", "身份证件号", "身份证件号码", "证件号码", "身份证")
 
