@@ -322,6 +322,9 @@ class AttendanceSource:
                 continue
             enrollment = found.enrollment
             problem = out_of_scope(record, ctx, found.child) or name_issue(record, found.child)
+            if problem is not None and problem.severity != "error":
+                issues.append(problem)  # another spelling of the name: imported
+                problem = None
             if problem is None and (
                 enrollment is None or (school is not None and enrollment.school_id != school.pk)
             ):

@@ -508,6 +508,14 @@ def categorize(f: Facts, s: CategorySettings) -> tuple[str, str]:
                 SUSPECTED,
                 f"统计期内未请假缺勤 {days_text(unexcused_days(a))} 天{of}{reason}（名在人不在）",
             )
+        if a is not None:
+            # As long on leave (请假天数, or 缺勤天数 given as 病假/事假): away, not a dropout.
+            excused = (a.days_leave or 0) + (a.days_absent or 0) - unexcused_days(a)
+            if policy.monthly_absence(
+                excused, a.school_days, a.period_days, month_days=s.month_days
+            ):
+                reason = f"（{a.leave_reason}）" if a.leave_reason else ""
+                return ON_LEAVE, f"统计期内请假 {days_text(excused)} 天{reason}"
         return IN_SCHOOL, "在本地学校就读"
     if studying:
         return ELSEWHERE, "在外地学校就读（需就读证明）"

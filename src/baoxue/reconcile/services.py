@@ -43,6 +43,7 @@ CASE_KIND = {
     engine.NEVER_ENROLLED: Case.Kind.NEVER_ENROLLED,
 }
 _VALID = {Child.IdStatus.VALID, Child.IdStatus.UPGRADED}
+_ACTIVE = frozenset(Enrollment.ACTIVE_STATUSES)
 
 
 def no_progress(stage: str, done: int, total: int) -> None:
@@ -368,6 +369,7 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
     enrollments: dict[int, list[engine.Enrolled]] = defaultdict(list)
     current_school: dict[int, int] = {}
     current_enrollment: dict[int, int] = {}
+    best: dict[int, tuple[bool, int]] = {}
     for (
         pk,
         child_id,
@@ -410,8 +412,14 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
             )
         )
         if is_current:
-            current_school[child_id] = school_id
-            current_enrollment[child_id] = pk
+            # A child with several current 学籍 (an ended one not yet replaced, two schools
+            # at once) is placed by the one it studies under: active before ended, the
+            # newest first.
+            rank = (status in _ACTIVE and absent is None, pk)
+            if rank > best.get(child_id, (False, 0)):
+                best[child_id] = rank
+                current_school[child_id] = school_id
+                current_enrollment[child_id] = pk
     attendance: dict[int, engine.Attendance] = {}
     for child_id, longest, leave, reason, absent, school_days, start, end in (
         AttendanceRecord.objects.filter(enrollment_id__in=list(current_enrollment.values()))

@@ -166,7 +166,8 @@ class SubsidiesSource:
             problem = out_of_scope(record, ctx, found.child) or name_issue(record, found.child)
             if problem is not None:
                 issues.append(problem)
-                continue
+                if problem.severity == "error":
+                    continue
             if school is not None and enrollment is not None and enrollment.school_id != school.pk:
                 issues.append(
                     RowIssue(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 
 from baoxue.core import crypto, idnumbers
+from baoxue.core.text import names_close
 from baoxue.imports.pipeline import ImportContext
 from baoxue.imports.sources.base import Field, Record, RowIssue, person_name
 from baoxue.imports.sources.children import id_hash, id_parser
@@ -266,8 +267,21 @@ def out_of_scope(record: Record, ctx: ImportContext, child: Child) -> RowIssue |
 
 
 def name_issue(record: Record, child: Child) -> RowIssue | None:
-    if record.values["name"] == child.name:
+    """The row's name against the student's. Another spelling of the same name (the 学籍's
+    龙遥 for the roster's 龙瑶: a homophone, one character off) is the same student: a
+    warning, the row is imported (the 学籍 import keeps the difference as 信息不一致)."""
+    name = record.values["name"]
+    if name == child.name:
         return None
+    if names_close(name, child.name):
+        return RowIssue(
+            record.row_number,
+            "姓名",
+            "name_variant",
+            _("姓名与系统中登记的“%(name)s”写法不同（同音或一字之差），已按学籍号或身份证号导入")
+            % {"name": child.name},
+            "warning",
+        )
     return RowIssue(
         record.row_number,
         "姓名",

@@ -788,6 +788,24 @@ def duplicates_in_file(records: list[Record], labels: dict[str, str]) -> list[Ro
         for record, h in zip(records, hashes, strict=True):
             if h in repeated:
                 groups.setdefault(h, []).append(record)
+    # Rows without a valid number repeat only whole (the same in every column read): one.
+    seen: dict[str, Record] = {}
+    for record, h in zip(records, hashes, strict=True):
+        if h:
+            continue
+        key = repr(sorted(row_content(record).items()))
+        first = seen.setdefault(key, record)
+        if first is not record:
+            issues.append(
+                RowIssue(
+                    record.row_number,
+                    "",
+                    "repeat",
+                    _("与第 %(row)s 行内容相同，已跳过") % {"row": first.row_number},
+                    "warning",
+                )
+            )
+            record.values["skip"] = True
     for group in groups.values():
         contents = [row_content(r) for r in group]
         # The fullest row, the first of equals.

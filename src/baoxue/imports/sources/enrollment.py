@@ -25,6 +25,7 @@ from baoxue.core.bulk import (
     write_all,
 )
 from baoxue.core.services import log_action
+from baoxue.core.text import names_close
 from baoxue.imports.places import PLACEHOLDER_KEY
 from baoxue.imports.sources.base import (
     Action,
@@ -484,7 +485,10 @@ class EnrollmentSource:
             numbered = with_number.get(v["_number_hash"], []) if v["_number_hash"] else []
             child, problem = index.find(record, village, reveal=ctx.may_quote)
             if CLAIM in v or (
-                child is not None and existing is not None and existing.child_id != child.pk
+                child is not None
+                and existing is not None
+                and existing.child_id != child.pk
+                and not self._earlier_record(existing, child)
             ):
                 # A 学籍号 is G and the ID number: it does not bear out a number the row's
                 # name does not, and a record claiming a number updates only its own 学籍.
@@ -496,6 +500,7 @@ class EnrollmentSource:
             row_hash = id_hash(record)
             if numbered and (
                 child.pk not in {e.child_id for e in numbered}
+                and not any(self._earlier_record(e, child) for e in numbered)
                 if child is not None
                 # A new ID number with the 学籍号 of a child registered under another one.
                 else row_hash
@@ -577,6 +582,19 @@ class EnrollmentSource:
                 .distinct()
             )
         return schools, set()
+
+    @staticmethod
+    def _earlier_record(enrollment: Enrollment, child: Child) -> bool:
+        """The 学籍 a row's 学籍号 finds belongs to a record an earlier file made of this very
+        child under a mistyped number (no valid number, the same name and birth date): the
+        row updates that 学籍, and the 比对 merges the record into the child."""
+        other = enrollment.child
+        return (
+            not other.id_number_hash
+            and not other.id_claim_hash
+            and names_close(other.name, child.name)
+            and (other.birth_date is None or other.birth_date == child.birth_date)
+        )
 
     @staticmethod
     def _stale_fingerprints(plan: list[Planned], ctx: Any) -> None:
@@ -798,6 +816,20 @@ class EnrollmentSource:
                 )
             )
         return issues
+
+    @staticmethod
+    def _end_ended(succeeded: dict[int, int], now: Any) -> None:
+        """The children's current 学籍 that have ended (毕业, 转出 …) and are not the one
+        just written stop being current: each child's current 学籍 is the one it studies
+        under (the 比对 reads its school and attendance from it)."""
+        children = sorted(succeeded)
+        new = set(succeeded.values())
+        for start in range(0, len(children), 5000):
+            Enrollment.objects.filter(
+                child_id__in=children[start : start + 5000],
+                is_current=True,
+                status__in=ENDED_STATUSES,
+            ).exclude(pk__in=new).update(is_current=False, import_fingerprint="", updated_at=now)
 
     def _give_id_numbers(self, plan: list[Planned], now: Any) -> int:
         """Registered children without a valid ID number whose 学籍 gives one: few, so
@@ -1021,10 +1053,15 @@ class EnrollmentSource:
                     )
                 )
 
+            # Registered children given a new 学籍 (the junior school's list finding a primary
+            # graduate): a current 学籍 of theirs that has ended is history now.
+            succeeded: dict[int, int] = {}
             for p in creates:
                 v = p.record.values
                 enrollment_id = next(ids)
                 child_id = v["child_id"] if v.get("child_is_new") else v["child"].pk
+                if not v.get("child_is_new"):
+                    succeeded[child_id] = enrollment_id
                 entry = v.get("entry_date")
                 enrollment_row(v, enrollment_id, child_id, schools.get(v["school_key"]).pk, entry)
                 event(enrollment_id, EnrollmentEvent.Kind.ENROLLED, entry or today, None, "")
@@ -1100,6 +1137,7 @@ class EnrollmentSource:
         )
         if stale := ctx.notes.get("stale_fingerprints"):
             update_rows(Enrollment, ["import_fingerprint"], stale)
+        self._end_ended(succeeded, now)
         ids_given = self._give_id_numbers(plan, now)
         discrepancies = write_discrepancies(ctx)
         # Registered children named with a guardian: the blanks of their families filled.
@@ -1122,7 +1160,7 @@ class EnrollmentSource:
             p.record.values["child"].pk
             for p in plan
             if p.action != Action.UNCHANGED and not p.record.values.get("child_is_new")
-        }
+        } | {p.target.child_id for p in plan if p.action == Action.UPDATE}
         refresh_school_status_bulk(child_ids=touched)
         counts_mark_stale(county_ids={ctx.township.parent_id})
         log_action(

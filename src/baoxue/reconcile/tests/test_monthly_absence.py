@@ -43,9 +43,10 @@ def month(absent, *, leave=0, reason="", school_days=None, days=31):
         (month(9), E.IN_SCHOOL),  # below it
         (month(Decimal("9.5")), E.IN_SCHOOL),
         (month(17, reason="厌学在家"), E.SUSPECTED),
-        (month(15, reason="病假"), E.IN_SCHOOL),  # a sick child's days are leave
-        (month(12, reason="事假（家中有事）"), E.IN_SCHOOL),
-        (month(0, leave=15, reason="病假"), E.IN_SCHOOL),
+        (month(15, reason="病假"), E.ON_LEAVE),  # a sick child's days are leave
+        (month(12, reason="事假（家中有事）"), E.ON_LEAVE),
+        (month(0, leave=15, reason="病假"), E.ON_LEAVE),
+        (month(0, leave=9, reason="病假"), E.IN_SCHOOL),  # a short leave: in class
         (month(8, school_days=16), E.SUSPECTED),  # half of the school days
         (month(7, school_days=16), E.IN_SCHOOL),
         (month(10, days=92), E.IN_SCHOOL),  # a term's totals: not a month's report
@@ -78,7 +79,7 @@ def test_a_schools_monthly_report_raises_it_in_the_reconciliation(world, persona
     result = run_execute(run_create(actor=persona("office")), today=date(2025, 11, 5))
     by_name = dict(RunChild.objects.filter(run=result).values_list("child__name", "category"))
     assert by_name["吴俊辉"] == E.SUSPECTED
-    assert by_name["龙雨欣"] == E.IN_SCHOOL
+    assert by_name["龙雨欣"] == E.ON_LEAVE
     assert by_name["伍军辉"] == E.IN_SCHOOL
     basis = RunChild.objects.get(run=result, child=wu).basis
     assert "缺勤 14 天" in basis and "厌学在家" in basis

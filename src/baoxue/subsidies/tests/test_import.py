@@ -137,7 +137,7 @@ def test_bad_rows_are_reported_one_by_one_and_create_nothing(world, persona, tmp
         ["吴俊辉", wu.id_number, "", "", "", "生活补助", "", "625"],
         ["吴俊辉", "", "", "", "", "生活补助", "2025秋", "625"],
         ["杨光明", yang.id_number, "", "", "", "生活补助", "2025秋", "625"],
-        ["龙雨心", long_.id_number, "", "", "", "生活补助", "2025秋", "750"],
+        ["黄雨欣", long_.id_number, "", "", "", "生活补助", "2025秋", "750"],  # another name
     ]
     outcome = run(write_xlsx(tmp_path / "bad.xlsx", rows), world, persona)
     errors = {i.row_number: (i.code, i.message) for i in outcome.issues if i.severity == "error"}
