@@ -749,6 +749,7 @@ def discrepancies_write(writes: DiscrepancyWrites, *, batch_id: int | None) -> N
         )
 
 
+NAME_MAX = Child._meta.get_field("name").max_length or 64
 _DATE = re.compile(r"^\s*(\d{4})\s*[-./年]\s*(\d{1,2})\s*[-./月]\s*(\d{1,2})\s*日?\s*$")
 _SEX = {"男": Child.Sex.MALE, "女": Child.Sex.FEMALE}
 
@@ -760,7 +761,10 @@ def _item_value(child: Child, item: str, text: str) -> tuple[str, Any]:
     if not text:
         raise ValidationError(_("请填写正确的值。"))
     if item == Discrepancy.Item.NAME:
-        return "name", normalize_name(text)
+        name = normalize_name(text)
+        if len(name) > NAME_MAX:
+            raise ValidationError(_("姓名最多 %(n)s 个字。") % {"n": NAME_MAX})
+        return "name", name
     if item == Discrepancy.Item.BIRTH_DATE:
         found = _DATE.match(text)
         try:

@@ -111,6 +111,16 @@ def test_another_value_is_checked_before_it_is_kept(persona, world):
     assert (d.resolution, d.resolved_value) == ("other", "2016-05-03")
 
 
+def test_a_typed_name_too_long_for_the_registry_is_refused(persona, world, found):
+    wu, _shi = found
+    with pytest.raises(ValidationError):
+        services.discrepancy_resolve(
+            discrepancy=wu, actor=persona("office"), choice="other", value="吴" * 65
+        )
+    wu.refresh_from_db()
+    assert wu.status == "open" and world.child("吴俊辉").name == "吴俊辉"
+
+
 def test_a_village_choice_must_be_a_village_of_the_township(persona, world):
     child = world.child("吴俊辉")
     d = _open(child, item="village", value="高岜", registry_value="乌岭村")
