@@ -447,7 +447,7 @@ def _write_discrepancies(path: Path, user: Any, area: Any) -> int:
     full = user is None or can_reveal_id_number(user)
     found = selectors.discrepancies(user, area=area)
     rows = selectors.discrepancy_rows(found, full_ids=full)
-    headers = list(selectors.DISCREPANCY_HEADERS)
+    headers = [str(h) for h in selectors.DISCREPANCY_HEADERS]
     if path.suffix.lower() == ".csv":
         with path.open("w", encoding="utf-8-sig", newline="") as handle:
             count = sheets.write_csv(handle, headers=headers, rows=rows)

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404, HttpRequest
+from django.utils.translation import gettext_lazy
 
 from baoxue.accounts.scope import scope_for
 from baoxue.core import crypto, idnumbers
@@ -452,9 +453,23 @@ def access_discrepancy(user: Any, public_id: str) -> Discrepancy:
 
 
 DISCREPANCY_HEADERS = (
-    "序号", "姓名", "身份证号", "学籍号", "项目", "户籍", "学籍", "其他来源", "学校", "年级",
-    "班级", "村", "组/屯", "状态", "确认的值", "发现日期",
-)  # fmt: skip
+    gettext_lazy("序号"),
+    gettext_lazy("姓名"),
+    gettext_lazy("身份证号"),
+    gettext_lazy("学籍号"),
+    gettext_lazy("项目"),
+    gettext_lazy("户籍"),
+    gettext_lazy("学籍"),
+    gettext_lazy("其他来源"),
+    gettext_lazy("学校"),
+    gettext_lazy("年级"),
+    gettext_lazy("班级"),
+    gettext_lazy("村"),
+    gettext_lazy("组/屯"),
+    gettext_lazy("状态"),
+    gettext_lazy("确认的值"),
+    gettext_lazy("发现日期"),
+)
 
 
 def discrepancy_sides(d: Discrepancy) -> tuple[str, str, str]:

@@ -311,7 +311,7 @@ def discrepancy_export(request: HttpRequest) -> HttpResponse:
         response,
         sheet=_("信息不一致"),
         title=_("信息不一致清单（%(date)s 导出）") % {"date": f"{timezone.localdate():%Y-%m-%d}"},
-        headers=[str(_(h)) for h in selectors.DISCREPANCY_HEADERS],
+        headers=[str(h) for h in selectors.DISCREPANCY_HEADERS],
         rows=selectors.discrepancy_rows(found, full_ids=full),
         widths={1: 10, 2: 21, 3: 22, 5: 14, 6: 14, 7: 20, 8: 18},
     )
