@@ -445,3 +445,24 @@ def repair_candidates(value18: str, *, today: date | None = None) -> list[str]:
                 found.add(cand)
     found.discard(value18)
     return sorted(found)
+
+
+def one_slip(a: str, b: str) -> bool:
+    """Two 18-character numbers one typo apart in their first 17 characters: one differs, or
+    two neighbours are swapped (the check characters are not compared: each is valid)."""
+    if len(a) != 18 or len(b) != 18:
+        return False
+    diff = [i for i in range(17) if a[i] != b[i]]
+    if len(diff) == 1:
+        return True
+    return (
+        len(diff) == 2
+        and diff[1] == diff[0] + 1
+        and a[diff[0]] == b[diff[1]]
+        and a[diff[1]] == b[diff[0]]
+    )
+
+
+def dates_close(a: date, b: date) -> bool:
+    """The same date, or one a typist made of it: a day off, or the day and month swapped."""
+    return abs((a - b).days) <= 1 or (a.year == b.year and a.month == b.day and a.day == b.month)

@@ -183,22 +183,6 @@ def _same(number: str) -> str:
     return number
 
 
-def one_slip(a: str, b: str) -> bool:
-    """Two 18-character numbers one typo apart in their first 17 characters: one differs, or
-    two neighbours are swapped (the check characters are not compared: each is valid)."""
-    if len(a) != 18 or len(b) != 18:
-        return False
-    diff = [i for i in range(17) if a[i] != b[i]]
-    if len(diff) == 1:
-        return True
-    return (
-        len(diff) == 2
-        and diff[1] == diff[0] + 1
-        and a[diff[0]] == b[diff[1]]
-        and a[diff[1]] == b[diff[0]]
-    )
-
-
 def link(
     left: Iterable[Person],
     right: Iterable[Person],
@@ -322,7 +306,9 @@ def link(
                 if digits is None:
                     continue
                 similarity = name_similarity(q.name, p.name)
-                if similarity < settings.review_score or not one_slip(digits(q.key), digits(p.key)):
+                if similarity < settings.review_score or not idnumbers.one_slip(
+                    digits(q.key), digits(p.key)
+                ):
                     continue
                 agree = similarity >= 0.96 and bool(q.sex) and q.sex == p.sex
                 if not agree:
@@ -366,7 +352,9 @@ def _block(blocks: Mapping[tuple[date | None, str, str], list[Person]], p: Perso
 
 
 def _agree(a: Person, b: Person, *, strict: bool) -> bool:
-    birth_ok = a.birth is None or b.birth is None or a.birth == b.birth
+    # A birth date typed a day off, or with its day and month swapped, still agrees: the
+    # number one slip from the other's says more than the date.
+    birth_ok = a.birth is None or b.birth is None or idnumbers.dates_close(a.birth, b.birth)
     return birth_ok and (names_agree(a.name, b.name) if strict else True)
 
 

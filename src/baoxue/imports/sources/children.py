@@ -475,16 +475,16 @@ class ChildIndex:
         if names_close(name, child.name):
             return "join"
         # A 曾用名 or a second given name: the surname, sex and birth date agree, and no
-        # other child of the village was born that day.
+        # other child of the village born that day has a name close to the row's (the row
+        # may be his; that some child of a large village was born on any day says nothing).
         info: idnumbers.IdInfo | None = values.get("id_info")
         sex = values.get("sex") or (info.sex if info is not None else "") or ""
+        born_that_day = self._neighbours.get((child.village_id, birth), ()) if birth else ()
         if (
             birth is not None
             and birth == child.birth_date
             and (not sex or not child.sex or sex == child.sex)
-            and all(
-                pk == child.pk for pk, _n in self._neighbours.get((child.village_id, birth), ())
-            )
+            and all(pk == child.pk or not names_close(n, name) for pk, n in born_that_day)
         ):
             return "join"
         return "doubt"

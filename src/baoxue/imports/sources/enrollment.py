@@ -488,7 +488,7 @@ class EnrollmentSource:
                 child is not None
                 and existing is not None
                 and existing.child_id != child.pk
-                and not self._earlier_record(existing, child)
+                and not self._earlier_record(existing, child, record)
             ):
                 # A 学籍号 is G and the ID number: it does not bear out a number the row's
                 # name does not, and a record claiming a number updates only its own 学籍.
@@ -500,7 +500,7 @@ class EnrollmentSource:
             row_hash = id_hash(record)
             if numbered and (
                 child.pk not in {e.child_id for e in numbered}
-                and not any(self._earlier_record(e, child) for e in numbered)
+                and not any(self._earlier_record(e, child, record) for e in numbered)
                 if child is not None
                 # A new ID number with the 学籍号 of a child registered under another one.
                 else row_hash
@@ -584,17 +584,26 @@ class EnrollmentSource:
         return schools, set()
 
     @staticmethod
-    def _earlier_record(enrollment: Enrollment, child: Child) -> bool:
+    def _earlier_record(enrollment: Enrollment, child: Child, record: Record) -> bool:
         """The 学籍 a row's 学籍号 finds belongs to a record an earlier file made of this very
-        child under a mistyped number (no valid number, the same name and birth date): the
-        row updates that 学籍, and the 比对 merges the record into the child."""
+        child under a mistyped number (one no longer valid, or valid but one slip from the
+        row's corrected one), with a close name and birth date: the row updates that 学籍,
+        and the 比对 merges the record into the child."""
         other = enrollment.child
-        return (
-            not other.id_number_hash
-            and not other.id_claim_hash
-            and names_close(other.name, child.name)
-            and (other.birth_date is None or other.birth_date == child.birth_date)
-        )
+        if other.id_claim_hash or not names_close(other.name, child.name):
+            return False
+        if not (
+            other.birth_date is None
+            or child.birth_date is None
+            or idnumbers.dates_close(other.birth_date, child.birth_date)
+        ):
+            return False
+        if not other.id_number_hash:
+            return True
+        info: idnumbers.IdInfo | None = record.values.get("id_info")
+        # Rare (a conflict): the other record's number is read for this comparison only.
+        stored = Child.records.filter(pk=other.pk).values_list("id_number_enc", flat=True)
+        return info is not None and idnumbers.one_slip(crypto.decrypt(stored[0]), info.value)
 
     @staticmethod
     def _stale_fingerprints(plan: list[Planned], ctx: Any) -> None:

@@ -180,12 +180,14 @@ def test_a_former_name_with_surname_sex_and_birth_date_joins(world, persona, tmp
 def test_a_former_name_is_doubted_when_another_child_was_born_that_day(
     world, persona, tmp_path, source
 ):
-    """The same row, but 吴小 of 乌岭村 was born the same day: 吴明 may be another child of
-    the village (a brother's number), so the row becomes a record of its own."""
+    """The same row, but 吴明辉 of 乌岭村 was born the same day: 吴明 may be him (a brother's
+    number on his row), so the row becomes a record of its own. (吴小, born that day too,
+    casts no doubt: his name is not the row's.)"""
     jun = world.child("吴俊辉")
-    services.child_create(
-        actor=None, name="吴小", village=world.village_a, birth_date=date(2016, 5, 2), sex="M"
-    )
+    for name in ("吴小", "吴明辉"):
+        services.child_create(
+            actor=None, name=name, village=world.village_a, birth_date=date(2016, 5, 2), sex="M"
+        )
     if source == "roster":
         rows = [ROSTER_HEADER, roster_row("吴明", jun.id_number, "2016-05-02")]
     else:
@@ -199,6 +201,26 @@ def test_a_former_name_is_doubted_when_another_child_was_born_that_day(
         jun.id_number_hash,
     )
     assert discrepancies(jun) == []
+
+
+@pytest.mark.parametrize("source", ["roster", "enrollment"])
+def test_another_child_born_that_day_with_another_name_casts_no_doubt(
+    world, persona, tmp_path, source
+):
+    """In a large village some child was born on any day: 吴小's birthday says nothing of 吴明,
+    whose row is 吴俊辉's (a 曾用名)."""
+    jun = world.child("吴俊辉")
+    services.child_create(
+        actor=None, name="吴小", village=world.village_a, birth_date=date(2016, 5, 2), sex="M"
+    )
+    if source == "roster":
+        rows = [ROSTER_HEADER, roster_row("吴明", jun.id_number, "2016-05-02")]
+    else:
+        rows = [ENROLLMENT_HEADER, enrollment_row("吴明", jun.id_number, student_number=False)]
+    outcome = run(world, persona, write_xlsx(tmp_path / "f.xlsx", rows), SOURCES[source])
+    assert issues_of(outcome) == [(2, "discrepancy", "warning")]
+    assert not Child.objects.filter(name="吴明").exists()
+    assert discrepancies(jun) == [("name", source, "吴明", "吴俊辉", "roster", "open")]
 
 
 # --- 3. a swapped birth date -----------------------------------------------------------------

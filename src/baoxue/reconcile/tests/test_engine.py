@@ -238,3 +238,14 @@ def test_a_record_claiming_a_registered_number_goes_to_review_beside_its_holder(
     assert [(x.left, x.right, x.method) for x in confirmed.links] == [(1, 9, E.DECIDED)]
     rejected = E.link([holder], [claimant], decisions={(1, 9): False})
     assert rejected.links == [] and rejected.review == []
+
+
+def test_a_repaired_number_links_when_the_birth_date_is_a_typo_away():
+    n = idn(B1, "123")
+    bad = n[:17] + ("0" if n[17] != "0" else "1")  # its check character wrong
+    roster = person(1, "龙雨欣", sex="F", birth=B1, id_number=n)
+    for birth in (date(2015, 3, 2), date(2015, 1, 3)):  # a day off; day and month swapped
+        school = person(9, "龙雨欣", sex="F", birth=birth, id_number=bad)
+        assert [x.method for x in E.link([roster], [school]).links] == [E.ID_REPAIR]
+    far = person(9, "龙雨欣", sex="F", birth=date(2015, 5, 20), id_number=bad)
+    assert E.link([roster], [far]).links == []

@@ -93,3 +93,22 @@ def test_a_corrected_number_under_the_old_student_number_updates_that_xueji(
     result = _result(persona, yang)
     assert (result.category, result.link_method) == (engine.TO_VERIFY, engine.ID_REPAIR)
     assert result.basis == "转出但接收学校未确认"
+
+
+def test_a_corrected_valid_number_under_the_old_student_number_updates_that_xueji(
+    world, persona, tmp_path
+):
+    """Last term's 学籍 gave a valid number one digit off (a record of its own); this term's
+    row gives the right number under the old 学籍号, and says 休学: one child, suspended."""
+    from baoxue.core.idnumbers import check_character
+
+    jia, number = _on_roster(world, "贾泽鑫", date(2015, 12, 6), "M")
+    first = number[:15] + ("1" if number[15] != "1" else "2") + number[16]
+    typo = first + check_character(first)
+    _import(world, persona, tmp_path, "enrollment", [row("贾泽鑫", typo, grade="四年级")], "a")
+    newer = row("贾泽鑫", number, grade="五年级", status="休学")
+    newer[ENROLLMENT_HEADER.index("学籍号")] = "G" + typo
+    outcome = _import(world, persona, tmp_path, "enrollment", [newer], "b")
+    assert outcome.rejected_rows == 0 and outcome.count("update") == 1
+    result = _result(persona, jia)
+    assert (result.category, result.link_method) == (engine.SUSPENDED, engine.ID_TYPO)
