@@ -342,10 +342,13 @@ class ChildIndex:
 
     def _load_neighbours(
         self, records: list[Record]
-    ) -> dict[tuple[int, date], list[tuple[int, str]]]:
-        """(id, name) of the children of a village born on a day, for the (village, day)
-        pairs that judging the rows disagreeing with their number's child asks about: one
-        query for the file, and none when every row agrees (the usual file)."""
+    ) -> dict[tuple[int, date], list[tuple[int, str, bool]]]:
+        """(id, name, whether another child for certain) of the children of a village born on
+        a day, for the (village, day) pairs that judging the rows disagreeing with their
+        number's child asks about: one query for the file, and none when every row agrees
+        (the usual file). Another child for certain: on the roster, or with a valid number
+        of its own; a 学籍 record without one may be an earlier list's record of the very
+        child the row's number names."""
         wanted: set[tuple[int, date]] = set()
         for r in records:
             for child in self.by_hash.get(id_hash(r), ()):
@@ -357,20 +360,21 @@ class ChildIndex:
                 for day in (birth, child.birth_date):
                     if day is not None:
                         wanted.add((child.village_id, day))
-        found: dict[tuple[int, date], list[tuple[int, str]]] = {}
+        found: dict[tuple[int, date], list[tuple[int, str, bool]]] = {}
         if not wanted:
             return found
         villages = sorted({v for v, _d in wanted})
         days = sorted({d for _v, d in wanted})
         rows = Child.objects.filter(village_id__in=villages).values_list(
-            "pk", "name", "village_id", "birth_date"
+            "pk", "name", "village_id", "birth_date", "on_roster", "id_number_hash"
         )
         for start in range(0, len(days), 500):
-            for pk, name, village_id, birth in rows.filter(
+            for pk, name, village_id, birth, on_roster, number in rows.filter(
                 birth_date__in=days[start : start + 500]
             ):
                 if (village_id, birth) in wanted:
-                    found.setdefault((village_id, birth), []).append((pk, name))
+                    certain = on_roster or bool(number)
+                    found.setdefault((village_id, birth), []).append((pk, name, certain))
         return found
 
     @staticmethod
@@ -466,8 +470,8 @@ class ChildIndex:
         # The row's name and birth date are another registered child's of the same village
         # (a twin's number on the other twin's row, a sibling's on his brother's).
         if birth is not None and any(
-            other_name == name and pk != child.pk
-            for pk, other_name in self._neighbours.get((child.village_id, birth), ())
+            other_name == name and pk != child.pk and certain
+            for pk, other_name, certain in self._neighbours.get((child.village_id, birth), ())
         ):
             return "doubt"
         if not same_surname(name, child.name):
@@ -484,7 +488,7 @@ class ChildIndex:
             birth is not None
             and birth == child.birth_date
             and (not sex or not child.sex or sex == child.sex)
-            and all(pk == child.pk or not names_close(n, name) for pk, n in born_that_day)
+            and all(pk == child.pk or not names_close(n, name) for pk, n, _c in born_that_day)
         ):
             return "join"
         return "doubt"

@@ -112,3 +112,22 @@ def test_a_corrected_valid_number_under_the_old_student_number_updates_that_xuej
     assert outcome.rejected_rows == 0 and outcome.count("update") == 1
     result = _result(persona, jia)
     assert (result.category, result.link_method) == (engine.SUSPENDED, engine.ID_TYPO)
+
+
+def test_last_terms_record_without_a_number_is_not_a_twin(world, persona, tmp_path):
+    """Spring's 学籍 wrote 阳朝天 with no ID number (a record of its own); autumn's gives
+    杨朝天's number with the same spelling and 学籍号: the row is his (the earlier record is
+    no other child), and the 比对 makes them one child in school."""
+    yang, number = _on_roster(world, "杨朝天", date(2015, 7, 20), "M")
+    spring = row("阳朝天", "", grade="五年级")
+    spring[ENROLLMENT_HEADER.index("学籍号")] = "L20150720450370267"
+    spring[ENROLLMENT_HEADER.index("出生日期")] = "2015-07-20"
+    _import(world, persona, tmp_path, "enrollment", [spring], "spring")
+    autumn = row("阳朝天", number, grade="六年级")
+    autumn[ENROLLMENT_HEADER.index("学籍号")] = "L20150720450370267"
+    outcome = _import(world, persona, tmp_path, "enrollment", [autumn], "autumn")
+    assert "id_claimed" not in {i.code for i in outcome.issues}
+    assert outcome.rejected_rows == 0 and outcome.count("update") == 1
+    result = _result(persona, yang)
+    assert result.category == engine.IN_SCHOOL
+    assert Child.objects.filter(name__in=["杨朝天", "阳朝天"]).count() == 1
