@@ -126,6 +126,13 @@ def _login(browser, base_url: str, username: str, viewport: dict[str, int]):
     return page
 
 
+def _open_form(page, to: str) -> None:
+    """Open a transition's form and wait until Bootstrap's collapse has finished: a box
+    ticked while the form is still sliding open can miss (seen on a loaded machine)."""
+    page.click(f"[data-testid=open-{to}]")
+    page.wait_for_selector(f"#move-{to}.show:not(.collapsing)")
+
+
 def _post(page, selector: str) -> None:
     """Click a form's submit button and wait for the page the post answers with: a selector
     waited for afterwards could otherwise match the old page (and the next form filled there
@@ -308,7 +315,7 @@ def test_cadre_takes_a_case_to_placed_and_the_office_closes_it(demo_server, brow
 
     _post(page, "[data-testid=move-verifying]")
     page.wait_for_selector("[data-testid=case-status]:has-text('核实中')")
-    page.click("[data-testid=open-confirmed]")
+    _open_form(page, "confirmed")
     page.check("#r-work")
     page.check("#r-learning")
     page.fill("#c-began", "2026-09")
@@ -337,7 +344,7 @@ def test_cadre_takes_a_case_to_placed_and_the_office_closes_it(demo_server, brow
     page.wait_for_selector("[data-testid=attempt]")
     assert "同意返校" in page.get_by_test_id("attempt").first.inner_text()
 
-    page.click("[data-testid=open-placed]")
+    _open_form(page, "placed")
     page.select_option("#p-kind", "back_in_school")
     page.select_option("#p-school", index=1)
     page.fill("#p-grade", "7")
