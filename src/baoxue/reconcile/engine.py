@@ -245,11 +245,12 @@ def link(
                         out.review.append(Link(lk, rk, ID, 0.9))
     # A record claiming a number another record holds: beside it in the review queue.
     holders: dict[str, set[int]] = defaultdict(set)
-    for side in (lefts, rights):
+    claims = {p.claim for side in (lefts, rights) for p in side.values() if p.claim}
+    for side in (lefts, rights) if claims else ():
         for p in side.values():
-            if p.id_valid:
+            if p.id_valid and p.id_number in claims:
                 holders[p.id_number].add(p.key)  # a child on both sides is one record
-    for claimant_is_left, side in ((True, lefts), (False, rights)):
+    for claimant_is_left, side in ((True, lefts), (False, rights)) if claims else ():
         for p in side.values():
             if not p.claim or (not claimant_is_left and p.key in lefts):
                 continue

@@ -84,7 +84,8 @@ def merges_apply(links: Iterable[engine.Link], *, run_id: int | None) -> int:
         if link.left != link.right and link.method in MERGED_BY:
             pairs.setdefault(link.right, (link.left, link.method, link.score))
     # A record that is itself kept by another pair is not folded (never a chain).
-    pairs = {m: p for m, p in pairs.items() if m not in {k for k, _m, _s in pairs.values()}}
+    keeping = {k for k, _m, _s in pairs.values()}
+    pairs = {m: p for m, p in pairs.items() if m not in keeping}
     if not pairs:
         return 0
     ids = sorted(set(pairs) | {k for k, _m, _s in pairs.values()})
