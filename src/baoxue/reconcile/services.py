@@ -24,7 +24,7 @@ from baoxue.attendance.importing import alert_days, alert_month_days
 from baoxue.attendance.models import AttendanceRecord
 from baoxue.cases.models import Case, Placement
 from baoxue.core import crypto
-from baoxue.core.bulk import RowWriter
+from baoxue.core.bulk import RowWriter, filter_in
 from baoxue.core.policy import compulsory_birth_range, cutoff_date, term_label, term_start
 from baoxue.core.progress import heartbeat, progress_read, progress_write, worker_gone
 from baoxue.core.services import log_action
@@ -421,11 +421,15 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
                 current_school[child_id] = school_id
                 current_enrollment[child_id] = pk
     attendance: dict[int, engine.Attendance] = {}
-    for child_id, longest, leave, reason, absent, school_days, start, end in (
-        AttendanceRecord.objects.filter(enrollment_id__in=list(current_enrollment.values()))
+    placed_by = set(current_enrollment.values())
+    # The area's attendance by a subquery, then kept for each child's placing 学籍 (a list of
+    # a county's enrollment ids would pass SQLite's limit on a statement's parameters).
+    for enrollment_id, child_id, longest, leave, reason, absent, school_days, start, end in (
+        AttendanceRecord.objects.filter(child__in=Child.objects.filter(_area_children(area)))
         .filter(period_start__lte=as_of)  # the statistics as they stood on that day
         .order_by("child_id", "-period_end")
         .values_list(
+            "enrollment_id",
             "child_id",
             "longest_absence_days",
             "days_leave",
@@ -436,7 +440,7 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
             "period_end",
         )
     ):
-        if child_id not in attendance:
+        if enrollment_id in placed_by and child_id not in attendance:
             attendance[child_id] = engine.Attendance(
                 longest or 0,
                 leave or 0,
@@ -708,16 +712,20 @@ def _open_cases(run: ReconciliationRun, results: list[dict[str, Any]]) -> dict[s
     brings its evidence up to date) and never reopens a finished one unless the evidence
     has changed since it was finished."""
     wanted = {r["child_id"]: r for r in results if r["category"] in engine.CASE_CATEGORIES}
-    open_cases = {
-        c.child_id: c for c in Case.objects.open().filter(child_id__in=list(wanted)).order_by()
-    }
+    ids = sorted(wanted)  # a county's may be more than a statement takes: in chunks
+    open_cases = {c.child_id: c for c in filter_in(Case.objects.open().order_by(), "child_id", ids)}
     finished: dict[int, str] = {}
-    for child_id, key in (
-        Case.objects.filter(child_id__in=list(wanted), status__in=Case.FINISHED)
-        .order_by("child_id", "-opened_at", "-id")
-        .values_list("child_id", "evidence_key")
+    for child_id, key, _opened, _pk in sorted(
+        filter_in(
+            Case.objects.filter(status__in=Case.FINISHED)
+            .order_by()
+            .values_list("child_id", "evidence_key", "opened_at", "id"),
+            "child_id",
+            ids,
+        ),
+        key=lambda row: (row[0], row[2], row[3]),
     ):
-        finished.setdefault(child_id, key)
+        finished[child_id] = key  # the newest comes last: it stays
     new: list[Case] = []
     changed: list[Case] = []
     # Villages are few: their townships in one query, for the case's place columns.
