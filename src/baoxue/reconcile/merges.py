@@ -165,16 +165,11 @@ def _keys_held(
 def _one_open_case(kept_of: dict[int, int], run_id: int | None) -> dict[int, list[list[Any]]]:
     """A merged record's open case, where the kept child has one too, is dismissed as a data
     error (its history kept, and written in both); [case id, status, reason] for the undo."""
-    merged_open = dict(
-        Case.objects.open().filter(child_id__in=list(kept_of)).values_list("child_id", "pk")
-    )
+    cases = Case.objects.open().order_by().values_list("child_id", "pk")
+    merged_open = dict(filter_in(cases, "child_id", sorted(kept_of), CHUNK))
     if not merged_open:
         return {}
-    kept_open = dict(
-        Case.objects.open()
-        .filter(child_id__in=[kept_of[m] for m in merged_open])
-        .values_list("child_id", "pk")
-    )
+    kept_open = dict(filter_in(cases, "child_id", sorted({kept_of[m] for m in merged_open})))
     dismissed: dict[int, list[list[Any]]] = {}
     events = []
     for merged, case_id in merged_open.items():
