@@ -15,22 +15,37 @@ categorise, save, open cases) is what users wait for, not the engine alone (1,00
       2. the run: reconcile.services.run_execute(run_create(actor=None, area=county)), what
          `baoxue reconcile --township <county code>` and the background task run, timed end
          to end (run_create included). The stages come from its progress(stage, done, total)
-         callback: "load" (load_tables), "link+categorize" (the engine.Child objects,
-         list_states, engine.reconcile and the result rows) and "save" (the RunChild rows,
-         the review queue, the cases opened, the merges of certain links, the comparison
-         with the previous run, the run row; one transaction). Inside those, the time of
-         engine.reconcile ("engine in run"), of _open_cases ("cases") and of merges_apply
-         ("merges") is taken by wrapping them (mock.patch, a perf_counter each).
+         callback: "load" (load_tables), "link+cat" (the engine.Child objects, list_states,
+         engine.reconcile and the result rows) and "save" (one transaction). Save is split
+         by wrapping services._save, _open_cases and merges_apply (mock.patch, a
+         perf_counter each): "rows" (the RunChild rows and the review queue), "cases"
+         (_open_cases), "merges" (merges_apply: the records of certain links merged) and
+         "commit" (the rest: the comparison with the previous run, the run row, the audit
+         row and the commit, where PostgreSQL checks its deferred foreign keys). "engine in
+         run" is engine.reconcile within link+cat, wrapped the same way. The SQL statements
+         that go through Django's cursors are timed too (connection.execute_wrapper: the
+         execute, not the fetching; core.bulk's COPY and raw writes pass by it): their time
+         by stage and the slowest five are printed under the table.
 
     The engine runs first, on the registry as loaded; the run after it, on the same registry
     (the run's merges change it). "peak MB" is the measuring process's peak RSS (VmHWM, reset
     through /proc/self/clear_refs just before the call, so Django's start-up before it counts
     but nothing earlier; the process is a fresh exec, so no parent's peak is inherited). On
     PostgreSQL the server's own memory is not in it. "ratio" is total / engine alone.
+    "loadavg" is the machine's 1-minute load average around the run: the figures are of a
+    shared machine, and above the number of cores the run did not have a core to itself.
 
     Targets: the run's total under 15 s for up to 100,000 children and under 90 s with a
     peak under 4,096 MB for up to 1,000,000 (a size in between takes the larger size's
     targets; a smoke size, the 100,000 one).
+
+    Before dca2b0f, load_tables read the attendance of the area's current enrollments with
+    one SQL variable per enrollment, and SQLite allows 250,000: on SQLite a county with more
+    (about 310,000 children of this data) failed with "too many SQL variables", and so did
+    the run. A step that fails says FAIL with its error. For such a commit (--commit),
+    --sqlite-ids-workaround measures the failed step again with that one query given its
+    ids through a temporary table (the same rows; the bench's code, not the product's): the
+    row is then marked with * and FAIL*, whatever its figures.
 
 How the data is made
     bench/registry_scale.py's loader (load_registry: the demo builder's townships, 40 by
@@ -50,19 +65,23 @@ How the data is made
 
 How to run
     .venv/bin/python bench/reconcile_run.py --children 20000 --backend sqlite     # smoke
-    .venv/bin/python bench/reconcile_run.py --children 100000                     # both
+    .venv/bin/python bench/reconcile_run.py --children 100000 --commit HEAD       # both
     .venv/bin/python bench/reconcile_run.py --children 1000000 --backend postgresql
+    .venv/bin/python bench/reconcile_run.py --children 1000000 --backend sqlite \\
+        --commit fd56aa8 --sqlite-ids-workaround        # a commit before the SQLite fix
     .venv/bin/python bench/reconcile_run.py --children 100000 --backend sqlite --profile /tmp/r
 
     Default: 100,000 and 1,000,000 children on both backends (each size and backend loaded
-    anew). Loading takes most of the time: about 1 minute for 100,000 children and 8–12
-    minutes for 1,000,000 per backend on two cores (--workers processes build townships);
-    the measures add the run and the engine, twice the run's time or so. --profile PREFIX
-    runs the run under cProfile (its times are then inflated: the table says so), writes
-    PREFIX-<backend>-<children>.prof and prints the top functions to stderr. --json OUT
-    writes the figures; --keep keeps the databases; --commit benchmarks a commit's src/.
-    Progress goes to stderr, the table to stdout; the exit status is 0 only if every target
-    passes.
+    anew). Loading takes most of the time. On two shared cores: the smoke run about 40 s;
+    100,000 children about 1.5–2 minutes per backend (load ~70 s, measures ~30 s); 1,000,000
+    about 12 minutes on SQLite (load 6–10 minutes, measures ~6) and 17 minutes on PostgreSQL
+    (load ~10 minutes, measures ~7): the default run about an hour. --workers processes
+    build townships. --profile PREFIX runs the run under cProfile (its times are then
+    inflated: the title says so), writes PREFIX-<backend>-<children>.prof and prints the top
+    functions to stderr. --json OUT writes the figures; --keep keeps the databases;
+    --commit benchmarks a commit's src/ (git archive), which the others editing src/ during
+    a long run cannot change. Progress goes to stderr, the table to stdout; the exit status
+    is 0 only if every target passes.
 
     SQLite uses a fresh data dir in a temporary folder; PostgreSQL the database
     baoxue_bench_reconcile on 127.0.0.1:5432 as user postgres (dropped and created by the
