@@ -50,6 +50,8 @@ PERMIT_REGION_CODES = frozenset({"810000", "820000", "830000"})
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _WEIGHTS_ASCII_OFFSET = 48 * sum(_WEIGHTS)
+# Each weight's inverse mod 11 (repair_candidates).
+_INVERSE = tuple(pow(w, -1, 11) for w in _WEIGHTS)
 _MIN_BIRTH_YEAR = 1900
 
 # Full-width ASCII block U+FF01..U+FF5E maps 1:1 onto U+0021..U+007E. This is the
@@ -431,18 +433,41 @@ def repair_candidates(value18: str, *, today: date | None = None) -> list[str]:
         )
 
     found: set[str] = set()
-    for i in range(17):
-        for d in "0123456789":
-            if d != value18[i]:
-                cand = value18[:i] + d + value18[i + 1 :]
-                if ok(cand):
+    # One wrong digit: replacing digit d_i by d moves the weighted sum by w_i × (d − d_i), and
+    # the check character fixes the sum mod 11, so each position has at most one digit that
+    # fits (11 is prime: w_i has an inverse). 17 candidates to check, not 153.
+    check = 10 if value18[17] == "X" else int(value18[17])
+    total = sum(map(operator.mul, _WEIGHTS, value18[:17].encode())) - _WEIGHTS_ASCII_OFFSET
+    need = ((12 - check) - total) % 11
+    # The birth date (digits 7–14) is checked again only where a candidate changes it.
+    plausible = _date_problem(birth_date_of(value18), today) is None
+    if need:
+        for i in range(17):
+            old = ord(value18[i]) - 48
+            d = old + need * _INVERSE[i] % 11
+            if d > 9:
+                d -= 11
+            if 0 <= d <= 9:
+                cand = value18[:i] + chr(48 + d) + value18[i + 1 :]
+                if (
+                    plausible
+                    if i < 6 or i > 13
+                    else _date_problem(birth_date_of(cand), today) is None
+                ):
                     found.add(cand)
+    # Two neighbours swapped: among the first 17 the sum moves by (w_i − w_i+1) × (b − a).
     for i in range(17):
         a, b = value18[i], value18[i + 1]
-        if a != b:
-            cand = value18[:i] + b + a + value18[i + 2 :]
-            if ok(cand):
-                found.add(cand)
+        if a == b:
+            continue
+        if (
+            i < 16
+            and (total + (_WEIGHTS[i] - _WEIGHTS[i + 1]) * (ord(b) - ord(a)) - 12 + check) % 11
+        ):
+            continue
+        cand = value18[:i] + b + a + value18[i + 2 :]
+        if ok(cand):
+            found.add(cand)
     found.discard(value18)
     return sorted(found)
 

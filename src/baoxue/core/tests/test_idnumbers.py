@@ -509,3 +509,26 @@ def test_the_fast_path_for_clean_18_character_numbers_agrees_with_the_general_pa
         assert fast == _general_parse(raw)
         assert fast.is_valid
     assert idn.parse(raw, today=TODAY) == _general_parse(raw)
+
+
+def _repair_by_trying(value: str) -> list[str]:
+    """repair_candidates the slow way: every digit at every position, every swap."""
+    found = set()
+    for i in range(17):
+        for d in "0123456789":
+            found.add(value[:i] + d + value[i + 1 :])
+    for i in range(17):
+        found.add(value[:i] + value[i + 1] + value[i] + value[i + 2 :])
+    found.discard(value)
+    return sorted(c for c in found if idn.parse(c, today=TODAY).is_valid)
+
+
+@HYP
+@given(valid_ids, st.integers(0, 17), st.sampled_from("0123456789X"))
+def test_prop_repair_candidates_are_all_one_typo_away(value: str, pos: int, char: str) -> None:
+    # The arithmetic (one digit per position fits the check character) finds exactly what
+    # trying every digit finds, on valid and damaged numbers alike.
+    if pos < 17 and char == "X":
+        char = "0"
+    damaged = value[:pos] + char + value[pos + 1 :]
+    assert idn.repair_candidates(damaged, today=TODAY) == _repair_by_trying(damaged)
