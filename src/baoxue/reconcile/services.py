@@ -567,7 +567,10 @@ def _execute(
                 "linked_child_id": r.linked,
                 "link_method": r.link.method if r.link is not None else "",
                 "link_score": r.link.score if r.link is not None else None,
-                "evidence": _evidence(r.category, r.basis, list(r.enrollments)),
+                # What a case keeps (and compares with the next run): only for a case.
+                "evidence": _evidence(r.category, r.basis, list(r.enrollments))
+                if r.category in engine.CASE_CATEGORIES
+                else None,
             }
             for r in found
         ]
@@ -726,7 +729,8 @@ def _open_cases(run: ReconciliationRun, results: list[dict[str, Any]]) -> dict[s
         key=lambda row: (row[0], row[2], row[3]),
     ):
         finished[child_id] = key  # the newest comes last: it stays
-    new: list[Case] = []
+    # New cases as plain rows (a county's first run opens tens of thousands).
+    new = RowWriter(Case)
     changed: list[Case] = []
     # Villages are few: their townships in one query, for the case's place columns.
     township_of = dict(
@@ -746,27 +750,27 @@ def _open_cases(run: ReconciliationRun, results: list[dict[str, Any]]) -> dict[s
             continue
         if finished.get(child_id) == key:
             continue  # finished on this very evidence: nothing new
-        new.append(
-            Case(
-                child_id=child_id,
-                kind=CASE_KIND[r["category"]],
-                source="reconcile",
-                source_run=run,
-                category=r["category"],
-                basis=r["basis"][:200],
-                evidence=r["evidence"],
-                evidence_key=key,
-                key_group=r["key_group"],
-                township_id=township_of.get(r["village_id"]),
-                village_id=r["village_id"],
-                school_id=r["school_id"],
-            )
+        new.add(
+            {
+                "child_id": child_id,
+                "kind": CASE_KIND[r["category"]],
+                "source": "reconcile",
+                "source_run_id": run.pk,
+                "category": r["category"],
+                "basis": r["basis"][:200],
+                "evidence": r["evidence"],
+                "evidence_key": key,
+                "key_group": r["key_group"],
+                "township_id": township_of.get(r["village_id"]),
+                "village_id": r["village_id"],
+                "school_id": r["school_id"],
+            }
         )
-    Case.objects.bulk_create(new, batch_size=1000)
+    opened = new.write()
     Case.objects.bulk_update(
         changed, ["evidence", "evidence_key", "category", "basis", "key_group"], batch_size=1000
     )
-    return {"cases_opened": len(new), "cases_updated": len(changed)}
+    return {"cases_opened": opened, "cases_updated": len(changed)}
 
 
 def _changes(previous: ReconciliationRun | None, results: list[dict[str, Any]]) -> dict[str, Any]:
