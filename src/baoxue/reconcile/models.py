@@ -118,20 +118,43 @@ class RunChildQuerySet(models.QuerySet["RunChild"]):
 class RunChild(models.Model):
     """One child's result in one run: its category, why, and how its records were linked."""
 
-    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="results")
+    # A run writes a row per child of its area (a county's million in one transaction): each
+    # index is a B-tree more per row, so only the ones the pages use. The run's own column is
+    # covered by runchild_once_per_run; village and school by the indexes that start with the
+    # run (a region or school deleted or merged is rare enough to scan the table).
+    run = models.ForeignKey(
+        ReconciliationRun, on_delete=models.CASCADE, related_name="results", db_index=False
+    )
     child = models.ForeignKey("registry.Child", on_delete=models.CASCADE, related_name="+")
     category = models.CharField(_("类别"), max_length=16, choices=CATEGORY_CHOICES)
     basis = models.CharField(_("依据"), max_length=200, blank=True)
     key_group = models.BooleanField(_("重点群体"), default=False)
     village = models.ForeignKey(
-        "registry.Region", null=True, on_delete=models.SET_NULL, related_name="+"
+        "registry.Region",
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     school = models.ForeignKey(
-        "registry.School", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "registry.School",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     # The 学籍-side child linked to this one when they are two records (method ≠ same).
     linked_child = models.ForeignKey(
-        "registry.Child", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "registry.Child",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     link_method = models.CharField(max_length=16, blank=True)
     link_score = models.FloatField(null=True, blank=True)

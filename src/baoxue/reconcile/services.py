@@ -295,8 +295,10 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
     `as_of`: a past day whose enrollments and attendance are wanted (a run about an earlier
     term): what began after it is left out, what ended or changed after it is as it was."""
     as_of = as_of or today
+    # In the table's order (not Child's by name): read straight through, and the results,
+    # written in this order, go to the end of RunChild's indexes instead of all over them.
     children = list(
-        Child.objects.filter(_area_children(area)).values_list(
+        Child.objects.filter(_area_children(area)).order_by("pk").values_list(
             "pk",
             "name",
             "sex",
