@@ -298,7 +298,9 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
     # In the table's order (not Child's by name): read straight through, and the results,
     # written in this order, go to the end of RunChild's indexes instead of all over them.
     children = list(
-        Child.objects.filter(_area_children(area)).order_by("pk").values_list(
+        Child.objects.filter(_area_children(area))
+        .order_by("pk")
+        .values_list(
             "pk",
             "name",
             "sex",
