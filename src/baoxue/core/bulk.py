@@ -624,6 +624,47 @@ def filter_in(
         yield from part_set if fields is None else instances(part_set, fields)
 
 
+# The fields whose values the driver already gives as Django would: SQLite's declared types
+# bool, date and datetime are converted by the sqlite3 module (Django registers converters for
+# them), PostgreSQL's by psycopg.
+_DRIVER_TYPED = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "BigIntegerField",
+        "BooleanField",
+        "CharField",
+        "DateField",
+        "ForeignKey",
+        "IntegerField",
+        "PositiveIntegerField",
+        "PositiveSmallIntegerField",
+        "SmallIntegerField",
+        "TextField",
+    }
+)
+
+
+def driver_rows(queryset: models.QuerySet[Any], size: int = 10_000) -> Iterator[tuple[Any, ...]]:
+    """The rows of a values_list() queryset as the database driver gives them, without
+    Django's converters applied one row and column at a time (a third of the time it takes
+    to read a million children on SQLite). Only for the field types the driver gives as
+    Python values (ValueError otherwise: JSON, UUID, decimals, times and custom fields
+    need Django's conversion)."""
+    query = queryset.query
+    compiler = query.get_compiler(using=queryset.db)
+    sql, params = compiler.as_sql()
+    for column, _sql, _alias in compiler.select:
+        field = getattr(column, "output_field", None)
+        kind = field.get_internal_type() if field is not None else ""
+        if kind not in _DRIVER_TYPED or hasattr(field, "from_db_value"):
+            raise ValueError(f"driver_rows: {kind or column!r} needs Django's conversion")
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(size):
+            yield from rows
+
+
 # --- loading many rows into a table that holds few ----------------------------------------------
 # A table's secondary indexes cost more to keep up row by row than to build once: an index
 # built after the insert is a sort and one pass, an index kept up during it is a B-tree

@@ -24,7 +24,7 @@ from baoxue.attendance.importing import alert_days, alert_month_days
 from baoxue.attendance.models import AttendanceRecord
 from baoxue.cases.models import Case, Placement
 from baoxue.core import crypto
-from baoxue.core.bulk import RowWriter, filter_in
+from baoxue.core.bulk import RowWriter, driver_rows, filter_in
 from baoxue.core.policy import compulsory_birth_range, cutoff_date, term_label, term_start
 from baoxue.core.progress import heartbeat, progress_read, progress_write, worker_gone
 from baoxue.core.services import log_action
@@ -298,24 +298,26 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
     # In the table's order (not Child's by name): read straight through, and the results,
     # written in this order, go to the end of RunChild's indexes instead of all over them.
     children = list(
-        Child.objects.filter(_area_children(area))
-        .order_by("pk")
-        .values_list(
-            "pk",
-            "name",
-            "sex",
-            "birth_date",
-            "id_number_hash",
-            "id_status",
-            "id_number_enc",
-            "village_id",
-            "on_roster",
-            "is_deceased",
-            "moved_away",
-            "household__is_lifted_from_poverty",
-            "household__monitoring_type",
-            "id_claim_hash",
-            "township_id",
+        driver_rows(
+            Child.objects.filter(_area_children(area))
+            .order_by("pk")
+            .values_list(
+                "pk",
+                "name",
+                "sex",
+                "birth_date",
+                "id_number_hash",
+                "id_status",
+                "id_number_enc",
+                "village_id",
+                "on_roster",
+                "is_deceased",
+                "moved_away",
+                "household__is_lifted_from_poverty",
+                "household__monitoring_type",
+                "id_claim_hash",
+                "township_id",
+            )
         )
     )
     people: dict[int, engine.Person] = {}
@@ -383,17 +385,17 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
         is_current,
         end,
         absent,
-    ) in Enrollment.objects.filter(
-        child__in=Child.objects.filter(_area_children(area))
-    ).values_list(
-        "pk",
-        "child_id",
-        "school_id",
-        "status",
-        "grade",
-        "is_current",
-        "end_date",
-        "absent_from_list_since",
+    ) in driver_rows(
+        Enrollment.objects.filter(child__in=Child.objects.filter(_area_children(area))).values_list(
+            "pk",
+            "child_id",
+            "school_id",
+            "status",
+            "grade",
+            "is_current",
+            "end_date",
+            "absent_from_list_since",
+        )
     ):
         if past:
             if pk in later:

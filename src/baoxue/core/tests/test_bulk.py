@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from baoxue.core.bulk import (
     RowWriter,
+    driver_rows,
     filter_in,
     instances,
     update_objects,
@@ -200,6 +201,36 @@ def test_filter_in_matches_filter_dunder_in(world):
     assert found == set(
         Child.objects.filter(id_number_hash__in=wanted).values_list("pk", flat=True)
     )
+
+
+def test_driver_rows_are_what_values_list_gives(world):
+    # Dates, booleans, a nullable join and foreign keys: the driver's values are Django's.
+    Child.objects.filter(pk=Child.objects.order_by("pk").first().pk).update(is_deceased=True)
+    query = Child.records.order_by("pk").values_list(
+        "pk",
+        "name",
+        "birth_date",
+        "on_roster",
+        "is_deceased",
+        "village_id",
+        "household__is_lifted_from_poverty",
+        "household__monitoring_type",
+    )
+    given = list(driver_rows(query))
+    assert given == list(query) and len(given) > 3
+    assert {type(row[3]) for row in given} == {bool}
+    assert {type(row[2]) for row in given if row[2] is not None} == {date}
+    rows = driver_rows(Enrollment.objects.values_list("pk", "is_current", "end_date"), size=2)
+    assert list(rows) == list(Enrollment.objects.values_list("pk", "is_current", "end_date"))
+
+
+def test_driver_rows_refuse_what_needs_django(world):
+    from baoxue.cases.models import Case
+
+    with pytest.raises(ValueError):
+        list(driver_rows(Case.objects.values_list("pk", "evidence")))  # JSON
+    with pytest.raises(ValueError):
+        list(driver_rows(Child.objects.values_list("pk", "public_id")))  # UUID
 
 
 def test_instances_are_what_the_orm_loads(world, django_assert_num_queries):
