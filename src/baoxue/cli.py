@@ -206,7 +206,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from baoxue.imports import pipeline
     from baoxue.imports.reading import FileRefused
     from baoxue.imports.registry import SOURCES, import_grants
-    from baoxue.imports.report import write_error_report
+    from baoxue.imports.report import write_column_report, write_error_report
     from baoxue.imports.services import (
         discard_unrecorded_file,
         grant_for,
@@ -288,6 +288,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
     except FileRefused as exc:
         print(f"文件无法导入 refused: {exc}", file=sys.stderr)
+        if args.errors and (exc.missing or exc.headers):
+            # The columns it saw and what each was taken as: the headers to fix, or to map.
+            write_column_report(Path(args.errors), exc.headers, exc.mapping, exc.missing)
+            print(f"  列对应 columns: {args.errors}", file=sys.stderr)
         return 1
     except BaseException:
         # The commit rolled back after the history's batch stored its copy of the file

@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from baoxue.imports.registry import SOURCES
+from baoxue.imports.sources.base import missing_required, unrecognised_headers
 
 ALLOWED_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".ods", ".csv", ".txt")
 
@@ -74,6 +75,11 @@ class MappingForm(forms.Form):
                 required=False,
                 initial=bool((options or {}).get("complete_list", True)),
             )
+        # Said above the columns, before anything is tried: the required fields no column
+        # was recognised as, and the file's columns that were not recognised (one of them is
+        # probably it, under a name we do not know).
+        self.missing = [f.label for f in missing_required(fields, mapping)]
+        self.unrecognised = unrecognised_headers(headers, mapping) if self.missing else []
         for index, header in enumerate(headers):
             self.fields[f"col_{index}"] = forms.ChoiceField(
                 label=header or _("第 %(n)s 列") % {"n": index + 1},

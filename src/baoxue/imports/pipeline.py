@@ -41,6 +41,7 @@ from baoxue.imports.sources.base import (
     missing_required,
     pack_rows,
     unpack_cells,
+    unrecognised_headers,
 )
 from baoxue.imports.values import CellError, clean_text
 from baoxue.registry.models import Region, School
@@ -488,9 +489,18 @@ def validate(
     columns = sorted((int(k), fields[v]) for k, v in mapping.items())
     missing = missing_required(source.fields, mapping)
     if missing:
+        unknown = unrecognised_headers(table.headers, mapping)
+        message = _("缺少必填的列：%(cols)s。") % {"cols": "、".join(f.label for f in missing)}
+        if unknown:
+            message += _("文件中这些列没有识别：%(headers)s，") % {"headers": "、".join(unknown)}
+            message += _("请在列对应中为必填项指定其中一列，或检查表头。")
+        else:
+            message += _("请在列对应中指定，或检查表头。")
         raise FileRefused(
-            _("缺少必填的列：%(cols)s。请在列对应中指定，或检查表头。")
-            % {"cols": "、".join(f.label for f in missing)}
+            message,
+            headers=table.headers,
+            mapping={k: str(fields[v].label) for k, v in mapping.items()},
+            missing=[str(f.label) for f in missing],
         )
     parsers = [_Column(index, f) for index, f in columns]
     ctx.rejected_values = []  # a second pass over the file (see _run) starts again

@@ -78,9 +78,22 @@ _CSV_DELIMITERS = (",", "\t", ";")
 class FileRefused(Exception):
     """The whole file cannot be imported; ``str(exc)`` is the Chinese message for the user."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        headers: list[str] | None = None,
+        mapping: dict[str, str] | None = None,
+        missing: list[str] | None = None,
+    ) -> None:
+        """For a file refused for its columns: the file's `headers`, what each recognised
+        one was taken as (`mapping`, column index → field label) and the fields still
+        `missing`, for the CLI's --errors report."""
         super().__init__(message)
         self.message = message
+        self.headers = headers or []
+        self.mapping = mapping or {}
+        self.missing = missing or []
 
     def __str__(self) -> str:
         return self.message

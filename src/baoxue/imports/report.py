@@ -46,3 +46,31 @@ def write_error_report(
         for col, value in enumerate(originals.get(issue.row_number, []), start=len(fixed)):
             sheet.write_string(row, col, str(value))
     workbook.close()
+
+
+def write_column_report(
+    target: Path, headers: list[str], mapping: dict[str, str], missing: list[str]
+) -> None:
+    """For a file refused for its columns: each of its headers and what it was taken as (or
+    that it was not recognised), then the fields still needed."""
+    workbook = xlsxwriter.Workbook(target, {"in_memory": False})
+    sheet = workbook.add_worksheet(_("列对应"))
+    bold = workbook.add_format({"bold": True, "bg_color": "#F2F2F2", "border": 1})
+    error = workbook.add_format({"font_color": "#9C0006", "bg_color": "#FFC7CE"})
+    warning = workbook.add_format({"font_color": "#9C5700", "bg_color": "#FFEB9C"})
+    for col, text in enumerate([_("第几列"), _("文件中的表头"), _("识别为")]):
+        sheet.write_string(0, col, text, bold)
+    sheet.set_column(0, 0, 8)
+    sheet.set_column(1, 2, 28)
+    row = 0
+    for index, header in enumerate(headers):
+        row += 1
+        sheet.write_number(row, 0, index + 1)
+        sheet.write_string(row, 1, header)
+        taken = mapping.get(str(index), "")
+        sheet.write_string(row, 2, taken or _("未识别"), None if taken else warning)
+    for label in missing:
+        row += 1
+        sheet.write_string(row, 1, "", None)
+        sheet.write_string(row, 2, _("缺少必填项：%(field)s") % {"field": label}, error)
+    workbook.close()

@@ -31,6 +31,8 @@ class Field:
     required: bool = False
     example: str = ""
     help: str = ""
+    # Not required when one of these fields' columns is there (it can stand in for this one).
+    required_unless: tuple[str, ...] = ()
 
     def header_keys(self) -> set[str]:
         return {header_key(self.label), *(header_key(a) for a in self.aliases)}
@@ -127,15 +129,44 @@ def auto_mapping(
     for index, header in enumerate(headers):
         key = header_key(header)
         name = by_key.get(key) or remembered.get(key, "")
+        if not name and key.startswith(_PREFIXES):
+            # Provincial 学籍 systems write 学生性别, 学生出生日期, 学生班级名称 … for the
+            # national template's 性别, 出生日期, 班级名称.
+            name = by_key.get(_unprefixed(key), "")
         if name and name not in taken:
             mapping[str(index)] = name
             taken.add(name)
     return mapping
 
 
+_PREFIXES = ("学生",)
+
+
+def _unprefixed(key: str) -> str:
+    for prefix in _PREFIXES:
+        if key.startswith(prefix) and len(key) > len(prefix) + 1:
+            return key[len(prefix) :]
+    return key
+
+
+def unrecognised_headers(headers: list[str], mapping: dict[str, str]) -> list[str]:
+    """The file's headers that no field took, for a refused file's message (blank ones and
+    the row counters 序号 / 编号 left out)."""
+    return [
+        clean_text(h)
+        for i, h in enumerate(headers)
+        if str(i) not in mapping and clean_text(h) and header_key(h) not in {"序号", "编号"}
+    ]
+
+
 def missing_required(fields: Iterable[Field], mapping: dict[str, str]) -> list[Field]:
     mapped = set(mapping.values())
-    return [f for f in fields if f.required and f.name not in mapped]
+    return [
+        f
+        for f in fields
+        if f.name not in mapped
+        and (f.required or (f.required_unless and not mapped.intersection(f.required_unless)))
+    ]
 
 
 # --- place and school names ---------------------------------------------------------------------

@@ -7,7 +7,9 @@ since the 户籍 side is the authority on who a child is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
+from datetime import date
 from typing import Any
 
 from django.utils import timezone
@@ -24,6 +26,7 @@ from baoxue.core.bulk import (
     update_rows,
     write_all,
 )
+from baoxue.core.policy import cutoff_date
 from baoxue.core.services import log_action
 from baoxue.core.text import names_close
 from baoxue.imports.places import PLACEHOLDER_KEY
@@ -33,6 +36,7 @@ from baoxue.imports.sources.base import (
     Planned,
     Record,
     RowIssue,
+    guess_school_kind,
     person_name,
 )
 from baoxue.imports.sources.children import (
@@ -184,11 +188,43 @@ def parse_status(value: object) -> str:
     )
 
 
-def parse_grade(value: object) -> int:
-    grade = parse_int(value, field_label="年级", minimum=1, maximum=9)
-    if grade is None:
-        raise CellError(_("年级不能为空"))
-    return grade
+def parse_grade(value: object) -> int | None:
+    """A grade (三年级, 初一, 7); empty → None: the row's 班级 or 入学年月 may tell it."""
+    return parse_int(value, field_label="年级", minimum=1, maximum=9)
+
+
+_RE_COHORT = re.compile(r"((?:19|20)[0-9]{2})级")
+
+
+def grade_in_class(text: str) -> tuple[int | None, int | None]:
+    """What a 班级 says of the grade: (grade, None) for 一年级(1)班, 七年级3班, 初一(2)班;
+    (None, year) for 2024级1班 (the year the class began, whose grade depends on the school's
+    first grade and the school year); (None, None) for 1班."""
+    text = clean_text(text).replace(" ", "")
+    if not text:
+        return None, None
+    cohort = _RE_COHORT.match(text)
+    if cohort:
+        return None, int(cohort[1])
+    for end in range(len(text), 1, -1):  # 三年级(2)班, 三年级, 初一(2)班 …
+        try:
+            grade = parse_int(text[:end], field_label="年级", minimum=1, maximum=9)
+        except CellError:
+            continue
+        if grade is not None and not text[:end].isdigit():
+            return grade, None
+    return None, None
+
+
+def _first_grade(school_name: str) -> int:
+    """A school not registered yet: its first grade by its name (中学: 7)."""
+    return 7 if guess_school_kind(school_name) == "junior" else 1
+
+
+def grade_from_year(first_grade: int, began: int, today: date) -> int | None:
+    """The grade now of a class that began in the school year `began` at `first_grade`."""
+    grade = first_grade + cutoff_date(today).year - began
+    return grade if 1 <= grade <= 9 else None
 
 
 def parse_boarding(value: object) -> bool | None:
@@ -253,7 +289,16 @@ class EnrollmentSource:
             False,
             "培秀苗族乡中心小学",
         ),
-        Field("grade", "年级", ("年级名称", "所在年级", "就读年级"), parse_grade, True, "3"),
+        # Required unless the 班级 (一年级(1)班, 初一(2)班, 2024级1班) or the 入学年月 tells it.
+        Field(
+            "grade",
+            "年级",
+            ("年级名称", "所在年级", "就读年级"),
+            parse_grade,
+            False,
+            "3",
+            required_unless=("class_name", "entry_date"),
+        ),
         Field("class_name", "班级", ("班级名称", "班号", "所在班级"), clean_text, False, "1班"),
         Field(
             "entry_date",
@@ -284,7 +329,15 @@ class EnrollmentSource:
         Field(
             "household_address",
             "户口所在地",
-            ("户籍所在地", "户口地址", "户口所在地详细地址", "家庭住址", "现住址"),
+            (
+                "户籍所在地",
+                "户口地址",
+                "户口所在地详细地址",
+                "户口详细地址",
+                "家庭住址",
+                "现住址",
+                "家庭地址",
+            ),
             clean_text,
             False,
             "广西融水县培秀乡乌岭村上寨屯",
@@ -347,7 +400,38 @@ class EnrollmentSource:
             issues.append(
                 RowIssue(record.row_number, "学校名称", "school", _("缺少学校名称或学校标识码"))
             )
+        if v.get("grade") is None:
+            issues += self._grade_elsewhere(record, ctx)
         return issues
+
+    @staticmethod
+    def _grade_elsewhere(record: Record, ctx: Any) -> list[RowIssue]:
+        """No 年级: from the 班级 (一年级(1)班, 初一(2)班) here, or the year the class or the
+        pupil began (2024级1班, 入学年月) once the school is known (plan); counted for the
+        preview, which says how the grades were found."""
+        v = record.values
+        grade, began = grade_in_class(v.get("class_name", ""))
+        how = ctx.notes.setdefault("grade_from", {})
+        if grade is not None:
+            v["grade"] = grade
+            how["class"] = how.get("class", 0) + 1
+            return []
+        entry = v.get("entry_date")
+        if began is None and entry is not None:
+            began = cutoff_date(entry).year
+        if began is None:
+            return [
+                RowIssue(
+                    record.row_number,
+                    "年级",
+                    "required",
+                    _("年级不能为空（班级、入学年月也看不出年级）"),
+                )
+            ]
+        v["_grade_began"] = began
+        key = "cohort" if entry is None or _RE_COHORT.match(v.get("class_name", "")) else "entry"
+        how[key] = how.get(key, 0) + 1
+        return []
 
     def plan(self, records: list[Record], ctx: Any) -> tuple[list[Planned], list[RowIssue]]:
         issues = duplicates_in_file(records, {f.name: f.label for f in self.fields})
@@ -369,6 +453,20 @@ class EnrollmentSource:
                     key = schools.ref(code=ctx.school.code, name=ctx.school.name)
                 found = school_refs[spelling] = (key, schools.peek(key))
             key, school = found
+            if v.get("grade") is None:
+                # A grade from the year the class began: the school's first grade then.
+                first = school.lowest_grade if school is not None else _first_grade(spelling[1])
+                v["grade"] = grade_from_year(first, v.pop("_grade_began"), ctx.today)
+                if v["grade"] is None:
+                    issues.append(
+                        RowIssue(
+                            record.row_number,
+                            "年级",
+                            "grade",
+                            _("从班级或入学年月推算不出在读年级，请填写年级"),
+                        )
+                    )
+                    continue
             if ctx.school is not None and (school is None or school.pk != ctx.school.pk):
                 issues.append(
                     self._not_own_school(
