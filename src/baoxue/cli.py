@@ -200,6 +200,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     not fatal)."""
     _setup(args.data_dir)
     from django.core.exceptions import PermissionDenied
+    from django.db.models import Q
 
     from baoxue.accounts.models import User
     from baoxue.core.services import log_action
@@ -227,8 +228,24 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"no such user: {args.user}", file=sys.stderr)
         return 2
     key = ""
+    default_school = None
     if args.into:
         key = next((g.key for g in import_grants(user, args.source) if args.into in g.names), "")
+        if not key and args.source == "enrollment":
+            # A school of a township the account imports into: its own export, which has
+            # no school column, goes to that school.
+            from baoxue.registry.models import School
+
+            for g in import_grants(user, args.source):
+                if g.school is None and g.village_ids is None:
+                    default_school = (
+                        School.objects.filter(township=g.township, is_outside_area=False)
+                        .filter(Q(code=args.into) | Q(name=args.into))
+                        .first()
+                    )
+                    if default_school is not None:
+                        key = g.key
+                        break
         if not key:
             print(
                 f"--into {args.into}：账号 {user.username} 不能导入到这个学校或乡镇"
@@ -260,6 +277,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         school=grant.school,
         village_ids=grant.village_ids,
         complete_list=not args.partial,
+        default_school=default_school,
     )
     labels = {"validate": "校验 validate", "commit": "写入 commit"}
 
@@ -327,6 +345,17 @@ def cmd_import(args: argparse.Namespace) -> int:
     for school, n in absent.items():
         verb = "would be" if args.dry_run else "were"
         print(f"  {school}: {n} current students not in the file {verb} marked (use --partial)")
+    grade_from = ctx.notes.get("grade_from", {})
+    if grade_from:
+        how = {
+            "class": "班级名称 class name",
+            "cohort": "届别 class year",
+            "entry": "入学年月 entry",
+        }
+        print(
+            "  年级推算 grades derived (no 年级 column): "
+            + ", ".join(f"{n} by {how[k]}" for k, n in grade_from.items())
+        )
     for issue in outcome.issues[:20]:
         print(f"  row {issue.row_number} {issue.column}: [{issue.severity}] {issue.message}")
     if len(outcome.issues) > 20:
@@ -562,7 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--into",
         default="",
         help="for an account of several schools or townships: the school's or township's "
-        "code or name the file is for",
+        "code or name the file is for; for a township office's 学籍 file without a school "
+        "column (one school's own export): that school's 学校标识码 or name",
     )
     imp.add_argument("--errors", help="write rejected and doubtful rows to this .xlsx")
     imp.add_argument(

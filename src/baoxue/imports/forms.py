@@ -55,6 +55,7 @@ class MappingForm(forms.Form):
         school: Any = None,
         samples: list[list[str]] | None = None,
         options: dict[str, Any] | None = None,
+        schools: list[tuple[str, str]] | None = None,
         **kwargs: Any,
     ) -> None:
         """`options`: what the user chose before (a refused mapping, back from the preview)."""
@@ -80,6 +81,14 @@ class MappingForm(forms.Form):
         # probably it, under a name we do not know).
         self.missing = [f.label for f in missing_required(fields, mapping)]
         self.unrecognised = unrecognised_headers(headers, mapping) if self.missing else []
+        if source == "enrollment" and school is None and schools:
+            # One school's own export, with no school column: whose students they are.
+            self.fields["default_school"] = forms.ChoiceField(
+                label=_("文件中没有学校列的行，学生属于"),
+                choices=[("", _("（文件里有学校列）")), *schools],
+                required=False,
+                initial=str((options or {}).get("default_school") or ""),
+            )
         for index, header in enumerate(headers):
             self.fields[f"col_{index}"] = forms.ChoiceField(
                 label=header or _("第 %(n)s 列") % {"n": index + 1},
@@ -100,6 +109,9 @@ class MappingForm(forms.Form):
         }
 
     def options(self) -> dict[str, object]:
+        found: dict[str, object] = {}
         if "complete_list" in self.fields:
-            return {"complete_list": bool(self.cleaned_data.get("complete_list"))}
-        return {}
+            found["complete_list"] = bool(self.cleaned_data.get("complete_list"))
+        if self.cleaned_data.get("default_school"):
+            found["default_school"] = int(self.cleaned_data["default_school"])
+        return found

@@ -61,6 +61,9 @@ class ImportContext:
     # A school user imports only its own school's rows; a village user only its villages.
     school: School | None = None
     village_ids: frozenset[int] | None = None
+    # One school's own 学籍 export has no school column: the school its rows belong to,
+    # chosen by the township office (the mapping page, or --into with a 学校标识码).
+    default_school: School | None = None
     today: date = field(default_factory=date.today)
     # The batch being imported, for records that keep where they came from.
     batch_id: int | None = None

@@ -165,6 +165,10 @@ def place_record(record: Any, places: Places, village_ids: frozenset[int] | None
     return None
 
 
+def unnamed_school(code: str) -> str:
+    return _("学校 %(code)s（名称待补）") % {"code": code}
+
+
 class Schools:
     def __init__(self, township: Region) -> None:
         self.township = township
@@ -194,11 +198,16 @@ class Schools:
         if not name and not code:
             return ""
         key = ("code:" + code) if code else ("name:" + name)
-        self.new.setdefault(key, (name or _("学校%(code)s") % {"code": code}, code))
+        # A 学校标识码 with no name (the national template has no 学校名称 column): a school
+        # of the township under that code, to be named by someone who knows it.
+        self.new.setdefault(key, (name or unnamed_school(code), code))
         return key
 
     def proposals(self) -> list[str]:
-        return sorted(f"{name}（{code}）" if code else name for name, code in self.new.values())
+        return sorted(
+            f"{name}（{code}）" if code and code not in name else name
+            for name, code in self.new.values()
+        )
 
     def retain(self, used: list[dict[str, Any]]) -> None:
         """Keep only the proposals that the given rows' values (school_key) use: a school

@@ -35,7 +35,7 @@ from baoxue.imports.models import ColumnMapping, ImportBatch, ImportIssue
 from baoxue.imports.reading import FileRefused
 from baoxue.imports.registry import SOURCES, ImportGrant, import_grants
 from baoxue.imports.sources.base import Action, header_key, missing_required
-from baoxue.registry.models import Child, Enrollment, LeftBehind, Region
+from baoxue.registry.models import Child, Enrollment, LeftBehind, Region, School
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 # Names of changes that are not a field of the file.
@@ -355,7 +355,16 @@ def _context(batch: ImportBatch, actor: Any) -> pipeline.ImportContext:
         village_ids=village_ids,
         batch_id=batch.pk,
         complete_list=bool(batch.options.get("complete_list", True)),
+        default_school=_default_school(batch, grant.township),
     )
+
+
+def _default_school(batch: ImportBatch, township: Region) -> School | None:
+    """The school chosen for a 学籍 file without a school column (one of the township's)."""
+    chosen = batch.options.get("default_school")
+    if not isinstance(chosen, int):
+        return None
+    return School.objects.filter(pk=chosen, township=township).first()
 
 
 def progress_key(batch: ImportBatch) -> str:
@@ -420,6 +429,8 @@ def _preview(
         "absent_from_list": ctx.notes.get("absent_from_list", {}).get("schools", {}),
         # What the rows say differently of registered children (信息不一致), newly kept.
         "discrepancies": writes.count if (writes := ctx.notes.get("discrepancies")) else 0,
+        # A file without 年级: how many rows' grades came from what (学籍 only).
+        "grade_from": ctx.notes.get("grade_from", {}),
     }
 
 

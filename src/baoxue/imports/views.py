@@ -22,6 +22,7 @@ from baoxue.imports.registry import SOURCES, all_import_grants
 from baoxue.imports.report import write_error_report
 from baoxue.imports.sources.base import RowIssue
 from baoxue.imports.templates_xlsx import template_xlsx
+from baoxue.registry.models import School
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ISSUES_ON_PAGE = 200
@@ -132,6 +133,7 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             school=batch.school,
             samples=batch.samples,
             options=batch.options,
+            schools=_township_schools(batch),
         )
     if batch.status in {ImportBatch.Status.UPLOADED, ImportBatch.Status.VALIDATED}:
         # The same file (by its checksum) imported before: said before it is imported again.
@@ -165,6 +167,7 @@ def batch_validate(request: HttpRequest, public_id: str) -> HttpResponse:
         source=batch.source,
         mapping=batch.mapping,
         school=batch.school,
+        schools=_township_schools(batch),
     )
     if not form.is_valid():
         messages.error(request, _("列对应有误，请重新选择。"))
@@ -265,3 +268,17 @@ def template_download(request: HttpRequest, source: str) -> HttpResponse:
         _("%(label)s模板.xlsx") % {"label": SOURCES[source].label}
     )
     return response
+
+
+def _township_schools(batch: ImportBatch) -> list[tuple[str, str]]:
+    """The batch's township's schools, for a 学籍 file without a school column."""
+    if batch.source != "enrollment" or batch.school_id is not None or batch.township_id is None:
+        return []
+    return [
+        (str(pk), f"{name}（{code}）" if code else name)
+        for pk, name, code in School.objects.filter(
+            township_id=batch.township_id, is_outside_area=False
+        )
+        .order_by("name")
+        .values_list("pk", "name", "code")
+    ]

@@ -210,6 +210,15 @@ class Household(models.Model):
         return self.is_lifted_from_poverty or bool(self.monitoring_type)
 
 
+class DocumentType(models.TextChoices):
+    """身份证件类型 other than the 居民身份证 (blank)."""
+
+    HMT_RESIDENCE = "hmt_residence", _("港澳台居民居住证")
+    HMT_PERMIT = "hmt_permit", _("港澳台居民来往内地通行证")
+    PASSPORT = "passport", _("护照")
+    OTHER = "other", _("其他证件")
+
+
 class Child(models.Model):
     """A person of compulsory-school age or near it, from the 户籍 (population) side."""
 
@@ -258,6 +267,16 @@ class Child(models.Model):
     # that number's lookup hash, so that the next file's same row finds this record again
     # while the number itself still names the registered child.
     id_claim_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    # A child whose document is not a 居民身份证 (a 港澳台 residence permit, a passport): the
+    # number is kept as that document's, encrypted and masked like an ID number, never
+    # checked as one (and never a failed ID number).
+    document_type = models.CharField(
+        _("身份证件类型"), max_length=16, choices=DocumentType.choices, blank=True
+    )
+    document_number_enc = models.TextField(blank=True, editable=False)
+    document_number_masked = models.CharField(
+        _("证件号码"), max_length=32, blank=True, editable=False
+    )
 
     household = models.ForeignKey(
         Household,
@@ -508,6 +527,8 @@ class Enrollment(models.Model):
     grade = models.PositiveSmallIntegerField(_("年级"))
     class_name = models.CharField(_("班级"), max_length=32, blank=True)
     is_boarding = models.BooleanField(_("寄宿"), default=False)
+    # 随班就读: a child with a disability in an ordinary class (the 学籍's own column).
+    with_class = models.BooleanField(_("随班就读"), default=False)
     status = models.CharField(
         _("学籍状态"), max_length=2, choices=Status.choices, default=Status.STUDYING
     )

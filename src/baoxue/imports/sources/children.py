@@ -26,7 +26,7 @@ from baoxue.core import crypto, idnumbers
 from baoxue.core.bulk import filter_in, instances, update_rows
 from baoxue.core.text import names_close, same_surname
 from baoxue.imports.sources.base import Planned, Record, RowIssue, village_key
-from baoxue.imports.values import CellError, parse_id_number_cell
+from baoxue.imports.values import CellError, clean_text, parse_id_number_cell
 from baoxue.registry.models import Child, Discrepancy, Guardian, Region
 from baoxue.registry.services import (
     DiscrepancyWrites,
@@ -214,7 +214,26 @@ def guardian_values(child_id: int, values: dict[str, Any]) -> tuple[Any, ...] | 
     name = values.get("guardian_name", "")
     if not name:
         return None
-    return (child_id, name, values.get("guardian_phone", ""), Guardian.Relation.OTHER, True)
+    relation = values.get("guardian_relation") or Guardian.Relation.OTHER
+    return (child_id, name, values.get("guardian_phone", ""), relation, True)
+
+
+_RELATION_WORDS = (
+    (("外祖父", "外祖母", "祖父", "祖母", "爷爷", "奶奶", "外公", "外婆"), "grandparent"),
+    (("父亲", "父", "爸爸", "继父", "养父"), "father"),
+    (("母亲", "母", "妈妈", "继母", "养母"), "mother"),
+    (("哥哥", "姐姐", "兄", "姐"), "sibling"),
+    (("叔", "伯", "姑", "舅", "姨", "婶", "亲属"), "relative"),
+)
+
+
+def relation_of(text: str) -> str:
+    """A family member's relation to the child (父亲, 祖母, 外公 …) as Guardian.Relation."""
+    text = clean_text(text)
+    for words, relation in _RELATION_WORDS:
+        if any(word in text for word in words):
+            return relation
+    return Guardian.Relation.OTHER
 
 
 # Keys a plan leaves in a record's values (never a column of the file).
@@ -1017,7 +1036,7 @@ def save_guardians(wanted: list[tuple[int, dict[str, Any]]], *, fill_only: bool)
                 child_id=child_id,
                 name=name,
                 phone=phone,
-                relation=Guardian.Relation.OTHER,
+                relation=v.get("guardian_relation") or Guardian.Relation.OTHER,
                 # The first guardian a child gets is its main one.
                 is_primary=not known.get(child_id),
             )

@@ -61,11 +61,13 @@ from baoxue.imports.sources.children import (
     parse_left_behind,
     place_columns_of,
     plan_discrepancies,
+    relation_of,
     row_content,
     row_items,
     save_guardians,
     write_discrepancies,
 )
+from baoxue.imports.sources.disability import parse_category
 from baoxue.imports.sources.roster import ID_ALIASES
 from baoxue.imports.values import (
     CellError,
@@ -80,6 +82,7 @@ from baoxue.registry.counts import counts_mark_stale
 from baoxue.registry.models import (
     Child,
     Discrepancy,
+    DocumentType,
     Enrollment,
     EnrollmentEvent,
     Guardian,
@@ -99,7 +102,16 @@ from baoxue.registry.services import (
 # The columns of the rows a commit writes (core.bulk.RowWriter(columns=...)), beside
 # registry.services' CHILD_COLUMNS and SCHOOL_VALUE_COLUMNS: a new child's flags from the file,
 # a new enrollment and an event.
-_FLAGS = ("left_behind", "has_disability", "is_orphan", "is_migrant")
+_FLAGS = (
+    "left_behind",
+    "has_disability",
+    "is_orphan",
+    "is_migrant",
+    "disability_category",
+    "document_type",
+    "document_number_enc",
+    "document_number_masked",
+)
 _ENROLLMENT_COLUMNS = (
     "id",
     "child_id",
@@ -111,6 +123,7 @@ _ENROLLMENT_COLUMNS = (
     "entry_date",
     "is_current",
     "import_fingerprint",
+    "with_class",
     *STUDENT_NUMBER_COLUMNS,
 )
 _NEW_CHILD_COLUMNS = ("id", *CHILD_COLUMNS, *_FLAGS, *SCHOOL_VALUE_COLUMNS)
@@ -216,6 +229,83 @@ def grade_in_class(text: str) -> tuple[int | None, int | None]:
     return None, None
 
 
+_DOCUMENT_WORDS = (
+    ("居住证", DocumentType.HMT_RESIDENCE),
+    ("通行证", DocumentType.HMT_PERMIT),
+    ("护照", DocumentType.PASSPORT),
+)
+
+
+def parse_document_type(value: object) -> str:
+    """身份证件类型: '' for the 居民身份证 (and a blank cell), else a DocumentType."""
+    text = clean_text(value)
+    if not text or text in {"居民身份证", "身份证", "居民身份证号", "1", "01"}:
+        return ""
+    for word, kind in _DOCUMENT_WORDS:
+        if word in text:
+            return str(kind)
+    return str(DocumentType.OTHER)
+
+
+def _keep_as_document(v: dict[str, Any]) -> None:
+    """A number on a row whose document is not a 居民身份证: kept as that document's, not
+    checked (nor counted, nor matched) as an ID number."""
+    info = v.get("id_info")
+    number = (info.normalized or info.raw) if info is not None else ""
+    v["document_type"] = v["id_type"]
+    if number:
+        v["document_number_enc"] = crypto.encrypt(number)
+        v["document_number_masked"] = idnumbers.mask(number)
+    v["id_info"] = idnumbers.parse("")
+
+
+_NO_DISABILITY = {"无", "无残疾", "否", "非残疾", "正常", "0", "00"}
+
+
+def parse_disability_kind(value: object) -> str:
+    """残疾类型 (视力残疾, 听力残疾 …) as the registry's category; '' for none."""
+    text = clean_text(value)
+    if not text or text in _NO_DISABILITY:
+        return ""
+    return parse_category(text)
+
+
+def parse_with_class(value: object) -> bool | None:
+    text = clean_text(value)
+    if text in {"随班就读", "是随班就读"}:
+        return True
+    if text in {"非随班就读", "不是随班就读"}:
+        return False
+    return parse_bool(value, field_label="随班就读")
+
+
+MEMBERS = 4
+_PARENTS = (Guardian.Relation.FATHER, Guardian.Relation.MOTHER)
+
+
+def _guardian_from_members(v: dict[str, Any]) -> None:
+    """The guardian among the family members: the one marked 是否监护人, else the first
+    parent, else the first member named; the 联系电话 of that member is the guardian's (the
+    row's own 联系电话, without a 监护人 column, is the household's)."""
+    members = []
+    for n in range(1, MEMBERS + 1):
+        name = v.get(f"member{n}_name", "")
+        if name:
+            relation = relation_of(v.get(f"member{n}_relation", ""))
+            members.append(
+                (name, relation, v.get(f"member{n}_phone", ""), v.get(f"member{n}_guardian"))
+            )
+    if not members:
+        return
+    chosen = (
+        next((m for m in members if m[3]), None)
+        or next((m for m in members if m[1] in _PARENTS), None)
+        or members[0]
+    )
+    v["guardian_name"], v["guardian_relation"] = chosen[0], chosen[1]
+    v["guardian_phone"] = chosen[2] or v.get("guardian_phone", "")
+
+
 def _first_grade(school_name: str) -> int:
     """A school not registered yet: its first grade by its name (中学: 7)."""
     return 7 if guess_school_kind(school_name) == "junior" else 1
@@ -264,6 +354,14 @@ class EnrollmentSource:
             id_parser,
             False,
             "450225201605020011",
+        ),
+        Field(
+            "id_type",
+            "身份证件类型",
+            ("证件类型", "身份证类型"),
+            parse_document_type,
+            False,
+            "居民身份证",
         ),
         Field(
             "student_number",
@@ -353,6 +451,15 @@ class EnrollmentSource:
         Field(
             "has_disability", "是否残疾人", ("是否残疾", "残疾"), _flag("是否残疾人"), False, "否"
         ),
+        Field(
+            "disability_kind",
+            "残疾类型",
+            ("残疾类别",),
+            parse_disability_kind,
+            False,
+            "无残疾",
+        ),
+        Field("with_class", "随班就读", ("是否随班就读",), parse_with_class, False, "否"),
         Field("is_orphan", "是否孤儿", ("孤儿",), _flag("是否孤儿"), False, "否"),
         Field(
             "is_migrant",
@@ -371,10 +478,39 @@ class EnrollmentSource:
             False,
             "13800000001",
         ),
+        # The national template's family members (成员1姓名 … 成员2职务; some exports write
+        # 家庭成员1姓名): the one marked 监护人, else the first parent, is the guardian.
+        *(
+            member
+            for n in range(1, MEMBERS + 1)
+            for member in (
+                Field(f"member{n}_name", f"成员{n}姓名", (f"家庭成员{n}姓名",), clean_text),
+                Field(f"member{n}_relation", f"成员{n}关系", (f"家庭成员{n}关系",), clean_text),
+                Field(
+                    f"member{n}_phone",
+                    f"成员{n}联系电话",
+                    (f"家庭成员{n}联系电话", f"成员{n}电话", f"家庭成员{n}电话"),
+                    clean_text,
+                ),
+                Field(
+                    f"member{n}_guardian",
+                    f"成员{n}是否监护人",
+                    (f"家庭成员{n}是否监护人",),
+                    _flag(f"成员{n}是否监护人"),
+                ),
+            )
+        ),
     ]
 
     def check(self, record: Record, ctx: Any) -> list[RowIssue]:
         v = record.values
+        if not v.get("guardian_name"):
+            _guardian_from_members(v)
+        if v.get("id_type"):
+            _keep_as_document(v)
+        kind = v.get("disability_kind")
+        if kind:
+            v["has_disability"], v["disability_category"] = True, kind
         issues = id_issues(record, "身份证件号") + guardian_issues(
             record, "监护人姓名", "监护人联系电话"
         )
@@ -396,7 +532,12 @@ class EnrollmentSource:
                     "warning",
                 )
             )
-        if not v.get("school_code") and not v.get("school_name") and ctx.school is None:
+        if (
+            not v.get("school_code")
+            and not v.get("school_name")
+            and ctx.school is None
+            and ctx.default_school is None
+        ):
             issues.append(
                 RowIssue(record.row_number, "学校名称", "school", _("缺少学校名称或学校标识码"))
             )
@@ -449,8 +590,9 @@ class EnrollmentSource:
             found = school_refs.get(spelling)
             if found is None:
                 key = schools.ref(code=spelling[0], name=spelling[1])
-                if not key and ctx.school is not None:
-                    key = schools.ref(code=ctx.school.code, name=ctx.school.name)
+                own = ctx.school or ctx.default_school
+                if not key and own is not None:
+                    key = schools.ref(code=own.code, name=own.name)
                 found = school_refs[spelling] = (key, schools.peek(key))
             key, school = found
             if v.get("grade") is None:
@@ -1151,6 +1293,7 @@ class EnrollmentSource:
                         entry,
                         True,
                         v.get("fingerprint", ""),
+                        bool(v.get("with_class")),
                         *student_number_values(
                             v.get("student_number", ""),
                             # A record claiming another child's number claims its 学籍号 too:

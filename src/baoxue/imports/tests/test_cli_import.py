@@ -240,3 +240,52 @@ def test_killed_while_a_first_load_has_dropped_its_indexes_leaves_them_all(
             )
         )
         assert "child_township_name_idx" in plan
+
+
+def test_a_schools_own_export_goes_to_the_school_into_names(instance: Path, tmp_path: Path):
+    made = baoxue(
+        "manage", "shell", "-c",
+        "from baoxue.registry.models import Region;"
+        " from baoxue.registry.services import school_create;"
+        " school_create(name='培秀中心小学', kind='primary', code='2145993101',"
+        " region=Region.objects.get(level='township'))",
+        data_dir=instance,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    rows: list[list[object]] = [["学生姓名", "学生性别", "学生身份证件号", "学生班级名称"]]
+    for i in range(3):
+        number, _birth = unique_id(i)
+        rows.append([f"吴{i}", "男", number, "三年级(2)班"])
+    path = write_xlsx(tmp_path / "own.xlsx", rows)
+    without = baoxue("import", "enrollment", str(path), "--dry-run", data_dir=instance)
+    assert "3 rejected" in without.stdout  # no school column, none named: said row by row
+    done = baoxue("import", "enrollment", str(path), "--into", "2145993101", data_dir=instance)
+    assert done.returncode == 0, done.stderr
+    assert "3 were created" in done.stdout
+    assert "年级推算 grades derived (no 年级 column): 3 by 班级名称" in done.stdout
+    with sqlite3.connect(instance / "baoxue.sqlite3") as db:
+        placed = db.execute(
+            "SELECT s.code, e.grade FROM registry_enrollment e"
+            " JOIN registry_school s ON s.id = e.school_id"
+        ).fetchall()
+    assert placed == [("2145993101", 3)] * 3
+
+
+def test_a_refused_file_writes_what_it_saw_of_its_columns(instance: Path, tmp_path: Path):
+    from python_calamine import CalamineWorkbook
+
+    number, _birth = unique_id(1)
+    path = write_xlsx(
+        tmp_path / "odd.xlsx", [["学生姓名", "证号", "就读学段"], ["吴一", number, "小学"]]
+    )
+    report = tmp_path / "columns.xlsx"
+    refused = baoxue("import", "enrollment", str(path), "--errors", str(report), data_dir=instance)
+    assert refused.returncode == 1
+    assert "文件中这些列没有识别：证号、就读学段" in refused.stderr
+    sheet = CalamineWorkbook.from_path(str(report)).get_sheet_by_index(0).to_python()
+    assert [row[1:] for row in sheet[1:4]] == [
+        ["学生姓名", "姓名"],
+        ["证号", "未识别"],
+        ["就读学段", "未识别"],
+    ]
+    assert ["", "缺少必填项：年级"] in [row[1:] for row in sheet]
