@@ -345,6 +345,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     for school, n in absent.items():
         verb = "would be" if args.dry_run else "were"
         print(f"  {school}: {n} current students not in the file {verb} marked (use --partial)")
+    if ctx.notes.get("adults_skipped"):
+        print(
+            f"  成年人 adults: {ctx.notes['adults_skipped']} skipped"
+            " (taken only as heads of household and guardians)"
+        )
     grade_from = ctx.notes.get("grade_from", {})
     if grade_from:
         how = {

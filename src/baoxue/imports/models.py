@@ -206,7 +206,7 @@ class ImportBatch(models.Model):
 # Warning codes of rows that are skipped: an exact repeat of another row, the template's
 # example row, a person the list names who is not the import's concern (an adult or a
 # pre-school child in the 残联 list). See ImportIssue.kind_label and Outcome.skipped_rows.
-SKIPPED_ROW_CODES = frozenset({"repeat", "example", "not_school_age"})
+SKIPPED_ROW_CODES = frozenset({"repeat", "example", "not_school_age", "adult"})
 
 
 class ImportIssue(models.Model):

@@ -431,6 +431,8 @@ def _preview(
         "discrepancies": writes.count if (writes := ctx.notes.get("discrepancies")) else 0,
         # A file without 年级: how many rows' grades came from what (学籍 only).
         "grade_from": ctx.notes.get("grade_from", {}),
+        # A whole household's 花名册: the adults taken only as heads and guardians.
+        "adults_skipped": ctx.notes.get("adults_skipped", 0),
     }
 
 

@@ -25,6 +25,7 @@ from baoxue.imports.sources.base import (
     Planned,
     Record,
     RowIssue,
+    age_on,
     person_name,
     required_text,
 )
@@ -87,6 +88,94 @@ def parse_register_status(value: object) -> str:
 _CREATE_FLAGS = ("address", "left_behind", "is_orphan", "is_migrant", "is_deceased", "moved_away")
 
 
+ADULT_AGE = 18
+# 与户主关系 of a child whose head is its parent, its grandparent, or another relative.
+_CHILD_OF_HEAD = ("子", "女", "儿")
+_GRANDCHILD_OF_HEAD = ("孙", "外孙")
+_RELATIVE_OF_HEAD = ("侄", "甥", "弟", "妹")
+_HEAD = {"户主", "本人", "本人（户主）", "户主本人", "01", "02"}
+
+
+def _household_key(v: dict[str, Any]) -> tuple[str, str] | None:
+    """Rows of one household: its 户号 within the village, else its head's name."""
+    village = v.get("village", "")
+    if v.get("household_number"):
+        return village, "no:" + v["household_number"]
+    if v.get("head_name"):
+        return village, "head:" + v["head_name"]
+    return None
+
+
+def _adults_aside(records: list[Record], ctx: Any) -> list[RowIssue]:
+    """A whole-household 花名册: the adults' rows are skipped (each with a note) and give
+    their household's children what they lack — the head's name, and, when the list has no
+    监护人 column, the head as guardian (之子/之女: a parent, 孙子/外孙女: a grandparent) with the
+    household's phone. How many adults were skipped is kept for the preview."""
+    heads: dict[tuple[str, str], dict[str, Any]] = {}
+    phones: dict[tuple[str, str], str] = {}
+    issues: list[RowIssue] = []
+    adults = 0
+    for record in records:
+        v = record.values
+        if not v.get("adult"):
+            continue
+        adults += 1
+        relation = v.get("relation_to_head", "")
+        issues.append(
+            RowIssue(
+                record.row_number,
+                "出生日期",
+                "adult",
+                _("成年人（%(rel)s），不登记为儿童，只用作户主或监护人")
+                % {"rel": relation or _("家庭成员")},
+                "warning",
+            )
+        )
+        key = _household_key(v)
+        if key is None:
+            continue
+        if v.get("guardian_phone") and (key not in phones or relation in _HEAD):
+            phones[key] = v["guardian_phone"]
+        if relation in _HEAD or v.get("name") == v.get("head_name"):
+            heads[key] = v
+    ctx.notes["adults_skipped"] = ctx.notes.get("adults_skipped", 0) + adults
+    for record in records:
+        v = record.values
+        if v.get("adult"):
+            continue
+        key = _household_key(v)
+        if key is None:
+            continue
+        head = heads.get(key)
+        if not v.get("head_name") and head is not None:
+            v["head_name"] = head["name"]
+        if v.get("guardian_name") or not v.get("head_name") or v["head_name"] == v["name"]:
+            continue
+        relation = v.get("relation_to_head", "")
+        if not relation and head is None:
+            continue  # a head's name alone says nothing of who cares for the child
+        v["guardian_name"] = v["head_name"]
+        v["guardian_relation"] = _head_is(relation, head)
+        v["guardian_phone"] = v.get("guardian_phone") or phones.get(key, "")
+    return issues
+
+
+def _head_is(relation: str, head: dict[str, Any] | None) -> str:
+    """What the head of the household is to a child, by its 与户主关系 (之子 → a parent, by
+    the head's sex when the list gives it)."""
+    relation = relation.removeprefix("之")
+    if any(word in relation for word in _GRANDCHILD_OF_HEAD):
+        return "grandparent"
+    if any(word in relation for word in _RELATIVE_OF_HEAD):
+        return "relative"
+    if any(word in relation for word in _CHILD_OF_HEAD):
+        head = head or {}
+        info = head.get("id_info")
+        sex = head.get("sex") or (info.sex if info is not None and info.is_valid else "")
+        return "father" if sex == "M" else "mother" if sex == "F" else "other"
+    return "other"
+
+
 class RosterSource:
     code = "roster"
     label = gettext_lazy("户籍人口名册")
@@ -113,7 +202,21 @@ class RosterSource:
         Field(
             "village",
             "村",
-            ("行政村", "村委", "村委会", "所属村", "村社区", "村（社区）", "户籍村"),
+            (
+                "行政村",
+                "村委",
+                "村委会",
+                "所属村",
+                "村社区",
+                "村（社区）",
+                "户籍村",
+                "原行政村",
+                "居委",
+                "居委会",
+                "村(居)委会",
+                "村（居）",
+                "所属行政村",
+            ),
             required_text("村"),
             True,
             "乌岭村",
@@ -121,12 +224,19 @@ class RosterSource:
         Field(
             "group",
             "组/屯",
-            ("屯", "组", "自然屯", "村民小组", "组别", "所属组", "组屯"),
+            ("屯", "组", "自然屯", "村民小组", "组别", "所属组", "组屯", "自然村", "自然村屯"),
             clean_text,
             False,
             "上寨屯",
         ),
-        Field("household_number", "户号", ("户编号", "户籍编号"), clean_text, False, "0012"),
+        Field(
+            "household_number",
+            "户号",
+            ("户编号", "户籍编号", "户号编码"),
+            clean_text,
+            False,
+            "0012",
+        ),
         Field("head_name", "户主姓名", ("户主",), clean_text, False, "吴老大"),
         Field("relation_to_head", "与户主关系", ("与户主关系名称",), clean_text, False, "子"),
         Field(
@@ -136,7 +246,7 @@ class RosterSource:
         Field(
             "guardian_phone",
             "监护人电话",
-            ("联系电话", "监护人联系电话", "家长电话", "电话"),
+            ("联系电话", "监护人联系电话", "家长电话", "电话", "联系方式", "户联系电话"),
             clean_text,
             False,
             "13800000001",
@@ -158,6 +268,7 @@ class RosterSource:
             False,
             "正常",
         ),
+        Field("is_dead", "是否死亡", ("是否已死亡",), _flag("是否死亡"), False, "否"),
         Field(
             "is_migrant",
             "是否随迁子女",
@@ -169,13 +280,24 @@ class RosterSource:
     ]
 
     def check(self, record: Record, ctx: Any) -> list[RowIssue]:
+        v = record.values
+        if v.get("is_dead") and not v.get("register_status"):
+            v["register_status"] = "deceased"
+        info = v.get("id_info")
+        birth = v.get("birth_date") or (info.birth_date if info is not None else None)
+        if birth is not None and age_on(birth, ctx.today) >= ADULT_AGE:
+            # A whole household's list: an adult is its head or a guardian, never a child.
+            v["adult"] = True
+            return []
         record.warnings = id_issues(record, "身份证号") + guardian_issues(
             record, "监护人姓名", "监护人电话"
         )
         return list(record.warnings)
 
     def plan(self, records: list[Record], ctx: Any) -> tuple[list[Planned], list[RowIssue]]:
-        issues = duplicates_in_file(records, {f.name: f.label for f in self.fields})
+        issues = _adults_aside(records, ctx)
+        records = [r for r in records if not r.values.get("adult")]
+        issues += duplicates_in_file(records, {f.name: f.label for f in self.fields})
         places = ctx.places
         keep: list[Record] = []
         for record in records:
