@@ -176,6 +176,9 @@ class Household(models.Model):
     monitoring_type = models.CharField(
         _("防返贫监测类型"), max_length=20, choices=MonitoringType.choices, blank=True, default=""
     )
+    # 风险消除时间: a monitored household whose risk the monitoring system marked eliminated
+    # is no longer monitored (its type cleared); the day is kept.
+    risk_eliminated_on = models.DateField(_("风险消除时间"), null=True, blank=True)
     parents_away = models.CharField(
         _("外出务工情况"), max_length=20, choices=LeftBehind.choices, default=LeftBehind.NONE
     )

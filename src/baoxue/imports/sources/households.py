@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from django.utils import timezone
@@ -54,7 +55,7 @@ from baoxue.imports.sources.children import (
     write_discrepancies,
 )
 from baoxue.imports.sources.roster import ID_ALIASES
-from baoxue.imports.values import CellError, clean_text, parse_date
+from baoxue.imports.values import CellError, clean_text, parse_bool, parse_date
 from baoxue.registry.counts import counts_mark_stale
 from baoxue.registry.models import Child, Discrepancy, Household, Region
 
@@ -156,6 +157,16 @@ _EXACT_LIMIT = 10**15
 NUMBER_MAX_LENGTH = Household._meta.get_field("number").max_length or 32
 
 
+def parse_risk_eliminated(value: object) -> bool | None:
+    """风险是否消除: 是 / 否 (已消除, 未消除 too)."""
+    text = clean_text(value).replace(" ", "")
+    if text in {"已消除", "消除", "风险已消除"}:
+        return True
+    if text in {"未消除", "风险未消除"}:
+        return False
+    return parse_bool(value, field_label="风险是否消除")
+
+
 def parse_household_number(value: object) -> str:
     """户编号 as text. The monitoring system's numbers are long; typed into a number cell,
     Excel has kept only their first 15 digits."""
@@ -203,6 +214,7 @@ class HouseholdPlan:
     household: Household | None = None
     lifted: bool | None = None
     monitoring: str | None = None
+    risk_on: date | None = None
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
@@ -296,12 +308,38 @@ class HouseholdsSource:
         Field(
             "monitoring_type",
             "监测对象类别",
-            ("监测类型", "监测对象类型", "防返贫监测类型", "监测户类型", "监测类别"),
+            (
+                "监测类型",
+                "监测对象类型",
+                "防返贫监测类型",
+                "监测户类型",
+                "监测类别",
+                "易返贫致贫户(监测对象)类型",
+                "易返贫致贫户类型",
+                "易返贫致贫户监测对象类别",
+            ),
             parse_monitoring,
             False,
             "脱贫不稳定户",
         ),
-        Field("phone", "联系电话", ("电话", "手机号码", "户主联系电话", "联系方式"), clean_text),
+        Field(
+            "phone",
+            "联系电话",
+            ("电话", "手机号码", "户主联系电话", "联系方式", "户联系电话", "人联系电话"),
+            clean_text,
+        ),
+        Field(
+            "risk_eliminated",
+            "风险是否消除",
+            ("风险是否已消除", "是否风险消除", "是否消除风险"),
+            parse_risk_eliminated,
+            False,
+            "否",
+        ),
+        Field("risk_eliminated_on", "风险消除时间", ("风险消除日期",), parse_date, False, ""),
+        # The monitoring system's own number of the person: recognised (it is not an
+        # unknown column of the file), not kept: the ID number names the child.
+        Field("person_number", "人编号", ("人员编号", "成员编号"), clean_text),
     ]
 
     # -- per row ---------------------------------------------------------------------------------
@@ -337,6 +375,10 @@ class HouseholdsSource:
             ]
         lifted = kind.lifted if kind.lifted is not None else watch.lifted
         monitoring = watch.monitoring if watch.monitoring is not None else kind.monitoring
+        if v.get("risk_eliminated"):
+            # 风险已消除: no longer a monitored household, whatever type it had (kept: the day).
+            monitoring = ""
+            v["risk_on"] = v.get("risk_eliminated_on") or ctx.today
         if monitoring == MONITORED_UNSPECIFIED:
             monitoring = specific.pop() if specific else None
             if monitoring is None:
@@ -599,6 +641,9 @@ class HouseholdsSource:
                 )
         group.lifted = lifted.pop() if len(lifted) == 1 else None
         group.monitoring = monitoring.pop() if len(monitoring) == 1 else None
+        if group.monitoring == "":
+            days = [d for r, _c in group.rows if (d := r.values.get("risk_on")) is not None]
+            group.risk_on = max(days) if days else None
 
     def _plan_group(
         self, group: HouseholdPlan, households: dict[int, Household], issues: list[RowIssue]
@@ -619,6 +664,11 @@ class HouseholdsSource:
                 group.changes["monitoring_type"] = (
                     _monitoring_label(household.monitoring_type),
                     _monitoring_label(group.monitoring),
+                )
+            if group.risk_on is not None and household.risk_eliminated_on != group.risk_on:
+                group.changes["risk_eliminated_on"] = (
+                    str(household.risk_eliminated_on or ""),
+                    group.risk_on.isoformat(),
                 )
             for name, value in (("head_name", group.head_name), ("phone", group.phone)):
                 if value and not getattr(household, name):
@@ -691,6 +741,7 @@ class HouseholdsSource:
                     county_id=ctx.township.parent_id,
                     is_lifted_from_poverty=bool(group.lifted),
                     monitoring_type=group.monitoring or "",
+                    risk_eliminated_on=group.risk_on,
                 )
                 new.append(group.household)
             elif group.changes:
@@ -699,6 +750,8 @@ class HouseholdsSource:
                     household.is_lifted_from_poverty = bool(group.lifted)
                 if "monitoring_type" in group.changes:
                     household.monitoring_type = group.monitoring or ""
+                if "risk_eliminated_on" in group.changes:
+                    household.risk_eliminated_on = group.risk_on
                 for name in ("head_name", "phone"):
                     if name in group.changes:
                         setattr(household, name, group.changes[name][1])
