@@ -326,6 +326,8 @@ class Child(models.Model):
     disability_card_enc = models.TextField(blank=True, editable=False)
     disability_category = models.CharField(_("残疾类别"), max_length=16, blank=True)
     disability_grade = models.CharField(_("残疾等级"), max_length=8, blank=True)
+    # The 残联 list's 状态 of the card when it is not 有效 (注销, 过期, 待审核 …), as written.
+    disability_card_status = models.CharField(_("残疾证状态"), max_length=16, blank=True)
     is_migrant = models.BooleanField(_("随迁/流动"), default=False)
     is_deceased = models.BooleanField(_("已死亡"), default=False)
     # 户口已迁出 (from the roster's 户口状态): no longer the township's child to count.

@@ -158,6 +158,35 @@ def parse_category(value: object) -> str:
     )
 
 
+_VALID_STATUS = {"有效", "正常", "在册", "已认证", "认证通过", "持证"}
+
+
+def parse_card_status(value: object) -> str:
+    """状态 of the card: '' when it is valid (or blank), else as the list writes it."""
+    text = clean_text(value).replace(" ", "")
+    return "" if not text or text in _VALID_STATUS else text[:16]
+
+
+def _card_from_columns(v: dict[str, Any], row: int) -> RowIssue | None:
+    """A row without a 残疾人证号: the card from the ID number, the category and the grade, as
+    the federation builds it (ID + category digit + grade digit); without both, no number,
+    the category and grade the list gives."""
+    info: idnumbers.IdInfo | None = v.get("id_info")
+    if info is None or not info.is_valid:
+        return RowIssue(
+            row,
+            "残疾人证号",
+            "required",
+            _("缺少残疾人证号，身份证号也没有（或无效），无法确定是谁"),
+        )
+    category, grade = v.get("category", ""), v.get("grade", "")
+    digits = {label: code for code, label in CATEGORIES.items()}.get(category, "")
+    level = {label: code for code, label in GRADES.items()}.get(grade, "")
+    number = info.value + digits + level if digits and level else ""
+    v["card"] = Card(number, info, category, grade)
+    return None
+
+
 def parse_grade(value: object) -> str:
     """残疾等级 as its label: 二级, 2级, 2, 贰级 → 二级."""
     text = clean_text(value).replace(" ", "")
@@ -188,12 +217,25 @@ class DisabilitySource:
         Field(
             "card",
             "残疾人证号",
-            ("残疾证号", "残疾人证号码", "证号", "残疾证号码", "残疾人证编号", "持证号"),
+            (
+                "残疾证号",
+                "残疾人证号码",
+                "证号",
+                "残疾证号码",
+                "残疾人证编号",
+                "持证号",
+                "残疾人证",
+            ),
             parse_card,
-            True,
+            False,
             "45022520121009002X52",
+            # A list of certified people by ID number, category and grade (残疾人认证) has no
+            # card number: the ID number stands in.
+            required_unless=("id_info",),
         ),
-        Field("id_info", "身份证号", ID_ALIASES, id_parser, False, "45022520121009002X"),
+        Field(
+            "id_info", "身份证号", (*ID_ALIASES, "证件号"), id_parser, False, "45022520121009002X"
+        ),
         Field(
             "category",
             "残疾类别",
@@ -214,10 +256,26 @@ class DisabilitySource:
         Field(
             "village",
             "村",
-            ("行政村", "村委", "村委会", "所属村", "村社区", "村（社区）", "户籍村"),
+            ("行政村", "村委", "村委会", "所属村", "村社区", "村（社区）", "户籍村", "居委"),
             clean_text,
             False,
             "乌岭村",
+        ),
+        Field(
+            "address",
+            "户口地址",
+            ("户籍地址", "户口所在地址", "户口所在地", "家庭住址", "联系地址", "居住地址"),
+            clean_text,
+            False,
+            "",
+        ),
+        Field(
+            "card_status",
+            "状态",
+            ("证件状态", "认证状态", "持证状态", "残疾证状态"),
+            parse_card_status,
+            False,
+            "有效",
         ),
         Field(
             "group",
@@ -242,6 +300,10 @@ class DisabilitySource:
     def check(self, record: Record, ctx: Any) -> list[RowIssue]:
         v = record.values
         n = record.row_number
+        if v.get("card") is None:
+            problem = _card_from_columns(v, n)
+            if problem is not None:
+                return [problem]
         card: Card = v["card"]
         info: idnumbers.IdInfo | None = v.get("id_info")
         if info is None or info.status == idnumbers.IdStatus.EMPTY:
@@ -323,6 +385,12 @@ class DisabilitySource:
                     )
                 )
                 continue
+            if not v.get("village") and v.get("address"):
+                # A 户口地址 without a 村 column: the village it names.
+                key, group = places.find_in_address(v["address"])
+                if key:
+                    v["village"] = places.villages[key].name
+                    v.setdefault("group", group)
             if not v.get("village"):
                 issues.append(
                     RowIssue(
@@ -383,6 +451,9 @@ class DisabilitySource:
             issues.append(RowIssue(n, "村", "scope", _("该儿童不在您负责的村，未导入")))
             return
         changes = self._changes(child, record.values["card"])
+        status = record.values.get("card_status")
+        if status is not None and status != child.disability_card_status:
+            changes["card_status"] = (child.disability_card_status, status)
         plan.append(Planned(record, Action.UPDATE if changes else Action.UNCHANGED, child, changes))
 
     @staticmethod
@@ -392,12 +463,12 @@ class DisabilitySource:
             changes["id_number"] = (child.id_status, card.id_info.value)
         if not child.has_disability:
             changes["has_disability"] = (_("否"), _("是"))
-        if child.disability_category != card.category:
+        if card.category and child.disability_category != card.category:
             changes["category"] = (child.disability_category, card.category)
-        if child.disability_grade != card.grade:
+        if card.grade and child.disability_grade != card.grade:
             changes["grade"] = (child.disability_grade, card.grade)
         current = child.disability_card_number
-        if current != card.number:
+        if card.number and current != card.number:
             shown = idnumbers.mask(current[:18]) + current[18:] if current else ""
             changes["card"] = (shown, card.masked)
         return changes
@@ -423,6 +494,7 @@ class DisabilitySource:
                 disability_category=card.category,
                 disability_grade=card.grade,
                 disability_card_enc=crypto.encrypt(card.number),
+                disability_card_status=v.get("card_status", ""),
                 notes=v.get("notes", ""),
             )
             if CLAIM in v:
@@ -454,8 +526,10 @@ class DisabilitySource:
             child = p.target
             card = p.record.values["card"]
             child.has_disability = True
-            child.disability_category = card.category
-            child.disability_grade = card.grade
+            child.disability_category = card.category or child.disability_category
+            child.disability_grade = card.grade or child.disability_grade
+            if "card_status" in p.changes:
+                child.disability_card_status = p.record.values.get("card_status", "")
             if "card" in p.changes:
                 child.disability_card_enc = crypto.encrypt(card.number)
             if "id_number" in p.changes:
@@ -472,6 +546,7 @@ class DisabilitySource:
                     "disability_category",
                     "disability_grade",
                     "disability_card_enc",
+                    "disability_card_status",
                     *(ID_FIELDS if given else ()),
                     "version",
                     "updated_at",

@@ -175,7 +175,7 @@ def test_bad_card_numbers_are_reported_row_by_row(world, persona, tmp_path, ids)
     assert "第 20 位是残疾等级" in messages[6] and "“5”" in messages[6]
     assert "文本" in messages[7]
     assert "科学计数法" in messages[8]
-    assert "残疾人证号不能为空" in messages[9]
+    assert "缺少残疾人证号，身份证号也没有" in messages[9]  # nothing says who it is
     assert "村" in messages[10]
     assert outcome.rejected_rows == 9 and outcome.plan == []
     assert not Child.objects.filter(name__in=list("甲乙丙丁戊己庚辛壬")).exists()
