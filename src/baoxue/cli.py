@@ -271,7 +271,23 @@ def cmd_import(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # --village 乌玲村=乌岭村 (a typo of a known village) or 乌玲村=新 (a new village).
+    from baoxue.imports.places import Places
+
+    known = Places(grant.township)
+    decisions: dict[str, str] = {}
+    for answer in args.village or []:
+        name, _sep, value = answer.partition("=")
+        if not name or not value:
+            print(f"--village {answer}: 应写成 新村名=已有村名 或 新村名=新", file=sys.stderr)
+            return 2
+        is_new = value.strip() in {"新", "新的村", "new"}
+        decisions[known.key_of(name)] = "" if is_new else known.key_of(value)
+        if not is_new and decisions[known.key_of(name)] not in known.villages:
+            print(f"--village {answer}: 没有“{value}”这个村 (no such village)", file=sys.stderr)
+            return 2
     ctx = pipeline.ImportContext(
+        village_decisions=decisions,
         actor=user,
         township=grant.township,
         school=grant.school,
@@ -306,6 +322,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
     except FileRefused as exc:
         print(f"文件无法导入 refused: {exc}", file=sys.stderr)
+        for q in exc.villages:
+            print(
+                f"  --village {q['name']}={q['like']}  (a typo of {q['like']})"
+                f"  or  --village {q['name']}=新  (a new village)",
+                file=sys.stderr,
+            )
         if args.errors and (exc.missing or exc.headers):
             # The columns it saw and what each was taken as: the headers to fix, or to map.
             write_column_report(Path(args.errors), exc.headers, exc.mapping, exc.missing)
@@ -600,6 +622,13 @@ def build_parser() -> argparse.ArgumentParser:
         "column (one school's own export): that school's 学校标识码 or name",
     )
     imp.add_argument("--errors", help="write rejected and doubtful rows to this .xlsx")
+    imp.add_argument(
+        "--village",
+        action="append",
+        metavar="NAME=KNOWN|新",
+        help="a new village name that resembles a known one: the known village it is "
+        "(乌玲村=乌岭村) or a new village (乌玲村=新); repeatable",
+    )
     imp.add_argument(
         "--partial",
         action="store_true",

@@ -42,6 +42,12 @@ def pinyin_keys(name: str) -> tuple[str, str]:
     return "".join(syllables)[:128], "".join(s[0] for s in syllables)[:32]
 
 
+def homophones(a: str, b: str) -> bool:
+    """Two characters read alike (toneless, their common readings): 岭 and 玲, 吴 and 伍."""
+    first, second = _char_pinyin(a), _char_pinyin(b)
+    return bool(first) and first == second
+
+
 @cache
 def _char_pinyin(ch: str) -> str:
     found = lazy_pinyin(ch, style=Style.NORMAL, errors="ignore")

@@ -64,6 +64,8 @@ class ImportContext:
     # One school's own 学籍 export has no school column: the school its rows belong to,
     # chosen by the township office (the mapping page, or --into with a 学校标识码).
     default_school: School | None = None
+    # Answers for new village names that resemble a known one (Places.decisions).
+    village_decisions: dict[str, str] = field(default_factory=dict)
     today: date = field(default_factory=date.today)
     # The batch being imported, for records that keep where they came from.
     batch_id: int | None = None
@@ -83,7 +85,7 @@ class ImportContext:
     _quotable: dict[int, bool] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self.places = Places(self.township)
+        self.places = Places(self.township, self.village_decisions)
         self.schools = Schools(self.township)
 
     @property
@@ -789,8 +791,17 @@ def _run(
         list(township.values_list("pk"))
         # The villages, 屯 and schools another import may have created meanwhile are found,
         # not proposed and created a second time.
-        ctx.places, ctx.schools = Places(ctx.township), Schools(ctx.township)
+        ctx.places = Places(ctx.township, ctx.village_decisions)
+        ctx.schools = Schools(ctx.township)
         plan = _plan(source, records, issues, ctx, outcome)
+        questions = ctx.places.questions()
+        if questions:
+            # 乌玲村 beside 乌岭村: not created (nor its rows imported) until a person says.
+            raise FileRefused(
+                _("村名需要先确认：%(names)s。请说明它是已有的村（写错了）还是新的村，然后再导入。")
+                % {"names": "；".join(_("“%(name)s”像已有的“%(like)s”") % q for q in questions)},
+                villages=questions,
+            )
         # Nothing to create or update (the same file again): no writes at all, not even
         # the source's audit row or a counts refresh; only the batch records the run.
         if any(p.action != Action.UNCHANGED for p in plan) or ctx.notes.get("writes"):

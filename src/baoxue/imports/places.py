@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
+from baoxue.core.text import homophones
 from baoxue.imports.sources.base import group_key, guess_school_kind, village_key
 from baoxue.imports.values import clean_text
 from baoxue.registry.models import Region, School
@@ -20,9 +21,41 @@ PLACEHOLDER_VILLAGE = "（村未注明）"
 PLACEHOLDER_KEY = village_key(PLACEHOLDER_VILLAGE)
 
 
+# Characters that tell two places apart by design (一组/二组, 东山/西山, 大寨/小寨): names
+# that differ by one of them are two places, not a typo.
+_DISTINCT = set("一二三四五六七八九十百0123456789东西南北上下前后左右中内外大小新老旧高低长")
+# 形近字 typed for one another in place names (homophones are found by their pinyin).
+_LOOKALIKE = [
+    "己已巳", "未末", "士土", "日曰", "戊戌戍", "大太犬", "人入八", "王玉主", "木本术", "刀力",
+    "田由甲申", "白百", "千干于", "天夫", "折拆", "贝见", "岑芩", "峒垌洞", "坳拗", "寨砦",
+    "岜巴", "弄垄", "坡波",
+]  # fmt: skip
+_LOOKS_LIKE = {(a, b) for group in _LOOKALIKE for a in group for b in group if a != b}
+
+
+def resembles(new: str, known: str) -> bool:
+    """A place name probably typed for a known one: the same length, one character differs,
+    and the two are homophones (乌玲 / 乌岭) or look alike (岜 / 巴), neither being a number or
+    a direction word."""
+    if len(new) != len(known) or len(new) < 2:
+        return False
+    differ = [(a, b) for a, b in zip(new, known, strict=True) if a != b]
+    if len(differ) != 1:
+        return False
+    a, b = differ[0]
+    if a in _DISTINCT or b in _DISTINCT:
+        return False
+    return (a, b) in _LOOKS_LIKE or homophones(a, b)
+
+
 class Places:
-    def __init__(self, township: Region) -> None:
+    def __init__(self, township: Region, decisions: dict[str, str] | None = None) -> None:
+        """`decisions`: for a village name that resembles a known one, the person's answer,
+        by its key: the known village's key (it is that village) or '' (a new village)."""
         self.township = township
+        self.decisions = decisions or {}
+        # A new village name that resembles a known one, undecided: key → the known key.
+        self.doubtful: dict[str, str] = {}
         self.villages: dict[str, Region] = {}
         self.groups: dict[tuple[int, str], Region] = {}
         for region in Region.objects.filter(path__startswith=township.path).exclude(pk=township.pk):
@@ -51,7 +84,13 @@ class Places:
         key = self.key_of(name)
         if not key:
             return ""
+        if key not in self.villages and self.decisions.get(key) in self.villages:
+            return self.decisions[key]  # a person said: it is that village, misspelt
         if key not in self.villages and key not in self.new_villages:
+            if key not in self.decisions:
+                like = next((k for k in self._by_length if resembles(key, k)), None)
+                if like is not None:
+                    self.doubtful[key] = like
             # “新寨村委会” and “新寨村民委员会” are 新寨村 (the committee is not the village).
             text = clean_text(name)
             self.new_villages[key] = text if text.endswith("社区") else key + "村"
@@ -100,6 +139,20 @@ class Places:
         pairs = {(v.get("village_key", ""), v.get("group_key", "")) for v in used}
         self.new_villages = {k: n for k, n in self.new_villages.items() if k in villages}
         self.new_groups = {k: n for k, n in self.new_groups.items() if k in pairs}
+        self.doubtful = {k: like for k, like in self.doubtful.items() if k in villages}
+
+    def questions(self) -> list[dict[str, Any]]:
+        """The new village names that resemble a known village and no one has answered for:
+        the preview asks (no default), and the commit waits for the answer."""
+        return [
+            {
+                "key": key,
+                "name": self.new_villages.get(key, key),
+                "like": self.villages[like].name,
+                "like_key": like,
+            }
+            for key, like in sorted(self.doubtful.items())
+        ]
 
     def _village_label(self, key: str) -> str:
         if key in self.villages:

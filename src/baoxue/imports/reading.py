@@ -31,7 +31,7 @@ from datetime import date, datetime, time, timedelta
 from functools import partial
 from itertools import chain
 from pathlib import Path
-from typing import Literal, TypeAlias, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar
 from xml.etree import ElementTree
 
 from django.utils.translation import gettext as _
@@ -85,6 +85,7 @@ class FileRefused(Exception):
         headers: list[str] | None = None,
         mapping: dict[str, str] | None = None,
         missing: list[str] | None = None,
+        villages: list[dict[str, Any]] | None = None,
     ) -> None:
         """For a file refused for its columns: the file's `headers`, what each recognised
         one was taken as (`mapping`, column index → field label) and the fields still
@@ -94,6 +95,8 @@ class FileRefused(Exception):
         self.headers = headers or []
         self.mapping = mapping or {}
         self.missing = missing or []
+        # New village names to be confirmed first (Places.questions).
+        self.villages = villages or []
 
     def __str__(self) -> str:
         return self.message

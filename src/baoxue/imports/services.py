@@ -356,6 +356,7 @@ def _context(batch: ImportBatch, actor: Any) -> pipeline.ImportContext:
         batch_id=batch.pk,
         complete_list=bool(batch.options.get("complete_list", True)),
         default_school=_default_school(batch, grant.township),
+        village_decisions=dict((batch.options or {}).get("villages", {})),
     )
 
 
@@ -431,6 +432,8 @@ def _preview(
         "discrepancies": writes.count if (writes := ctx.notes.get("discrepancies")) else 0,
         # A file without 年级: how many rows' grades came from what (学籍 only).
         "grade_from": ctx.notes.get("grade_from", {}),
+        # New village names that resemble a known one: asked, no default (Places).
+        "village_questions": ctx.places.questions(),
         # A whole household's 花名册: the adults taken only as heads and guardians.
         "adults_skipped": ctx.notes.get("adults_skipped", 0),
     }
@@ -662,6 +665,27 @@ def batch_remap(*, actor: Any, batch: ImportBatch) -> bool:
             log_action(actor=actor, action="import.remapped", obj=batch)
     batch.refresh_from_db()
     return done
+
+
+def batch_answer_villages(*, actor: Any, batch: ImportBatch, answers: dict[str, str]) -> bool:
+    """The answers for new village names that resemble a known one (the preview's
+    questions): for each name's key, the known village's key (a typo: its rows go to that
+    village) or '' (a new village). The preview is made again with them; False when it is
+    no longer a preview."""
+    questions = {q["key"]: q for q in (batch.preview or {}).get("village_questions", [])}
+    given = {
+        key: value
+        for key, value in answers.items()
+        if key in questions and value in {"", questions[key]["like_key"]}
+    }
+    if not batch_remap(actor=actor, batch=batch):
+        return False
+    options = dict(batch.options or {})
+    options["villages"] = {**options.get("villages", {}), **given}
+    ImportBatch.objects.filter(pk=batch.pk).update(options=options)
+    batch.refresh_from_db()
+    log_action(actor=actor, action="import.villages_answered", obj=batch, data={"answers": given})
+    return batch_enqueue(batch=batch, run="validate", actor=actor)
 
 
 def record_command_line_import(

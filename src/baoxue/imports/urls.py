@@ -11,5 +11,6 @@ urlpatterns = [
     path("<str:public_id>/commit/", views.batch_commit, name="batch_commit"),
     path("<str:public_id>/cancel/", views.batch_cancel, name="batch_cancel"),
     path("<str:public_id>/remap/", views.batch_remap, name="batch_remap"),
+    path("<str:public_id>/villages/", views.batch_villages, name="batch_villages"),
     path("<str:public_id>/errors.xlsx", views.batch_errors, name="batch_errors"),
 ]

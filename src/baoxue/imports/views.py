@@ -190,6 +190,9 @@ def batch_commit(request: HttpRequest, public_id: str) -> HttpResponse:
     if batch.status != ImportBatch.Status.VALIDATED:
         messages.info(request, _not_now(batch))
         return redirect("imports:batch_detail", batch.public_id)
+    if (batch.preview or {}).get("village_questions"):
+        messages.error(request, _("请先确认预览中列出的村名，再导入。"))
+        return redirect("imports:batch_detail", batch.public_id)
     if request.POST.get("preview", batch.preview_token) != batch.preview_token:
         messages.warning(
             request,
@@ -220,6 +223,27 @@ def batch_cancel(request: HttpRequest, public_id: str) -> HttpResponse:
 def batch_remap(request: HttpRequest, public_id: str) -> HttpResponse:
     batch = access_importable_batch(request.user, public_id)
     if not services.batch_remap(actor=request.user, batch=batch):
+        messages.info(request, _not_now(batch))
+    return redirect("imports:batch_detail", batch.public_id)
+
+
+@require_POST
+@login_required
+def batch_villages(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The answers to the preview's questions about village names (each: the known village,
+    or a new one; none is chosen for the user)."""
+    batch = access_importable_batch(request.user, public_id)
+    answers: dict[str, str] = {
+        key.removeprefix("village:"): str(request.POST.get(key, ""))
+        for key in request.POST
+        if key.startswith("village:")
+    }
+    asked = {q["key"] for q in (batch.preview or {}).get("village_questions", [])}
+    if asked - answers.keys():
+        messages.error(request, _("请为每个村名选择：是已有的村，还是新的村。"))
+        return redirect("imports:batch_detail", batch.public_id)
+    answers = {k: ("" if v == "new" else v) for k, v in answers.items()}
+    if not services.batch_answer_villages(actor=request.user, batch=batch, answers=answers):
         messages.info(request, _not_now(batch))
     return redirect("imports:batch_detail", batch.public_id)
 

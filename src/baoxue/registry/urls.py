@@ -19,6 +19,8 @@ urlpatterns = [
     ),
     path("schools/", views.school_list, name="school_list"),
     path("schools/<str:public_id>/", views.school_detail, name="school_detail"),
+    path("schools/<str:public_id>/merge/", views.school_merge, name="school_merge"),
     path("villages/", views.village_list, name="village_list"),
     path("villages/<int:region_id>/", views.village_detail, name="village_detail"),
+    path("villages/<int:region_id>/merge/", views.village_merge, name="village_merge"),
 ]

@@ -210,6 +210,10 @@ CASES = [
         only("office", "leader", "village_a", "principal_x", "teacher_x", "canlian", "county"),
     ),
     ("registry:village_detail", lambda w: [w.village_c.pk], "get", only("county")),
+    # Merging (the office's): posted without a place to merge into, every one gets 404 (the
+    # merges themselves are in registry/tests/test_merging.py).
+    ("registry:village_merge", lambda w: [w.village_b.pk], "post", only()),
+    ("registry:school_merge", lambda w: [w.school_y.public_id], "post", only()),
     ("registry:discrepancy_list", None, "get", EVERYONE_LOGGED_IN),
     ("registry:discrepancy_export", None, "get", EVERYONE_LOGGED_IN),
     (
@@ -245,6 +249,7 @@ CASES = [
         "post",
         {**only(), "office": 302},
     ),
+    ("imports:batch_villages", make_batch, "post", {**only(), "office": 302}),
     ("imports:batch_errors", make_batch, "get", only(*BATCH_READERS)),
     ("reconcile:run_list", None, "get", EVERYONE_LOGGED_IN),
     ("reconcile:run_list", None, "post", {**only(other=403), "office": 302}),

@@ -287,7 +287,7 @@ class TestSchoolAndVillagePages:
 
     @pytest.mark.parametrize(
         ("page", "expected"),
-        [("school_detail", 7), ("village_detail", 10), ("school_list", 6), ("village_list", 6)],
+        [("school_detail", 8), ("village_detail", 11), ("school_list", 6), ("village_list", 6)],
     )
     def test_query_counts(self, world, login, django_assert_num_queries, page, expected):
         args = {
