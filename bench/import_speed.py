@@ -46,6 +46,13 @@ What it measures (issue 3)
          all rows is extrapolated linearly (labelled "extrapolated"), otherwise it is run on
          all rows. Target: import-export (default) at least 20 × the time of import #1.
 
+    --layout national (issue 20) imports the same students in the national template's 71
+    columns instead (NATIONAL_HEADERS: no 学校名称, 年级 or 学籍号; the guardian among the family
+    members; about 3× the 22-column file's read time); --layout both runs the 22-column file,
+    then the national one, and prints each import's multiple of its own file's read side by
+    side (target: the national one no larger). The newer export and the rosters (3b, 3c) run
+    with the 22-column file only.
+
     Every measure runs in a fresh subprocess, so that its peak RSS (getrusage ru_maxrss) is its
     own; times are perf_counter around the measured call only (not interpreter start or
     django.setup). Before timing, an import process warms the lazily loaded helpers (pinyin
@@ -62,6 +69,7 @@ How to run
     .venv/bin/python bench/import_speed.py --backend both                # the issue's 100,000
     .venv/bin/python bench/import_speed.py --backend sqlite --ie none --xlsx /tmp/xueji.xlsx
     .venv/bin/python bench/import_speed.py --rows 20000 --ie none --profile /tmp/prof
+    .venv/bin/python bench/import_speed.py --ie none --layout both        # issue 20's figures
     PY_SPY=/tmp/spy/bin/py-spy .venv/bin/python bench/import_speed.py --ie none --spy /tmp/spied
 
     --xlsx keeps the generated file at that path and reuses it if it exists (same --rows,
@@ -141,6 +149,25 @@ HEADERS = [
     "监护人联系电话",
 ]
 TITLE = "全国中小学生学籍信息管理系统 学生基础信息导出"
+# --layout national: the national template's 学生基本信息表 (docs/research/layouts.md, 1b), in its
+# column order: no 学校名称 (the school by its 学校标识码), no 年级 (from the 入学年月 and the
+# school's first grade), no 学籍号, 班号 for the class, 现住址 for the village and 屯, the guardian
+# among the family members (成员1 … 成员2).
+NATIONAL_HEADERS = [
+    "学校标识码", "姓名", "性别", "出生日期", "出生地行政区划代码", "籍贯", "民族", "国籍/地区",
+    "身份证件类型", "港澳台侨外", "健康状况", "政治面貌", "身份证件号", "户口性质",
+    "户口所在地行政区划", "班号", "入学年月", "入学方式", "就读方式", "现住址", "通信地址",
+    "家庭地址", "联系电话", "邮政编码", "是否独生子女", "是否受过学前教育", "是否留守儿童",
+    "是否需要申请资助", "是否享受一补", "是否孤儿", "是否烈士或优抚子女", "上下学距离",
+    "上下学方式", "是否需要乘坐校车", "曾用名", "身份证件有效期", "血型", "特长", "学籍辅号",
+    "班内学号", "学生来源", "电子信箱", "主页地址", "残疾类型", "是否由政府购买学位", "随班就读",
+    "成员1姓名", "成员1关系", "成员1关系说明", "成员1现住址", "成员1户口所在地行政区划",
+    "成员1联系电话", "成员1是否监护人", "成员1身份证件类型", "成员1身份证件号", "成员1民族",
+    "成员1工作单位", "成员1职务", "成员2姓名", "成员2关系", "成员2关系说明", "成员2现住址",
+    "成员2户口所在地行政区划", "成员2联系电话", "成员2是否监护人", "成员2身份证件类型",
+    "成员2身份证件号", "成员2民族", "成员2工作单位", "成员2职务", "是否进城务工人员随迁子女",
+]  # fmt: skip
+NATIONAL_TITLE = "全国中小学学籍管理系统学生基本信息表"
 PROVINCE_CITY = "广西壮族自治区柳州市"
 CHINESE_ORDINALS = "一二三四五六七八九十"
 
@@ -185,6 +212,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="benchmark this commit's src/ (extracted with git archive) instead of the working "
         "tree, so that edits made during a long run cannot change what is measured",
     )
+    parser.add_argument(
+        "--layout",
+        choices=["standard", "national", "both"],
+        default="standard",
+        help="the file imported #1 and #2: the 22-column export, the national template's 71 "
+        "columns (same students), or both one after the other (their ratios to their own "
+        "reads compared)",
+    )
     parser.add_argument("--_phase", dest="phase", help=argparse.SUPPRESS)
     parser.add_argument("--_result", dest="result_path", help=argparse.SUPPRESS)
     parser.add_argument("--_label", dest="label", default="", help=argparse.SUPPRESS)
@@ -207,24 +242,29 @@ def main(argv: list[str] | None = None) -> int:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             generate_xlsx(path, args.rows, args.schools, args.seed)
-        derived = [newer_path(path), roster_path(path)]
+        derived = [newer_path(path), roster_path(path), national_path(path)]
         if any(not d.exists() or d.stat().st_mtime < path.stat().st_mtime for d in derived):
             # In a child process: reading the file takes a few hundred MB, and a process's
             # peak RSS passes to the processes it starts (Linux keeps it across fork and
             # exec), which would then report it as their own.
             command = [sys.executable, __file__, "--_phase", "derive", "--_file", str(path)]
             subprocess.run([*command, "--seed", str(args.seed)], check=True)
+        layouts = ["standard", "national"] if args.layout == "both" else [args.layout]
         with source_tree(args.commit) as extra_env:
-            for backend in backends:
-                result = run_backend(backend, args, path, extra_env)
-                if result is not None:
-                    results.append(result)
+            for layout in layouts:
+                file = national_path(path) if layout == "national" else path
+                for backend in backends:
+                    result = run_backend(backend, args, file, extra_env, derived_from=path)
+                    if result is not None:
+                        result["layout"] = layout
+                        results.append(result)
         print_report(results, args, path)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         if not args.xlsx:
             newer_path(path).unlink(missing_ok=True)
             roster_path(path).unlink(missing_ok=True)
+            national_path(path).unlink(missing_ok=True)
     ok = len(results) == len(backends) and all(r["passed"] for r in results)
     return 0 if ok else 1
 
@@ -367,6 +407,95 @@ def derive_files(path: Path, seed: int) -> None:
     rows = [[str(c) for c in row] for row in sheet.to_python()[2:]]  # below title and header
     generate_newer(rows, newer_path(path))
     generate_roster(rows, roster_path(path), seed)
+    generate_national(rows, national_path(path))
+
+
+def national_path(path: Path) -> Path:
+    return path.with_name(path.stem + "-national.xlsx")
+
+
+def generate_national(rows: list[list[str]], out: Path) -> None:
+    """The same students in the national template's 71 columns (NATIONAL_HEADERS)."""
+    import xlsxwriter
+
+    started = time.perf_counter()
+    at = {h: i for i, h in enumerate(HEADERS)}
+    year = school_year_start(date.today())
+    workbook = xlsxwriter.Workbook(str(out), {"constant_memory": True})
+    sheet = workbook.add_worksheet("学生基本信息")
+    sheet.merge_range(0, 0, 0, len(NATIONAL_HEADERS) - 1, NATIONAL_TITLE)
+    sheet.write_row(1, 0, NATIONAL_HEADERS)
+    for r, row in enumerate(rows):
+        grade = int(row[at["年级"]])
+        # 入学年月 of this school: a junior school's pupils entered it in grade 7.
+        entered = year - (grade - (7 if grade >= 7 else 1))
+        address = row[at["户口所在地"]]
+        phone = row[at["监护人联系电话"]]
+        disabled = row[at["是否残疾人"]] == "是"
+        cells = dict.fromkeys(NATIONAL_HEADERS, "")
+        cells.update(
+            {
+                "学校标识码": row[at["学校标识码"]],
+                "姓名": row[at["姓名"]],
+                "性别": row[at["性别"]],
+                "出生日期": row[at["出生日期"]],
+                "出生地行政区划代码": "450225000000",
+                "籍贯": "广西融水",
+                "民族": row[at["民族"]],
+                "国籍/地区": "中国",
+                "身份证件类型": "居民身份证",
+                "港澳台侨外": "否",
+                "健康状况": "健康或良好",
+                "政治面貌": "少先队员" if grade < 7 else "共青团员",
+                "身份证件号": row[at["身份证件号"]],
+                "户口性质": "农业户口",
+                "户口所在地行政区划": "450225212000",
+                "班号": row[at["班级"]].removesuffix("班"),
+                "入学年月": f"{entered}-09",
+                "入学方式": "就近入学",
+                "就读方式": row[at["是否住校"]],
+                "现住址": address,
+                "通信地址": address,
+                "家庭地址": address,
+                "联系电话": phone,
+                "邮政编码": "545300",
+                "是否独生子女": "否",
+                "是否受过学前教育": "是",
+                "是否留守儿童": row[at["是否留守儿童"]],
+                "是否需要申请资助": "否",
+                "是否享受一补": "否",
+                "是否孤儿": row[at["是否孤儿"]],
+                "是否烈士或优抚子女": "否",
+                "上下学距离": "2",
+                "上下学方式": "步行",
+                "是否需要乘坐校车": "否",
+                "学籍辅号": f"F{r:06d}",
+                "班内学号": str(r % 50 + 1),
+                "学生来源": "正常入学",
+                "残疾类型": "肢体残疾" if disabled else "无残疾",
+                "是否由政府购买学位": "否",
+                "随班就读": "是" if disabled else "否",
+                "成员1姓名": row[at["监护人姓名"]],
+                "成员1关系": "父亲",
+                "成员1现住址": address,
+                "成员1联系电话": phone,
+                "成员1是否监护人": "是",
+                "成员1身份证件类型": "居民身份证",
+                "成员1民族": row[at["民族"]],
+                "成员1工作单位": "务农",
+                "成员2姓名": row[at["姓名"]][0] + "母",
+                "成员2关系": "母亲",
+                "成员2现住址": address,
+                "成员2是否监护人": "否",
+                "成员2身份证件类型": "居民身份证",
+                "成员2民族": row[at["民族"]],
+                "成员2工作单位": "外出务工",
+                "是否进城务工人员随迁子女": row[at["是否进城务工人员随迁子女"]],
+            }
+        )
+        sheet.write_row(r + 2, 0, [cells[h] for h in NATIONAL_HEADERS])
+    workbook.close()
+    log(f"wrote {out} (the national template, 71 columns) in {time.perf_counter() - started:.1f}s")
 
 
 def generate_roster(rows: list[list[str]], roster: Path, seed: int) -> None:
@@ -568,8 +697,15 @@ class Backend:
 
 
 def run_backend(
-    name: str, args: argparse.Namespace, path: Path, extra_env: dict[str, str]
+    name: str,
+    args: argparse.Namespace,
+    path: Path,
+    extra_env: dict[str, str],
+    derived_from: Path | None = None,
 ) -> dict[str, Any] | None:
+    """`derived_from`: the 22-column file the newer export and the roster were made from (the
+    national layout's run imports them as the 22-column run does)."""
+    base = derived_from or path
     backend = Backend(name, args, extra_env)
     log(f"== {name}: work dir {backend.workdir}")
     try:
@@ -609,13 +745,17 @@ def run_backend(
             "phases": [m["seconds"] for m in reads_1 + reads_2],
         }
         # A newer export of the same students with every class changed (a new school year's
-        # file changes every row): informational, no target.
-        third = backend.phase("import", newer_path(path), label="import3")
-        # The 户籍 roster of the same children: after the 学籍 (it matches every child) and
-        # into an empty registry. Informational.
-        roster_after = backend.phase("import", roster_path(path), label="roster-after")
-        with backend.empty_copy() as env:
-            roster_empty = backend.phase("import", roster_path(path), env, label="roster-empty")
+        # file changes every row), and the 户籍 roster of the same children: informational,
+        # run with the 22-column file only (the national template carries no 学生当前状态, so
+        # the 22-column files would change some of its rows by design).
+        later: dict[str, dict[str, Any]] = {}
+        if derived_from is None:
+            later["import3"] = backend.phase("import", newer_path(base), label="import3")
+            later["roster-after"] = backend.phase("import", roster_path(base), label="roster-after")
+            with backend.empty_copy() as env:
+                later["roster-empty"] = backend.phase(
+                    "import", roster_path(base), env, label="roster-empty"
+                )
         ie: list[dict[str, Any]] = []
         modes = {"both": ["default", "bulk"], "none": []}.get(args.ie, [args.ie])
         for mode in modes:
@@ -627,14 +767,12 @@ def run_backend(
             "read": read,
             "import1": first,
             "import2": second,
-            "import3": third,
-            "roster-after": roster_after,
-            "roster-empty": roster_empty,
+            **later,
             "ie": ie,
         }
         result["verdicts"] = verdicts(result)
         result["passed"] = all(v == "PASS" for v in result["verdicts"].values()) and not any(
-            m["problems"] for m in (third, roster_after, roster_empty)
+            m["problems"] for m in later.values()
         )
         return result
     except RuntimeError as exc:
@@ -707,16 +845,16 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace, path: 
         print("Imports ran under cProfile (--profile): their times are inflated.")
     print()
     header = (
-        f"{'backend':<9} {'measure':<58} {'seconds':>8} {'ratio':>8} {'target':>13} {'result':>6}"
+        f"{'backend':<17} {'measure':<58} {'seconds':>8} {'ratio':>8} {'target':>13} {'result':>6}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
-        b = r["backend"]
+        b = r["backend"] + ("/national" if r.get("layout") == "national" else "")
 
         def line(*cells: str, b: str = b) -> None:
             measure, seconds, ratio, target, result = cells
-            print(f"{b:<9} {measure:<58} {seconds:>8} {ratio:>8} {target:>13} {result:>6}")
+            print(f"{b:<17} {measure:<58} {seconds:>8} {ratio:>8} {target:>13} {result:>6}")
 
         read = r["read"]["seconds"]
         first, second = r["import1"], r["import2"]
@@ -797,9 +935,25 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace, path: 
             if key in r:
                 short = title.split(":")[0].split(" (")[0]
                 line(f"peak RSS, {short} (MB)", f"{r[key]['peak_rss_mb']:.0f}", "", "(info)", "")
+    # --layout both: the national template against the 22-column export, each import's
+    # multiple of its own file's read (issue 20: the wider file may take no larger multiple).
+    by = {(r["backend"], r.get("layout", "standard")): r for r in results}
+    for backend in sorted({r["backend"] for r in results}):
+        standard, national = by.get((backend, "standard")), by.get((backend, "national"))
+        if standard is None or national is None:
+            continue
+        for key, title in (("import1", "import #1"), ("import2", "import #2")):
+            a = standard[key]["seconds"] / standard[key]["read"]
+            n = national[key]["seconds"] / national[key]["read"]
+            print(
+                f"{backend}: {title}: national template {n:.2f}× its read "
+                f"({national[key]['read']:.2f}s) vs the 22-column export {a:.2f}× its read "
+                f"({standard[key]['read']:.2f}s): {'PASS' if n <= a else 'FAIL'} "
+                "(national ≤ 22-column)"
+            )
     print()
     for r in results:
-        b = r["backend"]
+        b = r["backend"] + ("/national" if r.get("layout") == "national" else "")
         s = r["setup"]
         print(
             f"{b}: setup (untimed): migrate {s['migrate_seconds']:.0f}s; {s['regions']} regions "
@@ -976,9 +1130,10 @@ def phase_setup(args: argparse.Namespace) -> dict[str, Any]:
     from baoxue.registry.models import Region, School
     from baoxue.registry.services import region_create, school_create
 
-    labels = [f.label for f in EnrollmentSource.fields]
-    if labels != HEADERS:
-        raise SystemExit(f"EnrollmentSource columns changed: {labels}")
+    # Every column of the files is one the import knows by that very header.
+    labels = {f.label for f in EnrollmentSource.fields}
+    if not set(HEADERS) <= labels:
+        raise SystemExit(f"EnrollmentSource columns changed: {sorted(set(HEADERS) - labels)}")
     started = time.perf_counter()
     call_command("migrate", interactive=False, verbosity=0)
     migrate_seconds = time.perf_counter() - started
@@ -1207,14 +1362,14 @@ def computing_floor(path: Path) -> float:
     from baoxue.core import crypto, idnumbers
     from baoxue.core.text import pinyin_keys
 
-    name, number, student = (
-        HEADERS.index("姓名"),
-        HEADERS.index("身份证件号"),
-        HEADERS.index("学籍号"),
-    )
     workbook = CalamineWorkbook.from_path(str(path))
     rows = workbook.get_sheet_by_index(0).iter_rows()
-    cells = [(str(r[name]), str(r[number]), str(r[student])) for r in islice(rows, 2, None)]
+    header = [str(c) for c in next(islice(rows, 1, None))]
+    name, number = header.index("姓名"), header.index("身份证件号")
+    student = header.index("学籍号") if "学籍号" in header else None  # none in the national one
+    cells = [
+        (str(r[name]), str(r[number]), "" if student is None else str(r[student])) for r in rows
+    ]
     workbook.close()
     encrypt, lookup_hash, parse = crypto.encrypt, crypto.lookup_hash, idnumbers.parse
     started = time.perf_counter()

@@ -20,7 +20,8 @@ def template_xlsx(source: Source) -> bytes:
     required = workbook.add_format({"bold": True, "bg_color": "#FCE4D6", "border": 1})
     text = workbook.add_format({"num_format": "@"})  # ID numbers must stay text
     example = workbook.add_format({"num_format": "@", "font_color": "#808080", "italic": True})
-    for col, field in enumerate(source.fields):
+    fields = [f for f in source.fields if f.in_template]
+    for col, field in enumerate(fields):
         label = ("*" if field.required else "") + field.label
         sheet.write_string(0, col, label, required if field.required else header)
         sheet.set_column(col, col, max(10, len(field.label) * 2 + 4), text)
@@ -34,7 +35,7 @@ def template_xlsx(source: Source) -> bytes:
         1, 0, _("身份证号、学籍号请设为“文本”格式，不要存成数字（会丢失末尾几位）。")
     )
     notes.write_string(2, 0, _("日期可写 2014-09-01、2014.9.1、2014年9月1日 等形式。"))
-    for row, field in enumerate(source.fields, start=4):
+    for row, field in enumerate(fields, start=4):
         aliases = "、".join(field.aliases)
         notes.write_string(row, 0, field.label)
         notes.write_string(

@@ -33,6 +33,9 @@ class Field:
     help: str = ""
     # Not required when one of these fields' columns is there (it can stand in for this one).
     required_unless: tuple[str, ...] = ()
+    # In the blank template (the family members' columns of the national export are read,
+    # not offered: the template's 监护人 columns say it more simply).
+    in_template: bool = True
 
     def header_keys(self) -> set[str]:
         return {header_key(self.label), *(header_key(a) for a in self.aliases)}

@@ -484,19 +484,33 @@ class EnrollmentSource:
             member
             for n in range(1, MEMBERS + 1)
             for member in (
-                Field(f"member{n}_name", f"成员{n}姓名", (f"家庭成员{n}姓名",), clean_text),
-                Field(f"member{n}_relation", f"成员{n}关系", (f"家庭成员{n}关系",), clean_text),
+                Field(
+                    f"member{n}_name",
+                    f"成员{n}姓名",
+                    (f"家庭成员{n}姓名",),
+                    clean_text,
+                    in_template=False,
+                ),
+                Field(
+                    f"member{n}_relation",
+                    f"成员{n}关系",
+                    (f"家庭成员{n}关系",),
+                    clean_text,
+                    in_template=False,
+                ),
                 Field(
                     f"member{n}_phone",
                     f"成员{n}联系电话",
                     (f"家庭成员{n}联系电话", f"成员{n}电话", f"家庭成员{n}电话"),
                     clean_text,
+                    in_template=False,
                 ),
                 Field(
                     f"member{n}_guardian",
                     f"成员{n}是否监护人",
                     (f"家庭成员{n}是否监护人",),
                     _flag(f"成员{n}是否监护人"),
+                    in_template=False,
                 ),
             )
         ),

@@ -339,7 +339,7 @@ class HouseholdsSource:
         Field("risk_eliminated_on", "风险消除时间", ("风险消除日期",), parse_date, False, ""),
         # The monitoring system's own number of the person: recognised (it is not an
         # unknown column of the file), not kept: the ID number names the child.
-        Field("person_number", "人编号", ("人员编号", "成员编号"), clean_text),
+        Field("person_number", "人编号", ("人员编号", "成员编号"), clean_text, in_template=False),
     ]
 
     # -- per row ---------------------------------------------------------------------------------
