@@ -405,3 +405,38 @@ def test_a_principal_settles_a_discrepancy_on_a_phone(demo_server, browser):
     # Nothing scrolls sideways on the phone but the table's own scroller.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     assert name
+
+
+def test_a_file_with_headers_it_does_not_know_is_mapped_on_the_page(demo_server, browser, tmp_path):
+    """The office uploads a school's 学籍 list whose 证号 and 在读年级 columns the import does
+    not know: before anything is tried, the mapping page says the 年级 is missing and names
+    the two columns; mapped by hand, the file is checked and imported."""
+    from datetime import date
+
+    from baoxue.imports.tests.helpers import write_xlsx
+    from baoxue.registry.tests.factories import make_id_number
+
+    rows: list[list[object]] = [["序号", "学生姓名", "证号", "学校标识码", "在读年级", "户口地址"]]
+    for i in range(5):
+        number = make_id_number(date(2016, 2, 10 + i), "F")
+        rows.append([i + 1, f"韦映{i}", number, "2145993101", "四年级", "培秀乡乌岭村上寨屯"])
+    path = write_xlsx(tmp_path / "四年级名单.xlsx", rows)
+    page = _login(browser, demo_server, "office", {"width": 1366, "height": 768})
+    page.goto(demo_server + "/imports/")
+    page.select_option("#id_source", "enrollment")
+    page.set_input_files("#id_file", str(path))
+    page.click("[data-testid=upload-form] button[type=submit]")
+    page.wait_for_selector("[data-testid=mapping-form]")
+    missing = page.get_by_test_id("mapping-missing").inner_text()
+    assert "还缺必填项：年级" in missing and "证号、在读年级" in missing
+    page.select_option("#id_col_2", "id_info")
+    page.select_option("#id_col_4", "grade")
+    page.uncheck("[data-testid=complete-list]")  # one grade's list, not the school's whole
+    page.click("[data-testid=validate]")
+    page.wait_for_selector("[data-testid=preview-counts]", timeout=60_000)
+    assert page.get_by_test_id("count-created").inner_text() == "5"
+    page.click("[data-testid=commit]")
+    page.wait_for_selector("text=已于", timeout=60_000)
+    page.goto(demo_server + "/children/?q=韦映4")
+    assert page.get_by_test_id("child-row").count() == 1
+    page.close()
