@@ -517,6 +517,7 @@ def _read_workbook(
         names = _candidate_sheets(workbook, sheet)
         guard = _SheetGuard(path) if kind == "xlsx" else None
         best: tuple[_Scan, CalamineSheet, str] | None = None
+        found_all: list[tuple[_Scan, CalamineSheet, str]] = []
         no_header: _NoHeader | None = None
         for name in names:
             if guard is not None:
@@ -534,10 +535,11 @@ def _read_workbook(
                 continue
             if found is None:
                 continue
+            found_all.append((found, cal_sheet, name))
             if best is None or found.score > best[0].score:
                 best = (found, cal_sheet, name)
-            if not expected or found.score == len(expected):
-                break
+            if not expected:
+                break  # the first sheet with a header (the other sheets may share it: read on)
     finally:
         workbook.close()
     if meanwhile is not None:
@@ -545,6 +547,10 @@ def _read_workbook(
     if best is None:
         raise no_header or FileRefused(_("文件里没有任何内容。"))
     found, cal_sheet, name = best
+    if sheet is None:
+        same = [f for f in found_all if f[0].headers == found.headers]
+        if len(same) > 1:
+            return _several_sheets(same)
     end = cal_sheet.end
     start = cal_sheet.start
     return Table(
@@ -554,6 +560,61 @@ def _read_workbook(
         rows=_with_first_row(found.rows, name, found.header_row),
         total_rows_hint=max(0, end[0] + 1 - found.header_row) if end else None,
         first_column=start[1] if start else 0,
+    )
+
+
+# A workbook of one school: a summary sheet and one sheet per class, with the same header.
+SHEET_COLUMN = "所在工作表"
+_SUMMARY_NAME = re.compile(r"汇总|总表|全校|全部|合计|总名单|总册|全体")
+_ROW_COUNTERS = {"序号", "编号", "行号"}
+
+
+def _several_sheets(same: list[tuple[_Scan, CalamineSheet, str]]) -> Table:
+    """Sheets that share the header: the summary if there is one (named so, or holding the
+    other sheets' rows), else every one of them, in the workbook's order, as one table. Rows
+    are numbered on from one sheet to the next (each number names one row), and a last column
+    says where each came from (二年级1班第15行), for the problem list. A student on two
+    sheets is then two rows of one file, found as a repeat like any other."""
+    headers = same[0][0].headers
+    width = len(headers)
+    compared = [i for i, h in enumerate(headers) if h and h not in _ROW_COUNTERS]
+    sheets = [(scan, cal, name, list(scan.rows)) for scan, cal, name in same]
+
+    def content(cells: list[Cell]) -> tuple[str, ...]:
+        return tuple(clean_text(cells[i]) if i < len(cells) else "" for i in compared)
+
+    for scan, cal, name, rows in sorted(sheets, key=lambda s: -len(s[3])):
+        others = [content(c) for other in sheets if other[2] != name for _n, c in other[3]]
+        own = {content(c) for _n, c in rows}
+        held = sum(1 for row in others if row in own)
+        if _SUMMARY_NAME.search(name) or (others and held >= 0.95 * len(others)):
+            return Table(
+                sheet_name=name,
+                header_row=scan.header_row,
+                headers=headers,
+                rows=_with_first_row(iter(rows), name, scan.header_row),
+                total_rows_hint=len(rows),
+                first_column=cal.start[1] if cal.start else 0,
+            )
+
+    def combined() -> Iterator[NumberedRow]:
+        offset = 0
+        for _found, _cal, name, rows in sheets:
+            last = 0
+            for n, cells in rows:
+                label = _("%(sheet)s第%(row)s行") % {"sheet": name, "row": n}
+                yield offset + n, [*cells[:width], *[""] * (width - len(cells)), label]
+                last = n
+            offset += last
+
+    first = same[0]
+    return Table(
+        sheet_name="、".join(name for _s, _c, name in same)[:100],
+        header_row=first[0].header_row,
+        headers=[*headers, SHEET_COLUMN],
+        rows=_with_first_row(combined(), first[2], first[0].header_row),
+        total_rows_hint=sum(len(s[3]) for s in sheets),
+        first_column=first[1].start[1] if first[1].start else 0,
     )
 
 

@@ -158,7 +158,9 @@ def unrecognised_headers(headers: list[str], mapping: dict[str, str]) -> list[st
     return [
         clean_text(h)
         for i, h in enumerate(headers)
-        if str(i) not in mapping and clean_text(h) and header_key(h) not in {"序号", "编号"}
+        if str(i) not in mapping
+        and clean_text(h)
+        and header_key(h) not in {"序号", "编号", "所在工作表"}
     ]
 
 
