@@ -534,6 +534,9 @@ class Enrollment(models.Model):
     is_boarding = models.BooleanField(_("寄宿"), default=False)
     # 随班就读: a child with a disability in an ordinary class (the 学籍's own column).
     with_class = models.BooleanField(_("随班就读"), default=False)
+    # The national template's 学籍辅号 (the school's own number of the pupil) and 班内学号.
+    auxiliary_number = models.CharField(_("学籍辅号"), max_length=32, blank=True)
+    class_number = models.CharField(_("班内学号"), max_length=16, blank=True)
     status = models.CharField(
         _("学籍状态"), max_length=2, choices=Status.choices, default=Status.STUDYING
     )

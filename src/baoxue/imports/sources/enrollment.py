@@ -124,6 +124,8 @@ _ENROLLMENT_COLUMNS = (
     "is_current",
     "import_fingerprint",
     "with_class",
+    "auxiliary_number",
+    "class_number",
     *STUDENT_NUMBER_COLUMNS,
 )
 _NEW_CHILD_COLUMNS = ("id", *CHILD_COLUMNS, *_FLAGS, *SCHOOL_VALUE_COLUMNS)
@@ -338,6 +340,22 @@ def _child_of(p: Planned) -> Child | None:
     return child
 
 
+def _text_of(limit: int, label: str) -> Callable[[object], str]:
+    """A short code kept as text (学籍辅号, 班内学号): a number cell loses nothing, a longer one
+    than the registry keeps is refused, not cut."""
+
+    def parse(value: object) -> str:
+        text = number_cell_text(value) if isinstance(value, int | float) else clean_text(value)
+        if len(text) > limit:
+            raise CellError(
+                _("%(label)s“%(text)s”太长（超过 %(n)s 个字符）")
+                % {"label": label, "text": text, "n": limit}
+            )
+        return text
+
+    return parse
+
+
 def _flag(label: str) -> Callable[[object], bool | None]:
     return lambda value: parse_bool(value, field_label=label)
 
@@ -460,6 +478,24 @@ class EnrollmentSource:
             "无残疾",
         ),
         Field("with_class", "随班就读", ("是否随班就读",), parse_with_class, False, "否"),
+        Field(
+            "auxiliary_number",
+            "学籍辅号",
+            ("学籍辅助号",),
+            _text_of(32, "学籍辅号"),
+            False,
+            "",
+            in_template=False,
+        ),
+        Field(
+            "class_number",
+            "班内学号",
+            ("班内序号",),
+            _text_of(16, "班内学号"),
+            False,
+            "",
+            in_template=False,
+        ),
         Field("is_orphan", "是否孤儿", ("孤儿",), _flag("是否孤儿"), False, "否"),
         Field(
             "is_migrant",
@@ -1115,7 +1151,16 @@ class EnrollmentSource:
         changes: dict[str, tuple[Any, Any]] = {}
         if school is None or e.school_id != school.pk:
             changes["school"] = (e.school.name, v.get("school_name") or v.get("school_code"))
-        for name in ("grade", "class_name", "status", "is_boarding", "entry_date"):
+        for name in (
+            "grade",
+            "class_name",
+            "status",
+            "is_boarding",
+            "entry_date",
+            "with_class",
+            "auxiliary_number",
+            "class_number",
+        ):
             new = v.get(name)
             if name == "status" and new is None:
                 new = "01"
@@ -1308,6 +1353,8 @@ class EnrollmentSource:
                         True,
                         v.get("fingerprint", ""),
                         bool(v.get("with_class")),
+                        v.get("auxiliary_number", ""),
+                        v.get("class_number", ""),
                         *student_number_values(
                             v.get("student_number", ""),
                             # A record claiming another child's number claims its 学籍号 too:
@@ -1392,6 +1439,9 @@ class EnrollmentSource:
                 "status",
                 "is_boarding",
                 "entry_date",
+                "with_class",
+                "auxiliary_number",
+                "class_number",
                 "end_date",
                 "is_current",
                 "import_fingerprint",

@@ -292,6 +292,7 @@ def test_the_national_template_imports_every_field_it_carries(world, persona, tm
         assert enrollment.grade == (8 if junior else 6)
         assert enrollment.class_name == str(1 + i % 2)
         assert enrollment.with_class == (i == 7)
+        assert (enrollment.auxiliary_number, enrollment.class_number) == (f"F{i:04d}", str(i + 1))
         assert not enrollment.is_boarding
         guardian = child.guardians.get()
         if i == 8:
@@ -415,3 +416,28 @@ def test_the_office_says_whose_export_it_is_when_it_has_no_school_column(
     assert {e.school for e in Enrollment.objects.filter(child__name__in=[k[0] for k in kids])} == {
         world.school_x
     }
+
+
+def test_a_newer_national_export_updates_the_placement_and_the_numbers(world, persona, tmp_path):
+    name, sex, birth, number = pupils(3)[2]  # not 吴俊辉, who is registered already
+
+    def export(with_class, auxiliary):
+        row = national_row(
+            学校标识码="2145993101", 姓名=name, 性别="男" if sex == "M" else "女",
+            出生日期=birth.isoformat(), 身份证件号=number, 班号="2", 入学年月="2021-09",
+            现住址="培秀乡乌岭村", 残疾类型="智力残疾", 随班就读=with_class, 学籍辅号=auxiliary,
+            班内学号="12",
+        )  # fmt: skip
+        return write_xlsx(tmp_path / f"n{auxiliary}.xlsx", [NATIONAL, row])
+
+    pipeline.run(export("否", "A1"), SOURCE, ctx_for(world, persona), commit=True)
+    enrollment = Enrollment.objects.get(child__name=name)
+    assert (enrollment.with_class, enrollment.auxiliary_number) == (False, "A1")
+    again = pipeline.run(export("是", "A2"), SOURCE, ctx_for(world, persona), commit=True)
+    assert again.count(Action.UPDATE) == 1
+    enrollment.refresh_from_db()
+    assert (enrollment.with_class, enrollment.auxiliary_number, enrollment.class_number) == (
+        True,
+        "A2",
+        "12",
+    )
