@@ -49,6 +49,8 @@ CHANGE_LABELS = {
     "is_boarding": gettext_lazy("是否住校"),
     "entry_date": gettext_lazy("入学日期"),
     "has_disability": gettext_lazy("残疾"),
+    "disability": gettext_lazy("残疾"),
+    "document": gettext_lazy("其他证件"),
     "category": gettext_lazy("残疾类别"),
     "card": gettext_lazy("残疾人证号"),
     "head_name": gettext_lazy("户主"),

@@ -134,6 +134,8 @@ READ_BY_ENROLLMENT = (
     "on_roster",
     "school_status",
     "id_claim_hash",
+    "has_disability",
+    "document_type",
 )
 # What a 户籍 roster reads of them: what ChildIndex matches on, what the roster compares
 # (RosterSource._child_values), the place and household columns and the version it writes.

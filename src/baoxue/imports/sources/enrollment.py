@@ -281,6 +281,18 @@ def parse_with_class(value: object) -> bool | None:
     return parse_bool(value, field_label="随班就读")
 
 
+def _fills(child: Child, v: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """What the 学籍 adds to a registered child that lacks it (it only fills blanks): the
+    disability its 残疾类型 names, and, for a child without an ID number, the other document
+    its row gives."""
+    found: dict[str, tuple[Any, Any]] = {}
+    if v.get("disability_category") and not child.has_disability:
+        found["disability"] = ("", v["disability_category"])
+    if v.get("document_type") and not child.document_type and not child.id_number_hash:
+        found["document"] = ("", v.get("document_number_masked", ""))
+    return found
+
+
 MEMBERS = 4
 _PARENTS = (Guardian.Relation.FATHER, Guardian.Relation.MOTHER)
 
@@ -822,6 +834,8 @@ class EnrollmentSource:
                 if child is not None and row_hash and may_take_number(child)
                 else {}
             )
+            if child is not None:
+                given.update(_fills(child, v))
             school = schools.peek(v["school_key"])
             if existing is None and child is not None and school is not None:
                 existing = current.get((child.pk, school.pk))
@@ -1146,6 +1160,30 @@ class EnrollmentSource:
             update_objects(children, [*ID_FIELDS, "version", "updated_at"])
         return len(children)
 
+    def _fill_children(self, plan: list[Planned], now: Any) -> None:
+        """Registered children the rows tell a disability or a document of (_fills): few,
+        read whole here."""
+        wanted: dict[int, dict[str, Any]] = {}
+        for p in plan:
+            if "disability" in p.changes or "document" in p.changes:
+                wanted[self._child_id(p)] = p.record.values
+        children = list(filter_in(Child.objects.all(), "id", sorted(wanted)))
+        fields: set[str] = set()
+        for child in children:
+            v = wanted[child.pk]
+            if v.get("disability_category") and not child.has_disability:
+                child.has_disability, child.disability_category = True, v["disability_category"]
+                fields |= {"has_disability", "disability_category"}
+            if v.get("document_type") and not child.document_type and not child.id_number_hash:
+                child.document_type = v["document_type"]
+                child.document_number_enc = v.get("document_number_enc", "")
+                child.document_number_masked = v.get("document_number_masked", "")
+                fields |= {"document_type", "document_number_enc", "document_number_masked"}
+            child.version += 1
+            child.updated_at = now
+        if children:
+            update_objects(children, [*sorted(fields), "version", "updated_at"])
+
     @staticmethod
     def _changes(e: Enrollment, v: dict[str, Any], school: Any) -> dict[str, tuple[Any, Any]]:
         changes: dict[str, tuple[Any, Any]] = {}
@@ -1453,6 +1491,7 @@ class EnrollmentSource:
             update_rows(Enrollment, ["import_fingerprint"], stale)
         self._end_ended(succeeded, now)
         ids_given = self._give_id_numbers(plan, now)
+        self._fill_children(plan, now)
         discrepancies = write_discrepancies(ctx)
         # Registered children named with a guardian: the blanks of their families filled.
         guardians_filled = save_guardians(

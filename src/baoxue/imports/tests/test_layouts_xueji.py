@@ -441,3 +441,32 @@ def test_a_newer_national_export_updates_the_placement_and_the_numbers(world, pe
         "A2",
         "12",
     )
+
+
+def test_a_registered_child_takes_the_disability_and_the_document_the_export_gives(
+    world, persona, tmp_path
+):
+    """The 学籍 fills blanks: a child registered from the roster, matched by name and birth
+    date, takes the disability the 残疾类型 names and, having no ID number, the passport."""
+    from baoxue.registry.services import child_create
+
+    child = child_create(
+        actor=None, name="陆安琪", village=world.village_a, birth_date=date(2015, 6, 1)
+    )
+    row = national_row(
+        学校标识码="2145993101", 姓名="陆安琪", 性别="女", 出生日期="2015-06-01",
+        身份证件类型="护照", 身份证件号="E76543210", 入学年月="2022-09", 现住址="培秀乡乌岭村",
+        残疾类型="听力残疾", 随班就读="是",
+    )  # fmt: skip
+    outcome = pipeline.run(
+        write_xlsx(tmp_path / "lu.xlsx", [NATIONAL, row]),
+        SOURCE,
+        ctx_for(world, persona),
+        commit=True,
+    )
+    assert outcome.count(Action.CREATE) == 1  # her 学籍; no second child
+    assert Child.objects.filter(name="陆安琪").count() == 1
+    child.refresh_from_db()
+    assert (child.has_disability, child.disability_category) == (True, "听力残疾")
+    assert (child.document_type, child.document_number_masked) == ("passport", "E7*****10")
+    assert Enrollment.objects.get(child=child).with_class
