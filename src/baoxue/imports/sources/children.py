@@ -208,7 +208,23 @@ def child_defaults(names: Iterable[str]) -> list[Any]:
     return [Child._meta.get_field(name).get_default() for name in names]  # type: ignore[union-attr]
 
 
-GUARDIAN_COLUMNS = ("child_id", "name", "phone", "relation", "is_primary")
+GUARDIAN_COLUMNS = (
+    "child_id",
+    "name",
+    "phone",
+    "relation",
+    "is_primary",
+    "id_number_enc",
+    "id_number_hash",
+    "id_number_masked",
+)
+
+
+def guardian_id_columns(number: str) -> tuple[str, str, str]:
+    """A guardian's ID number (成员N身份证件号) as stored: encrypted, hashed, masked."""
+    if not number:
+        return "", "", ""
+    return crypto.encrypt(number), crypto.lookup_hash(number), idnumbers.mask(number)
 
 
 def guardian_values(child_id: int, values: dict[str, Any]) -> tuple[Any, ...] | None:
@@ -217,7 +233,15 @@ def guardian_values(child_id: int, values: dict[str, Any]) -> tuple[Any, ...] | 
     if not name:
         return None
     relation = values.get("guardian_relation") or Guardian.Relation.OTHER
-    return (child_id, name, values.get("guardian_phone", ""), relation, True)
+    number = values.get("guardian_id", "")
+    return (
+        child_id,
+        name,
+        values.get("guardian_phone", ""),
+        relation,
+        True,
+        *guardian_id_columns(number),
+    )
 
 
 _RELATION_WORDS = (
@@ -1039,6 +1063,13 @@ def save_guardians(wanted: list[tuple[int, dict[str, Any]]], *, fill_only: bool)
                 name=name,
                 phone=phone,
                 relation=v.get("guardian_relation") or Guardian.Relation.OTHER,
+                **dict(
+                    zip(
+                        ("id_number_enc", "id_number_hash", "id_number_masked"),
+                        guardian_id_columns(v.get("guardian_id", "")),
+                        strict=True,
+                    )
+                ),
                 # The first guardian a child gets is its main one.
                 is_primary=not known.get(child_id),
             )

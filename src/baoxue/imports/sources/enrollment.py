@@ -306,8 +306,16 @@ def _guardian_from_members(v: dict[str, Any]) -> None:
         name = v.get(f"member{n}_name", "")
         if name:
             relation = relation_of(v.get(f"member{n}_relation", ""))
+            info = v.get(f"member{n}_id")
+            number = info.value if info is not None and info.is_valid else ""
             members.append(
-                (name, relation, v.get(f"member{n}_phone", ""), v.get(f"member{n}_guardian"))
+                (
+                    name,
+                    relation,
+                    v.get(f"member{n}_phone", ""),
+                    v.get(f"member{n}_guardian"),
+                    number,
+                )
             )
     if not members:
         return
@@ -318,6 +326,7 @@ def _guardian_from_members(v: dict[str, Any]) -> None:
     )
     v["guardian_name"], v["guardian_relation"] = chosen[0], chosen[1]
     v["guardian_phone"] = chosen[2] or v.get("guardian_phone", "")
+    v["guardian_id"] = chosen[4]  # only a valid number: a guardian is not checked row by row
 
 
 def _first_grade(school_name: str) -> int:
@@ -551,6 +560,13 @@ class EnrollmentSource:
                     f"成员{n}联系电话",
                     (f"家庭成员{n}联系电话", f"成员{n}电话", f"家庭成员{n}电话"),
                     clean_text,
+                    in_template=False,
+                ),
+                Field(
+                    f"member{n}_id",
+                    f"成员{n}身份证件号",
+                    (f"家庭成员{n}身份证件号", f"成员{n}身份证号", f"家庭成员{n}身份证号"),
+                    id_parser,
                     in_template=False,
                 ),
                 Field(

@@ -14,7 +14,7 @@ from baoxue.imports.registry import SOURCES
 from baoxue.imports.sources.base import Action
 from baoxue.imports.sources.enrollment import grade_in_class
 from baoxue.imports.tests.helpers import write_xlsx
-from baoxue.registry.models import Child, Enrollment
+from baoxue.registry.models import Child, Enrollment, Guardian
 from baoxue.registry.tests.factories import make_id_number
 
 SOURCE = SOURCES["enrollment"]
@@ -217,6 +217,7 @@ def national_row(**given):
 
 def test_the_national_template_imports_every_field_it_carries(world, persona, tmp_path):
     kids = pupils(22, first_year=2012)
+    fathers = [make_id_number(date(1985, 1, 1 + i), "M") for i in range(20)]
     rows = [NATIONAL]
     for i, (name, sex, birth, number) in enumerate(kids[:20]):
         junior = i % 4 == 3
@@ -243,6 +244,7 @@ def test_the_national_template_imports_every_field_it_carries(world, persona, tm
                 成员1关系="父亲",
                 成员1联系电话=f"138000{i:05d}",
                 成员1是否监护人="否" if i == 8 else "是",
+                成员1身份证件号=fathers[i],
                 成员2姓名=f"母{i}",
                 成员2关系="母亲",
                 成员2联系电话=f"139000{i:05d}",
@@ -307,6 +309,10 @@ def test_the_national_template_imports_every_field_it_carries(world, persona, tm
                 "father",
                 f"138000{i:05d}",
             )
+            # The member's ID number is the guardian's, stored as ID numbers are.
+            father = fathers[i]
+            assert guardian.id_number_masked == father[:6] + "*" * 8 + father[-4:]
+            assert father not in str(Guardian.objects.filter(pk=guardian.pk).values().get())
     assert ctx.notes["grade_from"] == {"entry": 22}
     chen = Child.objects.get(name="陈嘉欣")
     assert (chen.id_status, chen.id_number_hash, chen.document_type) == (
