@@ -270,6 +270,8 @@ class Child(models.Model):
     # that number's lookup hash, so that the next file's same row finds this record again
     # while the number itself still names the registered child.
     id_claim_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    # The 防返贫监测 system's number of the person (人编号), from its lists.
+    person_number = models.CharField(_("人编号"), max_length=32, blank=True)
     # A child whose document is not a 居民身份证 (a 港澳台 residence permit, a passport): the
     # number is kept as that document's, encrypted and masked like an ID number, never
     # checked as one (and never a failed ID number).

@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baoxue.core import crypto, idnumbers
-from baoxue.core.bulk import update_objects
+from baoxue.core.bulk import update_objects, update_rows
 from baoxue.core.services import log_action
 from baoxue.imports.places import place_record
 from baoxue.imports.reading import FileRefused
@@ -165,6 +165,12 @@ def parse_risk_eliminated(value: object) -> bool | None:
     if text in {"未消除", "风险未消除"}:
         return False
     return parse_bool(value, field_label="风险是否消除")
+
+
+def parse_person_number(value: object) -> str:
+    """人编号 as text (long digits: refused when Excel kept only 15 of them)."""
+    text = parse_household_number(value)
+    return text[:32]
 
 
 def parse_household_number(value: object) -> str:
@@ -337,9 +343,15 @@ class HouseholdsSource:
             "否",
         ),
         Field("risk_eliminated_on", "风险消除时间", ("风险消除日期",), parse_date, False, ""),
-        # The monitoring system's own number of the person: recognised (it is not an
-        # unknown column of the file), not kept: the ID number names the child.
-        Field("person_number", "人编号", ("人员编号", "成员编号"), clean_text, in_template=False),
+        # The monitoring system's own number of the person: kept on the registered child
+        # (Child.person_number), the way back into that system's lists.
+        Field(
+            "person_number",
+            "人编号",
+            ("人员编号", "成员编号"),
+            parse_person_number,
+            in_template=False,
+        ),
     ]
 
     # -- per row ---------------------------------------------------------------------------------
@@ -684,6 +696,9 @@ class HouseholdsSource:
             v["household_plan"] = group
             v["attach"] = None
             changes: dict[str, tuple[Any, Any]] = {}
+            number = v.get("person_number", "")
+            if child is not None and number and child.person_number != number:
+                changes["person_number"] = (child.person_number, number)
             if child is not None:
                 if child.household_id is None:
                     v["attach"] = child
@@ -775,6 +790,15 @@ class HouseholdsSource:
             children.append(child)
         if children:
             update_objects(children, ["household", "version", "updated_at"])
+        update_rows(
+            Child,
+            ["person_number"],
+            [
+                (p.record.values["child_found"].pk, p.changes["person_number"][1])
+                for p in plan
+                if "person_number" in p.changes
+            ],
+        )
         discrepancies = write_discrepancies(ctx)
         counts_mark_stale(county_ids={ctx.township.parent_id})
         log_action(

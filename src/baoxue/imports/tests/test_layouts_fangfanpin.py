@@ -64,6 +64,7 @@ def test_the_monitoring_systems_list_tags_households_and_ends_an_eliminated_risk
     kids = {
         n: make_id_number(date(2014 + n % 4, 2, 1 + n), "M" if n % 2 else "F") for n in range(6)
     }
+    kids[1] = world.child("龙雨欣").id_number  # registered already: takes its 人编号
     rows = [HEADER]
     n = 0
 
@@ -78,7 +79,7 @@ def test_the_monitoring_systems_list_tags_households_and_ends_an_eliminated_risk
     )
     add("乌岭村", "4502250001", "覃妻", adult(1982, "F"), "配偶", "脱贫户", "", "否")
     add("乌岭村", "4502250001", "覃小一", kids[0], "之女", "脱贫户", "", "否")
-    add("乌岭村", "4502250001", "覃小二", kids[1], "之子", "脱贫户", "", "否")
+    add("乌岭村", "4502250001", "龙雨欣", kids[1], "之子", "脱贫户", "", "否")
     # A 脱贫不稳定户 still at risk.
     add("乌岭村", "4502250002", "蒙二", adult(1979), "户主", "脱贫户", "脱贫不稳定户", "否",
         phone="13800000002")  # fmt: skip
@@ -126,6 +127,8 @@ def test_the_monitoring_systems_list_tags_households_and_ends_an_eliminated_risk
     household = Household.objects.get(number="4502250002")
     assert (household.monitoring_type, household.risk_eliminated_on) == ("", date(2026, 11, 15))
     assert household.is_lifted_from_poverty
+    # The registered child takes the system's number of her (row 4: 户 0001's fourth member).
+    assert Child.objects.get(name="龙雨欣").person_number == "450225000104"
     # The adults are members, not children.
     assert not Child.objects.filter(name__in=["覃一", "蒙二", "贾三"]).exists()
 
