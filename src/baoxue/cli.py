@@ -274,9 +274,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     # --village 乌玲村=乌岭村 (a typo of a known village) or 乌玲村=新 (a new village).
     from baoxue.imports.places import Places
 
-    known = Places(grant.township)
+    known = Places(grant.township) if args.village else None
     decisions: dict[str, str] = {}
     for answer in args.village or []:
+        assert known is not None
         name, _sep, value = answer.partition("=")
         if not name or not value:
             print(f"--village {answer}: 应写成 新村名=已有村名 或 新村名=新", file=sys.stderr)

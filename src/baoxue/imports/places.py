@@ -26,8 +26,8 @@ PLACEHOLDER_KEY = village_key(PLACEHOLDER_VILLAGE)
 _DISTINCT = set("一二三四五六七八九十百0123456789东西南北上下前后左右中内外大小新老旧高低长")
 # 形近字 typed for one another in place names (homophones are found by their pinyin).
 _LOOKALIKE = [
-    "己已巳", "未末", "士土", "日曰", "戊戌戍", "大太犬", "人入八", "王玉主", "木本术", "刀力",
-    "田由甲申", "白百", "千干于", "天夫", "折拆", "贝见", "岑芩", "峒垌洞", "坳拗", "寨砦",
+    "己已巳", "未末", "士土", "日曰", "戊戌戍", "太犬", "人入", "王玉主", "木本术", "刀力",
+    "田由甲申", "千干于", "天夫", "折拆", "贝见", "岑芩", "峒垌洞", "坳拗", "寨砦",
     "岜巴", "弄垄", "坡波",
 ]  # fmt: skip
 _LOOKS_LIKE = {(a, b) for group in _LOOKALIKE for a in group for b in group if a != b}

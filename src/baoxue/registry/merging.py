@@ -46,12 +46,14 @@ def _references(
     return found
 
 
-def _may_merge(actor: Any, township: Region | None) -> None:
+def _may_merge(actor: Any, *townships: Region | None) -> None:
+    """The township office of every township the merge touches (both schools' townships)."""
     if actor is None:
         return  # the shell
-    if not can_undo_merge(actor) or township is None:
-        raise PermissionDenied(_("只有乡镇控辍保学办公室可以合并村、屯或学校。"))
-    if not any(township.path.startswith(g.path) for g in scope_for(actor).regions):
+    regions = scope_for(actor).regions
+    if not can_undo_merge(actor) or not all(
+        t is not None and any(t.path.startswith(g.path) for g in regions) for t in townships
+    ):
         raise PermissionDenied(_("只有乡镇控辍保学办公室可以合并村、屯或学校。"))
 
 
@@ -185,7 +187,7 @@ def school_merge(*, source: School, target: School, actor: Any) -> dict[str, int
         raise ValidationError(_("不能把一个地方合并到它自己。"))
     if source.county_id != target.county_id:
         raise ValidationError(_("只能合并同一个县的两所学校。"))
-    _may_merge(actor, target.township)
+    _may_merge(actor, source.township, target.township)
     with transaction.atomic():
         source = School.objects.select_for_update().get(pk=source.pk)
         dropped = _duplicate_grants("school", source, target)

@@ -234,6 +234,9 @@ def village_merge(request: HttpRequest, region_id: int) -> HttpResponse:
     target = selectors.access_region(request.user, _int(request.POST.get("into")))
     try:
         moved = merging.region_merge(source=source, target=target, actor=request.user)
+    except PermissionDenied:
+        log_action(actor=request.user, action="region.merge_denied", obj=source, request=request)
+        raise Http404 from None
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("registry:village_detail", source.pk)
@@ -253,6 +256,9 @@ def school_merge(request: HttpRequest, public_id: str) -> HttpResponse:
     target = selectors.access_school(request.user, str(request.POST.get("into", "")))
     try:
         moved = merging.school_merge(source=source, target=target, actor=request.user)
+    except PermissionDenied:
+        log_action(actor=request.user, action="school.merge_denied", obj=source, request=request)
+        raise Http404 from None
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("registry:school_detail", source.public_id)

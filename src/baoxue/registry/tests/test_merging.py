@@ -111,12 +111,24 @@ def test_the_office_merges_from_the_village_page_and_a_village_cannot(world, log
     cadre = login("village_a")
     page = cadre.get(reverse("registry:village_detail", args=[world.village_a.pk]))
     assert 'data-testid="merge"' not in page.content.decode()
-    # Both villages are this cadre's (the fixture's grant on 乌玲村), but merging is the office's.
-    assert cadre.post(url, {"into": world.village_a.pk}).status_code == 403
+    # Both villages are this cadre's (the fixture's grant on 乌玲村), but merging is the
+    # office's: refused as everything out of a user's reach is (404), and logged.
+    assert cadre.post(url, {"into": world.village_a.pk}).status_code == 404
     assert Region.objects.filter(pk=typo["village"].pk).exists()
+    assert AuditEvent.objects.filter(action="region.merge_denied").exists()
     outsider = login("outsider")  # 高岜村's: neither village is theirs
     assert outsider.post(url, {"into": world.village_a.pk}).status_code == 404
     response = login("office").post(url, {"into": world.village_a.pk})
     assert response.status_code == 302
     assert response["Location"] == reverse("registry:village_detail", args=[world.village_a.pk])
     assert not Region.objects.filter(pk=typo["village"].pk).exists()
+
+
+def test_a_school_of_another_township_is_not_the_offices_to_merge(world, persona):
+    other = region_create(name="另一乡", level="township", parent=world.township.parent)
+    theirs = school_create(name="另一乡中心小学", kind="primary", region=other, code="2145990001")
+    before = Enrollment.objects.filter(school=world.school_x).count()
+    with pytest.raises(PermissionDenied):
+        school_merge(source=theirs, target=world.school_x, actor=persona("office"))
+    assert School.objects.filter(pk=theirs.pk).exists()
+    assert Enrollment.objects.filter(school=world.school_x).count() == before
