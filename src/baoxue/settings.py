@@ -49,9 +49,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
-    "axes",
+    "baoxue.core.app_names.AxesConfig",  # "axes", named in Chinese
     "django_tasks",
-    "django_tasks_db",
+    "baoxue.core.app_names.TasksDatabaseConfig",  # "django_tasks_db", named in Chinese
     "baoxue.core",
     "baoxue.accounts",
     "baoxue.registry",

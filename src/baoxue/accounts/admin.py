@@ -17,5 +17,5 @@ class UserAdmin(BaseUserAdmin):
     list_display = ["username", "display_name", "unit", "phone", "is_active", "is_staff"]
     fieldsets = (
         *(BaseUserAdmin.fieldsets or ()),
-        (_("Baoxue"), {"fields": ("display_name", "phone", "unit")}),
+        (_("姓名、电话与单位"), {"fields": ("display_name", "phone", "unit")}),
     )

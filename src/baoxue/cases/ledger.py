@@ -21,6 +21,7 @@ from baoxue.accounts.permissions import can_reveal_id_number
 from baoxue.cases import workflow
 from baoxue.cases.models import Case, EscalationDocument, Placement, Responsibility, ReturnAttempt
 from baoxue.core import crypto
+from baoxue.core.times import day_text, minute_text
 from baoxue.registry.models import Child, Guardian
 
 CHUNK = 2000
@@ -85,7 +86,6 @@ def rows(
     user: Any, cases: QuerySet[Case], *, full_ids: bool, progress: Callable[[int], None] | None
 ) -> Iterator[list[Any]]:
     today = timezone.localdate()
-    zone = timezone.get_current_timezone()
     kinds = {k.value: str(k.label) for k in Case.Kind}
     statuses = {s.value: str(s.label) for s in Case.Status}
     sexes = {s.value: str(s.label) for s in Child.Sex}
@@ -188,8 +188,8 @@ def rows(
                 "；".join(docs.get(pk, [])),
                 placement[0] if placement else "",
                 placement[1].isoformat() if placement else "",
-                opened_at.astimezone(zone).date().isoformat(),
-                closed_at.astimezone(zone).date().isoformat() if closed_at else "",
+                day_text(opened_at),
+                day_text(closed_at),
                 next_due.isoformat() if next_due else "",
                 overdue
                 if status not in finished and next_due is not None and next_due < today
@@ -218,9 +218,7 @@ def write(
     sheet = workbook.add_worksheet(_("辍学台账"))
     bold = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
     text = workbook.add_format({"num_format": "@"})
-    sheet.write_string(
-        0, 0, _("辍学台账（%(when)s 导出）") % {"when": f"{timezone.localtime():%Y-%m-%d %H:%M}"}
-    )
+    sheet.write_string(0, 0, _("辍学台账（%(when)s 导出）") % {"when": minute_text(timezone.now())})
     columns = headers()
     for col, header in enumerate(columns):
         sheet.write_string(1, col, header, bold)

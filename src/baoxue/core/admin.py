@@ -1,6 +1,12 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from baoxue.core.models import AuditEvent
+
+# The admin is the system's configuration (系统配置), in the user's language like every page.
+admin.site.site_header = _("保学 · 系统配置")
+admin.site.site_title = _("保学")
+admin.site.index_title = _("系统配置")
 
 
 @admin.register(AuditEvent)

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from baoxue.core.times import minute_text
+
 
 class AuditEvent(models.Model):
     """One row per action worth answering for: a change, a view of a full record, an export, a
@@ -31,4 +33,4 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_type}:{self.object_id}"
+        return f"{minute_text(self.at)} {self.action} {self.object_type}:{self.object_id}"

@@ -1,7 +1,7 @@
 """Tables handed upward as Excel (or csv): one way to write them, so every list a user takes
 away looks the same — a title row, bold headers, identifying numbers kept as text, the
-first columns frozen — and streams from its rows without holding them (xlsxwriter's
-constant-memory mode when the target is a path)."""
+first columns frozen, times in local time (core.times) — and streams from its rows without
+holding them (xlsxwriter's constant-memory mode when the target is a path)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import xlsxwriter
+
+from baoxue.core.times import cell
 
 
 def write_xlsx(
@@ -24,7 +26,7 @@ def write_xlsx(
 ) -> int:
     """Write one table; returns the number of data rows. Every cell is written as text
     except a whole number in the first column (the 序号): an ID number must never become
-    a number Excel rounds."""
+    a number Excel rounds. A stored time is written in local time."""
     workbook = xlsxwriter.Workbook(
         target, {"constant_memory": True, "in_memory": not isinstance(target, str | Path)}
     )
@@ -42,7 +44,7 @@ def write_xlsx(
             if col == 0 and isinstance(value, int):
                 ws.write_number(count + 1, col, value)
             else:
-                ws.write_string(count + 1, col, "" if value is None else str(value))
+                ws.write_string(count + 1, col, "" if value is None else str(cell(value)))
     ws.freeze_panes(2, 2)
     workbook.close()
     return count
@@ -53,6 +55,6 @@ def write_csv(handle: IO[str], *, headers: Sequence[str], rows: Iterable[Sequenc
     writer.writerow(headers)
     count = 0
     for row in rows:
-        writer.writerow(row)
+        writer.writerow([cell(value) for value in row])
         count += 1
     return count

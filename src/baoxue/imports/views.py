@@ -14,6 +14,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from baoxue.accounts.permissions import can_start_reconciliation
 from baoxue.core.services import log_action
 from baoxue.imports import services
 from baoxue.imports.forms import MappingForm, UploadForm
@@ -148,6 +149,9 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         )
     if batch.status in {ImportBatch.Status.VALIDATED, ImportBatch.Status.COMMITTED}:
         context["issues"] = list(batch.issues.all()[:ISSUES_ON_PAGE])
+    if batch.status == ImportBatch.Status.COMMITTED:
+        # The next step after new lists: the 比对, offered to whoever may start one.
+        context["can_reconcile"] = can_start_reconciliation(request.user)
     template = "imports/batch_detail.html"
     if request.htmx and request.htmx.target == "batch-status":  # type: ignore[attr-defined]
         template = "imports/batch_detail.html#status"

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from baoxue.cases.models import Case
 from baoxue.core import crypto
+from baoxue.core.times import day_text, minute_text
 from baoxue.reconcile import engine
 from baoxue.reconcile.models import CATEGORY_LABELS, ReconciliationRun, RunChild
 
@@ -80,7 +81,7 @@ def rows(run: ReconciliationRun, kind: str, user: Any, *, full_ids: bool) -> Ite
                 child.current_school.name if child.current_school else "",
                 c.get_kind_display(),
                 c.get_status_display(),
-                c.opened_at.date().isoformat(),
+                day_text(c.opened_at),
                 c.basis,
             ]
         return
@@ -145,7 +146,7 @@ def write_xlsx(
             "area": run.area.name,
             "title": title(kind),
             "day": f"{run.day:%Y-%m-%d}",
-            "when": f"{run.created_at:%Y-%m-%d %H:%M}",
+            "when": minute_text(run.created_at),
         },
         bold,
     )

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from baoxue.core.times import local_date, minute_text
 from baoxue.reconcile import engine
 
 
@@ -100,12 +101,12 @@ class ReconciliationRun(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.area} {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.area} {minute_text(self.created_at)}"
 
     @property
     def day(self) -> date:
-        """The day the run is about."""
-        return self.as_of or self.created_at.date()
+        """The day the run is about: its 比对日期, else the local day it was made."""
+        return self.as_of or local_date(self.created_at)
 
 
 class RunChildQuerySet(models.QuerySet["RunChild"]):
@@ -162,6 +163,8 @@ class RunChild(models.Model):
     objects = RunChildQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("比对结果")
+        verbose_name_plural = _("比对结果")
         constraints = [
             models.UniqueConstraint(fields=["run", "child"], name="runchild_once_per_run")
         ]
@@ -214,6 +217,8 @@ class MatchReview(models.Model):
     objects = MatchReviewQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("匹配复核")
+        verbose_name_plural = _("匹配复核")
         constraints = [
             models.UniqueConstraint(fields=["left", "right"], name="matchreview_pair_once")
         ]

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from baoxue.core import crypto
 from baoxue.core.fields import SearchKeyField
+from baoxue.core.times import minute_text
 from baoxue.registry.managers import (
     ChildManager,
     ChildQuerySet,
@@ -800,7 +801,7 @@ class CountSnapshot(models.Model):
         verbose_name_plural = _("统计快照")
 
     def __str__(self) -> str:
-        return f"{self.county} {self.refreshed_at:%Y-%m-%d %H:%M}"
+        return f"{self.county} {minute_text(self.refreshed_at)}"
 
 
 class VillageCount(models.Model):
