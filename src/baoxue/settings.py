@@ -219,6 +219,16 @@ BAOXUE_CASE_REQUIRED_LEVELS = [
 BAOXUE_FOLLOW_UP_DAYS = env_int("BAOXUE_FOLLOW_UP_DAYS", 14, minimum=1)
 BAOXUE_FOLLOW_UP_INTENSIVE_MONTHS = env_int("BAOXUE_FOLLOW_UP_INTENSIVE_MONTHS", 3, minimum=0)
 BAOXUE_TERM_ENDS = env_list("BAOXUE_TERM_ENDS", ["01-31", "07-15"])
+# A follow-up may be recorded at the earliest this many days before it is due (a visit a
+# fortnight early is not the check the schedule asks for).
+BAOXUE_FOLLOW_UP_EARLY_DAYS = env_int("BAOXUE_FOLLOW_UP_EARLY_DAYS", 3, minimum=0)
+# When a case opens, these levels are filled from the accounts that hold the matching role
+# where the case is: "village" (the village's cadre), "school" (the school's principal),
+# "teacher" (the child's class teacher). "line:level:role" items.
+BAOXUE_CASE_DEFAULT_PEOPLE = env_list(
+    "BAOXUE_CASE_DEFAULT_PEOPLE",
+    ["government:3:village", "education:2:school", "education:3:teacher"],
+)
 # Bulk assignment from the case list touches at most this many cases at once.
 BAOXUE_BULK_ASSIGN_CAP = env_int("BAOXUE_BULK_ASSIGN_CAP", 500, minimum=1)
 # Attachments (photos, scans) larger than this are refused.

@@ -16,7 +16,11 @@ and `notice_context` gives the values its {{ placeholders }} can use:
 
 Every value is a string (a blank date is a space to write one in by hand). No document carries
 the full ID number: free text is scrubbed of anything shaped like one, in case someone typed
-it into a note.
+it into a note. Every notice is addressed to the guardian or names them, so a child without a
+recorded guardian gets none until one is recorded. Times are in local time (core.times).
+
+The 一人一案 file carries the case's photos (JPEG, PNG), made smaller so that a file with a
+dozen phone photos still goes by e-mail; other attachments are listed by name.
 """
 
 from __future__ import annotations
@@ -45,8 +49,11 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefine
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from lxml.etree import LxmlError
+from PIL import Image, ImageOps
 
+from baoxue.cases import evidence
 from baoxue.cases.models import (
+    Attachment,
     Case,
     EscalationDocument,
     FollowUp,
@@ -57,6 +64,7 @@ from baoxue.cases.models import (
 from baoxue.cases.services import MEASURES
 from baoxue.cases.workflow import DISMISS_REASONS, DROPOUT_REASONS, level_name
 from baoxue.core.idnumbers import mask
+from baoxue.core.times import local
 from baoxue.reconcile.models import CATEGORY_LABELS
 from baoxue.registry.models import Child, Enrollment, Guardian
 
@@ -88,7 +96,23 @@ _EVENT_KINDS = {
     "plan": gettext_lazy("帮扶方案"),
     "follow_up": gettext_lazy("跟踪记录"),
     "opened": gettext_lazy("立案"),
+    "handover": gettext_lazy("交接"),
+    "merged": gettext_lazy("重复记录已合并"),
+    "merged_in": gettext_lazy("合并进来的重复记录的案件"),
+    "merge_undone": gettext_lazy("撤销合并"),
 }
+# Photos in the 一人一案 file: at most PHOTO_MAX_SIDE pixels on the long side, as JPEG of
+# PHOTO_QUALITY, printed PHOTO_WIDTH_CM wide (less for a tall one, so that it fits the page):
+# a 12-megapixel phone photo of several MB becomes a few hundred KB. HEIC (no decoder here)
+# and PDF are listed by name.
+PHOTO_TYPES = frozenset({"image/jpeg", "image/png"})
+PHOTO_MAX_SIDE = 1600
+PHOTO_QUALITY = 80
+PHOTO_WIDTH_CM = 14.0
+PHOTO_MAX_HEIGHT_CM = 20.0
+# More pixels than this after the JPEG decoder's own reduction is refused before decoding:
+# a small PNG can unpack into gigabytes.
+_PHOTO_MAX_PIXELS = 60_000_000
 
 
 # --- small formatting helpers ------------------------------------------------------------------
@@ -118,8 +142,8 @@ def format_month(day: date | None, blank: str = "") -> str:
 def format_moment(moment: datetime | None) -> str:
     if moment is None:
         return ""
-    local = timezone.localtime(moment)
-    return f"{format_day(local.date())} {local:%H:%M}"
+    moment = local(moment)
+    return f"{format_day(moment.date())} {moment:%H:%M}"
 
 
 def format_grade(grade: int | None) -> str:
@@ -163,6 +187,7 @@ def _load_case(case: Case) -> Case:
         "village",
         "school",
         "closed_by",
+        "reported_by",
     ).get(pk=case.pk)
 
 
@@ -228,14 +253,24 @@ def template_path(kind: str, township_code: str = "") -> Path:
 def notice_context(
     case: Case, kind: str, document: EscalationDocument | None = None
 ) -> dict[str, str]:
-    """The values a notice's placeholders can use (listed in this module's docstring)."""
+    """The values a notice's placeholders can use (listed in this module's docstring). A
+    child without a recorded guardian is a ValidationError: every notice is addressed to the
+    guardian or names them, and one reading "（监护人，联系电话）" cannot be served."""
     if kind not in NOTICE_KINDS:
         raise ValueError(f"no notice for document kind {kind!r}")
     if document is not None and document.case_id != case.pk:
         raise ValueError("the document belongs to another case")
     case = _load_case(case)
     child = case.child
-    guardian = _primary_guardian(list(child.guardians.all()))
+    guardian = _primary_guardian([g for g in child.guardians.all() if g.name.strip()])
+    if guardian is None:
+        raise ValidationError(
+            _(
+                "%(child)s还没有登记监护人，无法生成%(title)s：文书要写明监护人的姓名、与儿童的"
+                "关系和联系电话。请先在儿童页面登记监护人，再生成文书。"
+            )
+            % {"child": child.name, "title": NOTICE_KINDS[kind]}
+        )
     enrollment = _enrollment(child, case)
     responsibilities = list(case.responsibilities.filter(ended_at=None))
     penalty = (
@@ -283,12 +318,11 @@ def notice_context(
         "grade": format_grade(grade),
         "class_name": class_name,
         "return_school": school.name if school is not None else _("就近学校"),
-        "guardian_name": guardian.name if guardian is not None else "",
-        "guardian_relation": (
-            guardian.get_relation_display() if guardian is not None else _("监护人")
-        ),
-        "guardian_phone": guardian.phone if guardian is not None else "",
-        "guardian_work_place": guardian.work_place if guardian is not None else "",
+        "guardian_name": guardian.name,
+        "guardian_relation": guardian.get_relation_display() or _("监护人"),
+        # No phone on record: room to write it in by hand.
+        "guardian_phone": guardian.phone or BLANK,
+        "guardian_work_place": guardian.work_place,
         "contact_name": contact.name if contact is not None else "",
         "contact_phone": contact.phone if contact is not None else "",
         "document_title": NOTICE_KINDS[kind],
@@ -384,6 +418,9 @@ def case_file(case: Case) -> bytes:
     placements = list(case.placements.select_related("school").order_by("placed_on", "id"))
     follow_ups = list(case.follow_ups.order_by("due_on", "id"))
     events = list(case.events.select_related("actor").order_by("at", "id"))
+    attachments = list(
+        case.attachments.select_related("attempt", "document").order_by("uploaded_at", "id")
+    )
 
     doc = _new_document()
     heading = doc.add_paragraph(style="Title")
@@ -443,6 +480,11 @@ def case_file(case: Case) -> bytes:
                 _labels([case.dismiss_reason] if case.dismiss_reason else [], DISMISS_REASONS),
             ),
             (_("下一步期限"), format_day(case.next_due)),
+            (
+                _("排除或销号的证据"),
+                "\n".join(f"{label}：{value}" for label, value in evidence.describe(case)),
+            ),
+            (_("报告人"), str(case.reported_by) if case.reported_by else ""),
         ],
     )
 
@@ -554,9 +596,91 @@ def case_file(case: Case) -> bytes:
             for e in events
         ],
     )
+
+    doc.add_heading(_("十一、照片及附件"), level=1)
+    _attachments(doc, attachments)
     out = BytesIO()
     doc.save(out)
     return out.getvalue()
+
+
+def _attachments(doc: Any, attachments: Sequence[Attachment]) -> None:
+    """Each photo, made small, with its caption; then the attachments that are not photos
+    or cannot be read, by name. A damaged or lost file never stops the export."""
+    if not attachments:
+        doc.add_paragraph(_("（无）"))
+        return
+    listed: list[str] = []
+    for item in attachments:
+        photo = _photo(item) if item.content_type in PHOTO_TYPES else None
+        if photo is None:
+            listed.append(_listed_line(item))
+            continue
+        data, width, height = photo
+        doc.add_picture(
+            BytesIO(data), width=Cm(min(PHOTO_WIDTH_CM, PHOTO_MAX_HEIGHT_CM * width / height))
+        )
+        doc.add_paragraph(scrub(_caption(item)))
+    if listed:
+        doc.add_paragraph(_("以下附件未放入本档案，请在系统中查看："))
+        for line in listed:
+            doc.add_paragraph(scrub(line))
+
+
+def _photo(item: Attachment) -> tuple[bytes, int, int] | None:
+    """The photo as a small JPEG with its size in pixels, turned upright as the phone took it
+    and without its EXIF (which may hold where the family lives); None when the file is lost
+    from storage, damaged or not the image its type says."""
+    try:
+        with item.file.open("rb") as handle, Image.open(handle) as image:
+            image.draft("RGB", (PHOTO_MAX_SIDE, PHOTO_MAX_SIDE))  # JPEG: decode at 1/2…1/8
+            if image.width * image.height > _PHOTO_MAX_PIXELS:
+                return None
+            upright = ImageOps.exif_transpose(image)
+            upright.thumbnail((PHOTO_MAX_SIDE, PHOTO_MAX_SIDE), Image.Resampling.LANCZOS)
+            if "A" in upright.getbands() or "transparency" in upright.info:
+                # A transparent PNG: on white paper, not on JPEG's black.
+                rgba = upright.convert("RGBA")
+                flat = Image.new("RGB", rgba.size, "white")
+                flat.paste(rgba, mask=rgba.getchannel("A"))
+            else:
+                flat = upright.convert("RGB")
+            out = BytesIO()
+            flat.save(out, "JPEG", quality=PHOTO_QUALITY, optimize=True)
+            return out.getvalue(), flat.width, flat.height
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        # OSError covers a file lost from storage and Pillow's UnidentifiedImageError; the
+        # others are what Pillow's decoders raise on a damaged file.
+        return None
+
+
+def _belongs_to(item: Attachment) -> str:
+    if item.attempt is not None:
+        return _("劝返记录（%(day)s）") % {"day": format_day(item.attempt.attempted_on)}
+    if item.document is not None:
+        return " ".join(p for p in (item.document.get_kind_display(), item.document.number) if p)
+    return ""
+
+
+def _caption(item: Attachment) -> str:
+    parts = [
+        item.name,
+        _belongs_to(item),
+        _("%(when)s上传") % {"when": format_moment(item.uploaded_at)},
+    ]
+    return "　".join(p for p in parts if p)
+
+
+def _listed_line(item: Attachment) -> str:
+    if item.content_type == "application/pdf":
+        why = _("PDF 扫描件")
+    elif item.content_type in PHOTO_TYPES:
+        why = _("照片无法读取，文件可能已损坏")
+    elif item.content_type.startswith("image/"):
+        why = _("HEIC 等格式的照片")
+    else:
+        why = _("其他文件")
+    return _("%(caption)s（%(why)s）") % {"caption": _caption(item), "why": why}
 
 
 def _guardian_line(guardian: Guardian) -> str:

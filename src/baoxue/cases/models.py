@@ -15,6 +15,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from baoxue.core.times import minute_text
+
 # A user named on more cases than this is filtered by a subquery instead of an id list.
 NAMED_LIMIT = 2000
 
@@ -22,7 +24,8 @@ NAMED_LIMIT = 2000
 class CaseQuerySet(models.QuerySet["Case"]):
     def visible_to(self, user: Any) -> CaseQuerySet:
         """Cases in the user's regions or schools (by the case's own place columns, so a
-        township's list does not join its children), and every case naming the user now."""
+        township's list does not join its children), every case naming the user now, and
+        every case the user reported."""
         from baoxue.accounts.scope import scope_for
 
         scope = scope_for(user)
@@ -64,6 +67,8 @@ class CaseQuerySet(models.QuerySet["Case"]):
                 q |= Q(pk__in=named)
             elif ids:
                 q |= Q(pk__in=ids)
+            # The cases the user reported (立案): an indexed column of the case itself.
+            q |= Q(reported_by=user)
         return self.filter(q)
 
     def open(self) -> CaseQuerySet:
@@ -79,6 +84,9 @@ class Case(models.Model):
     class Status(models.TextChoices):
         SUSPECTED = "suspected", _("疑似")
         VERIFYING = "verifying", _("核实中")
+        # A dismissal or a closing proposed and waiting for its reviewer (the township office
+        # for a dismissal, an approver who did not work the case for a closing).
+        PENDING_REVIEW = "pending_review", _("待审核")
         DISMISSED = "dismissed", _("已排除")
         CONFIRMED = "confirmed", _("已确认")
         PERSUADING = "persuading", _("劝返中")
@@ -112,8 +120,9 @@ class Case(models.Model):
     evidence = models.JSONField(default=dict, blank=True)
     evidence_key = models.CharField(max_length=64, blank=True, editable=False)
     key_group = models.BooleanField(_("重点群体"), default=False)
-    # Someone is named on both lines now (双线): kept by workflow.assign, so "未落实包保" is an
-    # indexed filter rather than two correlated subqueries per case.
+    # Every required level (settings.BAOXUE_CASE_REQUIRED_LEVELS) of both lines has a named
+    # person now (双线四包 落实): kept by workflow.assign, so "未落实包保" is an indexed filter
+    # rather than correlated subqueries per case.
     both_lines_named = models.BooleanField(_("双线已落实"), default=False)
     # Where the case is worked: copied from the child (and its last school) when the case is
     # opened, so scope filters, lists and the dashboard group without joining a million children.
@@ -138,6 +147,25 @@ class Case(models.Model):
     # The plan: measures (codes of MEASURES) and a note.
     measures = models.JSONField(_("帮扶措施"), default=list, blank=True)
     plan_note = models.TextField(_("方案说明"), blank=True)
+    # Leaving the list (排除 or 销号): the structured evidence the service checked (which kind
+    # of proof, the receiving school, the 户籍 record, the correction, …; attachment ids).
+    exit_evidence = models.JSONField(_("排除或销号证据"), default=dict, blank=True)
+    # While 待审核: what is proposed, from which state, by whom and when.
+    proposed_to = models.CharField(max_length=16, blank=True)
+    proposed_from = models.CharField(max_length=16, blank=True)
+    proposed_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    proposed_at = models.DateTimeField(null=True, blank=True)
+    # Whoever reported the child (立案 by hand): not a 双线四包 level, but sees the case.
+    reported_by = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("报告人"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     # 销号: who approved it and on what evidence.
     close_approver = models.CharField(_("销号批准人"), max_length=64, blank=True)
     close_evidence = models.CharField(_("销号依据"), max_length=300, blank=True)
@@ -174,6 +202,7 @@ class Case(models.Model):
             models.Index(fields=["next_due"], name="case_next_due_idx"),
             models.Index(fields=["closed_at"], name="case_closed_at_idx"),
             models.Index(fields=["opened_at"], name="case_opened_at_idx"),
+            models.Index(fields=["reported_by", "status"], name="case_reported_by_idx"),
         ]
 
     def __str__(self) -> str:
@@ -205,6 +234,8 @@ class CaseEvent(models.Model):
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("案件记录")
+        verbose_name_plural = _("案件记录")
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["case", "at"], name="caseevent_case_at_idx")]
 
@@ -420,6 +451,9 @@ class Attachment(models.Model):
         on_delete=models.CASCADE,
         related_name="attachments",
     )
+    # "proof": evidence for leaving the list (a 就读证明, a 户籍 certificate), named in
+    # Case.exit_evidence; blank for an ordinary photo.
+    purpose = models.CharField(max_length=16, blank=True)
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     file = models.FileField(upload_to=attachment_path, max_length=200)
     name = models.CharField(_("文件名"), max_length=200)
@@ -462,10 +496,12 @@ class LedgerExport(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("台账导出")
+        verbose_name_plural = _("台账导出")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.requested_by_id} {self.created_at:%Y-%m-%d %H:%M} {self.status}"
+        return f"{self.requested_by_id} {minute_text(self.created_at)} {self.status}"
 
     @property
     def progress_key(self) -> str:

@@ -8,14 +8,14 @@ Every service takes the acting user, runs in one transaction, writes the case's 
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -218,8 +218,10 @@ def attachment_add(
     upload: UploadedFile,
     attempt: ReturnAttempt | None = None,
     document: EscalationDocument | None = None,
+    purpose: str = "",
 ) -> Attachment:
-    """A photo or scan, checked by its first bytes (not its name) and its size."""
+    """A photo or scan, checked by its first bytes (not its name) and its size. `purpose`
+    "proof": evidence for leaving the list, named in the case's exit evidence."""
     _check(actor, case)
     if (attempt is not None and attempt.case_id != case.pk) or (
         document is not None and document.case_id != case.pk
@@ -244,6 +246,7 @@ def attachment_add(
             attempt=attempt,
             document=document,
             name=(upload.name or "file")[-200:],
+            purpose=purpose,
             content_type=content_type,
             size=upload.size,
             uploaded_by=_user(actor),
@@ -309,6 +312,14 @@ def follow_up_record(
     if data.get("attendance") not in FollowUp.Attendance.values:
         raise ValidationError(_("请选择出勤情况。"))
     done_on = _required_date(data.get("done_on"), _("跟踪日期"))
+    if done_on > timezone.localdate():
+        raise ValidationError(_("跟踪日期不能晚于今天。"))
+    earliest = follow_up.due_on - timedelta(days=settings.BAOXUE_FOLLOW_UP_EARLY_DAYS)
+    if done_on < earliest:
+        raise ValidationError(
+            _("这次跟踪应在 %(due)s 前后进行，最早 %(earliest)s 才能记录。")
+            % {"due": follow_up.due_on.isoformat(), "earliest": earliest.isoformat()}
+        )
     raw_days = str(data.get("absent_days") or "").strip()
     if raw_days and not raw_days.isdigit():
         raise ValidationError(_("缺勤天数须为整数。"))
@@ -360,8 +371,10 @@ def case_open(*, actor: Any, child: Child, note: str) -> Case:
                 township_id=child.township_id,
                 village_id=child.village_id,
                 school_id=school_id,
+                reported_by=_user(actor),
             )
             _event(actor, case, "opened", {"note": note.strip()[:200]})
+            default_people([case.pk])
             log_action(actor=actor, action="case.opened", obj=case)
     except IntegrityError:
         # Another open case was made at the same moment: one per child, that one stands.
@@ -425,3 +438,185 @@ def bulk_assign(
             counts["assigned"] += 1
         log_action(actor=actor, action="case.bulk_assigned", data={"line": line, **counts})
     return counts
+
+
+def _default_levels() -> list[tuple[str, int, str]]:
+    out = []
+    for item in settings.BAOXUE_CASE_DEFAULT_PEOPLE:
+        line, level, role = item.split(":")
+        out.append((line, int(level), role))
+    return out
+
+
+def default_people(case_ids: list[int]) -> int:
+    """Name the people the settings map to roles on newly opened cases (the village's cadre,
+    the school's principal, the child's class teacher, BAOXUE_CASE_DEFAULT_PEOPLE), from the
+    active accounts holding those roles where each case is. A level someone already holds
+    is kept. In bulk: a county's first 比对 opens thousands of cases. Returns rows written."""
+    from baoxue.accounts.models import Role, RoleAssignment
+
+    levels = _default_levels()
+    if not case_ids or not levels:
+        return 0
+    rows: list[tuple[int, int | None, int | None, int | None, int | None, str]] = []
+    for start in range(0, len(case_ids), 1000):
+        rows += list(
+            Case.objects.filter(pk__in=case_ids[start : start + 1000])
+            .order_by()
+            .values_list(
+                "pk",
+                "village_id",
+                "school_id",
+                "child__current_school_id",
+                "child__current_grade",
+                "child__current_class",
+            )
+        )
+    villages = {r[1] for r in rows if r[1]}
+    schools = {r[2] for r in rows if r[2]} | {r[3] for r in rows if r[3]}
+    grants = (
+        RoleAssignment.objects.filter(user__is_active=True)
+        .filter(
+            Q(role=Role.VILLAGE, region_id__in=villages)
+            | Q(role__in=[Role.SCHOOL, Role.TEACHER], school_id__in=schools)
+        )
+        .select_related("user")
+        .order_by("id")
+    )
+    village_of: dict[int | None, Any] = {}
+    principal_of: dict[int | None, Any] = {}
+    teacher_of: dict[tuple[int | None, int | None, str], Any] = {}
+    for g in grants:
+        if g.role == Role.VILLAGE:
+            village_of.setdefault(g.region_id, g)
+        elif g.role == Role.SCHOOL:
+            principal_of.setdefault(g.school_id, g)
+        elif g.grade is not None and g.class_name:
+            teacher_of.setdefault((g.school_id, g.grade, g.class_name), g)
+    taken = set(
+        Responsibility.objects.filter(case_id__in=[r[0] for r in rows], ended_at=None)
+        .order_by()
+        .values_list("case_id", "line", "level")
+    )
+    people: list[Responsibility] = []
+    events: list[CaseEvent] = []
+    for case_id, village, school, child_school, grade, class_name in rows:
+        for line, level, role in levels:
+            if (case_id, line, level) in taken:
+                continue
+            grant = None
+            if role == "village" and village:
+                grant = village_of.get(village)
+            elif role == "school":
+                grant = principal_of.get(school or child_school or 0)
+            elif role == "teacher" and child_school:
+                grant = teacher_of.get((child_school, grade, class_name or ""))
+            if grant is None:
+                continue
+            user = grant.user
+            name = user.display_name or user.username
+            people.append(
+                Responsibility(
+                    case_id=case_id,
+                    line=line,
+                    level=level,
+                    user=user,
+                    name=name[:64],
+                    role=str(Role(grant.role).label)[:64],
+                    unit=user.unit[:100],
+                    phone=user.phone[:32],
+                )
+            )
+            events.append(
+                CaseEvent(
+                    case_id=case_id,
+                    kind="responsibility",
+                    data={"line": line, "level": level, "name": name, "auto": True},
+                )
+            )
+    Responsibility.objects.bulk_create(people, batch_size=1000)
+    CaseEvent.objects.bulk_create(events, batch_size=1000)
+    _refresh_named({p.case_id for p in people})
+    return len(people)
+
+
+def _refresh_named(case_ids: set[int]) -> None:
+    """Recompute Case.both_lines_named (every required level of both lines named)."""
+    required = {
+        (line, level)
+        for line in Responsibility.Line.values
+        for level in set(settings.BAOXUE_CASE_REQUIRED_LEVELS)
+    }
+    ids = sorted(case_ids)
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        named: dict[int, set[tuple[str, int]]] = {}
+        for case_id, line, level in (
+            Responsibility.objects.filter(case_id__in=chunk, ended_at=None)
+            .order_by()
+            .values_list("case_id", "line", "level")
+        ):
+            named.setdefault(case_id, set()).add((line, level))
+        full = [c for c in chunk if named.get(c, set()) >= required]
+        Case.objects.filter(pk__in=chunk).exclude(pk__in=full).update(both_lines_named=False)
+        Case.objects.filter(pk__in=full).update(both_lines_named=True)
+
+
+def hand_over(*, actor: Any, departing: Any, successor: Any, deactivate: bool = False) -> int:
+    """A departing account's place on every open case (双线四包 levels and the cases it
+    reported) goes to `successor` in one step; with `deactivate`, the account is switched off
+    in the same transaction. Nothing stays named on nobody. Returns the cases handed over."""
+    from baoxue.accounts.models import Role
+    from baoxue.accounts.scope import scope_for
+
+    if not scope_for(actor).has_role(Role.TOWNSHIP_OFFICE):
+        raise PermissionDenied(_("只有乡镇控辍保学办公室可以交接案件。"))
+    if successor is None or not successor.is_active:
+        raise ValidationError(_("请选择一个在用的接手账号。"))
+    if successor.pk == departing.pk:
+        raise ValidationError(_("接手账号不能是交出的账号本人。"))
+    visible = Case.objects.visible_to(actor).open()
+    held = list(
+        Responsibility.objects.filter(user=departing, ended_at=None, case__in=visible)
+        .select_related("case")
+        .order_by("case_id", "line", "level")
+    )
+    outside = (
+        Responsibility.objects.filter(user=departing, ended_at=None)
+        .exclude(case__status__in=Case.FINISHED)
+        .exclude(case__in=visible)
+        .exists()
+    )
+    if outside:
+        raise PermissionDenied(_("这个账号还在您管辖范围以外的案件上，请由上级办公室交接。"))
+    name = successor.display_name or successor.username
+    cases: set[int] = set()
+    with transaction.atomic():
+        for item in held:
+            assign(
+                actor=actor,
+                case=item.case,
+                line=item.line,
+                level=item.level,
+                name=name,
+                user=successor,
+                role=item.role,
+                unit=successor.unit or item.unit,
+                phone=successor.phone,
+            )
+            cases.add(item.case_id)
+        reported = visible.filter(reported_by=departing)
+        for case in reported:
+            _event(actor, case, "handover", {"from": str(departing), "to": name})
+            cases.add(case.pk)
+        reported.update(reported_by=successor)
+        if deactivate and departing.is_active:
+            departing.is_active = False
+            departing.save(update_fields=["is_active"])
+        log_action(
+            actor=actor,
+            action="case.handed_over",
+            obj=departing,
+            data={"to": successor.pk, "cases": len(cases), "deactivated": deactivate},
+        )
+    return len(cases)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("exports/<str:public_id>/", views.export_detail, name="export_detail"),
     path("exports/<str:public_id>/ledger.xlsx", views.export_download, name="export_download"),
     path("bulk-assign/", views.bulk_assign, name="bulk_assign"),
+    path("handover/", views.handover, name="handover"),
     path("open/<str:child_id>/", views.case_open, name="open"),
     path("<str:public_id>/", views.case_detail, name="detail"),
     path("<str:public_id>/move/", views.case_move, name="move"),

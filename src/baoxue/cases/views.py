@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Count, Prefetch, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,9 +21,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from baoxue.accounts.models import User
+from baoxue.accounts.models import Role, RoleAssignment, User
 from baoxue.accounts.scope import scope_for
-from baoxue.cases import documents, exports, selectors, services, workflow
+from baoxue.cases import documents, evidence, exports, selectors, services, workflow
 from baoxue.cases.models import (
     Attachment,
     Case,
@@ -42,6 +42,7 @@ from baoxue.registry.selectors import access_child
 from baoxue.registry.views import CappedPaginator
 
 PER_PAGE = 50
+S = Case.Status
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # What each move is called on its button.
@@ -81,14 +82,20 @@ def _with_people(qs: Any) -> Any:
 def caseload(request: HttpRequest) -> HttpResponse:
     cases = selectors.caseload(request.user)
     page = CappedPaginator(_with_people(cases), PER_PAGE).get_page(request.GET.get("page"))
-    in_scope = selectors.case_list(request.user, CaseFilters(unassigned=True))
+    empty = not page.paginator.count
     return render(
         request,
         "cases/caseload.html",
         {
             "page": page,
             "today": timezone.localdate(),
-            "unassigned": in_scope.count() if not page.paginator.count else 0,
+            # Nothing names the user yet: how many open cases the scope holds, with a link.
+            "in_scope": selectors.case_list(request.user).count() if empty else 0,
+            "unassigned": (
+                selectors.case_list(request.user, CaseFilters(unassigned=True)).count()
+                if empty
+                else 0
+            ),
         },
     )
 
@@ -120,6 +127,9 @@ def case_list(request: HttpRequest) -> HttpResponse:
             "bulk_cap": settings.BAOXUE_BULK_ASSIGN_CAP,
             "lines": Responsibility.Line.choices,
             "levels": _level_choices(),
+            "users": (
+                people_choices(request.user) if workflow.can_assign_in_bulk(request.user) else []
+            ),
         },
     )
 
@@ -209,16 +219,76 @@ def _pick_user(request: HttpRequest) -> User | None:
     return user
 
 
-def _assignable_users(actor: Any) -> Any:
+def _assignable_users(actor: Any, *, active: bool = True) -> Any:
+    """Accounts with a role somewhere in the actor's regions or schools (active ones only,
+    unless `active` is False: a hand-over also finds accounts already switched off)."""
     scope = scope_for(actor)
     regions = Region.objects.filter(scope.region_q())
     schools = School.objects.filter(scope.school_q())
+    users = User.objects.all() if not active else User.objects.filter(is_active=True)
     return (
-        User.objects.filter(is_active=True)
-        .filter(Q(role_assignments__region__in=regions) | Q(role_assignments__school__in=schools))
+        users.filter(
+            Q(role_assignments__region__in=regions) | Q(role_assignments__school__in=schools)
+        )
         .distinct()
         .order_by("display_name", "username")
     )
+
+
+@login_required
+def handover(request: HttpRequest) -> HttpResponse:
+    """交接: a departing account's place on every open case goes to another account in one
+    step (and the account may be switched off in the same step). The township office only;
+    accounts already switched off but still named are listed first."""
+    if not workflow.can_assign_in_bulk(request.user):
+        raise Http404
+    if request.method == "POST":
+        people = _assignable_users(request.user, active=False)
+        departing = people.filter(pk=_int(request.POST.get("departing"))).first()
+        chosen = _int(request.POST.get("user"))
+        successor = _assignable_users(request.user).filter(pk=chosen).first()
+        if departing is None:
+            messages.error(request, _("请选择要交出案件的账号。"))
+        else:
+            try:
+                n = services.hand_over(
+                    actor=request.user,
+                    departing=departing,
+                    successor=successor,
+                    deactivate=request.POST.get("deactivate") == "1",
+                )
+            except (ValidationError, PermissionDenied) as exc:
+                messages.error(request, _messages(exc))
+            else:
+                messages.success(
+                    request,
+                    _("已把 %(a)s 的 %(n)s 个未结案件交给 %(b)s。")
+                    % {"a": departing, "n": n, "b": successor},
+                )
+                return redirect("cases:handover")
+    held = (
+        Responsibility.objects.filter(ended_at=None, user__isnull=False)
+        .exclude(case__status__in=Case.FINISHED)
+        .filter(case__in=Case.objects.visible_to(request.user))
+        .order_by()
+        .values_list("user_id")
+        .annotate(n=Count("case_id", distinct=True))
+    )
+    counts = dict(held)
+    accounts = {u.pk: u for u in User.objects.filter(pk__in=counts)}
+    rows = sorted(
+        ((accounts[pk], n) for pk, n in counts.items() if pk in accounts),
+        key=lambda r: (r[0].is_active, -r[1], r[0].display_name or r[0].username),
+    )
+    return render(
+        request,
+        "cases/handover.html",
+        {"rows": rows, "users": people_choices(request.user)},
+    )
+
+
+def _int(raw: Any) -> int:
+    return int(raw) if str(raw or "").isdigit() else 0
 
 
 @require_POST
@@ -268,29 +338,29 @@ def export_download(request: HttpRequest, public_id: str) -> HttpResponseBase:
 def dashboard(request: HttpRequest) -> HttpResponse:
     figures = selectors.dashboard(request.user)
     base = _reverse("cases:list")
+
+    def bars(items: list[tuple[Any, int, str]]) -> dict[str, list[Any]]:
+        # The same query strings as the tables under the charts: a bar opens its list.
+        return {
+            "labels": [str(label) for label, _n, _q in items],
+            "values": [n for _l, n, _q in items],
+            "links": [f"{base}?{query}" for _l, _n, query in items],
+        }
+
+    weeks = figures["weeks"]
     charts = {
-        "states": {
-            "labels": [str(label) for _s, label, _n in figures["states"]],
-            "values": [n for _s, _l, n in figures["states"]],
-            "links": [f"{base}?status={s}" for s, _l, _n in figures["states"]],
-        },
-        "villages": {
-            "labels": [label for _k, label, _n in figures["by_village"]],
-            "values": [n for _k, _l, n in figures["by_village"]],
-            "links": [f"{base}?village={k or 'none'}" for k, _l, _n in figures["by_village"]],
-        },
-        "schools": {
-            "labels": [label for _k, label, _n in figures["by_school"]],
-            "values": [n for _k, _l, n in figures["by_school"]],
-            "links": [f"{base}?school={k or 'none'}" for k, _l, _n in figures["by_school"]],
-        },
+        "states": bars(figures["state_items"]),
+        "villages": bars(figures["village_items"]),
+        "schools": bars(figures["school_items"]),
         "weeks": {
-            "labels": [w["week"].strftime("%m-%d") for w in figures["weeks"]],
-            "opened": [w["opened"] for w in figures["weeks"]],
-            "finished": [w["finished"] for w in figures["weeks"]],
-            "open": [w["open"] for w in figures["weeks"]],
+            "labels": [w["week"].strftime("%m-%d") for w in weeks],
+            "opened": [w["opened"] for w in weeks],
+            "finished": [w["finished"] for w in weeks],
+            "open": [w["open"] for w in weeks],
+            # One list per series (新增, 结案, 未结案), each bar or point opening its week's.
             "links": [
-                f"{base}?status=all&opened_since={w['week'].isoformat()}" for w in figures["weeks"]
+                [f"{base}?{w[f'{series}_query']}" for w in weeks]
+                for series in ("opened", "finished", "open")
             ],
             "names": [str(_("新增")), str(_("结案")), str(_("未结案"))],
         },
@@ -323,16 +393,62 @@ def _case_context(request: HttpRequest, case: Case) -> dict[str, Any]:
         for line in Responsibility.Line.values
     ]
     can_work = workflow.can_work(user, case)
+    allowed = workflow.moves(case)
+    # The plain moves (a button or a short form); leaving the list has its own forms below.
     moves = [
         (to, MOVE_LABELS.get(to, to))
-        for to in sorted(workflow.TRANSITIONS.get(case.status, set()), key=_move_order)
-        if (to == "closed" and workflow.can_close(user)) or (to != "closed" and can_work)
+        for to in sorted(allowed, key=_move_order)
+        if can_work
+        and to in {"verifying", "confirmed", "persuading", "placed", "follow_up"}
+        and case.status != S.PENDING_REVIEW
     ]
+    if case.status in Case.FINISHED and can_work:
+        moves.append(("suspected", MOVE_LABELS["suspected"]))
+    dismiss = ""
+    if case.status in {S.SUSPECTED, S.VERIFYING} and can_work:
+        dismiss = "direct" if workflow.dismisses_directly(user) else "propose"
+    review: dict[str, Any] = {}
+    if case.status == S.PENDING_REVIEW:
+        is_proposer = case.proposed_by_id == user.pk
+        may_review = workflow.can_review(user, case)
+        problem = (
+            evidence.approver_problem(case, user)
+            if may_review and case.proposed_to == S.CLOSED
+            else None
+        )
+        review = {
+            "to_label": Case.Status(case.proposed_to).label if case.proposed_to else "",
+            "from_label": Case.Status(case.proposed_from).label if case.proposed_from else "",
+            "can_approve": may_review and problem is None,
+            "problem": problem,
+            "can_return": may_review or is_proposer,
+            "is_proposer": is_proposer,
+            "items": evidence.describe(case),
+        }
+    closing: dict[str, Any] = {}
+    if case.status in {S.FOLLOW_UP, S.PENDING_REVIEW} and (
+        case.status == S.FOLLOW_UP or case.proposed_to == S.CLOSED
+    ):
+        found, problems, missing = evidence.closing(case)
+        closing = {"evidence": found, "problems": problems, "missing": missing}
+    follow_ups = list(case.follow_ups.select_related("recorded_by"))
+    due = next((f for f in follow_ups if f.done_on is None), None)
+    guardians = list(case.child.guardians.all())
+    guardian = next((g for g in guardians if g.is_primary), guardians[0] if guardians else None)
+    steps: dict[str, str] = {
+        S.SUSPECTED: "verify",
+        S.VERIFYING: "verify",
+        S.PENDING_REVIEW: "review",
+        S.CONFIRMED: "people" if workflow.missing_levels(case) else "persuade",
+        S.PERSUADING: "persuade",
+        S.PLACED: "follow_up",
+        S.FOLLOW_UP: "follow_up",
+    }
+    next_step = steps.get(case.status, "")
     attachments = list(case.attachments.select_related("uploaded_by"))
     events = list(case.events.select_related("actor").order_by("-at", "-id")[:200])
     for e in events:
-        e.from_label = _status_label(e.from_status)  # type: ignore[attr-defined]
-        e.to_label = _status_label(e.to_status)  # type: ignore[attr-defined]
+        e.summary = _event_summary(e)  # type: ignore[attr-defined]
     return {
         "case": case,
         "child": case.child,
@@ -341,12 +457,20 @@ def _case_context(request: HttpRequest, case: Case) -> dict[str, Any]:
         "history_people": [p for p in people if p.ended_at is not None],
         "missing": [workflow.level_name(a, b) for a, b in workflow.missing_levels(case)],
         "moves": moves,
+        "dismiss": dismiss,
+        "review": review,
+        "closing": closing,
+        "next_step": next_step,
+        "due": due,
+        "guardian": guardian,
+        "category_label": _category_label(case.category),
+        "verify_methods": list(evidence.VERIFY_METHODS.items()),
         "can_work": can_work and case.is_open,
         "can_close": workflow.can_close(user),
         "attempts": list(case.attempts.select_related("created_by")),
         "documents": list(case.documents.all()),
         "placements": list(case.placements.select_related("school")),
-        "follow_ups": list(case.follow_ups.select_related("recorded_by")),
+        "follow_ups": follow_ups,
         "attachments": attachments,
         "events": events,
         "dismiss_reasons": list(workflow.DISMISS_REASONS.items()),
@@ -363,7 +487,10 @@ def _case_context(request: HttpRequest, case: Case) -> dict[str, Any]:
         "attendance": FollowUp.Attendance.choices,
         "lines": Responsibility.Line.choices,
         "levels": _level_choices(),
-        "users": _assignable_users(user)[:200],
+        "users": people_choices(user),
+        "review_items": (
+            evidence.describe(case) if case.status in {S.DISMISSED, S.PENDING_REVIEW} else []
+        ),
         "token": uuid.uuid4(),
         "kinds": [
             (Case.Kind.DROPPED_OUT, Case.Kind.DROPPED_OUT.label),
@@ -371,6 +498,72 @@ def _case_context(request: HttpRequest, case: Case) -> dict[str, Any]:
         ],
         "posted": request.POST if request.method == "POST" else {},
     }
+
+
+EVENT_LABELS = {
+    "opened": gettext_lazy("立案"),
+    "attempt": gettext_lazy("劝返"),
+    "document": gettext_lazy("文书"),
+    "plan": gettext_lazy("帮扶方案"),
+    "follow_up": gettext_lazy("跟踪"),
+    "attachment": gettext_lazy("附件"),
+    "handover": gettext_lazy("交接"),
+    "merged": gettext_lazy("重复记录已合并，本案件排除"),
+    "merged_in": gettext_lazy("合并进来的重复记录的案件"),
+    "merge_undone": gettext_lazy("撤销合并，案件恢复"),
+}
+
+
+def _event_summary(e: Any) -> str:
+    """One line of the case's history in words (never a raw event code)."""
+    data = e.data or {}
+    if e.kind == "transition":
+        return _("状态 %(a)s → %(b)s") % {
+            "a": _status_label(e.from_status),
+            "b": _status_label(e.to_status),
+        }
+    if e.kind == "responsibility":
+        text = _("落实责任人 %(name)s") % {"name": data.get("name", "")}
+        if data.get("auto"):
+            text += _("（按账号自动落实）")
+        if data.get("replaces"):
+            text += _("（替换 %(names)s）") % {"names": "、".join(data["replaces"])}
+        return text
+    if e.kind == "attempt":
+        return _("劝返 %(on)s") % {"on": data.get("on", "")}
+    if e.kind == "follow_up":
+        return _("跟踪 %(on)s") % {"on": data.get("done", "")}
+    if e.kind == "attachment":
+        return _("附件 %(name)s") % {"name": data.get("name", "")}
+    if e.kind == "handover":
+        return _("交接：%(a)s → %(b)s") % {"a": data.get("from", ""), "b": data.get("to", "")}
+    return str(EVENT_LABELS.get(e.kind, _("其他记录")))
+
+
+def people_choices(actor: Any, limit: int = 500) -> list[dict[str, Any]]:
+    """The accounts the actor may name on a case, each labelled with its roles and places so
+    that a 校长 account is told apart from a contact typed as "校长"."""
+    users = list(_assignable_users(actor)[:limit])
+    grants = RoleAssignment.objects.filter(user__in=users).select_related("region", "school")
+    roles: dict[int, list[str]] = {}
+    for g in grants.order_by("id"):
+        place = g.school.name if g.school else (g.region.name if g.region else "")
+        if g.grade:
+            place += f"{g.grade}年级{g.class_name}"
+        roles.setdefault(g.user_id, []).append(f"{Role(g.role).label} {place}".strip())
+    return [
+        {
+            "pk": u.pk,
+            "label": " · ".join([u.display_name or u.username, *roles.get(u.pk, [])]),
+        }
+        for u in users
+    ]
+
+
+def _category_label(category: str) -> str:
+    from baoxue.reconcile.models import CATEGORY_LABELS
+
+    return str(CATEGORY_LABELS.get(category, category))
 
 
 def _status_label(value: str) -> str:
@@ -403,54 +596,100 @@ def _version(request: HttpRequest) -> int:
     return int(raw) if raw.isdigit() else -1
 
 
-@require_POST
-@login_required
-def case_move(request: HttpRequest, public_id: str) -> HttpResponse:
-    case = selectors.access_case(request.user, public_id)
-    to = request.POST.get("to", "")
-    post = request.POST
-    data: dict[str, Any] = {}
-    if to == "dismissed":
-        data = {"reason": post.get("reason", ""), "note": post.get("note", "")[:200]}
-    elif to == "confirmed":
-        data = {
+EVIDENCE_FIELDS = (
+    "school",
+    "student_number",
+    "verified_by",
+    "verified_how",
+    "verified_on",
+    "hukou_record",
+    "moved_to",
+    "wrong_record",
+    "correction",
+)
+
+
+def _move_data(post: Any, to: str) -> dict[str, Any]:
+    """What the form of each move sends, as the workflow service takes it."""
+    note = post.get("note", "")[:200]
+    if to in {"dismissed", "pending_review"}:
+        return {
+            "proposal": post.get("proposal", ""),
+            "reason": post.get("reason", ""),
+            "evidence": {k: post.get(k, "") for k in EVIDENCE_FIELDS},
+            "note": note,
+        }
+    if to == "confirmed":
+        return {
             "kind": post.get("kind", ""),
             "reasons": post.getlist("reasons"),
             "began": post.get("began", ""),
-            "note": post.get("note", "")[:200],
+            "note": note,
         }
-    elif to == "placed":
-        data = {
-            "placement": {
-                k: post.get(k, "")
-                for k in (
-                    "kind",
-                    "school_id",
-                    "grade",
-                    "placed_on",
-                    "application",
-                    "conclusion",
-                    "approver",
-                    "review_date",
-                )
-            }
-        }
-    elif to == "closed":
-        data = {"approver": post.get("approver", ""), "evidence": post.get("evidence", "")}
-    elif post.get("note"):
-        data = {"note": post.get("note", "")[:200]}
+    if to == "placed":
+        fields = (
+            "kind",
+            "school_id",
+            "grade",
+            "placed_on",
+            "application",
+            "conclusion",
+            "approver",
+            "review_date",
+        )
+        return {"placement": {k: post.get(k, "") for k in fields}}
+    if to == "closed":
+        return {"waiver": post.get("waiver", "")[:200], "evidence": post.get("evidence", "")}
+    return {"note": note} if note else {}
+
+
+@require_POST
+@login_required
+def case_move(request: HttpRequest, public_id: str) -> HttpResponse:
+    """One move of the workflow. Proof files (a 就读证明, a 户籍 certificate) come with the
+    form and are kept only when the move is: a refused move leaves no file behind."""
+    case = selectors.access_case(request.user, public_id)
+    to = request.POST.get("to", "")
     if to not in Case.Status.values:
         return _refused(request, case, ValidationError(_("请选择要办理的步骤。")))
+    data = _move_data(request.POST, to)
+    saved: list[Attachment] = []
     try:
-        workflow.transition(
-            actor=request.user, case=case, to=to, version=_version(request), data=data
-        )
+        with transaction.atomic():
+            for upload in request.FILES.getlist("proof"):
+                saved.append(
+                    services.attachment_add(
+                        actor=request.user, case=case, upload=upload, purpose="proof"
+                    )
+                )
+            data["attachments"] = [str(a.public_id) for a in saved]
+            moved = workflow.transition(
+                actor=request.user, case=case, to=to, version=_version(request), data=data
+            )
     except workflow.Conflict as exc:
+        _forget(saved)
         return _refused(request, case, exc, status=409)
     except (ValidationError, PermissionDenied, ValueError) as exc:
+        _forget(saved)
         return _refused(request, case, exc)
-    messages.success(request, _("案件已改为“%(status)s”。") % {"status": Case.Status(to).label})
+    if moved.status == Case.Status.PENDING_REVIEW:
+        messages.success(
+            request,
+            _("已提交审核：乡镇控辍保学办公室审核前，案件仍在名单上。")
+            if moved.proposed_to == Case.Status.DISMISSED
+            else _("已申请销号：须由没有办理这个案件的乡镇办公室人员或领导批准。"),
+        )
+    else:
+        messages.success(
+            request, _("案件已改为“%(status)s”。") % {"status": Case.Status(moved.status).label}
+        )
     return redirect("cases:detail", case.public_id)
+
+
+def _forget(saved: list[Attachment]) -> None:
+    """Stored files of a refused move: their rows were rolled back, the files go too."""
+    for item in saved:
+        item.file.delete(save=False)
 
 
 @require_POST
@@ -658,4 +897,11 @@ def case_open(request: HttpRequest, child_id: str) -> HttpResponse:
     except PermissionDenied as exc:
         messages.error(request, _messages(exc))
         return redirect("registry:child_detail", child.public_id)
+    if case.reported_by_id == request.user.pk and case.source == "person":
+        messages.success(
+            request,
+            _("已立案。您是这个案件的报告人，可以在“我的案件”里随时查看它的办理情况。"),
+        )
+    else:
+        messages.info(request, _("这个孩子已有未结案件，请在这个案件里继续办理。"))
     return redirect("cases:detail", case.public_id)

@@ -1,11 +1,17 @@
 """The case workflow: explicit states, the allowed transitions in one table, one service per
 transition (all through `transition`), optimistic version checks, and a history row for each.
 
-    suspected → verifying → dismissed (with a reason) | confirmed (kind, month it began, reasons)
-    confirmed → persuading → placed → follow_up → closed
+    suspected → verifying → dismissed (a reason and its evidence) | confirmed (kind, month, reasons)
+    confirmed → persuading → placed → follow_up → pending_review (销号 proposed) → closed
+    suspected / verifying → pending_review (a dismissal proposed) → dismissed
+    pending_review → back where it came from (returned with a reason)
     closed / dismissed → suspected (reopened: the child dropped out again; the history stays)
 
-双线四包: a case leaves "confirmed" only with a named person on both lines.
+Leaving the list needs evidence (cases.evidence): the township office dismisses with it; a
+village, school or teacher proposes a dismissal (待审核) that the office approves or returns;
+销号 is proposed by whoever works the case and approved by the office or a leader who neither
+proposed it nor is named on the case. 双线四包: a case leaves "confirmed" only with a named
+person at every required level of both lines.
 """
 
 from __future__ import annotations
@@ -23,20 +29,28 @@ from django.utils.translation import gettext_lazy
 
 from baoxue.accounts.models import Role
 from baoxue.accounts.scope import scope_for
+from baoxue.cases import evidence
 from baoxue.cases.models import Case, CaseEvent, FollowUp, Placement, Responsibility
 from baoxue.core.services import log_action
 
 WORK_ROLES = (Role.TOWNSHIP_OFFICE, Role.VILLAGE, Role.SCHOOL, Role.TEACHER)
 CLOSE_ROLES = (Role.TOWNSHIP_OFFICE, Role.LEADER)
+# Who decides a proposal: the township office a dismissal, an approver a closing.
+REVIEW_ROLES: dict[str, tuple[Role, ...]] = {
+    "dismissed": (Role.TOWNSHIP_OFFICE,),
+    "closed": CLOSE_ROLES,
+}
 
 S = Case.Status
 TRANSITIONS: dict[str, set[str]] = {
-    S.SUSPECTED: {S.VERIFYING, S.DISMISSED, S.CONFIRMED},
-    S.VERIFYING: {S.DISMISSED, S.CONFIRMED},
+    S.SUSPECTED: {S.VERIFYING, S.DISMISSED, S.CONFIRMED, S.PENDING_REVIEW},
+    S.VERIFYING: {S.DISMISSED, S.CONFIRMED, S.PENDING_REVIEW},
+    # Approved (to what was proposed) or returned (to where it came from): see moves().
+    S.PENDING_REVIEW: {S.DISMISSED, S.CLOSED, S.SUSPECTED, S.VERIFYING, S.FOLLOW_UP},
     S.CONFIRMED: {S.PERSUADING, S.PLACED},
     S.PERSUADING: {S.PLACED},
     S.PLACED: {S.FOLLOW_UP, S.PERSUADING},  # back to persuading when a placement fails
-    S.FOLLOW_UP: {S.CLOSED, S.PERSUADING},
+    S.FOLLOW_UP: {S.PENDING_REVIEW, S.PERSUADING},
     S.CLOSED: {S.SUSPECTED},
     S.DISMISSED: {S.SUSPECTED},
 }
@@ -97,9 +111,30 @@ def can_work(user: Any, case: Case) -> bool:
 
 
 def can_close(user: Any, case: Case | None = None) -> bool:
+    """Approve a 销号 (the office or a leader, in scope). Not whether this user may approve
+    this proposal: see evidence.approver_problem."""
     if not scope_for(user).has_role(*CLOSE_ROLES):
         return False
     return case is None or _case_visible(user, case)
+
+
+def can_review(user: Any, case: Case) -> bool:
+    """Approve or return the proposal a 待审核 case waits on."""
+    roles = REVIEW_ROLES.get(case.proposed_to, ())
+    return bool(roles) and scope_for(user).has_role(*roles) and _case_visible(user, case)
+
+
+def dismisses_directly(user: Any) -> bool:
+    """The township office dismisses with evidence; anyone else proposes (待审核)."""
+    return scope_for(user).has_role(Role.TOWNSHIP_OFFICE)
+
+
+def moves(case: Case) -> set[str]:
+    """The states the case may move to now: a 待审核 case only to what was proposed or back
+    to where it came from."""
+    if case.status == S.PENDING_REVIEW:
+        return {case.proposed_to, case.proposed_from} & TRANSITIONS[S.PENDING_REVIEW]
+    return set(TRANSITIONS.get(case.status, set()))
 
 
 def _case_visible(user: Any, case: Case) -> bool:
@@ -120,27 +155,23 @@ def transition(
     *, actor: Any, case: Case, to: str, version: int, data: dict[str, Any] | None = None
 ) -> Case:
     """Move the case to `to`. Refused with a message (and nothing changed) when the move is
-    not allowed, the 双线四包 gate is not met, the data are incomplete, or the case changed
-    since the user read it (`version`)."""
+    not allowed, the 双线四包 gate is not met, the evidence or the data are incomplete, or the
+    case changed since the user read it (`version`)."""
     data = dict(data or {})
     if case.version != version:
         # Checked first: a form sent twice (a double click) finds the case already moved.
         raise Conflict(_("这个案件刚被别人修改过，请刷新页面后再操作。"))
-    if to == S.CLOSED:
-        if not can_close(actor, case):
-            raise PermissionDenied(_("销号须由乡镇控辍保学办公室或领导小组批准。"))
-    elif not can_work(actor, case):
-        raise PermissionDenied(_("您没有办理这个案件的权限。"))
-    if to not in TRANSITIONS.get(case.status, set()):
+    before = case.status
+    if to not in moves(case):
+        if to == S.CLOSED and before == S.FOLLOW_UP:
+            raise ValidationError(_("销号须先提出申请（待审核），再由没有办理这个案件的人批准。"))
         raise ValidationError(
             _("案件不能从“%(a)s”改为“%(b)s”。")
             % {"a": Case.Status(case.status).label, "b": Case.Status(to).label}
         )
+    _allowed(actor, case, to, data)
     changes: dict[str, Any] = {"status": to, "version": F("version") + 1}
-    if to == S.DISMISSED:
-        if data.get("reason") not in DISMISS_REASONS:
-            raise ValidationError(_("排除须选择原因。"))
-        changes["dismiss_reason"] = data["reason"]
+    changes |= _leaving(actor, case, to, data)
     if to == S.CONFIRMED:
         reasons = data.get("reasons") or []
         if not reasons or any(r not in DROPOUT_REASONS for r in reasons):
@@ -150,18 +181,8 @@ def transition(
         changes |= {"kind": data["kind"], "reasons": list(reasons)}
         if data.get("began"):
             changes["began_on"] = _month(str(data["began"]))
-    if to == S.CLOSED:
-        approver = str(data.get("approver") or "").strip()
-        evidence = str(data.get("evidence") or "").strip()
-        if not approver or not evidence:
-            raise ValidationError(_("销号须填写批准人和依据（如连续出勤情况）。"))
-        changes |= {
-            "close_approver": approver[:64],
-            "close_evidence": evidence[:300],
-            "closed_by": actor if getattr(actor, "is_authenticated", False) else None,
-        }
     placement = _placement(data.get("placement")) if to == S.PLACED else None
-    if case.status == S.CONFIRMED:
+    if before == S.CONFIRMED:
         missing = missing_levels(case)
         if missing:
             raise ValidationError(
@@ -169,12 +190,15 @@ def transition(
                 % {"levels": "、".join(level_name(line, level) for line, level in missing)}
             )
     with transaction.atomic():
-        before = case.status
         if to in Case.FINISHED:
             changes["closed_at"] = timezone.now()
         elif before in Case.FINISHED:
             changes["closed_at"] = None
             changes |= {"close_approver": "", "close_evidence": "", "closed_by": None}
+            changes |= {"dismiss_reason": "", "exit_evidence": {}}
+        if before == S.PENDING_REVIEW:
+            changes |= {"proposed_to": "", "proposed_from": "", "proposed_by": None}
+            changes["proposed_at"] = None
         try:
             with transaction.atomic():
                 updated = Case.objects.filter(pk=case.pk, version=version, status=before).update(
@@ -186,36 +210,157 @@ def transition(
         if not updated:
             raise Conflict(_("这个案件刚被别人修改过，请刷新页面后再操作。"))
         if placement is not None:
-            Placement.objects.create(
-                case=case,
-                created_by=actor if getattr(actor, "is_authenticated", False) else None,
-                **placement,
-            )
-        if to == S.FOLLOW_UP:
+            Placement.objects.create(case=case, created_by=_authenticated(actor), **placement)
+        if to == S.DISMISSED:
+            # The verified fact moves the child's 比对 category now (在外地就读, 死亡或迁出):
+            # home, 比对 and the ledgers stop counting the child as 待核实. Imported here: the
+            # reconciliation's services build on the cases'.
+            from baoxue.reconcile.services import case_dismissed
+
+            case.refresh_from_db()
+            case_dismissed(case)
+        if to == S.FOLLOW_UP and before != S.PENDING_REVIEW:
             # Back in follow-up after a failed return: the old plan's dates not yet visited
-            # give way to a new schedule from today (those visited stay in the history).
+            # give way to a new schedule from today (those visited stay in the history). A
+            # closing returned by its approver keeps its schedule.
             case.follow_ups.filter(done_on=None).delete()
             start = timezone.localdate()
             FollowUp.objects.bulk_create(
                 FollowUp(case=case, due_on=day) for day in follow_up_schedule(start)
             )
+        event = {k: v for k, v in data.items() if k not in {"evidence", "attachments"}}
+        if "exit_evidence" in changes:
+            event["evidence"] = changes["exit_evidence"]
         CaseEvent.objects.create(
             case=case,
-            actor=actor if getattr(actor, "is_authenticated", False) else None,
+            actor=_authenticated(actor),
             kind="transition",
             from_status=before,
             to_status=to,
-            data=data,
+            data=event,
         )
         log_action(
             actor=actor,
             action="case.transition",
             obj=case,
-            data={"from": before, "to": to, **data},
+            data={"from": before, "to": to, **event},
         )
         refresh_due(case)
     case.refresh_from_db()
     return case
+
+
+def _authenticated(actor: Any) -> Any:
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def _allowed(actor: Any, case: Case, to: str, data: dict[str, Any]) -> None:
+    """Who may make this move, with the message that says so."""
+    if case.status == S.PENDING_REVIEW:
+        if to == case.proposed_to:
+            if not can_review(actor, case):
+                raise PermissionDenied(
+                    _("排除须由乡镇控辍保学办公室审核。")
+                    if to == S.DISMISSED
+                    else _("销号须由乡镇控辍保学办公室或领导小组批准。")
+                )
+            return
+        proposer = case.proposed_by_id is not None and case.proposed_by_id == getattr(
+            actor, "pk", None
+        )
+        if not (can_review(actor, case) or proposer):
+            raise PermissionDenied(_("只有审核人可以退回，申请人可以撤回。"))
+        if not str(data.get("note") or "").strip():
+            raise ValidationError(_("退回或撤回须写明理由。"))
+        return
+    if to == S.DISMISSED and can_work(actor, case) and not dismisses_directly(actor):
+        raise PermissionDenied(
+            _("村、学校和教师提出的排除须经乡镇控辍保学办公室审核，请提交审核。")
+        )
+    if not can_work(actor, case):
+        raise PermissionDenied(_("您没有办理这个案件的权限。"))
+
+
+def _leaving(actor: Any, case: Case, to: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields a move to or out of 待审核, a dismissal or a closing writes, with their
+    evidence checked (cases.evidence). Refuses with what is missing."""
+    files = list(data.get("attachments") or [])
+    if to == S.PENDING_REVIEW:
+        proposal = data.get("proposal")
+        now = timezone.now()
+        head = {
+            "proposed_to": proposal,
+            "proposed_from": case.status,
+            "proposed_by": _authenticated(actor),
+            "proposed_at": now,
+        }
+        if proposal == S.DISMISSED and case.status in {S.SUSPECTED, S.VERIFYING}:
+            reason = str(data.get("reason") or "")
+            found = evidence.dismissal(case, reason, data.get("evidence") or {}, files)
+            return head | {"dismiss_reason": reason, "exit_evidence": found}
+        if proposal == S.CLOSED and case.status == S.FOLLOW_UP:
+            found, problems, _missing = evidence.closing(case)
+            if problems:
+                raise ValidationError(
+                    _("还不能申请销号：%(items)s。") % {"items": "；".join(problems)}
+                )
+            found["note"] = str(data.get("note") or "")[:200]
+            found["attachments"] = evidence.proofs(case, files)
+            return head | {"exit_evidence": found}
+        raise ValidationError(_("请选择要提交审核的事项。"))
+    if to == S.DISMISSED:
+        if case.status == S.PENDING_REVIEW:
+            return {"exit_evidence": case.exit_evidence | {"approved_by": _name(actor)}}
+        reason = str(data.get("reason") or "")
+        if reason not in DISMISS_REASONS:
+            raise ValidationError(_("排除须选择原因。"))
+        found = evidence.dismissal(case, reason, data.get("evidence") or {}, files)
+        return {"dismiss_reason": reason, "exit_evidence": found}
+    if to == S.CLOSED:
+        problem = evidence.approver_problem(case, actor)
+        if problem:
+            raise PermissionDenied(problem)
+        found, problems, missing = evidence.closing(case)
+        if problems:
+            raise ValidationError(_("还不能销号：%(items)s。") % {"items": "；".join(problems)})
+        waiver = str(data.get("waiver") or "").strip()
+        if missing and not waiver:
+            raise ValidationError(
+                _("%(items)s。如确实不需要，请批准人写明原因。") % {"items": "；".join(missing)}
+            )
+        note = str(data.get("evidence") or "").strip()
+        found |= {
+            "proposal": case.exit_evidence,
+            "waiver": waiver[:200],
+            "note": note[:200],
+            "approved_by": _name(actor),
+        }
+        summary = "；".join(
+            str(v)
+            for v in (
+                found.get("enrollment") or found.get("placement"),
+                found.get("attendance"),
+                _("跟踪 %(n)s 次") % {"n": found.get("follow_ups_done", 0)},
+                waiver,
+                note or case.exit_evidence.get("note"),
+            )
+            if v
+        )
+        return {
+            "exit_evidence": found,
+            "close_approver": _name(actor)[:64],
+            "close_evidence": summary[:300],
+            "closed_by": _authenticated(actor),
+        }
+    if case.status == S.PENDING_REVIEW and case.proposed_to == S.DISMISSED:
+        return {"dismiss_reason": "", "exit_evidence": {}}
+    if case.status == S.PENDING_REVIEW:
+        return {"exit_evidence": {}}
+    return {}
+
+
+def _name(actor: Any) -> str:
+    return str(getattr(actor, "display_name", "") or getattr(actor, "username", "") or "")
 
 
 def _month(raw: str) -> date:
@@ -383,8 +528,7 @@ def assign(
             unit=unit,
             phone=phone,
         )
-        lines = set(case.responsibilities.filter(ended_at=None).values_list("line", flat=True))
-        both = lines >= {Responsibility.Line.GOVERNMENT, Responsibility.Line.EDUCATION}
+        both = not missing_levels(case)
         Case.objects.filter(pk=case.pk).update(both_lines_named=both)
         case.both_lines_named = both
         CaseEvent.objects.create(

@@ -1,7 +1,9 @@
-"""The demo's case work, done through the same services a township uses: the office names the
-upper levels of 双线四包 on every case, the first village's cadre and the teacher are named on
-their cases, and a handful of cases are taken along the way (verified, confirmed, persuaded,
-placed, followed up, closed, dismissed), some with a step overdue."""
+"""The demo's case work, done through the same services a township uses: the 比对 has named the
+accounts holding the default levels (the village's cadre, the principal, the class teacher);
+the office names the upper levels of 双线四包 that are still empty, the teacher is named on two
+of the cadre's cases, and a handful of cases are taken along the way (verified, confirmed,
+persuaded, placed, followed up, closed with a leader's approval, dismissed with evidence,
+a dismissal waiting for review), some with a step overdue."""
 
 from __future__ import annotations
 
@@ -13,13 +15,14 @@ from django.utils import timezone
 
 from baoxue.cases import services, workflow
 from baoxue.cases.models import Case, FollowUp, Responsibility
-from baoxue.registry.models import School
+from baoxue.registry.models import Enrollment, School
+from baoxue.registry.services import enrollment_create
 
 G = Responsibility.Line.GOVERNMENT
 E = Responsibility.Line.EDUCATION
 
 
-def demo_cases(*, office: Any, cadre: Any, teacher: Any, seed: int) -> dict[str, int]:
+def demo_cases(*, office: Any, cadre: Any, teacher: Any, leader: Any, seed: int) -> dict[str, int]:
     rng = random.Random(seed)
     today = timezone.localdate()
     cases = list(Case.objects.open().select_related("village", "school", "child").order_by("pk"))
@@ -33,6 +36,20 @@ def demo_cases(*, office: Any, cadre: Any, teacher: Any, seed: int) -> dict[str,
         if case.village_id == cadre_village(cadre):
             _assign(office, case, G, 3, cadre.display_name, "村干部", village, "13907720004", cadre)
     mine = [c for c in cases if c.village_id == cadre_village(cadre)]
+    # One of the cadre's cases waits for the office: a dismissal proposed with its evidence.
+    if len(mine) > 2:
+        workflow.transition(
+            actor=cadre,
+            case=mine[2],
+            to="pending_review",
+            version=mine[2].version,
+            data={
+                "proposal": "dismissed",
+                "reason": "enrolled_elsewhere",
+                "evidence": _elsewhere(today),
+                "note": "家长电话告知在广东就读",
+            },
+        )
     # The teacher is named on two of the cadre's cases (level 4 of the education line).
     for case in mine[:2]:
         _assign(office, case, E, 4, teacher.display_name, "班主任", "", "13907720005", teacher)
@@ -50,7 +67,14 @@ def demo_cases(*, office: Any, cadre: Any, teacher: Any, seed: int) -> dict[str,
             moved["verifying"] += 1
             continue
         if stage == 4:
-            _move(office, case, "dismissed", reason="enrolled_elsewhere", note="外省就读证明")
+            _move(
+                office,
+                case,
+                "dismissed",
+                reason="enrolled_elsewhere",
+                evidence=_elsewhere(today),
+                note="外省就读证明",
+            )
             moved["dismissed"] += 1
             continue
         _move(office, case, "confirmed", kind="dropped_out", reasons=["work", "learning"])
@@ -81,7 +105,7 @@ def demo_cases(*, office: Any, cadre: Any, teacher: Any, seed: int) -> dict[str,
             placement={
                 "kind": "back_in_school",
                 "school_id": school.pk if school else "",
-                "grade": 7,
+                "grade": _grade(school),
                 "placed_on": (today - timedelta(days=10)).isoformat(),
             },
         )
@@ -89,6 +113,7 @@ def demo_cases(*, office: Any, cadre: Any, teacher: Any, seed: int) -> dict[str,
         first = case.follow_ups.order_by("due_on").first()
         if first is not None:
             FollowUp.objects.filter(pk=first.pk).update(due_on=today - timedelta(days=1))
+            first.refresh_from_db()
             services.follow_up_record(
                 actor=office,
                 case=case,
@@ -98,9 +123,36 @@ def demo_cases(*, office: Any, cadre: Any, teacher: Any, seed: int) -> dict[str,
         if stage == 2:
             moved["follow_up"] += 1
             continue
-        _move(office, case, "closed", approver="乡控辍办主任", evidence="返校后连续出勤 8 周")
+        # Back in school: the next 学籍 list has the child (as an import would bring it).
+        if school is not None and not _enrolled_locally(case):
+            enrollment_create(actor=None, child=case.child, school=school, grade=_grade(school))
+        _move(office, case, "pending_review", proposal="closed", note="返校后连续出勤 8 周")
+        _move(leader, case, "closed", waiver="演示：学期即将结束，转入常规跟踪")
         moved["closed"] += 1
     return moved
+
+
+def _elsewhere(today: Any) -> dict[str, str]:
+    return {
+        "school": "广东省东莞市某某小学",
+        "student_number": "G45022520160101001X",
+        "verified_by": "乡控辍办",
+        "verified_how": "xueji",
+        "verified_on": (today - timedelta(days=2)).isoformat(),
+    }
+
+
+def _grade(school: School | None) -> int:
+    return 7 if school is None else min(max(7, school.lowest_grade), school.highest_grade)
+
+
+def _enrolled_locally(case: Case) -> bool:
+    return Enrollment.objects.filter(
+        child=case.child,
+        is_current=True,
+        status__in=Enrollment.ACTIVE_STATUSES,
+        school__is_outside_area=False,
+    ).exists()
 
 
 def cadre_village(cadre: Any) -> int | None:
@@ -119,6 +171,9 @@ def _assign(
     phone: str = "",
     user: Any = None,
 ) -> None:
+    """Name a person at a level nobody holds yet (an account the 比对 named stays)."""
+    if case.responsibilities.filter(line=line, level=level, ended_at=None).exists():
+        return
     workflow.assign(
         actor=office,
         case=case,

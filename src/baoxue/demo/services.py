@@ -135,6 +135,7 @@ def demo_create(
             office=office,
             cadre=User.objects.get(username=username_prefix + "village_a"),
             teacher=User.objects.get(username=username_prefix + "teacher"),
+            leader=User.objects.get(username=username_prefix + "leader"),
             seed=seed,
         )
     return accounts

@@ -398,6 +398,8 @@ CATEGORIES = (
 )
 # Children in these categories get a case (out of school, or not known to be in school).
 CASE_CATEGORIES = frozenset({SUSPECTED, TO_VERIFY, NEVER_ENROLLED})
+# The categories a verified 在外地就读 (a dismissed case with its proof) takes a child out of.
+VERIFIED_AWAY_FROM = CASE_CATEGORIES | {LIST_MISSING}
 
 # JY/T 1001 status codes (registry.models.Enrollment.Status).
 _STUDYING = {"01", "05"}
@@ -458,6 +460,8 @@ class Facts:
     moved_away: bool = False
     exempt: bool = False
     verified_never_enrolled: bool = False
+    # A case dismissed this school year with the proof the child studies at this school.
+    verified_elsewhere: str = ""
     enrollments: tuple[Enrolled, ...] = ()
     attendance: Attendance | None = None
     # The local schools of the child's school stage whose list for the term has not come.
@@ -476,7 +480,20 @@ class CategorySettings:
 
 
 def categorize(f: Facts, s: CategorySettings) -> tuple[str, str]:
-    """(category, basis): the basis (依据) says in Chinese why, for the ledgers and the page."""
+    """(category, basis): the basis (依据) says in Chinese why, for the ledgers and the page.
+    A child the lists would send after (待核实, 疑似辍学, 失学) whom a case has found studying
+    elsewhere, with its proof, this school year is in 在外地就读."""
+    category, basis = _categorize(f, s)
+    if f.verified_elsewhere and category in VERIFIED_AWAY_FROM:
+        return ELSEWHERE, verified_elsewhere_basis(f.verified_elsewhere)
+    return category, basis
+
+
+def verified_elsewhere_basis(school: str) -> str:
+    return f"经核实在{school}就读（有证明）"
+
+
+def _categorize(f: Facts, s: CategorySettings) -> tuple[str, str]:
     if f.deceased:
         return GONE, "死亡"
     if f.moved_away:
@@ -563,6 +580,7 @@ class Child:
     moved_away: bool = False
     exempt: bool = False
     verified_never_enrolled: bool = False
+    verified_elsewhere: str = ""
     key_group: bool = False
 
 
@@ -621,6 +639,7 @@ def reconcile(
             moved_away=c.moved_away,
             exempt=c.exempt,
             verified_never_enrolled=c.verified_never_enrolled,
+            verified_elsewhere=c.verified_elsewhere,
             enrollments=records,
             attendance=seen,
         )

@@ -189,7 +189,15 @@ def _one_open_case(kept_of: dict[int, int], run_id: int | None) -> dict[int, lis
         )
         events.append(CaseEvent(case_id=other, kind="merged_in", data={"case": case.pk}))
         Case.objects.filter(pk=case.pk).update(
-            status=Case.Status.DISMISSED, dismiss_reason="data_error", closed_at=timezone.now()
+            status=Case.Status.DISMISSED,
+            dismiss_reason="data_error",
+            closed_at=timezone.now(),
+            # The evidence a dismissal needs (cases.evidence): the duplicate and where it went.
+            exit_evidence={
+                "reason": "data_error",
+                "wrong_record": _("同一个孩子的重复记录"),
+                "correction": _("已与保留的记录合并，在那条记录的案件中继续办理"),
+            },
         )
     CaseEvent.objects.bulk_create(events)
     return dismissed
@@ -259,7 +267,7 @@ def merge_undo(*, merge: ChildMerge, actor: Any) -> ChildMerge:
                 )
         for case_id, status, reason in merge.moved.get("cases.dismissed", []):
             Case.objects.filter(pk=case_id).update(
-                status=status, dismiss_reason=reason, closed_at=None
+                status=status, dismiss_reason=reason, closed_at=None, exit_evidence={}
             )
             CaseEvent.objects.create(
                 case_id=case_id,

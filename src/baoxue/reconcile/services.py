@@ -9,20 +9,20 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from baoxue.accounts.models import Role
-from baoxue.accounts.scope import scope_for
+from baoxue.accounts.permissions import reconcile_areas
 from baoxue.attendance.importing import alert_days, alert_month_days
 from baoxue.attendance.models import AttendanceRecord
 from baoxue.cases.models import Case, Placement
+from baoxue.cases.services import default_people
 from baoxue.core import crypto
 from baoxue.core.bulk import RowWriter, driver_rows, filter_in
 from baoxue.core.policy import compulsory_birth_range, cutoff_date, term_label, term_start
@@ -35,7 +35,6 @@ from baoxue.reconcile.models import MatchReview, ReconciliationRun, RunChild
 from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, Region, School
 
 Progress = Callable[[str, int, int], None]
-RUN_ROLES = (Role.TOWNSHIP_OFFICE,)
 STALE_AFTER = timedelta(hours=2)
 CASE_KIND = {
     engine.SUSPECTED: Case.Kind.DROPPED_OUT,
@@ -55,15 +54,7 @@ def no_progress(stage: str, done: int, total: int) -> None:
 
 def runnable_areas(user: Any) -> list[Region]:
     """The townships (and counties, for a county office) this user may reconcile."""
-    from baoxue.accounts.models import RoleAssignment
-
-    if scope_for(user).is_empty:
-        return []
-    areas = []
-    for a in RoleAssignment.objects.filter(user=user, role__in=RUN_ROLES).select_related("region"):
-        if a.region is not None and a.region.level in {"township", "county"}:
-            areas.append(a.region)
-    return areas
+    return reconcile_areas(user)
 
 
 def run_create(
@@ -482,7 +473,25 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
             case__child__in=Child.objects.filter(_area_children(area)),
         ).values_list("case__child_id", flat=True)
     )
+    # 在外地就读, verified: the child's latest case dismissed this school year with the proof
+    # of the receiving school (cases.evidence). The newest dismissal of a child counts.
+    elsewhere: dict[int, str] = {}
+    for child_id, found in (
+        Case.objects.filter(
+            status=Case.Status.DISMISSED,
+            dismiss_reason="enrolled_elsewhere",
+            closed_at__gt=_start_of_day(cutoff_date(as_of)),
+            child__in=Child.objects.filter(_area_children(area)),
+        )
+        .order_by("closed_at", "id")
+        .values_list("child_id", "exit_evidence")
+    ):
+        elsewhere[child_id] = str((found or {}).get("school") or "") or _("外地学校")
+    reopened = set(
+        Case.objects.open().filter(child_id__in=list(elsewhere)).values_list("child_id", flat=True)
+    )
     return {
+        "elsewhere": {k: v for k, v in elsewhere.items() if k not in reopened},
         "exempt": exempt,
         "people": people,
         "sealed": sealed,
@@ -544,6 +553,7 @@ def _execute(
                 moved_away=i["moved_away"],
                 exempt=pk in tables["exempt"],
                 verified_never_enrolled=pk in tables["verified"],
+                verified_elsewhere=tables["elsewhere"].get(pk, ""),
                 key_group=i["key_group"],
             )
             for pk, i in info.items()
@@ -773,6 +783,15 @@ def _open_cases(run: ReconciliationRun, results: list[dict[str, Any]]) -> dict[s
             }
         )
     opened = new.write()
+    if opened:
+        # The village's cadre, the school's principal, the class teacher: named at once.
+        default_people(
+            list(
+                Case.objects.filter(source_run_id=run.pk, status=Case.Status.SUSPECTED)
+                .order_by()
+                .values_list("pk", flat=True)
+            )
+        )
     Case.objects.bulk_update(
         changed, ["evidence", "evidence_key", "category", "basis", "key_group"], batch_size=1000
     )
@@ -793,3 +812,52 @@ def _changes(previous: ReconciliationRun | None, results: list[dict[str, Any]]) 
         "new": len(now - before),
         "resolved": len(before - now),
     }
+
+
+def _start_of_day(day: date) -> Any:
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()))
+
+
+def case_dismissed(case: Case) -> int:
+    """A case dismissed with its evidence moves its child's category in the latest run of each
+    area that counts the child (the numbers of home, 比对 and the ledgers follow at once, not at
+    the next run; the next run reaches the same category from the same evidence): 在外地就读
+    with the receiving school, 死亡或迁出 for a death or a move (the registry record is marked
+    too). Other reasons change nothing until the corrected data are compared again. Returns
+    the results moved."""
+    reason = case.dismiss_reason
+    school = str((case.exit_evidence or {}).get("school") or "") or _("外地学校")
+    if reason == "enrolled_elsewhere":
+        category, basis = engine.ELSEWHERE, engine.verified_elsewhere_basis(school)
+    elif reason == "deceased":
+        category, basis = engine.GONE, "经核实已死亡"
+        Child.records.filter(pk=case.child_id).update(
+            is_deceased=True, version=F("version") + 1, updated_at=timezone.now()
+        )
+    elif reason == "moved_away":
+        category, basis = engine.GONE, "经核实户籍已迁出"
+        Child.records.filter(pk=case.child_id).update(
+            moved_away=True, version=F("version") + 1, updated_at=timezone.now()
+        )
+    else:
+        return 0
+    areas = set(
+        RunChild.objects.filter(child_id=case.child_id)
+        .order_by()
+        .values_list("run__area_id", flat=True)
+    )
+    latest = []
+    for area_id in areas:
+        run = (
+            ReconciliationRun.objects.filter(area_id=area_id, status=ReconciliationRun.Status.DONE)
+            .order_by("-created_at", "-id")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if run is not None:
+            latest.append(run)
+    return RunChild.objects.filter(
+        run_id__in=latest,
+        child_id=case.child_id,
+        category__in=list(engine.VERIFIED_AWAY_FROM),
+    ).update(category=category, basis=basis[:200])

@@ -303,7 +303,7 @@ def test_office_imports_a_roster_with_progress_and_preview(demo_server, browser,
     phone.close()
 
 
-def test_cadre_takes_a_case_to_placed_and_the_office_closes_it(demo_server, browser):
+def test_cadre_takes_a_case_to_placed_and_the_office_follows_it_up(demo_server, browser):
     page = _login(browser, demo_server, "village_a", {"width": 1366, "height": 768})
     assert page.url == demo_server + "/cases/mine/"  # 我的案件 first
     rows = page.get_by_test_id("case-row")
@@ -315,7 +315,7 @@ def test_cadre_takes_a_case_to_placed_and_the_office_closes_it(demo_server, brow
 
     _post(page, "[data-testid=move-verifying]")
     page.wait_for_selector("[data-testid=case-status]:has-text('核实中')")
-    _open_form(page, "confirmed")
+    page.click("[data-testid=open-confirmed] summary")
     page.check("#r-work")
     page.check("#r-learning")
     page.fill("#c-began", "2026-09")
@@ -336,7 +336,7 @@ def test_cadre_takes_a_case_to_placed_and_the_office_closes_it(demo_server, brow
     _post(page, "[data-testid=move-persuading]")
     page.wait_for_selector("[data-testid=case-status]:has-text('劝返中')")
 
-    page.click("#attempts summary")
+    # 劝返中: the 劝返 form is the next step, open at the top.
     page.fill("#t-people", "村干部 13900000000；班主任")
     page.fill("#t-said", "讲解义务教育法，孩子答应回校")
     page.select_option("#t-result", "agreed")
@@ -359,14 +359,15 @@ def test_cadre_takes_a_case_to_placed_and_the_office_closes_it(demo_server, brow
     _post(office, "[data-testid=move-follow_up]")
     office.wait_for_selector("[data-testid=case-status]:has-text('跟踪中')")
     assert office.get_by_test_id("follow-up").count() >= 6
-    _post(office, "[data-testid=submit-follow-up] >> nth=0")
-    office.wait_for_selector("[data-testid=case-status]")
-    office.click("[data-testid=open-closed]")
-    office.fill("#x-evidence", "返校后连续出勤 8 周")
-    _post(office, "[data-testid=submit-closed]")
-    office.wait_for_selector("[data-testid=case-status]:has-text('已销号')")
+    # The next step is the due follow-up, empty (not today and 正常出勤 pre-filled); 销号 is
+    # proposed only once the child is back in a local 学籍, and says so.
+    due = office.get_by_test_id("due-follow-up")
+    assert due.locator("input[name=done_on]").input_value() == ""
+    assert due.locator("select[name=attendance]").input_value() == ""
+    office.click("[data-testid=propose-close] summary")
+    assert "本地在读学籍" in office.get_by_test_id("propose-close").inner_text()
     history = office.get_by_test_id("history").inner_text()
-    for step in ("核实中", "已确认", "劝返中", "已安置", "跟踪中", "已销号"):
+    for step in ("核实中", "已确认", "劝返中", "已安置", "跟踪中"):
         assert step in history
     with office.expect_download() as download:
         office.click("[data-testid=case-file]")

@@ -214,8 +214,8 @@ def worked_case(case, persona):
 
 
 def test_the_case_file_has_every_section(worked_case, django_assert_num_queries):
-    # One query per kind of record, however many rows the case has.
-    with django_assert_num_queries(9):
+    # One query per kind of record (attachments included), however many rows the case has.
+    with django_assert_num_queries(10):
         data = documents.case_file(worked_case)
 
     text = text_of(data)

@@ -134,11 +134,12 @@ def test_cadre_works_the_case_to_placed_and_the_office_closes_it(
     assert response.status_code == 302
     case.refresh_from_db()
     assert case.status == "placed"
-    # The cadre may not close a case: that is the office's or the leader's.
+    # The cadre may not close a case: it is proposed, then approved by someone else.
     office = login("office")
     assert post(office, case, "move", {"to": "follow_up"}).status_code == 302
     first = case.follow_ups.order_by("due_on").first()
     assert first is not None and case.follow_ups.count() >= 6
+    FollowUp.objects.filter(pk=first.pk).update(due_on=timezone.localdate())
     response = office.post(
         reverse("cases:follow_up", args=[case.public_id, first.pk]),
         {"done_on": timezone.localdate().isoformat(), "attendance": "normal", "note": "正常"},
@@ -146,16 +147,24 @@ def test_cadre_works_the_case_to_placed_and_the_office_closes_it(
     assert response.status_code == 302
     login("village_a")
     refused = post(cadre, case, "move", {"to": "closed", "approver": "我", "evidence": "出勤"})
-    assert refused.status_code == 400 and "销号须由" in refused.content.decode()
+    assert refused.status_code == 400 and "销号须先提出申请" in refused.content.decode()
     office = login("office")
     response = post(
-        office, case, "move", {"to": "closed", "approver": "乡控辍办", "evidence": "连续出勤 8 周"}
+        office, case, "move", {"to": "pending_review", "proposal": "closed", "note": "已返校"}
     )
     assert response.status_code == 302
     case.refresh_from_db()
-    assert case.status == "closed" and case.close_approver == "乡控辍办"
-    history = office.get(reverse("cases:detail", args=[case.public_id])).content.decode()
-    for text in ("已确认", "劝返中", "已安置", "跟踪中", "已销号", "government-4"):
+    assert (case.status, case.proposed_by.username) == ("pending_review", "office")
+    # The proposer may not approve their own closing.
+    refused = post(office, case, "move", {"to": "closed", "waiver": "学期结束"})
+    assert refused.status_code == 400 and "申请人以外" in refused.content.decode()
+    leader = login("leader")
+    response = post(leader, case, "move", {"to": "closed", "waiver": "已稳定上学，学期结束"})
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.status == "closed" and case.close_approver == "leader"
+    history = leader.get(reverse("cases:detail", args=[case.public_id])).content.decode()
+    for text in ("已确认", "劝返中", "已安置", "跟踪中", "待审核", "已销号", "government-4"):
         assert text in history
     transitions = list(
         CaseEvent.objects.filter(case=case, kind="transition").values_list("to_status", flat=True)
@@ -166,6 +175,7 @@ def test_cadre_works_the_case_to_placed_and_the_office_closes_it(
         "persuading",
         "placed",
         "follow_up",
+        "pending_review",
         "closed",
     ]
 

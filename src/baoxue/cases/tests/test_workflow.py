@@ -9,6 +9,9 @@ from django.core.exceptions import ValidationError
 from baoxue.cases.models import Case, CaseEvent
 from baoxue.cases.workflow import Conflict, assign, transition
 from baoxue.registry.models import School
+from baoxue.registry.services import enrollment_create
+
+DATA_ERROR = {"wrong_record": "花名册重复登记", "correction": "已删除重复记录"}
 
 
 @pytest.fixture
@@ -55,21 +58,38 @@ def test_full_way_from_suspected_to_closed_with_history(case, persona):
     )
     assert placed.placements.get().school == x
     move(persona, case, "follow_up")
-    closed = move(persona, case, "closed", approver="leader", evidence="连续出勤 8 周")
+    # 销号 needs the child back in a local 学籍 (the 学籍 import brings it).
+    with pytest.raises(ValidationError, match="本地在读学籍"):
+        move(persona, case, "pending_review", proposal="closed")
+    enrollment_create(actor=None, child=case.child, school=x, grade=5)
+    move(persona, case, "pending_review", proposal="closed", note="返校后正常上课")
+    case.refresh_from_db()
+    closed = transition(
+        actor=persona("leader"),
+        case=case,
+        to="closed",
+        version=case.version,
+        data={"waiver": "学期已结束", "evidence": "连续出勤 8 周"},
+    )
     assert closed.status == "closed" and closed.closed_at is not None
-    assert closed.kind == Case.Kind.DROPPED_OUT and closed.version == 7
+    assert closed.kind == Case.Kind.DROPPED_OUT and closed.version == 8
+    assert closed.closed_by.username == "leader" and "培秀苗族乡中心小学 5年级" in (
+        closed.close_evidence
+    )
     kinds = list(CaseEvent.objects.filter(case=case).values_list("kind", "to_status"))
     assert kinds[0] == ("transition", "verifying") and kinds[-1] == ("transition", "closed")
     # Dropped out again: reopened, the history stays.
     reopened = move(persona, case, "suspected")
     assert reopened.is_open and reopened.closed_at is None
-    assert CaseEvent.objects.filter(case=case, kind="transition").count() == 7
+    assert CaseEvent.objects.filter(case=case, kind="transition").count() == 8
 
 
 @pytest.mark.parametrize(
     ("to", "data", "message"),
     [
         ("closed", {}, "不能从"),
+        ("pending_review", {"proposal": "closed"}, "提交审核的事项"),
+        ("dismissed", {"reason": "data_error"}, "哪条记录有误"),
         ("dismissed", {"reason": "bored"}, "排除须选择原因"),
         ("confirmed", {"kind": "dropped_out", "reasons": []}, "须选择原因"),
         ("confirmed", {"kind": "nope", "reasons": ["work"]}, "失学或辍学"),
@@ -118,7 +138,7 @@ def test_two_people_editing_the_same_case(case, persona):
             case=stale,
             to="dismissed",
             version=stale.version,
-            data={"reason": "data_error"},
+            data={"reason": "data_error", "evidence": DATA_ERROR},
         )
     case.refresh_from_db()
     assert case.status == "verifying"
@@ -177,7 +197,7 @@ def test_naming_the_same_person_twice_writes_once(case, persona):
 
 
 def test_reopening_while_the_child_has_another_open_case_is_refused(case, persona, world):
-    move(persona, case, "dismissed", reason="data_error")
+    move(persona, case, "dismissed", reason="data_error", evidence=DATA_ERROR)
     other = Case.objects.create(
         child=case.child, kind=Case.Kind.TO_VERIFY, township=world.township, village=world.village_b
     )

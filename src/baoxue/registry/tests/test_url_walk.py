@@ -267,6 +267,9 @@ CASES = [
     ("cases:export_detail", make_export, "get", only("office")),
     ("cases:export_download", make_export, "get", only("office")),
     ("cases:bulk_assign", None, "post", {**only(other=403), "office": 302}),
+    # 交接: the office's page; a post without accounts shows the page again with the message.
+    ("cases:handover", None, "get", only("office")),
+    ("cases:handover", None, "post", only("office")),
     (
         "cases:open",
         lambda w: [w.child("吴俊辉").public_id],

@@ -36,7 +36,12 @@
         { name: w.names[2], type: "line", data: w.open, itemStyle: { color: "#dc3545" } }
       ]
     });
-    chart.on("click", function (p) { if (w.links[p.dataIndex]) { window.location = w.links[p.dataIndex]; } });
+    // links[series][week]: 新增 opens the cases opened that week, 结案 those finished in it,
+    // 未结案 those open at its end.
+    chart.on("click", function (p) {
+      var links = w.links[p.seriesIndex] || [];
+      if (links[p.dataIndex]) { window.location = links[p.dataIndex]; }
+    });
     window.addEventListener("resize", function () { chart.resize(); });
   }
   weeks("chart-weeks", data.weeks);
