@@ -12,7 +12,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -21,30 +20,21 @@ from django.views.decorators.http import require_POST
 
 from baoxue.accounts.permissions import can_reveal_id_number
 from baoxue.core.services import log_action
-from baoxue.reconcile import engine, ledgers, merges, services, tasks
+from baoxue.reconcile import engine, ledgers, merges, selectors, services, tasks
 from baoxue.reconcile.models import (
     CATEGORY_CHOICES,
     CATEGORY_LABELS,
     METHOD_LABELS,
     MatchReview,
     ReconciliationRun,
-    RunChild,
 )
 from baoxue.registry.models import Child, ChildMerge
 from baoxue.registry.views import CappedPaginator
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PER_PAGE = 50
-# The categories shown as columns of the per-village and per-school tables.
-TABLE_CATEGORIES = [
-    engine.IN_SCHOOL,
-    engine.ELSEWHERE,
-    engine.SUSPENDED,
-    engine.TO_VERIFY,
-    engine.SUSPECTED,
-    engine.NEVER_ENROLLED,
-    engine.LIST_MISSING,
-]
+# The run list's columns: the children to follow up.
+RUN_LIST_CATEGORIES = [engine.SUSPECTED, engine.TO_VERIFY]
 
 
 def access_run(user: Any, public_id: str) -> ReconciliationRun:
@@ -75,16 +65,24 @@ def run_list(request: HttpRequest) -> HttpResponse:
             messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
             return redirect("reconcile:run_list")
         return redirect("reconcile:run_detail", run.public_id)
-    runs = ReconciliationRun.objects.visible_to(request.user).select_related("area", "started_by")[
-        :50
-    ]
+    runs = list(
+        ReconciliationRun.objects.visible_to(request.user).select_related("area", "started_by")[:50]
+    )
+    # Each run's figures in the user's scope (a village sees its own children of the
+    # township's run), as the run's page counts them.
+    counts = selectors.category_counts(
+        request.user,
+        [r for r in runs if r.status == ReconciliationRun.Status.DONE],
+        RUN_LIST_CATEGORIES,
+    )
     pending = MatchReview.objects.visible_to(request.user).filter(status=MatchReview.Status.PENDING)
     today = timezone.localdate()
     return render(
         request,
         "reconcile/run_list.html",
         {
-            "runs": runs,
+            "runs": [(run, _run_list_cells(run, counts.get(run.pk))) for run in runs],
+            "categories": [(c, CATEGORY_LABELS[c]) for c in RUN_LIST_CATEGORIES],
             "areas": areas,
             "pending_reviews": pending.count(),
             "today": today,
@@ -92,6 +90,12 @@ def run_list(request: HttpRequest) -> HttpResponse:
             "lists": [(a, services.list_states(a, today)) for a in areas],
         },
     )
+
+
+def _run_list_cells(
+    run: ReconciliationRun, counts: dict[str, int] | None
+) -> list[tuple[str, int | None]]:
+    return [(c, None if counts is None else counts[c]) for c in RUN_LIST_CATEGORIES]
 
 
 def _as_of(text: str) -> date | None:
@@ -117,30 +121,24 @@ def run_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             response["HX-Refresh"] = "true"  # the whole page: the result is more than the bar
         return response
     if run.status == ReconciliationRun.Status.DONE:
-        results = RunChild.objects.visible_to(request.user).filter(run=run)
-        context["counts"] = [
-            (c, CATEGORY_LABELS[c], n)
-            for c, n in _counts(results).items()
-            if n or c in TABLE_CATEGORIES
-        ]
-        context["by_village"] = _table(results, "village__name")
-        context["by_school"] = _table(results.exclude(school=None), "school__name")
+        user = request.user
+        counts = selectors.category_counts(user, [run])[run.pk]
+        columns = selectors.table_categories(counts)
+        context["counts"] = [(c, CATEGORY_LABELS[c], counts[c]) for c in columns]
+        context["total"] = sum(counts.values())
+        context["by_village"] = selectors.results_table(user, run, "village", columns)
+        context["by_school"] = selectors.results_table(user, run, "school", columns)
         category = request.GET.get("category", "")
+        if category not in engine.CATEGORIES and category != selectors.ALL:
+            category = ""
         village = request.GET.get("village", "")
         school = request.GET.get("school", "")
-        listed = results.select_related("child", "village", "school")
-        if category in engine.CATEGORIES:
-            listed = listed.filter(category=category)
-        else:
-            listed = listed.filter(category__in=sorted(engine.CASE_CATEGORIES))
-            category = ""
-        if village.isdigit():
-            listed = listed.filter(village_id=int(village))
-        if school.isdigit():
-            listed = listed.filter(school_id=int(school))
-        page = CappedPaginator(listed.order_by("village__name", "child__name", "pk"), PER_PAGE)
+        listed = selectors.result_list(user, run, category=category, village=village, school=school)
+        page = CappedPaginator(listed, PER_PAGE)
         context.update(
             {
+                # The latest run of the area, when this one is not: its page says so.
+                "latest": _latest_of_area(run),
                 "page": page.get_page(request.GET.get("page")),
                 "query": urlencode(
                     {
@@ -158,31 +156,23 @@ def run_detail(request: HttpRequest, public_id: str) -> HttpResponse:
                 "school": school,
                 "categories": CATEGORY_CHOICES,
                 "methods": METHOD_LABELS,
-                "table_categories": [(c, CATEGORY_LABELS[c]) for c in TABLE_CATEGORIES],
+                "table_categories": [(c, CATEGORY_LABELS[c]) for c in columns],
                 "ledgers": [(k, ledgers.title(k)) for k in ledgers.KINDS],
             }
         )
     return render(request, template, context)
 
 
-def _counts(results: Any) -> dict[str, int]:
-    found = dict(results.values_list("category").annotate(n=Count("pk")).order_by())
-    return {c: found.get(c, 0) for c in engine.CATEGORIES}
-
-
-def _table(results: Any, label: str) -> list[dict[str, Any]]:
-    key = label.split("__")[0] + "_id"
-    aggregates = {c: Count("pk", filter=Q(category=c)) for c in TABLE_CATEGORIES}
-    rows = results.values(key, label).annotate(total=Count("pk"), **aggregates).order_by(label)
-    return [
-        {
-            "id": r[key],
-            "name": r[label] or "—",
-            "total": r["total"],
-            "cells": [r[c] for c in TABLE_CATEGORIES],
-        }
-        for r in rows
-    ]
+def _latest_of_area(run: ReconciliationRun) -> ReconciliationRun | None:
+    """The area's latest finished run when it is a later one than `run` (else None)."""
+    latest = (
+        ReconciliationRun.objects.filter(
+            area_id=run.area_id, status=ReconciliationRun.Status.DONE, pk__gt=run.pk
+        )
+        .order_by("-pk")
+        .first()
+    )
+    return latest
 
 
 @login_required

@@ -9,16 +9,23 @@ level or above read the snapshot, and the page says when it was taken.
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from baoxue.core.policy import compulsory_birth_range, cutoff_date
 from baoxue.registry.models import Child, CountSnapshot, VillageCount
 
 
+def compulsory_age_q() -> Q:
+    """适龄: alive and of compulsory age on this school year's cut-off. The one definition the
+    live counts, this snapshot and the child list's 适龄 filter share, so that a count and the
+    list it opens hold the same children."""
+    earliest, latest = compulsory_birth_range()
+    return Q(is_deceased=False, birth_date__gte=earliest, birth_date__lte=latest)
+
+
 def counts_refresh(*, county_id: int) -> CountSnapshot:
     """Recompute one county's snapshot; readers see the old one or the new one, never half."""
-    earliest, latest = compulsory_birth_range()
     now = timezone.now()
     with transaction.atomic():
         snapshot, _ = CountSnapshot.objects.get_or_create(
@@ -29,7 +36,7 @@ def counts_refresh(*, county_id: int) -> CountSnapshot:
         CountSnapshot.objects.filter(pk=snapshot.pk).update(is_stale=False)
     alive = Child.objects.filter(county_id=county_id, is_deceased=False)
     rows = (
-        alive.filter(birth_date__gte=earliest, birth_date__lte=latest)
+        alive.filter(compulsory_age_q())
         .values_list("village_id", "current_school_id", "school_status")
         .annotate(n=Count("id"))
         .order_by()

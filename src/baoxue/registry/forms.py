@@ -45,6 +45,13 @@ class ChildFilterForm(forms.Form):
         required=False,
         choices=[("", _("全部状态")), *Child.SchoolStatus.choices],
     )
+    # 适龄: the children the home page counts (alive, of compulsory age on the cut-off), so
+    # that each of its numbers opens the list it counts.
+    age = forms.ChoiceField(
+        label=_("年龄"),
+        required=False,
+        choices=[("", _("全部年龄")), ("compulsory", _("适龄（义务教育年龄）"))],
+    )
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

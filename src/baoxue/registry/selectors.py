@@ -15,10 +15,9 @@ from django.utils.translation import gettext_lazy
 
 from baoxue.accounts.scope import scope_for
 from baoxue.core import crypto, idnumbers
-from baoxue.core.policy import compulsory_birth_range
 from baoxue.core.services import log_action
 from baoxue.core.text import is_pinyin_query
-from baoxue.registry.counts import snapshot_is_current
+from baoxue.registry.counts import compulsory_age_q, snapshot_is_current
 from baoxue.registry.models import (
     Child,
     ChildMerge,
@@ -70,6 +69,22 @@ def access_child(user: Any, public_id: Any, *, request: HttpRequest | None = Non
     )
     if child is None:
         existing = Child.objects.filter(public_id=uid).values_list("pk", flat=True).first()
+        if existing is not None and _named_on_a_case(user, existing):
+            # Named on the child's open case (双线四包 or its reporter), outside the usual
+            # scope (a county cadre, a teacher of another class): the child's page, logged.
+            log_action(
+                actor=user,
+                action="child.viewed_as_named",
+                data={"child": str(uid)},
+                request=request,
+            )
+            return (
+                Child.objects.select_related(
+                    "household", "village", "group", "township", "current_school"
+                )
+                .filter(pk=existing)
+                .get()
+            )
         if existing is not None:
             log_action(
                 actor=user,
@@ -79,6 +94,19 @@ def access_child(user: Any, public_id: Any, *, request: HttpRequest | None = Non
             )
         raise _not_found()
     return child
+
+
+def _named_on_a_case(user: Any, child_id: int) -> bool:
+    """The user is named now on an open case of the child, or reported it."""
+    from baoxue.cases.models import Case, Responsibility
+
+    if not getattr(user, "is_authenticated", False):
+        return False
+    cases = Case.objects.open().filter(child_id=child_id)
+    return (
+        Responsibility.objects.filter(user=user, ended_at=None, case__in=cases).exists()
+        or cases.filter(reported_by=user).exists()
+    )
 
 
 def access_school(user: Any, public_id: Any) -> School:
@@ -155,9 +183,11 @@ def child_search(
     grade: int | None = None,
     tag: str = "",
     status: str = "",
+    age: str = "",
 ) -> QuerySet[Child]:
     """The child list: name prefix, pinyin initials or full pinyin prefix, ID number or its
-    last digits; filters by village, school, grade, tag and school status."""
+    last digits; filters by village, school, grade, tag, school status and age (适龄: the
+    children the home counts count)."""
     qs: QuerySet[Child] = Child.objects.visible_to(user)
     order: tuple[str, ...] = ("name", "id")
     text = idnumbers.normalize(q) if q else ""
@@ -186,17 +216,26 @@ def child_search(
         qs = qs.filter(TAGS[tag])
     if status in Child.SchoolStatus.values:
         qs = qs.filter(school_status=status)
+    if age == AGE_COMPULSORY:
+        qs = qs.filter(compulsory_age_q())
     return qs.select_related("village", "group", "current_school").order_by(*order)
+
+
+AGE_COMPULSORY = "compulsory"
 
 
 @dataclass
 class CountRow:
+    """A place's compulsory-age children by school status (total is their sum), and apart
+    from them the open cases (一人一案) worked there."""
+
     key: int | None
     label: str
     total: int = 0
     in_school: int = 0
     suspended: int = 0
     not_enrolled: int = 0
+    open_cases: int = 0
 
 
 @dataclass
@@ -246,10 +285,7 @@ def _rows(triples: Iterable[tuple[Any, str, int]], labels: dict[Any, str]) -> li
 
 
 def _school_age(user: Any) -> QuerySet[Child]:
-    earliest, latest = compulsory_birth_range()
-    return Child.objects.visible_to(user).filter(
-        is_deceased=False, birth_date__gte=earliest, birth_date__lte=latest
-    )
+    return Child.objects.visible_to(user).filter(compulsory_age_q())
 
 
 def _grouped(user: Any, column: str, counties: list[int] | None) -> Iterable[tuple[Any, str, int]]:
@@ -294,6 +330,23 @@ def _counts_by_school(user: Any, counties: list[int] | None) -> list[CountRow]:
     return [r for r in rows if r.key in labels]
 
 
+def with_open_cases(
+    rows: list[CountRow], cases: Iterable[tuple[int | None, str, int]]
+) -> list[CountRow]:
+    """The rows with the open cases of each place, (place, label, n) as the case selectors
+    group them. A place with cases and no children counted (the cases of children who left
+    no school, 无学籍) gets a row of its own, so that the column adds up to the open cases."""
+    by_key = {row.key: row for row in rows}
+    extra = []
+    for key, label, n in cases:
+        row = by_key.get(key)
+        if row is None:
+            row = CountRow(key=key, label=label)
+            extra.append(row)
+        row.open_cases += n
+    return rows + sorted(extra, key=lambda r: (r.key is None, r.label))
+
+
 def home_counts(user: Any) -> HomeCounts:
     """Counts of compulsory-age children in the user's scope, by village and by school."""
     counties = _snapshot_counties(user)
@@ -318,35 +371,41 @@ def home_counts(user: Any) -> HomeCounts:
             or any(s.is_stale or not snapshot_is_current(s) for s in snapshots),
         )
     visible = Child.objects.visible_to(user).filter(is_deceased=False)
-    duplicates = (
-        visible.exclude(id_number_hash="")
-        .values("id_number_hash")
-        .annotate(n=Count("id"))
-        .filter(n__gt=1)
-        .count()
-    )
     return HomeCounts(
         total=total,
         by_village=by_village,
         by_school=by_school,
         registered=visible.count(),
-        duplicate_ids=duplicates,
+        duplicate_ids=duplicate_id_count(user),
     )
 
 
-def duplicate_id_children(user: Any) -> QuerySet[Child]:
-    """Children in scope who share an ID number with another child in scope: reported, never
-    merged, because a shared number is as often a typing error as the same child twice."""
-    visible = Child.objects.visible_to(user)
-    shared = (
-        visible.exclude(id_number_hash="")
+def _shared_id_numbers(user: Any) -> QuerySet[Child]:
+    """The ID numbers (their hashes) that more than one living child in scope carries: the
+    one definition of the home page's figure, the county snapshot's and the list's."""
+    return (
+        Child.objects.visible_to(user)
+        .filter(is_deceased=False)
+        .exclude(id_number_hash="")
         .values("id_number_hash")
         .annotate(n=Count("id"))
         .filter(n__gt=1)
-        .values("id_number_hash")
     )
+
+
+def duplicate_id_count(user: Any) -> int:
+    return int(_shared_id_numbers(user).count())
+
+
+def duplicate_id_children(user: Any) -> QuerySet[Child]:
+    """Living children in scope who share an ID number with another child in scope: reported,
+    never merged, because a shared number is as often a typing error as the same child
+    twice."""
     return (
-        visible.filter(id_number_hash__in=shared)
+        Child.objects.visible_to(user)
+        .filter(
+            is_deceased=False, id_number_hash__in=_shared_id_numbers(user).values("id_number_hash")
+        )
         .select_related("village", "current_school")
         .order_by("id_number_hash", "name", "id")
     )

@@ -23,8 +23,10 @@ from baoxue.accounts.permissions import (
     can_undo_merge,
 )
 from baoxue.accounts.scope import scope_for
+from baoxue.cases import selectors as case_selectors
 from baoxue.core import sheets
 from baoxue.core.services import log_action
+from baoxue.reconcile import selectors as run_selectors
 from baoxue.registry import merging, selectors, services
 from baoxue.registry.forms import ChildFilterForm
 from baoxue.registry.models import Child, Discrepancy, Household, Region, School
@@ -77,8 +79,21 @@ def start(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    counts = selectors.home_counts(request.user)
-    return render(request, "registry/home.html", {"counts": counts})
+    """The front page: the children (live, or the county's snapshot with its time), the open
+    cases beside them, and what the latest 比对 of each area says, named with its date. The
+    one registry view that reads the apps above the registry (through their selectors): the
+    front page sums up all of them."""
+    user = request.user
+    counts = selectors.home_counts(user)
+    by_village, by_school = case_selectors.open_by_place(user)
+    counts.by_village = selectors.with_open_cases(counts.by_village, by_village)
+    counts.by_school = selectors.with_open_cases(counts.by_school, by_school)
+    context = {
+        "counts": counts,
+        "open_cases": sum(n for _key, _label, n in by_village),
+        "runs": run_selectors.latest_runs(user),
+    }
+    return render(request, "registry/home.html", context)
 
 
 @login_required
@@ -135,7 +150,8 @@ def child_reveal_id(request: HttpRequest, public_id: str) -> HttpResponse:
 @login_required
 def duplicate_ids(request: HttpRequest) -> HttpResponse:
     page = _page(request, selectors.duplicate_id_children(request.user))
-    return render(request, "registry/duplicates.html", {"page": page})
+    shared = selectors.duplicate_id_count(request.user)
+    return render(request, "registry/duplicates.html", {"page": page, "shared_ids": shared})
 
 
 @login_required
@@ -192,7 +208,13 @@ def village_detail(request: HttpRequest, region_id: int) -> HttpResponse:
         for row in children.values("group_id").annotate(n=Count("id")).order_by()
     }
     groups = [(g, by_group.get(g.pk, 0)) for g in village.children.order_by("name")]
-    by_status = dict(children.values_list("school_status").annotate(n=Count("id")).order_by())
+    # The village's row of the home page: its compulsory-age children by school status.
+    by_status = dict(
+        children.filter(selectors.compulsory_age_q())
+        .values_list("school_status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     households = (
         Household.objects.visible_to(request.user)
         .filter(village=village)

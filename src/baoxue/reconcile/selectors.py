@@ -1,0 +1,149 @@
+"""Reads of the reconciliation (比对): a run's results in the user's scope, counted by category
+and place, and the latest run of each area. The run page, its list, the run list and the home
+page all count through here, so a number and the list it opens are the same rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Max, Q, QuerySet
+
+from baoxue.reconcile import engine
+from baoxue.reconcile.models import CATEGORY_LABELS, ReconciliationRun, RunChild
+
+# The list's category filter meaning every category (the 合计 of a row).
+ALL = "all"
+# A village or school filter meaning "none" (a result without a school).
+NONE = "none"
+# The categories the home page and the run list show: the children a run says need follow-up
+# (each gets a case), in the order of the run page.
+FOLLOW_UP = [c for c in engine.CATEGORIES if c in engine.CASE_CATEGORIES]
+# Always shown as columns of the per-village and per-school tables; any other category a run
+# has is shown too, so that a row's 合计 is the sum of its columns.
+TABLE_CATEGORIES = [
+    engine.IN_SCHOOL,
+    engine.ELSEWHERE,
+    engine.SUSPENDED,
+    engine.TO_VERIFY,
+    engine.SUSPECTED,
+    engine.NEVER_ENROLLED,
+    engine.LIST_MISSING,
+]
+
+
+def results(user: Any, run: ReconciliationRun) -> QuerySet[RunChild]:
+    """The run's results for the children in the user's scope."""
+    return RunChild.objects.visible_to(user).filter(run=run)
+
+
+def result_list(
+    user: Any, run: ReconciliationRun, *, category: str = "", village: str = "", school: str = ""
+) -> QuerySet[RunChild]:
+    """The run page's list: one category, every category (ALL) or, by default, the children
+    who need follow-up; of one village or school (or of none, NONE)."""
+    found = results(user, run)
+    if category == ALL:
+        pass
+    elif category in engine.CATEGORIES:
+        found = found.filter(category=category)
+    else:
+        found = found.filter(category__in=FOLLOW_UP)
+    found = _place(found, "village_id", village)
+    found = _place(found, "school_id", school)
+    return found.select_related("child", "village", "school").order_by(
+        "village__name", "child__name", "pk"
+    )
+
+
+def _place(found: QuerySet[RunChild], column: str, value: str) -> QuerySet[RunChild]:
+    if value == NONE:
+        return found.filter(**{column: None})
+    if value.isdigit():
+        return found.filter(**{column: int(value)})
+    return found
+
+
+def category_counts(
+    user: Any, runs: Iterable[ReconciliationRun], categories: Iterable[str] | None = None
+) -> dict[int, dict[str, int]]:
+    """Per run (by id): the user's results by category, every category present (0 when none).
+    Restricted to `categories` when given: the (run, category) index then reads only those
+    rows, so a county's run of a million children costs its few thousand to follow up."""
+    wanted = list(categories) if categories is not None else list(engine.CATEGORIES)
+    ids = [run.pk for run in runs]
+    counts: dict[int, dict[str, int]] = {pk: dict.fromkeys(wanted, 0) for pk in ids}
+    if not ids:
+        return counts
+    found = RunChild.objects.visible_to(user).filter(run_id__in=ids)
+    if categories is not None:
+        found = found.filter(category__in=wanted)
+    for run_id, category, n in (
+        found.values_list("run_id", "category").annotate(n=Count("pk")).order_by()
+    ):
+        counts[run_id][category] = n
+    return counts
+
+
+def table_categories(counts: dict[str, int]) -> list[str]:
+    """The columns of the per-place tables: the usual ones and every other category the run
+    has for the user, so that no row's 合计 counts children the row does not show."""
+    return [c for c in engine.CATEGORIES if c in TABLE_CATEGORIES or counts.get(c)]
+
+
+def results_table(
+    user: Any, run: ReconciliationRun, by: str, categories: list[str]
+) -> list[dict[str, Any]]:
+    """The results per village (`by` "village") or per school ("school": results without a
+    school are left out): each row's 合计 and its count per category, in `categories`."""
+    key, label = f"{by}_id", f"{by}__name"
+    found = results(user, run)
+    if by == "school":
+        found = found.exclude(school=None)
+    aggregates = {c: Count("pk", filter=Q(category=c)) for c in categories}
+    rows = found.values(key, label).annotate(total=Count("pk"), **aggregates).order_by(label)
+    return [
+        {
+            "id": r[key] if r[key] is not None else NONE,
+            "name": r[label] or "—",
+            "total": r["total"],
+            "cells": [(c, r[c]) for c in categories],
+        }
+        for r in rows
+    ]
+
+
+@dataclass
+class LatestRun:
+    run: ReconciliationRun
+    # The children to follow up in the user's scope, by category (FOLLOW_UP order).
+    counts: list[tuple[str, str, int]]
+
+
+def latest_runs(user: Any) -> list[LatestRun]:
+    """The latest finished run of each area the user sees, with the children it says need
+    follow-up in the user's scope. A run about a past school year (report only) is not the
+    latest word on anyone."""
+    done = (
+        ReconciliationRun.objects.visible_to(user)
+        .filter(status=ReconciliationRun.Status.DONE)
+        # has_key too: without it, a run whose settings lack the key compares NULL and
+        # SQLite's NOT(NULL) would leave it out.
+        .exclude(settings__has_key="report_only", settings__report_only=True)
+        .order_by()
+    )
+    latest = done.values("area_id").annotate(last=Max("pk")).values("last")
+    runs = list(
+        ReconciliationRun.objects.filter(pk__in=latest)
+        .select_related("area")
+        .order_by("area__path", "pk")
+    )
+    counts = category_counts(user, runs, FOLLOW_UP)
+    return [
+        LatestRun(
+            run=run,
+            counts=[(c, str(CATEGORY_LABELS[c]), counts[run.pk][c]) for c in FOLLOW_UP],
+        )
+        for run in runs
+    ]
