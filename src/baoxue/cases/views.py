@@ -669,7 +669,18 @@ def case_move(request: HttpRequest, public_id: str) -> HttpResponse:
     except workflow.Conflict as exc:
         _forget(saved)
         return _refused(request, case, exc, status=409)
-    except (ValidationError, PermissionDenied, ValueError) as exc:
+    except PermissionDenied as exc:
+        _forget(saved)
+        # A refused approval or move is logged: who tried to take which case where.
+        log_action(
+            actor=request.user,
+            action="case.move_refused",
+            obj=case,
+            data={"to": to, "message": _messages(exc)},
+            request=request,
+        )
+        return _refused(request, case, exc)
+    except (ValidationError, ValueError) as exc:
         _forget(saved)
         return _refused(request, case, exc)
     if moved.status == Case.Status.PENDING_REVIEW:

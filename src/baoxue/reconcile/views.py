@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from baoxue.accounts.permissions import can_reveal_id_number
+from baoxue.core import times
 from baoxue.core.services import log_action
 from baoxue.reconcile import engine, ledgers, merges, selectors, services, tasks
 from baoxue.reconcile.models import (
@@ -182,7 +183,7 @@ def ledger(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
         raise Http404
     full = can_reveal_id_number(request.user)
     response = HttpResponse(content_type=XLSX)
-    filename = f"{kind}-{run.created_at:%Y%m%d-%H%M}.xlsx"
+    filename = f"{kind}-{times.local(run.created_at):%Y%m%d-%H%M}.xlsx"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     count = ledgers.write_xlsx(response, run, kind, request.user, full_ids=full)
     log_action(

@@ -54,7 +54,7 @@ class Region(models.Model):
     # 12-digit statistical code (统计用区划代码) where known; blank for 屯 that have none.
     code = models.CharField(_("区划代码"), max_length=12, blank=True)
     # Materialised path of ids ("/1/4/17/") so that a subtree is one indexed prefix query.
-    path = models.CharField(max_length=255, editable=False, db_index=True, default="")
+    path = models.CharField(_("路径"), max_length=255, editable=False, db_index=True, default="")
 
     objects = RegionQuerySet.as_manager()
 

@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest
 from django.utils.translation import gettext_lazy
 
 from baoxue.accounts.scope import scope_for
-from baoxue.core import crypto, idnumbers
+from baoxue.core import crypto, idnumbers, times
 from baoxue.core.services import log_action
 from baoxue.core.text import is_pinyin_query
 from baoxue.registry.counts import compulsory_age_q, snapshot_is_current
@@ -576,7 +576,7 @@ def discrepancy_rows(found: QuerySet[Discrepancy], *, full_ids: bool) -> Iterato
                 child.group.name if child.group else "",
                 str(d.get_status_display()),
                 d.resolved_value,
-                d.created_at.date().isoformat(),
+                times.day_text(d.created_at),
             ]
 
 

@@ -441,3 +441,71 @@ def test_a_file_with_headers_it_does_not_know_is_mapped_on_the_page(demo_server,
     page.goto(demo_server + "/children/?q=韦映4")
     assert page.get_by_test_id("child-row").count() == 1
     page.close()
+
+
+def _to_verify(page, base_url: str) -> int:
+    """The 待核实 figure of the latest 比对 on the home page."""
+    page.goto(base_url + "/")
+    link = page.locator("[data-testid=latest-run] a[href$='category=to_verify']").first
+    return int(link.get_attribute("data-count"))
+
+
+def test_a_cadre_proposes_a_dismissal_with_a_photo_and_the_office_approves_it(demo_server, browser):
+    phone = {"width": 390, "height": 844}
+    cadre = _login(browser, demo_server, "village_a", phone)
+    before = _to_verify(cadre, demo_server)
+    cadre.goto(demo_server + "/cases/?status=suspected&kind=to_verify")
+    rows = cadre.get_by_test_id("case-row")
+    assert rows.count() >= 1
+    rows.last.locator("a").first.click()
+    cadre.wait_for_selector("[data-testid=case-status]:has-text('疑似')")
+    case_url = cadre.url
+    # On a phone the family comes first, then the next step; 双线四包 is folded below.
+    head = cadre.get_by_test_id("case-head").bounding_box()
+    step = cadre.get_by_test_id("next-step").bounding_box()
+    people = cadre.get_by_test_id("people").bounding_box()
+    assert head["y"] < step["y"] < people["y"]
+    assert cadre.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+    cadre.click("[data-testid=dismiss-details] summary")
+    cadre.select_option("#d-reason", "enrolled_elsewhere")
+    # Only the reason's own fields show.
+    assert cadre.locator("#d-wrong").is_hidden() and cadre.locator("#d-school").is_visible()
+    cadre.fill("#d-school", "广东省东莞市某某小学")
+    cadre.fill("#d-by", "乌岭村干部")
+    cadre.select_option("#d-how", "certificate")
+    cadre.fill("#d-on", time.strftime("%Y-%m-%d"))
+    # Without the 学籍号 and without the certificate the service refuses and says why.
+    _post(cadre, "[data-testid=submit-dismiss]")
+    assert "学籍号或就读证明" in cadre.locator(".alert").first.inner_text()
+    # The form comes back open, with the reason and what was typed.
+    assert cadre.locator("#d-school").is_visible()
+    assert cadre.input_value("#d-reason") == "enrolled_elsewhere"
+    assert cadre.input_value("#d-school") == "广东省东莞市某某小学"  # what was typed stays
+    cadre.set_input_files(
+        "#d-proof",
+        files=[
+            {
+                "name": "就读证明.jpg",
+                "mimeType": "image/jpeg",
+                "buffer": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 200,
+            }
+        ],
+    )
+    _post(cadre, "[data-testid=submit-dismiss]")
+    cadre.wait_for_selector("[data-testid=case-status]:has-text('待审核')")
+    # Still on the list until the office decides.
+    assert _to_verify(cadre, demo_server) == before
+    cadre.close()
+
+    office = _login(browser, demo_server, "office", phone)
+    office.goto(case_url)
+    evidence = office.get_by_test_id("proposal-evidence").inner_text()
+    assert "广东省东莞市某某小学" in evidence and "就读证明.jpg" in evidence
+    _post(office, "[data-testid=submit-approve]")
+    office.wait_for_selector("[data-testid=case-status]:has-text('已排除')")
+    office.close()
+
+    cadre = _login(browser, demo_server, "village_a", phone)
+    assert _to_verify(cadre, demo_server) == before - 1
+    cadre.close()

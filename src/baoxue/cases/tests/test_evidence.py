@@ -594,3 +594,23 @@ def test_a_verified_move_marks_the_registry_record(world, persona):
     move(persona, case, "dismissed", reason="moved_away", evidence={"hukou_record": "迁移证 01"})
     assert Child.records.get(name="石丽").moved_away
     assert RunChild.objects.get(run=run, child__name="石丽").category == engine.GONE
+
+
+def test_a_refused_approval_is_logged(world, persona, login):
+    case = make_case(world, "吴俊辉")
+    move(
+        persona,
+        case,
+        "pending_review",
+        actor="village_a",
+        proposal="dismissed",
+        reason="enrolled_elsewhere",
+        evidence=ELSEWHERE,
+    )
+    case.refresh_from_db()
+    response = login("village_a").post(
+        reverse("cases:move", args=[case.public_id]), {"version": case.version, "to": "dismissed"}
+    )
+    assert response.status_code == 400
+    refusal = AuditEvent.objects.get(action="case.move_refused")
+    assert refusal.actor.username == "village_a" and refusal.data["to"] == "dismissed"
