@@ -155,10 +155,6 @@ def test_admin_pages_show_no_english(db, superuser_client):
     assert {"admin:accounts_user_add", "admin:axes_accesslog_changelist"} <= {n for n, _ in pages}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="permission names are rows written in English; accounts/admin.py must label them",
-)
 def test_permission_names_are_chinese(db, superuser_client):
     village = User.objects.get(username="village_a")
     response = superuser_client.get(
