@@ -1,10 +1,12 @@
 from typing import Any
 
 from django.apps import apps
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, Permission
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -62,6 +64,34 @@ class UserAdmin(ChinesePermissions, BaseUserAdmin):
         *(BaseUserAdmin.fieldsets or ()),
         (_("姓名、电话与单位"), {"fields": ("display_name", "phone", "unit")}),
     )
+
+    def save_model(self, request: Any, obj: User, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and not obj.is_active and "is_active" in form.changed_data:
+            # Switched off while still named on open cases: say so, and where to hand over.
+            from baoxue.cases.models import Case, Responsibility
+
+            named = (
+                Responsibility.objects.filter(user=obj, ended_at=None)
+                .exclude(case__status__in=Case.FINISHED)
+                .values("case_id")
+                .distinct()
+                .count()
+            )
+            if named:
+                self.message_user(
+                    request,
+                    format_html(
+                        gettext(
+                            "{} 已停用，但还是 {} 个未结案件的责任人。请乡镇控辍保学办公室在"
+                            '“<a href="{}">交接案件</a>”里把这些案件交给接手的人。'
+                        ),
+                        obj,
+                        named,
+                        reverse("cases:handover"),
+                    ),
+                    level=messages.WARNING,
+                )
 
 
 admin.site.unregister(Group)

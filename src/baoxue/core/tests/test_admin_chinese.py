@@ -192,3 +192,39 @@ def test_admin_scripts_are_chinese(db, superuser_client):
     strings = _admin_script_strings()
     assert "Choose all %s" in strings
     assert sorted(strings - set(catalog)) == []
+
+
+def test_switching_off_a_named_account_points_to_the_hand_over(db, superuser_client, world):
+    from baoxue.cases.models import Case
+    from baoxue.cases.workflow import assign
+
+    teacher = User.objects.get(username="teacher_x")
+    case = Case.objects.create(
+        child=world.child("吴俊辉"), kind=Case.Kind.TO_VERIFY, township=world.township
+    )
+    assign(
+        actor=User.objects.get(username="office"),
+        case=case,
+        line="education",
+        level=3,
+        name="teacher_x",
+        user=teacher,
+    )
+    url = reverse("admin:accounts_user_change", args=[teacher.pk])
+    page = superuser_client.get(url, headers=CHINESE)
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and not isinstance(v, list)}
+    data.update(
+        {
+            "username": teacher.username,
+            "date_joined_0": teacher.date_joined.strftime("%Y-%m-%d"),
+            "date_joined_1": teacher.date_joined.strftime("%H:%M:%S"),
+            "role_assignments-TOTAL_FORMS": "0",
+            "role_assignments-INITIAL_FORMS": "0",
+        }
+    )
+    data.pop("is_active", None)
+    response = superuser_client.post(url, data, headers=CHINESE, follow=True)
+    teacher.refresh_from_db()
+    assert not teacher.is_active
+    assert "交接案件" in response.content.decode()
