@@ -450,7 +450,9 @@ def _to_verify(page, base_url: str) -> int:
     return int(link.get_attribute("data-count"))
 
 
-def test_a_cadre_proposes_a_dismissal_with_a_photo_and_the_office_approves_it(demo_server, browser):
+def test_a_cadre_proposes_a_dismissal_with_a_photo_and_the_office_approves_it(
+    demo_server, browser, tmp_path
+):
     phone = {"width": 390, "height": 844}
     cadre = _login(browser, demo_server, "village_a", phone)
     before = _to_verify(cadre, demo_server)
@@ -466,6 +468,8 @@ def test_a_cadre_proposes_a_dismissal_with_a_photo_and_the_office_approves_it(de
     people = cadre.get_by_test_id("people").bounding_box()
     assert head["y"] < step["y"] < people["y"]
     assert cadre.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    shots = Path(SCREENSHOT_DIR) if SCREENSHOT_DIR else tmp_path
+    cadre.screenshot(path=str(shots / "case-phone.png"))
 
     cadre.click("[data-testid=dismiss-details] summary")
     cadre.select_option("#d-reason", "enrolled_elsewhere")
