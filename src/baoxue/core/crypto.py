@@ -158,6 +158,15 @@ def lookup_hash(value: str) -> str:
     return hmac.digest(get_keyring().mac_key, value.encode(), "sha256").hex()
 
 
+def suffix_key(last: str) -> str:
+    """The keyed blind index of a number's last four characters ('' for none): the last-digits
+    search finds its rows without a clear column an attacker with the database could read
+    (16 hex characters of an HMAC under the field key, with its own label)."""
+    if not last:
+        return ""
+    return hmac.digest(get_keyring().mac_key, b"id-suffix:" + last.encode(), "sha256").hex()[:16]
+
+
 def check_key_matches(sample_tokens: list[str]) -> str | None:
     """A message if stored values were encrypted under another key (a second app server that
     made its own key, or a restored database without its key file); None when all is well."""

@@ -395,15 +395,17 @@ def parse(
 
 
 def mask(value: str) -> str:
-    """Hide the birth date (and more) for list displays: '450226********123X'."""
+    """What a page, a ledger or a message shows of a number: the region and nothing after it,
+    '450226************' (docs/privacy.md). The pages show the birth date and the sex beside
+    it, and the village gives the region: any character of the last four shown with them would
+    leave fewer than 100 numbers to try (the last one alone, the check character, leaves about
+    45), so none is shown. Another document keeps its first two characters."""
     n = len(value)
-    if n == 18:
-        return value[:6] + "*" * 8 + value[-4:]
-    if n == 15:
-        return value[:6] + "*" * 6 + value[-3:]
+    if n in (15, 18):
+        return value[:6] + "*" * (n - 6)
     if n <= 4:
         return "*" * n
-    return value[:2] + "*" * (n - 4) + value[-2:]
+    return value[:2] + "*" * (n - 2)
 
 
 def suffix(value: str, n: int = 4) -> str:

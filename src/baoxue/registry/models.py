@@ -261,7 +261,9 @@ class Child(models.Model):
     id_number_enc = models.TextField(blank=True, editable=False)
     id_number_hash = models.CharField(max_length=64, blank=True, editable=False)
     id_number_masked = models.CharField(_("身份证号"), max_length=32, blank=True, editable=False)
-    id_suffix = SearchKeyField(max_length=4, blank=True, editable=False)
+    # The keyed blind index of the number's last four characters (crypto.suffix_key): the
+    # last-digits search without the digits in clear.
+    id_suffix = models.CharField(max_length=16, blank=True, editable=False)
     # When a number was changed on the way in (15 → 18 digits), the original is kept too.
     id_number_original_enc = models.TextField(blank=True, editable=False)
     id_status = models.CharField(

@@ -13,6 +13,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext_lazy
 
+from baoxue.accounts.permissions import can_reveal_id_number
 from baoxue.accounts.scope import scope_for
 from baoxue.core import crypto, idnumbers, times
 from baoxue.core.services import log_action
@@ -31,6 +32,10 @@ from baoxue.registry.models import (
 )
 
 _ID_QUERY = re.compile(r"^[0-9]{1,17}[0-9X]?$")
+_ID_SEARCH_REFUSED = gettext_lazy(
+    "按身份证号查找只对可以查看完整身份证号的角色开放，请按姓名或拼音查找。"
+)
+_ID_SEARCH_SHORT = gettext_lazy("请至少输入身份证号的后 4 位。")
 # Longer ID suffixes are checked by decrypting the candidates that share the last four digits;
 # past this many candidates the query is too vague to be worth it.
 _SUFFIX_CANDIDATE_LIMIT = 5000
@@ -143,6 +148,10 @@ def _whole_number_candidates(text: str) -> set[str]:
 
 
 def _id_query_filter(qs: QuerySet[Child], text: str) -> QuerySet[Child]:
+    """A whole number by its lookup hash; its last digits (four or more) by the keyed blind
+    index of the last four (Child.id_suffix), longer ones checked by decrypting the few rows
+    that share it. Fewer than four digits find nothing: they would sort children by digits
+    an index in clear would have to hold."""
     if len(text) in (15, 18):
         values = _whole_number_candidates(text)
         hashes = [crypto.lookup_hash(v) for v in values]
@@ -150,24 +159,39 @@ def _id_query_filter(qs: QuerySet[Child], text: str) -> QuerySet[Child]:
         # few rows that share its last four characters.
         flagged = [
             pk
-            for pk, enc, original in qs.filter(id_suffix=text[-4:], id_number_hash="").values_list(
-                "pk", "id_number_enc", "id_number_original_enc"
-            )[:_SUFFIX_CANDIDATE_LIMIT]
+            for pk, enc, original in qs.filter(
+                id_suffix=crypto.suffix_key(text[-4:]), id_number_hash=""
+            ).values_list("pk", "id_number_enc", "id_number_original_enc")[
+                :_SUFFIX_CANDIDATE_LIMIT
+            ]
             if crypto.decrypt(enc) in values or crypto.decrypt(original) in values
         ]
         return qs.filter(Q(id_number_hash__in=hashes) | Q(pk__in=flagged))
-    if len(text) == 4:
-        return qs.filter(id_suffix=text)
     if len(text) < 4:
-        return qs.filter(id_suffix__endswith=text)
+        return qs.none()
+    if len(text) == 4:
+        return qs.filter(id_suffix=crypto.suffix_key(text))
     return qs.filter(pk__in=_suffix_matches(qs, text))
 
 
 def _suffix_matches(qs: QuerySet[Child], text: str) -> list[int]:
-    candidates = qs.filter(id_suffix=text[-4:]).values_list("pk", "id_number_enc")[
-        :_SUFFIX_CANDIDATE_LIMIT
-    ]
+    candidates = qs.filter(id_suffix=crypto.suffix_key(text[-4:])).values_list(
+        "pk", "id_number_enc"
+    )[:_SUFFIX_CANDIDATE_LIMIT]
     return [pk for pk, enc in candidates if crypto.decrypt(enc).endswith(text)]
+
+
+def id_search_refused(user: Any, q: str) -> str:
+    """Why a search by ID digits finds nothing for this user ('' when it may search): the
+    digits of a number are searched only by roles that may reveal it (docs/privacy.md)."""
+    text = idnumbers.normalize(q) if q else ""
+    if not text or not _ID_QUERY.match(text.upper()):
+        return ""
+    if not can_reveal_id_number(user):
+        return str(_ID_SEARCH_REFUSED)
+    if len(text) < 4:
+        return str(_ID_SEARCH_SHORT)
+    return ""
 
 
 def _has_vowel(text: str) -> bool:
@@ -193,6 +217,8 @@ def child_search(
     text = idnumbers.normalize(q) if q else ""
     if text:
         if _ID_QUERY.match(text.upper()):
+            if id_search_refused(user, q):
+                return qs.none()
             qs = _id_query_filter(qs, text.upper())
         elif is_pinyin_query(text):
             low = text.lower()

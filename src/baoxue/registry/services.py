@@ -165,7 +165,7 @@ def id_columns_of(info: idnumbers.IdInfo, *, hashed: str | None = None) -> IdCol
         # must not silently join two different children.
         hash=(crypto.lookup_hash(value) if hashed is None else hashed) if info.is_valid else "",
         masked=idnumbers.mask(value),
-        suffix=idnumbers.suffix(value, 4),
+        suffix=crypto.suffix_key(idnumbers.suffix(value, 4)),
         original_enc=crypto.encrypt(original),
         status=str(info.status),
         info=info,

@@ -110,7 +110,14 @@ def child_list(request: HttpRequest) -> HttpResponse:
             # unfiltered list, which would look like an answer to the question asked.
             results = results.none()
     page = _page(request, results)
-    context = {"form": form, "page": page, "query": _query_without_page(request)}
+    context = {
+        "form": form,
+        "page": page,
+        "query": _query_without_page(request),
+        "search_refused": selectors.id_search_refused(
+            request.user, str(filters.get("q") or "")
+        ),
+    }
     template = "registry/child_list.html"
     if request.htmx and request.htmx.target == "child-results":  # type: ignore[attr-defined]
         template = "registry/child_list.html#results"

@@ -273,10 +273,12 @@ def test_parse_is_frozen() -> None:
 @pytest.mark.parametrize(
     ("value", "masked"),
     [
-        ("45022620120315123X", "450226********123X"),
-        ("450226120315123", "450226******123"),
-        ("abcde", "ab*de"),
-        ("1101051949", "11******49"),
+        # The region only: with the birth date and the sex a page shows, any of the last four
+        # characters would narrow the number to fewer than 100 (docs/privacy.md).
+        ("45022620120315123X", "450226************"),
+        ("450226120315123", "450226*********"),
+        ("abcde", "ab***"),
+        ("1101051949", "11********"),
         ("abcd", "****"),
         ("a", "*"),
         ("", ""),
@@ -333,9 +335,7 @@ def test_prop_valid_round_trip(parts: tuple[str, date, int]) -> None:
 @given(valid_ids)
 def test_prop_mask_hides_middle(value: str) -> None:
     masked = idn.mask(value)
-    assert masked[6:14] == "*" * 8
-    assert masked[:6] == value[:6] and masked[14:] == value[14:]
-    assert value[6:14] not in masked
+    assert masked[:6] == value[:6] and masked[6:] == "*" * (len(value) - 6)
 
 
 @HYP
@@ -344,7 +344,7 @@ def test_prop_mask_shape(value: str) -> None:
     masked = idn.mask(value)
     assert len(masked) == len(value)
     if len(value) not in (15, 18) and len(value) >= 5:
-        assert masked[2:-2] == "*" * (len(value) - 4)
+        assert masked[2:] == "*" * (len(value) - 2)
 
 
 noisy = st.text(

@@ -49,7 +49,9 @@ def test_child_keys_and_audit(world):
     assert (child.name_pinyin, child.name_initials) == ("wujunhui", "wjh")
     assert child.id_status == Child.IdStatus.VALID
     assert child.id_number_hash == crypto.lookup_hash(child.id_number)
-    assert child.id_suffix == child.id_number[-4:]
+    # The last four characters as their keyed blind index, never in clear.
+    assert child.id_suffix == crypto.suffix_key(child.id_number[-4:])
+    assert child.id_number[-4:] not in child.id_suffix
     assert AuditEvent.objects.filter(action="child.created", object_id=str(child.public_id))
 
 
