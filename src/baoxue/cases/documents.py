@@ -97,6 +97,7 @@ _EVENT_KINDS = {
     "follow_up": gettext_lazy("跟踪记录"),
     "opened": gettext_lazy("立案"),
     "handover": gettext_lazy("交接"),
+    "moved": gettext_lazy("随儿童迁居转出"),
     "merged": gettext_lazy("重复记录已合并"),
     "merged_in": gettext_lazy("合并进来的重复记录的案件"),
     "merge_undone": gettext_lazy("撤销合并"),

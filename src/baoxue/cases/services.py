@@ -620,3 +620,77 @@ def hand_over(*, actor: Any, departing: Any, successor: Any, deactivate: bool = 
             data={"to": successor.pk, "cases": len(cases), "deactivated": deactivate},
         )
     return len(cases)
+
+
+def follow_children(*, township_ids: list[int] | None = None) -> int:
+    """Open cases follow their child (issue 22): a child a roster moved to another village, or
+    a 学籍 to another school, takes its case along — the case's place columns (which decide
+    who sees it) become the child's, the village cadre named by default on the old village
+    hands over to the new village's (BAOXUE_CASE_DEFAULT_PEOPLE), and the move is in the
+    case's history. Called after an import's commit and before a 比对. Returns cases moved."""
+    from baoxue.accounts.models import Role, RoleAssignment
+    from baoxue.registry.models import Region
+
+    cases = Case.objects.open()
+    if township_ids is not None:
+        cases = cases.filter(
+            Q(township_id__in=township_ids) | Q(child__township_id__in=township_ids)
+        )
+    rows = list(
+        cases.order_by().values_list(
+            "pk",
+            "village_id",
+            "township_id",
+            "school_id",
+            "child__village_id",
+            "child__township_id",
+            "child__current_school_id",
+        )
+    )
+    moved: list[tuple[int, Any, Any, Any, Any]] = []
+    for pk, village, township, school, c_village, c_township, c_school in rows:
+        new_school = c_school or school
+        if (village, township, school) != (c_village, c_township, new_school):
+            moved.append((pk, village, c_village, c_township, new_school))
+    if not moved:
+        return 0
+    names = dict(
+        Region.objects.filter(
+            pk__in={m[1] for m in moved if m[1]} | {m[2] for m in moved if m[2]}
+        ).values_list("pk", "name")
+    )
+    villages = {m[1] for m in moved if m[1]} | {m[2] for m in moved if m[2]}
+    cadres = set(
+        RoleAssignment.objects.filter(
+            role=Role.VILLAGE, region_id__in=villages, user__is_active=True
+        ).values_list("user_id", "region_id")
+    )
+    # A village with an active cadre account: the old cadre hands over to it; without one,
+    # the old cadre stays named (and keeps seeing the case) until someone is named there.
+    staffed = {region for _user, region in cadres}
+    now = timezone.now()
+    with transaction.atomic():
+        changed_village: list[int] = []
+        for pk, old_village, new_village, new_township, new_school in moved:
+            Case.objects.filter(pk=pk).update(
+                village_id=new_village, township_id=new_township, school_id=new_school
+            )
+            if old_village != new_village:
+                changed_village.append(pk)
+                CaseEvent.objects.create(
+                    case_id=pk,
+                    kind="moved",
+                    data={
+                        "from": names.get(old_village, ""),
+                        "to": names.get(new_village, ""),
+                    },
+                )
+                # The old village's cadre, named as that village's, is no longer the one.
+                for responsibility in Responsibility.objects.filter(
+                    case_id=pk, ended_at=None, user__isnull=False
+                ):
+                    if new_village in staffed and (responsibility.user_id, old_village) in cadres:
+                        Responsibility.objects.filter(pk=responsibility.pk).update(ended_at=now)
+        default_people(changed_village)
+        _refresh_named(set(changed_village))
+    return len(moved)

@@ -535,6 +535,11 @@ def _event_summary(e: Any) -> str:
         return _("跟踪 %(on)s") % {"on": data.get("done", "")}
     if e.kind == "attachment":
         return _("附件 %(name)s") % {"name": data.get("name", "")}
+    if e.kind == "moved":
+        return _("儿童迁居，案件随之转到 %(b)s（原 %(a)s）") % {
+            "a": data.get("from", ""),
+            "b": data.get("to", ""),
+        }
     if e.kind == "handover":
         return _("交接：%(a)s → %(b)s") % {"a": data.get("from", ""), "b": data.get("to", "")}
     return str(EVENT_LABELS.get(e.kind, _("其他记录")))

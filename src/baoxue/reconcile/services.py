@@ -22,7 +22,7 @@ from baoxue.accounts.permissions import reconcile_areas
 from baoxue.attendance.importing import alert_days, alert_month_days
 from baoxue.attendance.models import AttendanceRecord
 from baoxue.cases.models import Case, Placement
-from baoxue.cases.services import default_people
+from baoxue.cases.services import default_people, follow_children
 from baoxue.core import crypto
 from baoxue.core.bulk import RowWriter, driver_rows, filter_in
 from baoxue.core.policy import compulsory_birth_range, cutoff_date, term_label, term_start
@@ -533,6 +533,8 @@ def _execute(
 
     try:
         report("load", 0, 4)
+        # Open cases first follow their children's places (a roster may have moved them).
+        follow_children()
         tables = load_tables(run.area, today, as_of=as_of)
         report("link", 1, 4)
         people = tables["people"]

@@ -455,6 +455,20 @@ def merged_into(user: Any, public_id: Any) -> Child | None:
     return found
 
 
+def siblings(user: Any, child: Child) -> tuple[list[Child], int]:
+    """同户儿童: the household's other children the user may see, and how many others there
+    are (a teacher sees her class, the 残联 its disabled children: "另有 2 名" for the rest)."""
+    if not child.household_id:
+        return [], 0
+    everyone = Child.objects.filter(household_id=child.household_id).exclude(pk=child.pk)
+    shown = list(
+        everyone.filter(pk__in=Child.objects.visible_to(user).values("pk")).only(
+            "public_id", "name", "birth_date", "school_status"
+        )
+    )
+    return shown, everyone.count() - len(shown)
+
+
 def child_detail(child: Child) -> dict[str, Any]:
     enrollments = list(
         Enrollment.objects.filter(child=child)
@@ -483,13 +497,8 @@ def child_detail(child: Child) -> dict[str, Any]:
         "discrepancies": Discrepancy.objects.filter(
             child=child, status=Discrepancy.Status.OPEN
         ).count(),
-        "siblings": list(
-            Child.objects.filter(household_id=child.household_id)
-            .exclude(pk=child.pk)
-            .only("public_id", "name", "birth_date", "school_status")
-        )
-        if child.household_id
-        else [],
+        "siblings": [],
+        "siblings_hidden": 0,
     }
 
 

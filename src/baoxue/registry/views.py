@@ -140,6 +140,7 @@ def child_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "can_undo_merge": can_undo_merge(request.user),
         **selectors.child_detail(child),
     }
+    context["siblings"], context["siblings_hidden"] = selectors.siblings(request.user, child)
     context["open_case"] = next((c for c in context.get("cases", []) if c.is_open), None)
     return render(request, "registry/child_detail.html", context)
 

@@ -614,3 +614,44 @@ def test_a_refused_approval_is_logged(world, persona, login):
     assert response.status_code == 400
     refusal = AuditEvent.objects.get(action="case.move_refused")
     assert refusal.actor.username == "village_a" and refusal.data["to"] == "dismissed"
+
+
+# -- a case follows its child ------------------------------------------------------------------
+
+
+def test_a_case_follows_its_child_to_another_village(world, persona, login):
+    """A roster moved 伍军辉 from 高岜村 to 乌岭村: the new village sees the case and its Word
+    file, the old one (outsider, 高岜村's cadre) gets 404 — unless named on it."""
+    from baoxue.registry.models import Region
+
+    child = world.child("伍军辉")
+    case = services.case_open(actor=persona("office"), child=child, note="未到校")
+    assert case.village_id == world.village_b.pk
+    outsider = persona("outsider")
+    # The 比对 would have named 高岜村's cadre at level 3: the same by hand here.
+    services.assign(
+        actor=persona("office"),
+        case=case,
+        line="government",
+        level=3,
+        name="outsider",
+        user=outsider,
+    )
+    group = Region.objects.filter(parent=world.village_a).first()
+    Child.records.filter(pk=child.pk).update(
+        village=world.village_a, group=group, township=world.township
+    )
+    assert services.follow_children(township_ids=[world.township.pk]) == 1
+    case.refresh_from_db()
+    assert case.village_id == world.village_a.pk
+    named = {
+        (r.line, r.level): r.user.username
+        for r in case.responsibilities.filter(ended_at=None)
+        if r.user
+    }
+    assert named[("government", 3)] == "village_a"
+    assert CaseEvent.objects.filter(case=case, kind="moved").exists()
+    assert login("village_a").get(reverse("cases:detail", args=[case.public_id])).status_code == 200
+    assert login("village_a").get(reverse("cases:file", args=[case.public_id])).status_code == 200
+    assert login("outsider").get(reverse("cases:detail", args=[case.public_id])).status_code == 404
+    assert login("outsider").get(reverse("cases:file", args=[case.public_id])).status_code == 404
