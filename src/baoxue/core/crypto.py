@@ -73,6 +73,11 @@ def create_key_file(data_dir: Path) -> Path:
     return path
 
 
+def decode_key(text: str, origin: str) -> bytes:
+    """A field key as written in a key file or BAOXUE_FIELD_KEY (base64 of 32 bytes)."""
+    return _decode_key(text, origin)
+
+
 def _decode_key(text: str, origin: str) -> bytes:
     try:
         return base64.b64decode(text.strip(), validate=True)
