@@ -26,7 +26,7 @@ from baoxue.core.bulk import update_objects
 from baoxue.core.services import log_action
 from baoxue.core.text import days_text
 from baoxue.imports.pipeline import ImportContext, Progress
-from baoxue.imports.sources.base import Action, Field, Planned, Record, RowIssue
+from baoxue.imports.sources.base import Action, Field, Planned, Record, RowIssue, flags_unsafe_text
 from baoxue.imports.sources.children import id_issues
 from baoxue.imports.values import CellError, clean_text, parse_date, parse_days
 from baoxue.subsidies.matching import (
@@ -180,6 +180,7 @@ class AttendanceSource:
         Field("notes", "备注", ("说明",), clean_text, False, ""),
     ]
 
+    @flags_unsafe_text
     def check(self, record: Record, ctx: ImportContext) -> list[RowIssue]:
         issues = id_issues(record, "身份证号", stored=False) + identity_issues(record)
         period = self._period(record)

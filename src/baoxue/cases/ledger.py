@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import xlsxwriter
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,6 +20,7 @@ from baoxue.accounts.permissions import can_reveal_id_number
 from baoxue.cases import workflow
 from baoxue.cases.models import Case, EscalationDocument, Placement, Responsibility, ReturnAttempt
 from baoxue.core import crypto
+from baoxue.core.sheets import CellWriter, open_workbook
 from baoxue.core.times import day_text, minute_text
 from baoxue.registry.models import Child, Guardian
 
@@ -214,27 +214,28 @@ def write(
         descriptor, name = tempfile.mkstemp(prefix="baoxue-ledger-", suffix=".xlsx")
         os.close(descriptor)
         path = Path(name)
-    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    workbook = open_workbook(str(path), {"constant_memory": True})
     sheet = workbook.add_worksheet(_("辍学台账"))
+    cells = CellWriter(workbook, sheet)
     bold = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
     text = workbook.add_format({"num_format": "@"})
-    sheet.write_string(0, 0, _("辍学台账（%(when)s 导出）") % {"when": minute_text(timezone.now())})
+    cells.text(0, 0, _("辍学台账（%(when)s 导出）") % {"when": minute_text(timezone.now())})
     columns = headers()
     for col, header in enumerate(columns):
-        sheet.write_string(1, col, header, bold)
+        cells.text(1, col, header, bold)
     sheet.set_column(1, 1, 10)
     sheet.set_column(4, 4, 21, text)
     sheet.set_column(5, len(columns) - 1, 14)
     for row_number, row in enumerate(
         rows(user, cases, full_ids=full_ids, progress=progress), start=2
     ):
-        sheet.write_number(row_number, 0, row[0])
+        cells.number(row_number, 0, row[0])
         for col in range(1, len(row)):
             value = row[col]
             if isinstance(value, int):
-                sheet.write_number(row_number, col, value)
+                cells.number(row_number, col, value)
             else:
-                sheet.write_string(row_number, col, value)  # ID numbers stay text
+                cells.text(row_number, col, value)  # ID numbers stay text
     sheet.freeze_panes(2, 2)
     workbook.close()
     return path

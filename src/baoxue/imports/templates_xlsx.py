@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 from io import BytesIO
 
-import xlsxwriter
 from django.utils.translation import gettext as _
 
+from baoxue.core.sheets import open_workbook
 from baoxue.imports.pipeline import Source
 
 
 def template_xlsx(source: Source) -> bytes:
     buffer = BytesIO()
-    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    # Only our own headings and examples: write_string is enough, no quote marks needed.
+    workbook = open_workbook(buffer, {"in_memory": True})
     # Excel refuses some characters in sheet names (脱贫户/监测户 has one).
     sheet = workbook.add_worksheet(re.sub(r"[\[\]:*?/\\]", "、", str(source.label))[:31])
     header = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})

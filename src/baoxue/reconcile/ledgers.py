@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import xlsxwriter
 from django.utils.translation import gettext as _
 
 from baoxue.cases.models import Case
 from baoxue.core import crypto
+from baoxue.core.sheets import CellWriter, open_workbook, safe_cell
 from baoxue.core.times import day_text, minute_text
 from baoxue.reconcile import engine
 from baoxue.reconcile.models import CATEGORY_LABELS, ReconciliationRun, RunChild
@@ -131,14 +131,15 @@ def write_xlsx(
     """Write the ledger; returns the number of data rows."""
     # A path gets constant memory (rows streamed to a temporary file); a response or buffer
     # is written in memory, as xlsxwriter needs for a file-like target.
-    workbook = xlsxwriter.Workbook(
+    workbook = open_workbook(
         target, {"constant_memory": True, "in_memory": not isinstance(target, str | Path)}
     )
     sheet = workbook.add_worksheet(title(kind))
+    cells = CellWriter(workbook, sheet)
     bold = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
     text = workbook.add_format({"num_format": "@"})
     headers = _headers(kind)
-    sheet.write_string(
+    cells.text(
         0,
         0,
         _("%(area)s %(title)s（比对日期 %(day)s，%(when)s 比对）")
@@ -151,7 +152,7 @@ def write_xlsx(
         bold,
     )
     for col, header in enumerate(headers):
-        sheet.write_string(1, col, header, bold)
+        cells.text(1, col, header, bold)
     sheet.set_column(1, 1, 10)
     sheet.set_column(4, 4, 21, text)
     sheet.set_column(5, len(headers) - 1, 14)
@@ -159,9 +160,9 @@ def write_xlsx(
     for count, row in enumerate(rows(run, kind, user, full_ids=full_ids), start=1):
         for col, value in enumerate(row):
             if isinstance(value, int) and col == 0:
-                sheet.write_number(count + 1, col, value)
+                cells.number(count + 1, col, value)
             else:
-                sheet.write_string(count + 1, col, str(value))  # ID numbers stay text
+                cells.text(count + 1, col, str(value))  # ID numbers stay text
     sheet.freeze_panes(2, 2)
     workbook.close()
     return count
@@ -174,6 +175,6 @@ def write_csv(
     writer.writerow(_headers(kind))
     count = 0
     for row in rows(run, kind, user, full_ids=full_ids):
-        writer.writerow(row)
+        writer.writerow([safe_cell(value) for value in row])
         count += 1
     return count

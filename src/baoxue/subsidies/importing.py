@@ -17,7 +17,15 @@ from django.utils.translation import gettext_lazy
 from baoxue.core.bulk import update_objects
 from baoxue.core.services import log_action
 from baoxue.imports.pipeline import ImportContext, Progress
-from baoxue.imports.sources.base import Action, Field, Planned, Record, RowIssue, required_text
+from baoxue.imports.sources.base import (
+    Action,
+    Field,
+    Planned,
+    Record,
+    RowIssue,
+    flags_unsafe_text,
+    required_text,
+)
 from baoxue.imports.sources.children import id_issues
 from baoxue.imports.values import CellError, clean_text
 from baoxue.registry.models import School
@@ -118,6 +126,7 @@ class SubsidiesSource:
         ),
     ]
 
+    @flags_unsafe_text
     def check(self, record: Record, ctx: ImportContext) -> list[RowIssue]:
         return id_issues(record, "身份证号", stored=False) + identity_issues(record)
 

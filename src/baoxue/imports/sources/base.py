@@ -7,10 +7,12 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import wraps
 from typing import Any
 
 from django.utils.translation import gettext as _
 
+from baoxue.core.sheets import formula_like
 from baoxue.core.text import normalize_name
 from baoxue.imports.values import CellError, clean_text
 
@@ -100,6 +102,60 @@ class Record:
         if self._original is None:
             self._original = [clean_text(c) for c in self.cell_list()]
         return self._original
+
+
+# --- values that look like code ----------------------------------------------------------------
+# A name, a place, a note that starts like a spreadsheet formula (=HYPERLINK(…), -2+3+cmd|…) or
+# holds web markup is imported as the text it is (pages escape it, exports write it as text:
+# core.sheets), but it is hardly what someone meant to type, so its row gets this warning.
+UNSAFE_TEXT = "unsafe_text"
+_MARKUP = re.compile(r"<[a-z/!?]|(?:java|vb)script\s*:", re.IGNORECASE)
+# A phone number written the international way (+86 138…) and a dash that stands for "none"
+# start with a formula character too, and are what they seem.
+_PHONE = re.compile(r"\+[0-9 ()-]+")
+_DASHES = re.compile(r"[-－—–]+")
+
+
+def looks_like_code(name: str, value: str) -> bool:
+    """Whether the text `value` of the field `name` starts like a formula or holds markup."""
+    if _MARKUP.search(value):
+        return True
+    if not formula_like(value) or _DASHES.fullmatch(value):
+        return False
+    return not ("phone" in name and _PHONE.fullmatch(value))
+
+
+def unsafe_text_issues(record: Record, fields: Iterable[Field]) -> list[RowIssue]:
+    """A warning for each text value of the row that looks like code (looks_like_code)."""
+    values = record.values
+    return [
+        RowIssue(
+            record.row_number,
+            f.label,
+            UNSAFE_TEXT,
+            _("%(label)s含有公式或网页代码字符，已按原文保存，请核对更正") % {"label": f.label},
+            "warning",
+        )
+        for f in fields
+        if isinstance(value := values.get(f.name), str) and value and looks_like_code(f.name, value)
+    ]
+
+
+CheckMethod = Callable[[Any, Record, Any], list[RowIssue]]
+
+
+def flags_unsafe_text(check: CheckMethod) -> CheckMethod:
+    """For a source's check(): the row's values that look like code are flagged once the
+    row is known to be imported (a rejected row has its errors to say, not this)."""
+
+    @wraps(check)
+    def checked(source: Any, record: Record, ctx: Any) -> list[RowIssue]:
+        issues = check(source, record, ctx)
+        if any(i.severity == "error" for i in issues):
+            return issues
+        return [*issues, *unsafe_text_issues(record, source.fields)]
+
+    return checked
 
 
 class Action:

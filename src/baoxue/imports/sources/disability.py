@@ -34,6 +34,7 @@ from baoxue.imports.sources.base import (
     Planned,
     Record,
     RowIssue,
+    flags_unsafe_text,
     person_name,
 )
 from baoxue.imports.sources.children import (
@@ -297,6 +298,7 @@ class DisabilitySource:
         Field("notes", "备注", ("说明",), clean_text, False, ""),
     ]
 
+    @flags_unsafe_text
     def check(self, record: Record, ctx: Any) -> list[RowIssue]:
         v = record.values
         n = record.row_number

@@ -36,6 +36,7 @@ from baoxue.imports.sources.base import (
     Planned,
     Record,
     RowIssue,
+    flags_unsafe_text,
     guess_school_kind,
     person_name,
 )
@@ -580,6 +581,7 @@ class EnrollmentSource:
         ),
     ]
 
+    @flags_unsafe_text
     def check(self, record: Record, ctx: Any) -> list[RowIssue]:
         v = record.values
         if not v.get("guardian_name"):

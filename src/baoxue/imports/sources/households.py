@@ -41,6 +41,7 @@ from baoxue.imports.sources.base import (
     Planned,
     Record,
     RowIssue,
+    flags_unsafe_text,
     person_name,
     required_text,
 )
@@ -355,6 +356,7 @@ class HouseholdsSource:
     ]
 
     # -- per row ---------------------------------------------------------------------------------
+    @flags_unsafe_text
     def check(self, record: Record, ctx: Any) -> list[RowIssue]:
         v = record.values
         if "is_lifted_from_poverty" not in v and "monitoring_type" not in v:

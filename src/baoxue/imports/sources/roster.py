@@ -26,6 +26,7 @@ from baoxue.imports.sources.base import (
     Record,
     RowIssue,
     age_on,
+    flags_unsafe_text,
     person_name,
     required_text,
 )
@@ -279,6 +280,7 @@ class RosterSource:
         ),
     ]
 
+    @flags_unsafe_text
     def check(self, record: Record, ctx: Any) -> list[RowIssue]:
         v = record.values
         if v.get("is_dead") and not v.get("register_status"):
