@@ -161,9 +161,7 @@ def _id_query_filter(qs: QuerySet[Child], text: str) -> QuerySet[Child]:
             pk
             for pk, enc, original in qs.filter(
                 id_suffix=crypto.suffix_key(text[-4:]), id_number_hash=""
-            ).values_list("pk", "id_number_enc", "id_number_original_enc")[
-                :_SUFFIX_CANDIDATE_LIMIT
-            ]
+            ).values_list("pk", "id_number_enc", "id_number_original_enc")[:_SUFFIX_CANDIDATE_LIMIT]
             if crypto.decrypt(enc) in values or crypto.decrypt(original) in values
         ]
         return qs.filter(Q(id_number_hash__in=hashes) | Q(pk__in=flagged))

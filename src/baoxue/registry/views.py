@@ -114,9 +114,7 @@ def child_list(request: HttpRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "query": _query_without_page(request),
-        "search_refused": selectors.id_search_refused(
-            request.user, str(filters.get("q") or "")
-        ),
+        "search_refused": selectors.id_search_refused(request.user, str(filters.get("q") or "")),
     }
     template = "registry/child_list.html"
     if request.htmx and request.htmx.target == "child-results":  # type: ignore[attr-defined]
