@@ -84,3 +84,17 @@ def worker_gone(key: str, since: datetime, *, fallback: float, now: float | None
     if beat is not None:
         return now - beat > STALE_SECONDS
     return now - since.timestamp() > fallback
+
+
+# The task worker itself beats under this key while its process lives (core.tasks_worker), so
+# that pages can say when no worker is there to run imports, 比对 and exports. A beat older
+# than WORKER_STALE_SECONDS (four beats missed) means no worker.
+WORKER_KEY = "task-worker"
+WORKER_STALE_SECONDS = 4 * BEAT_SECONDS
+
+
+def worker_alive(*, now: float | None = None) -> bool:
+    """Whether some task worker has beaten within WORKER_STALE_SECONDS."""
+    beat = last_beat(WORKER_KEY)
+    now = time.time() if now is None else now
+    return beat is not None and now - beat <= WORKER_STALE_SECONDS

@@ -250,10 +250,24 @@ def resolve_mapping(
 _ID_LIKE = re.compile(r"[GLJ]?(?:[0-9]{15,}|[0-9]{17}X[0-9]*)")
 
 
+# The problem list keeps each row beside its reasons, for the page and the error report: a
+# cell is kept to this many characters (no name, address or number is longer), so that one
+# cell of a pasted book cannot make each view of the list gigabytes.
+ISSUE_CELL_CHARS = 200
+ISSUE_MESSAGE_CHARS = 1000
+
+
+def shortened(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters with '…' at the end when it was longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def masked_row(original: list[str]) -> list[str]:
     """The row for a report that is handed around: cells holding an ID number masked, as
-    the file wrote them or with spaces, dashes or full-width digits."""
-    return [masked_cell(cell) for cell in original]
+    the file wrote them or with spaces, dashes or full-width digits; long cells cut."""
+    limit = ISSUE_CELL_CHARS
+    # A cell that long is no number to mask.
+    return [masked_cell(c) if len(c) <= limit else shortened(c, limit) for c in original]
 
 
 def masked_cell(cell: str) -> str:
@@ -723,6 +737,10 @@ def _plan(
         in_file_columns(issues + plan_issues, source, outcome.mapping, outcome.table.headers),
         key=lambda i: (i.row_number, i.severity),
     )
+    for issue in outcome.issues:
+        # A message may quote the cell it is about ("性别“…”无法识别").
+        if len(issue.message) > ISSUE_MESSAGE_CHARS:
+            issue.message = shortened(issue.message, ISSUE_MESSAGE_CHARS)
     outcome.planned = plan
     return plan
 
@@ -806,6 +824,10 @@ def _run(
         # the source's audit row or a counts refresh; only the batch records the run.
         if any(p.action != Action.UNCHANGED for p in plan) or ctx.notes.get("writes"):
             source.commit(plan, ctx, progress)
+            # A child moved by this file takes its open case along (who sees it follows).
+            from baoxue.cases.services import follow_children
+
+            follow_children(township_ids=[ctx.township.pk])
         covers = getattr(source, "covers", None)
         if covers is not None:
             # The same file again writes nothing else: it is this term's list all the same.

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import math
 import posixpath
 import re
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypeVar
 from xml.etree import ElementTree
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 from python_calamine import (
     CalamineError,
@@ -47,9 +47,11 @@ from python_calamine import (
 from baoxue.imports.values import _INVISIBLE, _LEADING_QUOTES, clean_text
 
 __all__ = [
+    "MAX_CELL_CHARS",
     "MAX_SHEET_CELLS",
     "Cell",
     "FileRefused",
+    "Limits",
     "Table",
     "column_letter",
     "normalize_header",
@@ -67,6 +69,37 @@ _T = TypeVar("_T")
 # measured before calamine sees them. 10 million cells is about 350 MB while reading, and far
 # more than any township's list (30 000 people × 40 columns = 1.2 million).
 MAX_SHEET_CELLS = 10_000_000
+# Excel's own limit for the text of one cell: a longer cell was not written by Excel or WPS,
+# and one such cell of 400 MB once cost an upload 1.3 GB and took the worker down.
+MAX_CELL_CHARS = 32_767
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a file may hold before it is refused, checked while it is read and before anything
+    of it is kept (settings BAOXUE_IMPORT_*; `baoxue import` may raise them)."""
+
+    max_rows: int
+    # Sum of the uncompressed sizes of an xlsx/ods's members, from the zip directory.
+    max_unpacked_bytes: int
+    # Uncompressed ÷ compressed size of a large member: a zip bomb packs ~1000:1, the XML of
+    # a real sheet 5–50:1.
+    max_ratio: int
+    max_csv_bytes: int
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        return cls(
+            max_rows=settings.BAOXUE_IMPORT_MAX_ROWS,
+            max_unpacked_bytes=settings.BAOXUE_IMPORT_MAX_UNPACKED_MB << 20,
+            max_ratio=settings.BAOXUE_IMPORT_MAX_RATIO,
+            max_csv_bytes=settings.BAOXUE_IMPORT_MAX_CSV_MB << 20,
+        )
+
+
+# A member smaller than this is not judged by its compression ratio: whatever it unpacks to
+# costs little (an empty sheet's XML packs 100:1 and more).
+_RATIO_FLOOR = 32 << 20
 
 _SNIFF_BYTES = 8192
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -194,6 +227,42 @@ def _msg_too_large(sheet: str, rows: int, cols: int, corner: str) -> str:
         "范围太大，无法读取。如果那里只是误输入的空格或字符，请在 Excel 或 WPS 中删除"
         "多余的行和列后保存再上传；如果数据确实这么多，请拆分成几个文件。"
     ) % {"sheet": sheet, "rows": rows, "cols": cols, "corner": corner}
+
+
+def _msg_cell_too_long(where: str) -> str:
+    return _(
+        "%(where)s的内容超过 %(n)s 个字符，超出了 Excel 一个单元格最多能放的字数，"
+        "不像是正常的名单（可能误粘贴了大量内容）。请在 Excel 或 WPS 中检查并删除多余内容，"
+        "保存后再上传。"
+    ) % {"where": where, "n": MAX_CELL_CHARS}
+
+
+def _msg_too_many_rows(limit: int) -> str:
+    return _(
+        "表格超过 %(n)s 行，超出了一次导入的上限。请按学校或村拆分成几个文件分别导入；"
+        "如确需一次导入，请联系系统管理员调高上限。"
+    ) % {"n": limit}
+
+
+def _msg_unpacked_too_large(size_mb: int, limit_mb: int) -> str:
+    return _(
+        "文件解压后有 %(size)s MB，超过了 %(limit)s MB 的上限，无法读取。"
+        "请检查表格里是否有大量多余内容，或拆分成几个文件后再上传。"
+    ) % {"size": size_mb, "limit": limit_mb}
+
+
+def _msg_packed_too_tightly() -> str:
+    return _(
+        "文件的压缩比例异常（很小的文件解压后极大），不像是 Excel 或 WPS 保存的表格，"
+        "为安全起见不予读取。请用 Excel 或 WPS 打开后重新保存，再上传。"
+    )
+
+
+def _msg_csv_too_large(size_mb: int, limit_mb: int) -> str:
+    return _(
+        "CSV 文件有 %(size)s MB，超过了 %(limit)s MB 的上限。"
+        "请拆分成几个文件，或另存为 xlsx 格式后再上传。"
+    ) % {"size": size_mb, "limit": limit_mb}
 
 
 # --- file type --------------------------------------------------------------------------------
@@ -357,7 +426,10 @@ def _score(texts: list[str], expected: set[str]) -> int:
 
 
 def _scan(
-    numbered: Iterator[NumberedRow], expected: set[str], max_header_scan: int
+    numbered: Iterator[NumberedRow],
+    expected: set[str],
+    max_header_scan: int,
+    max_rows: int | None = None,
 ) -> _Scan | None:
     """Find the header among the first non-blank rows; None if the sheet has no rows at all.
 
@@ -390,12 +462,16 @@ def _scan(
         score=_score(texts, expected) if expected else 0,
         header_row=header_row,
         headers=headers,
-        rows=_data_rows(chain(buffered, numbered), headers),
+        rows=_data_rows(chain(buffered, numbered), headers, max_rows),
     )
 
 
-def _data_rows(numbered: Iterator[NumberedRow], headers: list[str]) -> Iterator[NumberedRow]:
+def _data_rows(
+    numbered: Iterator[NumberedRow], headers: list[str], max_rows: int | None = None
+) -> Iterator[NumberedRow]:
     width = len(headers)
+    # Counted as they are read: the rows of a long CSV are never all held at once.
+    left = max_rows if max_rows is not None else -1
     # Long exports repeat the header row on every printed page; those rows are not data.
     first = next((i for i, h in enumerate(headers) if h), None)
     # A cell that cleans to the header's first text holds its first character, or that
@@ -426,6 +502,9 @@ def _data_rows(numbered: Iterator[NumberedRow], headers: list[str]) -> Iterator[
             continue
         if len(cells) < width:
             cells = cells + [""] * (width - len(cells))
+        left -= 1
+        if left == -1 and max_rows is not None:
+            raise FileRefused(_msg_too_many_rows(max_rows))
         yield row_number, cells
 
 
@@ -452,6 +531,7 @@ def read_table(
     sheet: str | int | None = None,
     max_header_scan: int = 30,
     meanwhile: Callable[[], object] | None = None,
+    limits: Limits | None = None,
 ) -> Table:
     """Read the header and data rows of a spreadsheet or CSV file.
 
@@ -464,8 +544,13 @@ def read_table(
     while calamine reads the first sheet here: calamine's parser does not hold the
     interpreter lock, so a caller's own preparation (queries for what the rows will be
     compared with) costs no time of its own.
+
+    ``limits`` (the settings' by default) refuse a file too large to be a list: too many rows,
+    a cell longer than Excel allows, an xlsx that unpacks to too much, a CSV of too many
+    bytes. They are checked before calamine reads anything, or, for rows, as they are read.
     """
     path = Path(path)
+    limits = limits or Limits.from_settings()
     if path.stat().st_size == 0:
         raise FileRefused(_("文件是空的（0 字节），请检查是否选错了文件。"))
     with path.open("rb") as fh:
@@ -475,8 +560,10 @@ def read_table(
     if kind == "csv":
         if meanwhile is not None:
             meanwhile()
-        return _read_csv(path, expected, max_header_scan)
-    return _read_workbook(path, kind, expected, sheet, max_header_scan, meanwhile)
+        return _read_csv(path, expected, max_header_scan, limits)
+    if kind in ("xlsx", "xlsb", "ods"):
+        _ZipGuard(path, kind, limits).check()
+    return _read_workbook(path, kind, expected, sheet, max_header_scan, meanwhile, limits)
 
 
 # --- workbooks --------------------------------------------------------------------------------
@@ -511,7 +598,9 @@ def _read_workbook(
     sheet: str | int | None,
     max_header_scan: int,
     meanwhile: Callable[[], object] | None = None,
+    limits: Limits | None = None,
 ) -> Table:
+    limits = limits or Limits.from_settings()
     workbook = _open_workbook(path, kind)
     try:
         names = _candidate_sheets(workbook, sheet)
@@ -529,7 +618,12 @@ def _read_workbook(
             else:
                 cal_sheet = load()
             try:
-                found = _scan(enumerate(cal_sheet.iter_rows(), start=1), expected, max_header_scan)
+                found = _scan(
+                    enumerate(cal_sheet.iter_rows(), start=1),
+                    expected,
+                    max_header_scan,
+                    limits.max_rows,
+                )
             except _NoHeader as exc:
                 no_header = no_header or exc
                 continue
@@ -693,8 +787,10 @@ class _SheetGuard:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.members: dict[str, str] | None = None
+        self.sheet_name = ""
 
     def check(self, sheet_name: str) -> None:
+        self.sheet_name = sheet_name
         try:
             with zipfile.ZipFile(self.path) as zf:
                 if self.members is None:
@@ -715,6 +811,12 @@ class _SheetGuard:
             corner = column_letter(max_col - 1) + str(max_row)
             raise FileRefused(_msg_too_large(sheet_name, rows, cols, corner))
 
+    def _text(self, long_text: _LongText, chunk: bytes) -> None:
+        """Refuse the sheet at its first cell longer than Excel allows."""
+        before = long_text.feed(chunk)
+        if before is not None:
+            raise FileRefused(_msg_cell_too_long(_cell_place(self.sheet_name, before)))
+
     _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="[A-Z]*[0-9]*:?([A-Z]+)[0-9]+"')
     _ROW = re.compile(rb'<(?:\w+:)?row\b[^>]*?\sr="([0-9]+)"')
 
@@ -731,10 +833,12 @@ class _SheetGuard:
         widest = b"Z"
         beyond: re.Pattern[bytes] | None = None
         tail = b""
+        long_text = _LongText()
         with zf.open(member) as fh:
             first = True
             while True:
                 chunk = fh.read(1 << 20)
+                self._text(long_text, chunk)
                 if not chunk and not tail:
                     break
                 buf = tail + chunk
@@ -768,9 +872,16 @@ class _SheetGuard:
         max_row = max_col = 0
         columns: dict[bytes, int] = {}
         tail = b""
+        long_text = _LongText()
+        unknown = False
         with zf.open(member) as fh:
             while True:
                 chunk = fh.read(1 << 20)
+                self._text(long_text, chunk)
+                if unknown:
+                    if not chunk:
+                        break
+                    continue  # the extent is not known, but every cell's length is checked
                 buf = tail + chunk
                 if chunk:
                     # Cut after the last complete row so that no cell straddles two chunks.
@@ -786,7 +897,8 @@ class _SheetGuard:
                     # r="B5"; rich-text runs have no r attribute).
                     ref = self._REF.match(work, work.rfind(b' r="', 0, m.start()) + 1)
                     if ref is None:
-                        return None
+                        unknown = True
+                        break
                     letters = ref.group(1)
                     col = columns.get(letters)
                     if col is None:
@@ -796,7 +908,7 @@ class _SheetGuard:
                     min_col, max_col = min(min_col, col), max(max_col, col)
                 if not chunk:
                     break
-        if max_row == 0:
+        if max_row == 0 or unknown:
             return None
         return min_row, min_col, max_row, max_col
 
@@ -848,30 +960,188 @@ def _xlsx_sheet_members(zf: zipfile.ZipFile) -> dict[str, str]:
     return members
 
 
+# --- size guards for zip-based workbooks ---------------------------------------------------
+
+_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
+_ENTITY = re.compile(rb"&#?[0-9A-Za-z]{1,10};")
+_CELL_REF = re.compile(rb' r="([A-Z]{1,3})([0-9]{1,7})"')
+
+
+def _chars(text: bytes) -> int:
+    """Characters of XML text in UTF-8 (an entity such as &amp; is one)."""
+    return len(_ENTITY.sub(b"&", text).translate(None, _CONTINUATION))
+
+
+class _LongText:
+    """Finds, in XML fed chunk by chunk, a text longer than MAX_CELL_CHARS, without a Python
+    step per element: a text that long spans a whole aligned block of MAX_CELL_CHARS // 2
+    bytes holding no '<', which a C-level find per block sees. Only such rare stretches are
+    counted exactly. Memory stays at a chunk and a text of at most the limit."""
+
+    _BLOCK = MAX_CELL_CHARS // 2
+
+    def __init__(self) -> None:
+        self.tail = b""  # from the last '<' on: an element (and its text) still open
+        self.context = b""  # the XML just before self.tail, to say where a long text is
+        self.shared = 0  # '<si' elements (shared strings) wholly before self.tail
+
+    def feed(self, chunk: bytes) -> bytes | None:
+        """None, or, at the first text too long, up to 4 KB of the XML just before it (to
+        say where it is). An empty chunk is the end."""
+        buf = self.tail + chunk
+        last = buf.rfind(b"<") if chunk else len(buf)
+        if last < 0:
+            last = 0
+        block = self._BLOCK
+        p = 0
+        while p + block <= last:
+            if buf.find(b"<", p, p + block) != -1:
+                p += block
+                continue
+            start = buf.rfind(b"<", 0, p) + 1
+            end = buf.find(b"<", p + block, last)
+            end = last if end < 0 else end
+            if self._too_long(buf, start, end):
+                return self._found(buf, start)
+            p = end
+        self.shared += buf.count(b"<si>", 0, last) + buf.count(b"<si ", 0, last)
+        if last > 0:
+            self.context = buf[max(0, last - 4096) : last]
+        self.tail = buf[last:]
+        if len(self.tail) > MAX_CELL_CHARS and self._too_long(self.tail, 1, len(self.tail)):
+            return self.context + self.tail[:1]
+        return None
+
+    @staticmethod
+    def _too_long(buf: bytes, start: int, end: int) -> bool:
+        # The stretch starts inside a tag (after its '<'): its text begins after the '>'.
+        gt = buf.find(b">", start, end)
+        return _chars(buf[gt + 1 if gt >= 0 else start : end]) > MAX_CELL_CHARS
+
+    def _found(self, buf: bytes, start: int) -> bytes:
+        self.shared += buf.count(b"<si>", 0, start) + buf.count(b"<si ", 0, start)
+        return buf[max(0, start - 4096) : start]
+
+
+def _cell_place(sheet_name: str, before: bytes) -> str:
+    """Where a cell is, from the sheet XML just before its value, as
+    '工作表“花名册”第 5 行（B5 单元格）'."""
+    refs = list(_CELL_REF.finditer(before))
+    where = _("工作表“%(sheet)s”") % {"sheet": sheet_name} if sheet_name else _("表格中")
+    if not refs:
+        return where + _("的一个单元格")
+    letters, row = refs[-1].group(1).decode(), refs[-1].group(2).decode()
+    return where + _("第 %(row)s 行（%(cell)s 单元格）") % {"row": row, "cell": letters + row}
+
+
+class _ZipGuard:
+    """Checks an xlsx, xlsb or ods before calamine opens it, which reads its shared strings
+    (or, for ods, every sheet) at once and whole: the sizes the zip directory declares, the
+    compression ratio of large members (a zip bomb), and, streaming each member that calamine
+    reads at opening, that no text is longer than a cell may be. The worksheets of an xlsx
+    are read one by one, and _SheetGuard looks at each before calamine does."""
+
+    def __init__(self, path: Path, kind: Kind, limits: Limits) -> None:
+        self.path = path
+        self.kind = kind
+        self.limits = limits
+
+    def check(self) -> None:
+        try:
+            with zipfile.ZipFile(self.path) as zf:
+                infos = zf.infolist()
+                unpacked = sum(i.file_size for i in infos)
+                if unpacked > self.limits.max_unpacked_bytes:
+                    raise FileRefused(
+                        _msg_unpacked_too_large(
+                            unpacked >> 20, self.limits.max_unpacked_bytes >> 20
+                        )
+                    )
+                for info in infos:
+                    if (
+                        info.file_size > _RATIO_FLOOR
+                        and info.file_size > self.limits.max_ratio * max(info.compress_size, 1)
+                    ):
+                        raise FileRefused(_msg_packed_too_tightly())
+                sheets = set(_xlsx_sheet_members(zf).values()) if self.kind == "xlsx" else set()
+                for info in infos:
+                    if info.is_dir() or info.filename in sheets:
+                        continue
+                    self._member(zf, info, sheets)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError):
+            raise FileRefused(_msg_corrupt()) from None
+
+    def _member(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, sheets: set[str]) -> None:
+        """Read the member through (zipfile stops at the declared size and checks the CRC,
+        so a member that lies about its size is refused as damaged), checking its texts."""
+        is_xml = info.filename.endswith((".xml", ".rels")) and self.kind != "xlsb"
+        long_text = _LongText()
+        with zf.open(info) as fh:
+            while True:
+                chunk = fh.read(1 << 20)
+                if is_xml:
+                    before = long_text.feed(chunk)
+                    if before is not None:
+                        where = self._place(zf, info.filename, long_text.shared - 1, sheets)
+                        raise FileRefused(_msg_cell_too_long(where))
+                if not chunk:
+                    break
+
+    def _place(self, zf: zipfile.ZipFile, member: str, index: int, sheets: set[str]) -> str:
+        """Where the long text is shown: for a shared string, the first cell that uses it."""
+        if self.kind != "xlsx" or not member.endswith("sharedStrings.xml"):
+            return _("表格中的一个单元格")
+        cell = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"[^>]*?t="s"[^>]*><v>%d</v>' % index)
+        for name, sheet_member in _xlsx_sheet_members(zf).items():
+            if sheet_member not in zf.NameToInfo:
+                continue
+            tail = b""
+            with zf.open(sheet_member) as fh:
+                while chunk := fh.read(1 << 20):
+                    buf = tail + chunk
+                    found = cell.search(buf)
+                    if found is not None:
+                        return _cell_place(name, b" " + found.group(0)[2:])
+                    tail = buf[-256:]
+        return _("表格中的一个单元格")
+
+
 # --- CSV --------------------------------------------------------------------------------------
 
 
-def _decode(data: bytes, path: Path) -> str:
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+def _csv_encoding(path: Path) -> str:
+    """The text encoding of a CSV file, tried over the whole file in chunks (a file may be
+    UTF-8 for its first megabyte and GBK further on), never holding it all."""
+    with path.open("rb") as fh:
+        head = fh.read(65536)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         # Excel's "Unicode text" export: UTF-16 with a BOM, tab-separated.
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            pass
+        candidates: tuple[str, ...] = ("utf-16",)
     else:
-        if b"\x00" in data[:65536]:
+        if b"\x00" in head:
             raise FileRefused(_msg_unknown())  # binary, and not a format we know
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                return data.decode(encoding)
-            except UnicodeDecodeError:
-                continue
+        candidates = ("utf-8-sig", "gb18030")
+    for encoding in candidates:
+        if _decodes(path, encoding):
+            return encoding
     if path.suffix.lower() not in (".csv", ".txt", ".tsv"):
         # Undecodable bytes under a spreadsheet's name: some binary format, not a CSV.
         raise FileRefused(_msg_unknown())
     raise FileRefused(
         _("无法识别 CSV 文件的文字编码。请用 Excel 或 WPS 打开文件，“另存为” xlsx 格式后再上传。")
     )
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _refuse_non_text(text: str) -> None:
@@ -906,17 +1176,20 @@ def _sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_csv(path: Path, expected: set[str], max_header_scan: int) -> Table:
-    text = _decode(path.read_bytes(), path)
-    _refuse_non_text(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text))
-    try:
-        # Read eagerly: a malformed record then refuses the file now, not halfway through.
-        records: list[list[Cell]] = [list(r) for r in reader]
-    except csv.Error:
-        raise FileRefused(_msg_corrupt()) from None
-    # Record numbers, not line numbers: a quoted cell may span lines, and Excel shows records.
-    found = _scan(enumerate(records, start=1), expected, max_header_scan)
+def _read_csv(path: Path, expected: set[str], max_header_scan: int, limits: Limits) -> Table:
+    size = path.stat().st_size
+    if size > limits.max_csv_bytes:
+        raise FileRefused(_msg_csv_too_large(-(-size >> 20), limits.max_csv_bytes >> 20))
+    encoding = _csv_encoding(path)
+    with path.open(encoding=encoding, newline="") as fh:
+        head = fh.read(1 << 20)
+    _refuse_non_text(head)
+    delimiter = _sniff_delimiter(head)
+    # Records, not line numbers: a quoted cell may span lines, and Excel shows records. Read
+    # as they are used: a 200 MB CSV read whole once took 10 GB.
+    found = _scan(
+        _csv_records(path, encoding, delimiter), expected, max_header_scan, limits.max_rows
+    )
     if found is None:
         raise FileRefused(_("文件里没有任何内容。"))
     return Table(
@@ -924,5 +1197,39 @@ def _read_csv(path: Path, expected: set[str], max_header_scan: int) -> Table:
         header_row=found.header_row,
         headers=found.headers,
         rows=_with_first_row(found.rows, "", found.header_row),
-        total_rows_hint=max(0, len(records) - found.header_row),
+        total_rows_hint=max(0, _count_lines(path) - found.header_row),
     )
+
+
+def _csv_records(path: Path, encoding: str, delimiter: str) -> Iterator[NumberedRow]:
+    number = 0
+    with path.open(encoding=encoding, newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        try:
+            for record in reader:
+                number += 1
+                if max(map(len, record), default=0) > MAX_CELL_CHARS:
+                    column = next(i for i, c in enumerate(record) if len(c) > MAX_CELL_CHARS)
+                    raise FileRefused(
+                        _msg_cell_too_long(
+                            _("第 %(row)s 行（%(cell)s 列）")
+                            % {"row": number, "cell": column_letter(column)}
+                        )
+                    )
+                cells: list[Cell] = list(record)
+                yield number, cells
+        except csv.Error as exc:
+            if "field limit" in str(exc):  # csv's own limit, 131,072 characters
+                raise FileRefused(
+                    _msg_cell_too_long(_("第 %(row)s 行") % {"row": number + 1})
+                ) from None
+            raise FileRefused(_msg_corrupt()) from None
+
+
+def _count_lines(path: Path) -> int:
+    """About the number of records (a quoted cell may hold line breaks): for the progress."""
+    lines = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            lines += chunk.count(b"\n")
+    return lines

@@ -185,19 +185,22 @@ def batch_upload(
     grant = grant_for(actor, source, township, target)
     if size > MAX_UPLOAD_BYTES:
         raise ValidationError(_("文件超过 50 MB，请拆分后再导入。"))
+    batch = _new_batch(
+        actor=actor,
+        source=source,
+        grant=grant,
+        filename=filename,
+        checksum=checksum,
+        size=size,
+        client_token=client_token[:64],
+    )
     try:
-        with transaction.atomic():
-            batch = _new_batch(
-                actor=actor,
-                source=source,
-                grant=grant,
-                filename=filename,
-                checksum=checksum,
-                size=size,
-                client_token=client_token[:64],
-            )
-            with _stored_with(batch, handle):
-                _read_header(batch)
+        with _stored_with(batch, handle):
+            # The file is read before the transaction, never inside it: on SQLite a write
+            # transaction holds the database's one write lock, and a file that takes long to
+            # read once made every other user's login fail with "database is locked".
+            _read_header(batch)
+            with transaction.atomic():
                 batch.save()
                 log_action(
                     actor=actor,
