@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
@@ -7,6 +8,11 @@ from django.db import models
 from django.http import HttpRequest
 
 from baoxue.core.models import AuditEvent
+
+# Action codes that record a refusal (`child.access_denied`, `case.move_refused`). A request
+# whose view wrote one is not logged again by core.audit.RefusalAuditMiddleware.
+REFUSAL_SUFFIXES = ("_denied", "_refused")
+refusal_logged: ContextVar[bool] = ContextVar("baoxue_refusal_logged", default=False)
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
@@ -29,6 +35,8 @@ def log_action(
     request: HttpRequest | None = None,
 ) -> AuditEvent:
     """Write one audit row. Call inside the same transaction as the change it records."""
+    if action.endswith(REFUSAL_SUFFIXES):
+        refusal_logged.set(True)
     object_type = ""
     object_id = ""
     if obj is not None:
