@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,22 @@ def cmd_init(args: argparse.Namespace) -> int:
         )
         return 1
     password = args.admin_password or _generate_password()
+    if args.admin_password:
+        # Checked before anything is written, with the same rules as the site's own password
+        # page; the reasons are printed, not raised as a traceback.
+        from django.contrib.auth.password_validation import validate_password
+        from django.core.exceptions import ValidationError
+
+        try:
+            validate_password(
+                password, User(username=args.admin_username, display_name="系统管理员")
+            )
+        except ValidationError as error:
+            print("管理员密码太弱，乡镇和管理员账号都没有创建：", file=sys.stderr)
+            for message in error.messages:
+                print(f"  - {message}", file=sys.stderr)
+            print("请换一个更强的密码（--admin-password），或不填，由系统生成。", file=sys.stderr)
+            return 2
     with transaction.atomic():
         county = Region.objects.filter(level="county", code=code9[:6] + "000000").first()
         if county is None:
@@ -152,21 +169,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.demo:
         _create_demo(args.demo_password)
 
+    stopping = threading.Event()
     worker = None
     if not args.no_worker:
         # The task worker runs beside the web server as its own process so that a long import
-        # never blocks a request; both stop together.
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "baoxue.cli", "manage", "db_worker", "--interval", "1"],
+        # never blocks a request; both stop together, and a worker that dies is started again.
+        worker = _WorkerSupervisor(
+            [sys.executable, "-m", "baoxue.core.tasks_worker", "--interval", "1"],
             env={**os.environ, "BAOXUE_DATA_DIR": str(settings.DATA_DIR)},
+            stopping=stopping,
         )
+        worker.start()
 
     from waitress.server import create_server
 
     from baoxue.wsgi import application
 
     server = create_server(application, host=args.host, port=args.port, threads=args.threads)
-    stopping = threading.Event()
 
     def stop(signum: int, frame: object) -> None:
         if stopping.is_set():
@@ -184,13 +203,86 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not stopping.is_set():
             raise
     finally:
+        stopping.set()
         if worker is not None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            worker.stop()
     return 0
+
+
+class _WorkerSupervisor:
+    """Runs the task worker and starts it again whenever it exits while serve runs, saying
+    why it exited (its exit code or signal). A worker that keeps dying at once is started
+    again after a growing pause (1 s, 2 s, 4 s … up to a minute), not in a tight loop; one
+    that ran for a minute starts again at once."""
+
+    MAX_PAUSE = 60.0
+    STEADY_SECONDS = 60.0
+
+    def __init__(self, command: list[str], env: dict[str, str], stopping: threading.Event) -> None:
+        self.command = command
+        self.env = env
+        self.stopping = stopping
+        self.process: subprocess.Popen[bytes] | None = None
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, name="worker supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._spawn()
+        self.thread.start()
+
+    def _spawn(self) -> None:
+        with self.lock:
+            if not self.stopping.is_set():
+                self.process = subprocess.Popen(self.command, env=self.env)  # noqa: S603
+                print(
+                    f"后台任务进程已启动 task worker started (pid {self.process.pid})", flush=True
+                )
+
+    def _run(self) -> None:
+        pause = 1.0
+        while not self.stopping.is_set():
+            process = self.process
+            if process is None:
+                return
+            started = time.monotonic()
+            code = process.wait()
+            if self.stopping.is_set():
+                return
+            if time.monotonic() - started >= self.STEADY_SECONDS:
+                pause = 1.0
+            print(
+                f"后台任务进程已退出（{_exit_reason(code)}），{pause:.0f} 秒后重新启动"
+                f" (task worker pid {process.pid} exited: {_exit_reason(code)};"
+                f" restarting in {pause:.0f}s)",
+                file=sys.stderr,
+                flush=True,
+            )
+            if self.stopping.wait(pause):
+                return
+            pause = min(pause * 2, self.MAX_PAUSE)
+            self._spawn()
+
+    def stop(self) -> None:
+        with self.lock:
+            process = self.process
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        self.thread.join(timeout=5)
+
+
+def _exit_reason(code: int) -> str:
+    """'exit code 1', or the signal that ended the process: 'signal SIGKILL'."""
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -199,8 +291,19 @@ def cmd_import(args: argparse.Namespace) -> int:
     account, or an account that may not import it), 0 otherwise (rejected rows are reported,
     not fatal)."""
     _setup(args.data_dir)
+    from django.conf import settings
     from django.core.exceptions import PermissionDenied
     from django.db.models import Q
+
+    # The page's limits on what a file may hold, unless the operator raises them for this
+    # one run (this process imports one file and ends).
+    for flag, name in (
+        ("max_rows", "BAOXUE_IMPORT_MAX_ROWS"),
+        ("max_unpacked_mb", "BAOXUE_IMPORT_MAX_UNPACKED_MB"),
+        ("max_csv_mb", "BAOXUE_IMPORT_MAX_CSV_MB"),
+    ):
+        if getattr(args, flag) is not None:
+            setattr(settings, name, getattr(args, flag))
 
     from baoxue.accounts.models import User
     from baoxue.core.services import log_action
@@ -578,6 +681,48 @@ def cmd_cases(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """The database, the stored files and (in a file of its own) the field key."""
+    _setup(args.data_dir)
+    from baoxue.core.backup import BackupError, backup, key_path_for
+    from baoxue.core.services import log_action
+
+    out = Path(args.out)
+    try:
+        manifest = backup(out, say=print)
+    except BackupError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    log_action(actor=None, action="instance.backed_up", data={"out": str(out), "via": "cli"})
+    counts = manifest["counts"]
+    print(f"备份完成：{out}（儿童 {counts['children']}，案件 {counts['cases']}）")
+    print(f"字段密钥另存在 {key_path_for(out)}：请与备份分开保管，没有它备份中的身份证号无法读取。")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """A backup back into this data directory and database, upgraded, its numbers checked."""
+    _setup(args.data_dir)
+    from baoxue.core.backup import BackupError, restore
+
+    try:
+        done = restore(
+            Path(args.source),
+            key=Path(args.key) if args.key else None,
+            force=args.force,
+            say=print,
+        )
+    except BackupError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    counts = done["counts"]
+    print(
+        f"恢复完成：儿童 {counts['children']}，案件 {counts['cases']}；"
+        f"已核对 {done['checked']} 个身份证号可以读取。"
+    )
+    return 0
+
+
 def cmd_manage(argv: list[str], data_dir: str | None) -> int:
     _setup(data_dir)
     from django.core.management import execute_from_command_line
@@ -635,6 +780,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="学籍: the file is not the schools' whole list (do not mark students it leaves out)",
     )
+    imp.add_argument(
+        "--max-rows", type=int, help="refuse a file of more rows (default BAOXUE_IMPORT_MAX_ROWS)"
+    )
+    imp.add_argument(
+        "--max-unpacked-mb",
+        type=int,
+        help="refuse an xlsx that unpacks to more (default BAOXUE_IMPORT_MAX_UNPACKED_MB)",
+    )
+    imp.add_argument(
+        "--max-csv-mb", type=int, help="refuse a larger CSV (default BAOXUE_IMPORT_MAX_CSV_MB)"
+    )
     imp.set_defaults(func=cmd_import)
 
     rec = sub.add_parser("reconcile", help="compare the lists: who is not in school (比对)")
@@ -659,6 +815,18 @@ def build_parser() -> argparse.ArgumentParser:
     cas.add_argument("--unassigned", action="store_true", help="only cases missing 双线四包")
     cas.add_argument("--export", help="write the 辍学台账 to this .xlsx")
     cas.set_defaults(func=cmd_cases)
+
+    bak = sub.add_parser("backup", help="back up the database, files and (apart) the field key")
+    bak.add_argument("out", help="a new directory; the key goes to OUT.field.key beside it")
+    bak.add_argument("--data-dir")
+    bak.set_defaults(func=cmd_backup)
+
+    res = sub.add_parser("restore", help="restore a backup into this instance and upgrade it")
+    res.add_argument("source", help="the backup directory")
+    res.add_argument("--key", help="the field key file (default: SOURCE.field.key)")
+    res.add_argument("--force", action="store_true", help="overwrite an instance with data")
+    res.add_argument("--data-dir")
+    res.set_defaults(func=cmd_restore)
 
     sub.add_parser("manage", help="Django management commands", add_help=False)
     return parser

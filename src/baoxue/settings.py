@@ -52,6 +52,9 @@ INSTALLED_APPS = [
     "baoxue.core.app_names.AxesConfig",  # "axes", named in Chinese
     "django_tasks",
     "baoxue.core.app_names.TasksDatabaseConfig",  # "django_tasks_db", named in Chinese
+    "django_otp",
+    "baoxue.core.app_names.TOTPConfig",  # "django_otp.plugins.otp_totp", named in Chinese
+    "csp",
     "baoxue.core",
     "baoxue.accounts",
     "baoxue.registry",
@@ -65,6 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "baoxue.accounts.middleware.SessionRefreshMiddleware",
@@ -72,10 +76,15 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "baoxue.accounts.middleware.TOTPRequiredMiddleware",
+    # After WhiteNoise: static files never get here, so they stay cacheable.
+    "baoxue.core.middleware.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "baoxue.accounts.middleware.ScopeMiddleware",
+    "baoxue.core.audit.RefusalAuditMiddleware",  # every 403/404 and refused write, audited
     # Axes must come last so that it sees the outcome of authentication.
     "axes.middleware.AxesMiddleware",
 ]
@@ -95,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "baoxue.accounts.context_processors.scope",
+                "baoxue.core.context_processors.worker_status",
             ],
         },
     }
@@ -148,8 +158,13 @@ if TESTING:
     # Argon2 is deliberately slow; tests create hundreds of users.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 AUTH_PASSWORD_VALIDATORS = [
+    # Username, display name and unit: a password that resembles them is refused.
     {
-        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("username", "display_name", "unit", "email", "phone")},
+    },
+    {
+        "NAME": "baoxue.accounts.validators.MinimumLengthValidator",
         "OPTIONS": {"min_length": 8},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -178,6 +193,28 @@ if BEHIND_PROXY:
     USE_X_FORWARDED_HOST = True
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Content-Security-Policy (django-csp 4): pages load scripts, styles, fonts and images from this
+# site only and have no inline script or style attribute (static/baoxue/baoxue.js replaces the
+# onsubmit/onchange handlers). img-src allows data: for the small SVG icons inside bootstrap.css
+# (select arrows, close buttons). See docs/deployment.md.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+# Two-step login (TOTP, django-otp) for accounts that see a whole township or county, and for
+# administrators. Off by default (the demo and the tests); recommended on in production.
+BAOXUE_REQUIRE_TOTP = env_bool("BAOXUE_REQUIRE_TOTP", False)
+OTP_TOTP_ISSUER = env_str("BAOXUE_TOTP_ISSUER", "保学")
 SECURE_REFERRER_POLICY = "same-origin"
 
 AXES_FAILURE_LIMIT = env_int("BAOXUE_LOGIN_FAILURE_LIMIT", 5, minimum=1)
@@ -235,6 +272,14 @@ BAOXUE_BULK_ASSIGN_CAP = env_int("BAOXUE_BULK_ASSIGN_CAP", 500, minimum=1)
 BAOXUE_ATTACHMENT_MAX_MB = env_int("BAOXUE_ATTACHMENT_MAX_MB", 10, minimum=1)
 # Lists count at most this many rows ("more than N, narrow the search").
 BAOXUE_LIST_COUNT_CAP = env_int("BAOXUE_LIST_COUNT_CAP", 10_000, minimum=100)
+# Imports: a file beyond these is refused while it is read, before anything of it is kept
+# (`baoxue import` may raise them by flags). The largest real list, a 200,000-row national
+# 学籍 export of 70 columns, unpacks to about 800 MB (about 150 MB as CSV); a zip bomb packs
+# 1000:1, a real sheet's XML 5-50:1.
+BAOXUE_IMPORT_MAX_ROWS = env_int("BAOXUE_IMPORT_MAX_ROWS", 500_000, minimum=1)
+BAOXUE_IMPORT_MAX_UNPACKED_MB = env_int("BAOXUE_IMPORT_MAX_UNPACKED_MB", 2048, minimum=1)
+BAOXUE_IMPORT_MAX_RATIO = env_int("BAOXUE_IMPORT_MAX_RATIO", 200, minimum=10)
+BAOXUE_IMPORT_MAX_CSV_MB = env_int("BAOXUE_IMPORT_MAX_CSV_MB", 300, minimum=1)
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

@@ -12,6 +12,7 @@ from typing import Any
 from axes.apps import AppConfig as AxesAppConfig
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.apps import DefaultConfig as TOTPAppConfig
 from django_tasks_db.apps import TasksAppConfig
 
 
@@ -45,3 +46,12 @@ class TasksDatabaseConfig(TasksAppConfig):
     def ready(self) -> None:
         super().ready()
         _name_models(self, {"DBTaskResult": _("后台任务记录")})
+
+
+class TOTPConfig(TOTPAppConfig):
+    # django-otp ships no Chinese; the permission lists of the user page name this app.
+    verbose_name = _("两步验证")
+
+    def ready(self) -> None:
+        super().ready()
+        _name_models(self, {"TOTPDevice": _("身份验证器")})

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext_lazy
 
@@ -458,13 +458,15 @@ def siblings(user: Any, child: Child) -> tuple[list[Child], int]:
     are (a teacher sees her class, the 残联 its disabled children: "另有 2 名" for the rest)."""
     if not child.household_id:
         return [], 0
-    everyone = Child.objects.filter(household_id=child.household_id).exclude(pk=child.pk)
-    shown = list(
-        everyone.filter(pk__in=Child.objects.visible_to(user).values("pk")).only(
-            "public_id", "name", "birth_date", "school_status"
-        )
+    visible = Child.objects.visible_to(user).filter(pk=OuterRef("pk"))
+    everyone = list(
+        Child.objects.filter(household_id=child.household_id)
+        .exclude(pk=child.pk)
+        .annotate(in_scope=Exists(visible))
+        .only("public_id", "name", "birth_date", "school_status")
     )
-    return shown, everyone.count() - len(shown)
+    shown = [s for s in everyone if s.in_scope]
+    return shown, len(everyone) - len(shown)
 
 
 def child_detail(child: Child) -> dict[str, Any]:

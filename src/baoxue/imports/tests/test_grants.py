@@ -280,7 +280,7 @@ def test_the_commit_button_says_how_many_students_it_will_mark(
     batch.refresh_from_db()
     assert batch.absent_total == 2  # 吴俊辉 and 伍军辉 are not in the file
     assert "确认导入（写入 1 行，并标记 2 名不在名册中的学生）" in page
-    assert "confirm(" in page
+    assert "data-confirm=" in page
 
 
 def test_a_cadres_batch_says_its_villages(world, persona, tmp_path):

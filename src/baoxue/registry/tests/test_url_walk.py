@@ -267,6 +267,9 @@ CASES = [
     ("cases:export_detail", make_export, "get", only("office")),
     ("cases:export_download", make_export, "get", only("office")),
     ("cases:bulk_assign", None, "post", {**only(other=403), "office": 302}),
+    ("accounts:password_change", None, "get", EVERYONE_LOGGED_IN),
+    ("accounts:totp_setup", None, "get", EVERYONE_LOGGED_IN),
+    ("accounts:totp_verify", None, "get", {p: 302 for p in PERSONAS}),
     # 交接: the office's page; a post without accounts shows the page again with the message.
     ("cases:handover", None, "get", only("office")),
     ("cases:handover", None, "post", only("office")),
@@ -287,6 +290,9 @@ CASES = [
     ("cases:attachment", make_attachment, "get", only(*CASE_READERS)),
     ("cases:notice", lambda w: [*make_case(w), "return_notice"], "get", only(*CASE_READERS)),
     ("cases:file", make_case, "get", only(*CASE_READERS)),
+    # 访问记录: the township office, the county and the admin; 404 for the rest (logged).
+    ("audit:list", None, "get", only("office", "county", "admin")),
+    ("audit:export", None, "get", only("office", "county", "admin")),
     ("registry:start", None, "get", {**only(other=302), "anonymous": 302}),
     ("admin:index", None, "get", only("admin", other=302)),
     ("healthz", None, "get", {p: 200 for p in PERSONAS}),
@@ -321,7 +327,7 @@ def test_every_url_is_walked():
     ours = set()
     for pattern in get_resolver().url_patterns:
         namespace = getattr(pattern, "namespace", None)
-        if namespace in {"registry", "accounts", "imports", "reconcile", "cases"}:
+        if namespace in {"registry", "accounts", "imports", "reconcile", "cases", "audit"}:
             ours |= {f"{namespace}:{p.name}" for p in pattern.url_patterns if p.name}
     missing = ours - walked
     assert not missing, f"add these URLs to CASES: {sorted(missing)}"

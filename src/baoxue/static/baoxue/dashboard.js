@@ -3,6 +3,9 @@
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("chart-data").textContent);
+  // Tooltips drawn on the canvas: ECharts' HTML tooltips carry style="" attributes, which the
+  // Content-Security-Policy (style-src 'self') refuses.
+  var TOOLTIP = { trigger: "axis", renderMode: "richText" };
   if (typeof echarts === "undefined") { return; }
   function bar(id, series, horizontal) {
     var el = document.getElementById(id);
@@ -12,7 +15,7 @@
     var value = { type: "value", minInterval: 1 };
     chart.setOption({
       grid: { left: horizontal ? 110 : 40, right: 16, top: 16, bottom: 40 },
-      tooltip: { trigger: "axis" },
+      tooltip: TOOLTIP,
       xAxis: horizontal ? value : category,
       yAxis: horizontal ? Object.assign({ inverse: true }, category) : value,
       series: [{ type: "bar", data: series.values, itemStyle: { color: "#0d6efd" }, cursor: "pointer" }]
@@ -26,7 +29,7 @@
     var chart = echarts.init(el);
     chart.setOption({
       grid: { left: 40, right: 16, top: 36, bottom: 30 },
-      tooltip: { trigger: "axis" },
+      tooltip: TOOLTIP,
       legend: { data: w.names, top: 0 },
       xAxis: { type: "category", data: w.labels },
       yAxis: { type: "value", minInterval: 1 },

@@ -1,0 +1,49 @@
+/* Behaviour the pages declare with data attributes, since the Content-Security-Policy allows
+   no inline script (onsubmit, onchange, onclick) and no style attribute. Without this file
+   every form still works; only the conveniences go. */
+(function () {
+  "use strict";
+  // <form data-confirm="…">: ask before sending. <form data-disable-on-submit="selector">: the
+  // buttons matching selector are disabled once it is sent, so a double click sends it once.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement)) { return; }
+    var question = form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      return;
+    }
+    var selector = form.getAttribute("data-disable-on-submit");
+    if (selector) {
+      form.querySelectorAll(selector).forEach(function (button) { button.disabled = true; });
+    }
+  });
+  // <select data-autosubmit>: choosing sends its form (filters, the language menu).
+  document.addEventListener("change", function (event) {
+    var field = event.target;
+    if (field instanceof HTMLSelectElement && field.hasAttribute("data-autosubmit") && field.form) {
+      field.form.submit();
+    }
+  });
+  // <input type="checkbox" data-select-all="name">: ticks or clears every checkbox of that name.
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!(box instanceof HTMLInputElement) || !box.hasAttribute("data-select-all")) { return; }
+    var name = box.getAttribute("data-select-all");
+    document.querySelectorAll('input[type="checkbox"]').forEach(function (other) {
+      if (other.name === name) { other.checked = box.checked; }
+    });
+  });
+  // <div data-width-percent="37">: a progress bar's width, set through the style object (a
+  // style="" attribute would be refused by the policy). Also after each htmx swap (polling).
+  function widths(root) {
+    root.querySelectorAll("[data-width-percent]").forEach(function (bar) {
+      bar.style.width = bar.getAttribute("data-width-percent") + "%";
+    });
+  }
+  if (window.htmx) {
+    window.htmx.onLoad(widths);
+  } else {
+    document.addEventListener("DOMContentLoaded", function () { widths(document); });
+  }
+})();

@@ -1,0 +1,78 @@
+"""The Content-Security-Policy breaks nothing (issue 22 §8): Chromium walks the main pages of
+the demo as the office and the administrator, uses the dashboard's charts, the htmx search and
+the confirm dialogs, and reports no CSP violation."""
+
+from __future__ import annotations
+
+from baoxue.tests.test_browser import (  # noqa: F401 (fixtures)
+    _login,
+    _needs_chromium_libraries,
+    browser,
+    demo_server,
+    pytestmark,
+)
+
+PAGES = [
+    "/",
+    "/cases/",
+    "/cases/mine/",
+    "/cases/dashboard/",
+    "/children/",
+    "/villages/",
+    "/schools/",
+    "/discrepancies/",
+    "/imports/",
+    "/reconcile/",
+    "/accounts/password/",
+]
+
+
+def _watch(page) -> list[str]:
+    refused: list[str] = []
+
+    def console(message) -> None:
+        if "Content Security Policy" in message.text:
+            where = message.location.get("url", "")
+            refused.append(f"{page.url} ({where}): {message.text[:120]}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: refused.append(f"{page.url}: page error: {error}"))
+    return refused
+
+
+def test_pages_run_under_the_policy(demo_server, browser):  # noqa: F811 (fixtures)
+    page = _login(browser, demo_server, "office", {"width": 1366, "height": 768})
+    refused = _watch(page)
+    for path in PAGES:
+        response = page.goto(demo_server + path)
+        assert response is not None and response.ok, path
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+    # The dashboard's charts draw (a canvas each) and show their tooltips.
+    page.goto(demo_server + "/cases/dashboard/")
+    page.wait_for_selector("#chart-states canvas")
+    box = page.locator("#chart-states").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_timeout(300)
+    # htmx: the child search narrows the list without a page load.
+    page.goto(demo_server + "/children/")
+    with page.expect_response(lambda r: "/children/" in r.url):
+        page.fill("#id_q", "吴")
+    # The language menu sends its form from the static script (no onchange attribute).
+    with page.expect_navigation():
+        page.select_option("[data-testid=language-menu]", "en")
+    assert page.locator("html").get_attribute("lang") == "en"
+    with page.expect_navigation():
+        page.select_option("[data-testid=language-menu]", "zh-hans")
+    assert refused == []
+    page.close()
+
+
+def test_the_admin_runs_under_the_policy(demo_server, browser):  # noqa: F811 (fixtures)
+    page = _login(browser, demo_server, "admin", {"width": 1366, "height": 768})
+    refused = _watch(page)
+    for path in ["/admin/", "/admin/accounts/user/", "/admin/accounts/user/add/"]:
+        response = page.goto(demo_server + path)
+        assert response is not None and response.ok, path
+    assert refused == []
+    page.close()
