@@ -170,6 +170,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _create_demo(args.demo_password)
 
     stopping = threading.Event()
+    # The sweep (old exports, files of imports that will never be committed) runs beside the
+    # worker: at start and every SWEEP_SECONDS, not only when someone exports again.
+    threading.Thread(target=_sweep_every, args=(stopping,), name="sweep", daemon=True).start()
     worker = None
     if not args.no_worker:
         # The task worker runs beside the web server as its own process so that a long import
@@ -207,6 +210,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if worker is not None:
             worker.stop()
     return 0
+
+
+SWEEP_SECONDS = 3600
+
+
+def _sweep() -> dict[str, int]:
+    """Delete what children's data must not outlive: ledger exports after their seven days,
+    the stored files of imports cancelled (at once) or refused or failed (after seven days).
+    Audited."""
+    from baoxue.cases.exports import sweep_exports
+    from baoxue.core.services import log_action
+    from baoxue.imports.services import sweep_batch_files
+
+    done = {"exports": sweep_exports(), "import_files": sweep_batch_files()}
+    if any(done.values()):
+        log_action(actor=None, action="instance.swept", data=done)
+    return done
+
+
+def _sweep_every(stopping: threading.Event) -> None:
+    while not stopping.is_set():
+        try:
+            done = _sweep()
+            if any(done.values()):
+                print(_swept_line(done), flush=True)
+        except Exception as exc:  # a failed sweep must not stop the service: tried again later
+            print(f"清理失败（下次再试）：{exc}", file=sys.stderr, flush=True)
+        finally:
+            from django.db import connection
+
+            connection.close()
+        stopping.wait(SWEEP_SECONDS)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """The sweep once, for cron on a server that runs its workers without `serve`."""
+    _setup(args.data_dir)
+    print(_swept_line(_sweep()))
+    return 0
+
+
+def _swept_line(done: dict[str, int]) -> str:
+    return f"已清理：过期导出 {done['exports']} 个，不再导入的文件 {done['import_files']} 个"
 
 
 class _WorkerSupervisor:
@@ -815,6 +861,10 @@ def build_parser() -> argparse.ArgumentParser:
     cas.add_argument("--unassigned", action="store_true", help="only cases missing 双线四包")
     cas.add_argument("--export", help="write the 辍学台账 to this .xlsx")
     cas.set_defaults(func=cmd_cases)
+
+    swp = sub.add_parser("sweep", help="delete old exports and files of dead imports (cron)")
+    swp.add_argument("--data-dir")
+    swp.set_defaults(func=cmd_sweep)
 
     bak = sub.add_parser("backup", help="back up the database, files and (apart) the field key")
     bak.add_argument("out", help="a new directory; the key goes to OUT.field.key beside it")

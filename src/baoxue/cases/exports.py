@@ -5,13 +5,14 @@ with the filters they had, read when the export runs."""
 from __future__ import annotations
 
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 from django.core.files import File
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -40,13 +41,23 @@ def export_create(*, actor: Any, query: str) -> LedgerExport:
 def _forget_old(actor: Any) -> None:
     """A user's exports older than KEEP_DAYS go, files first: a ledger holds children's data
     and should not outlive its use in storage."""
-    old = LedgerExport.objects.filter(
-        requested_by=actor, created_at__lt=timezone.now() - timedelta(days=KEEP_DAYS)
+    sweep_exports(LedgerExport.objects.filter(requested_by=actor))
+
+
+def sweep_exports(
+    exports: QuerySet[LedgerExport] | None = None, *, now: datetime | None = None
+) -> int:
+    """Every export older than KEEP_DAYS, its file first (the periodic sweep of `serve` and
+    `baoxue sweep`, not only a user's next export). Returns how many went."""
+    old = (exports if exports is not None else LedgerExport.objects.all()).filter(
+        created_at__lt=(now or timezone.now()) - timedelta(days=KEEP_DAYS)
     )
-    for item in old:
+    items = list(old)
+    for item in items:
         if item.file:
             item.file.delete(save=False)
-    old.delete()
+    LedgerExport.objects.filter(pk__in=[i.pk for i in items]).delete()
+    return len(items)
 
 
 def export_run(export_id: int) -> LedgerExport:

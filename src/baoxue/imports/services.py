@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -634,8 +635,41 @@ def batch_cancel(*, actor: Any, batch: ImportBatch) -> bool:
         )
         if done:
             log_action(actor=actor, action="import.cancelled", obj=batch)
+            # The file holds whole ID numbers and will never be imported: it goes now.
+            transaction.on_commit(lambda: _drop_file(batch.pk))
     batch.refresh_from_db()
     return done
+
+
+def _drop_file(batch_id: int) -> None:
+    item = ImportBatch.objects.filter(pk=batch_id).first()
+    if item is not None and item.file:
+        item.file.delete(save=False)
+        ImportBatch.objects.filter(pk=batch_id).update(file="")
+
+
+# A refused or failed batch keeps its file this long, for the user to map its columns or run
+# it again; a cancelled one loses it at once.
+DEAD_BATCH_FILE_DAYS = 7
+
+
+def sweep_batch_files(*, now: Any = None) -> int:
+    """Delete the stored files of batches that will never be imported: cancelled ones, and
+    refused or failed ones older than DEAD_BATCH_FILE_DAYS (the rows stay, for the history).
+    Returns how many files were deleted."""
+    now = now or timezone.now()
+    dead = ImportBatch.objects.exclude(file="").filter(
+        Q(status=ImportBatch.Status.CANCELLED)
+        | Q(
+            status__in=[ImportBatch.Status.REFUSED, ImportBatch.Status.FAILED],
+            created_at__lt=now - timedelta(days=DEAD_BATCH_FILE_DAYS),
+        )
+    )
+    deleted = 0
+    for pk in list(dead.values_list("pk", flat=True)):
+        _drop_file(pk)
+        deleted += 1
+    return deleted
 
 
 ROW_COUNTS = (
