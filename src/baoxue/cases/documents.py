@@ -192,7 +192,8 @@ def _load_case(case: Case) -> Case:
     ).get(pk=case.pk)
 
 
-def _primary_guardian(guardians: Sequence[Guardian]) -> Guardian | None:
+def primary_guardian(guardians: Sequence[Guardian]) -> Guardian | None:
+    """The guardian marked primary, else the first (None when there is none)."""
     return next((g for g in guardians if g.is_primary), guardians[0] if guardians else None)
 
 
@@ -263,7 +264,7 @@ def notice_context(
         raise ValueError("the document belongs to another case")
     case = _load_case(case)
     child = case.child
-    guardian = _primary_guardian([g for g in child.guardians.all() if g.name.strip()])
+    guardian = primary_guardian([g for g in child.guardians.all() if g.name.strip()])
     if guardian is None:
         raise ValidationError(
             _(

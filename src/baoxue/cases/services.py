@@ -670,27 +670,35 @@ def follow_children(*, township_ids: list[int] | None = None) -> int:
     staffed = {region for _user, region in cadres}
     now = timezone.now()
     with transaction.atomic():
-        changed_village: list[int] = []
-        for pk, old_village, new_village, new_township, new_school in moved:
-            Case.objects.filter(pk=pk).update(
-                village_id=new_village, township_id=new_township, school_id=new_school
+        Case.objects.bulk_update(
+            [
+                Case(pk=pk, village_id=new_village, township_id=new_township, school_id=school)
+                for pk, _old, new_village, new_township, school in moved
+            ],
+            ["village_id", "township_id", "school_id"],
+            batch_size=1000,
+        )
+        old_of = {pk: old for pk, old, new, _t, _s in moved if old != new}
+        new_of = {pk: new for pk, old, new, _t, _s in moved if old != new}
+        changed_village = sorted(old_of)
+        CaseEvent.objects.bulk_create(
+            CaseEvent(
+                case_id=pk,
+                kind="moved",
+                data={"from": names.get(old_of[pk], ""), "to": names.get(new_of[pk], "")},
             )
-            if old_village != new_village:
-                changed_village.append(pk)
-                CaseEvent.objects.create(
-                    case_id=pk,
-                    kind="moved",
-                    data={
-                        "from": names.get(old_village, ""),
-                        "to": names.get(new_village, ""),
-                    },
-                )
-                # The old village's cadre, named as that village's, is no longer the one.
-                for responsibility in Responsibility.objects.filter(
-                    case_id=pk, ended_at=None, user__isnull=False
-                ):
-                    if new_village in staffed and (responsibility.user_id, old_village) in cadres:
-                        Responsibility.objects.filter(pk=responsibility.pk).update(ended_at=now)
+            for pk in changed_village
+        )
+        # The old village's cadre, named as that village's, is no longer the one (when the
+        # new village has a cadre to take over).
+        ended = [
+            rid
+            for rid, case_id, user_id in Responsibility.objects.filter(
+                case_id__in=changed_village, ended_at=None, user__isnull=False
+            ).values_list("pk", "case_id", "user_id")
+            if new_of[case_id] in staffed and (user_id, old_of[case_id]) in cadres
+        ]
+        Responsibility.objects.filter(pk__in=ended).update(ended_at=now)
         default_people(changed_village)
         _refresh_named(set(changed_village))
     return len(moved)

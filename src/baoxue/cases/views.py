@@ -433,13 +433,13 @@ def _case_context(request: HttpRequest, case: Case) -> dict[str, Any]:
         closing = {"evidence": found, "problems": problems, "missing": missing}
     follow_ups = list(case.follow_ups.select_related("recorded_by"))
     due = next((f for f in follow_ups if f.done_on is None), None)
-    guardians = list(case.child.guardians.all())
-    guardian = next((g for g in guardians if g.is_primary), guardians[0] if guardians else None)
+    guardian = documents.primary_guardian(list(case.child.guardians.all()))
+    missing_pairs = workflow.missing_levels(case)
     steps: dict[str, str] = {
         S.SUSPECTED: "verify",
         S.VERIFYING: "verify",
         S.PENDING_REVIEW: "review",
-        S.CONFIRMED: "people" if workflow.missing_levels(case) else "persuade",
+        S.CONFIRMED: "people" if missing_pairs else "persuade",
         S.PERSUADING: "persuade",
         S.PLACED: "follow_up",
         S.FOLLOW_UP: "follow_up",
@@ -455,7 +455,7 @@ def _case_context(request: HttpRequest, case: Case) -> dict[str, Any]:
         "today": timezone.localdate(),
         "grid": grid,
         "history_people": [p for p in people if p.ended_at is not None],
-        "missing": [workflow.level_name(a, b) for a, b in workflow.missing_levels(case)],
+        "missing": [workflow.level_name(a, b) for a, b in missing_pairs],
         "moves": moves,
         "dismiss": dismiss,
         "review": review,
