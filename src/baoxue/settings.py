@@ -266,6 +266,10 @@ BAOXUE_CASE_DEFAULT_PEOPLE = env_list(
     "BAOXUE_CASE_DEFAULT_PEOPLE",
     ["government:3:village", "education:2:school", "education:3:teacher"],
 )
+# A case whose child moved to another village or school (a roster, a 学籍) follows the child;
+# the place it left keeps reading it (not working it) for this many days, until someone of
+# the new place is named on it.
+BAOXUE_CASE_MOVE_GRACE_DAYS = env_int("BAOXUE_CASE_MOVE_GRACE_DAYS", 30, minimum=0)
 # Bulk assignment from the case list touches at most this many cases at once.
 BAOXUE_BULK_ASSIGN_CAP = env_int("BAOXUE_BULK_ASSIGN_CAP", 500, minimum=1)
 # Attachments (photos, scans) larger than this are refused.

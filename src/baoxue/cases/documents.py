@@ -187,6 +187,8 @@ def _load_case(case: Case) -> Case:
         "township__parent",
         "village",
         "school",
+        "previous_village",
+        "previous_school",
         "closed_by",
         "reported_by",
     ).get(pk=case.pk)
@@ -405,42 +407,83 @@ def _template_error(exc: Exception) -> str:
 # --- the whole 一人一案 file ---------------------------------------------------------------------
 
 
-def case_file(case: Case) -> bytes:
-    """控辍保学一人一案档案: everything recorded on the case, as one .docx."""
+def case_file(case: Case, *, moved_away: bool = False) -> bytes:
+    """控辍保学一人一案档案: everything recorded on the case, as one .docx.
+
+    `moved_away`: for the place the child moved away from (which still reads the case for a
+    while, see Case.previous_village): the file holds what that place saw — the records up
+    to the move, the place it left, guardians without their phones — and nothing of where the
+    child lives now."""
     case = _load_case(case)
     child = case.child
     guardians = list(child.guardians.all())
-    enrollment = _enrollment(child, case)
+    enrollment = None if moved_away else _enrollment(child, case)
     responsibilities = sorted(
         case.responsibilities.all(),
         key=lambda r: (r.line != Responsibility.Line.GOVERNMENT, r.level, r.assigned_at, r.pk),
     )
-    attempts = list(case.attempts.order_by("attempted_on", "id"))
-    documents = list(case.documents.order_by("issued_on", "id"))
-    placements = list(case.placements.select_related("school").order_by("placed_on", "id"))
-    follow_ups = list(case.follow_ups.order_by("due_on", "id"))
-    events = list(case.events.select_related("actor").order_by("at", "id"))
-    attachments = list(
-        case.attachments.select_related("attempt", "document").order_by("uploaded_at", "id")
+    moved = case.moved_at if moved_away else None
+    # For the place the child moved away from, the records up to the move only.
+    cut: dict[str, Any] = {} if moved is None else {"created_at__lte": moved}
+    attempts = list(case.attempts.filter(**cut).order_by("attempted_on", "id"))
+    documents = list(case.documents.filter(**cut).order_by("issued_on", "id"))
+    placements = list(
+        case.placements.filter(**cut).select_related("school").order_by("placed_on", "id")
     )
+    follow_ups = list(
+        case.follow_ups.filter(
+            **({} if moved is None else {"done_on__lte": timezone.localdate(moved)})
+        ).order_by("due_on", "id")
+    )
+    events = list(
+        case.events.filter(**({} if moved is None else {"at__lte": moved}))
+        .select_related("actor")
+        .order_by("at", "id")
+    )
+    attachments = list(
+        case.attachments.filter(**({} if moved is None else {"uploaded_at__lte": moved}))
+        .select_related("attempt", "document")
+        .order_by("uploaded_at", "id")
+    )
+    if moved is not None:
+        responsibilities = [r for r in responsibilities if r.assigned_at <= moved]
 
     doc = _new_document()
     heading = doc.add_paragraph(style="Title")
     heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
     heading.add_run(_("控辍保学一人一案档案"))
     township = case.township or child.township
+    if moved is not None:
+        left = case.previous_village or case.village
+        village = left.name if left is not None else ""
+        home = _("已迁出%(place)s（现住址不显示）") % {"place": village}
+        address = ""
+        school = case.previous_school
+        guardian_text = "\n".join(
+            f"{g.name}（{g.get_relation_display()}）" for g in guardians if g.name.strip()
+        )
+    else:
+        village = case.village.name if case.village else child.village.name
+        home = _home_place(child)
+        address = _address(child)
+        school = case.school or (enrollment.school if enrollment is not None else None)
+        guardian_text = "\n".join(_guardian_line(g) for g in guardians)
     doc.add_paragraph(
         _("乡镇：%(township)s　　村：%(village)s　　立案时间：%(opened)s　　导出时间：%(now)s")
         % {
             "township": township.name,
-            "village": case.village.name if case.village else child.village.name,
+            "village": village,
             "opened": format_moment(case.opened_at),
             "now": format_moment(timezone.now()),
         }
     )
+    if moved is not None:
+        doc.add_paragraph(
+            _("该儿童已于 %(day)s 迁出本地，案件转由新所在地办理；本档案只含迁出前的记录。")
+            % {"day": format_day(timezone.localdate(moved))}
+        )
 
     doc.add_heading(_("一、儿童基本情况"), level=1)
-    school = case.school or (enrollment.school if enrollment is not None else None)
     tags = child.key_group_tags()
     _pairs(
         doc,
@@ -449,8 +492,8 @@ def case_file(case: Case) -> bytes:
             (_("性别"), child.get_sex_display() if child.sex else ""),
             (_("出生日期"), format_day(child.birth_date)),
             (_("民族"), child.ethnicity),
-            (_("村、组（屯）"), _home_place(child)),
-            (_("住址"), _address(child)),
+            (_("村、组（屯）"), home),
+            (_("住址"), address),
             (_("学校"), school.name if school is not None else ""),
             (
                 _("年级、班级"),
@@ -458,10 +501,7 @@ def case_file(case: Case) -> bytes:
                 if enrollment is not None
                 else "",
             ),
-            (
-                _("监护人"),
-                "\n".join(_guardian_line(g) for g in guardians) or _("（未登记）"),
-            ),
+            (_("监护人"), guardian_text or _("（未登记）")),
             (_("重点群体"), "、".join(tags) or _("否")),
         ],
     )
@@ -484,7 +524,9 @@ def case_file(case: Case) -> bytes:
             (_("下一步期限"), format_day(case.next_due)),
             (
                 _("排除或销号的证据"),
-                "\n".join(f"{label}：{value}" for label, value in evidence.describe(case)),
+                ""
+                if moved is not None
+                else "\n".join(f"{label}：{value}" for label, value in evidence.describe(case)),
             ),
             (_("报告人"), str(case.reported_by) if case.reported_by else ""),
         ],
@@ -555,7 +597,7 @@ def case_file(case: Case) -> bytes:
         doc,
         [
             (_("帮扶措施"), _labels(case.measures, MEASURES) or _("（未制定）")),
-            (_("方案说明"), case.plan_note),
+            (_("方案说明"), "" if moved is not None else case.plan_note),
         ],
     )
 
@@ -574,13 +616,14 @@ def case_file(case: Case) -> bytes:
     )
 
     doc.add_heading(_("九、销号"), level=1)
+    closed = case.closed_at is not None and (moved is None or case.closed_at <= moved)
     _pairs(
         doc,
         [
-            (_("销号批准人"), case.close_approver),
-            (_("销号依据"), case.close_evidence),
-            (_("办理人"), str(case.closed_by) if case.closed_by else ""),
-            (_("结案时间"), format_moment(case.closed_at)),
+            (_("销号批准人"), case.close_approver if closed else ""),
+            (_("销号依据"), case.close_evidence if closed else ""),
+            (_("办理人"), str(case.closed_by) if closed and case.closed_by else ""),
+            (_("结案时间"), format_moment(case.closed_at) if closed else ""),
         ],
     )
 

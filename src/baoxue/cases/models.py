@@ -7,7 +7,7 @@ This issue's part (reconciliation) opens cases with their source and evidence; t
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import models
@@ -22,19 +22,30 @@ NAMED_LIMIT = 2000
 
 
 class CaseQuerySet(models.QuerySet["Case"]):
-    def visible_to(self, user: Any) -> CaseQuerySet:
+    def visible_to(self, user: Any, *, moved_away: bool = False) -> CaseQuerySet:
         """Cases in the user's regions or schools (by the case's own place columns, so a
         township's list does not join its children), every case naming the user now, and
-        every case the user reported."""
+        every case the user reported: what lists count and what may be worked. With
+        `moved_away`, also the cases whose child lately moved away from the user's village or
+        school, which that place may still open and read (Case.previous_village)."""
+        from django.conf import settings
+
         from baoxue.accounts.scope import scope_for
 
         scope = scope_for(user)
+        grace = (
+            timezone.now() - timedelta(days=settings.BAOXUE_CASE_MOVE_GRACE_DAYS)
+            if moved_away
+            else None
+        )
         q = Q(pk__in=[])
         for grant in scope.regions:
             if grant.level == "township":
                 part = Q(township_id=grant.region_id)
             elif grant.level == "village":
                 part = Q(village_id=grant.region_id)
+                if grace is not None:
+                    part |= Q(previous_village_id=grant.region_id, moved_at__gte=grace)
             elif grant.level == "group":
                 part = Q(child__group_id=grant.region_id)
             else:
@@ -50,6 +61,8 @@ class CaseQuerySet(models.QuerySet["Case"]):
         for school in scope.schools:
             if school.grade is None and not school.class_name:
                 q |= Q(school_id=school.school_id)
+                if grace is not None:
+                    q |= Q(previous_school_id=school.school_id, moved_at__gte=grace)
             else:
                 # A class teacher: the cases of the class's children as they are now.
                 part = Q(child__current_school_id=school.school_id)
@@ -140,6 +153,16 @@ class Case(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
+    # Where the case was before its child moved (a roster to another village, a 学籍 to another
+    # school): that place keeps reading the case (not working it) until someone of the new
+    # place is named on it, or for BAOXUE_CASE_MOVE_GRACE_DAYS after `moved_at`.
+    previous_village = models.ForeignKey(
+        "registry.Region", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    previous_school = models.ForeignKey(
+        "registry.School", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    moved_at = models.DateTimeField(null=True, blank=True)
     # Confirmed: when it began and why (several reasons allowed); dismissed: why.
     began_on = models.DateField(_("辍学开始月份"), null=True, blank=True)
     reasons = models.JSONField(_("原因"), default=list, blank=True)
@@ -211,6 +234,21 @@ class Case(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status not in self.FINISHED
+
+    @property
+    def moved_from(self) -> str:
+        """The village (or school) the child lately moved away from, by name."""
+        place = self.previous_village or self.previous_school
+        return place.name if place is not None else ""
+
+    def grace_ends(self) -> date | None:
+        """The last day the place the child moved away from may still read the case."""
+        from django.conf import settings
+
+        if self.moved_at is None or not (self.previous_village_id or self.previous_school_id):
+            return None
+        days = settings.BAOXUE_CASE_MOVE_GRACE_DAYS
+        return timezone.localdate(self.moved_at + timedelta(days=days))
 
     def is_overdue(self, today: date | None = None) -> bool:
         return (

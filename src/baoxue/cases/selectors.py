@@ -40,7 +40,7 @@ def access_case(user: Any, public_id: str) -> Case:
     except ValueError:
         raise Http404 from None
     case = (
-        Case.objects.visible_to(user)
+        Case.objects.visible_to(user, moved_away=True)
         .filter(public_id=uid)
         .select_related("child", "child__household", "village", "school", "township")
         .first()
@@ -48,6 +48,25 @@ def access_case(user: Any, public_id: str) -> Case:
     if case is None:
         raise Http404
     return case
+
+
+def moved_away(user: Any, case: Case) -> bool:
+    """The user reads the case only because its child lately moved away from the user's
+    village or school: read-only, and without where the child lives now."""
+    if case.moved_at is None or not (case.previous_village_id or case.previous_school_id):
+        return False
+    return not Case.objects.visible_to(user).filter(pk=case.pk).exists()
+
+
+def moved_away_cases(user: Any) -> QuerySet[Case]:
+    """The cases the user's place lately gave up (its child moved away) and may still read."""
+    return (
+        Case.objects.visible_to(user, moved_away=True)
+        .exclude(pk__in=Case.objects.visible_to(user).values("pk"))
+        .filter(moved_at__isnull=False)
+        .select_related("child", "previous_village", "previous_school")
+        .order_by("-moved_at")
+    )
 
 
 def caseload(user: Any) -> QuerySet[Case]:

@@ -537,6 +537,7 @@ def default_people(case_ids: list[int]) -> int:
     Responsibility.objects.bulk_create(people, batch_size=1000)
     CaseEvent.objects.bulk_create(events, batch_size=1000)
     _refresh_named({p.case_id for p in people})
+    end_grace(sorted({p.case_id for p in people}))
     return len(people)
 
 
@@ -625,11 +626,15 @@ def hand_over(*, actor: Any, departing: Any, successor: Any, deactivate: bool = 
 def follow_children(*, township_ids: list[int] | None = None) -> int:
     """Open cases follow their child (issue 22): a child a roster moved to another village, or
     a 学籍 to another school, takes its case along — the case's place columns (which decide
-    who sees it) become the child's, the village cadre named by default on the old village
-    hands over to the new village's (BAOXUE_CASE_DEFAULT_PEOPLE), and the move is in the
-    case's history. Called after an import's commit and before a 比对. Returns cases moved."""
+    who sees it) become the child's, the people named by default for the old place (its
+    village cadre, its principal and class teacher) hand over to the new place's when it has
+    accounts (BAOXUE_CASE_DEFAULT_PEOPLE), and the move is in the case's history. The place
+    left keeps reading the case until someone of the new place is named on it or
+    BAOXUE_CASE_MOVE_GRACE_DAYS pass (Case.previous_village/previous_school); anyone of it
+    still named keeps working it. Called after an import's commit and before a 比对.
+    Returns the cases moved."""
     from baoxue.accounts.models import Role, RoleAssignment
-    from baoxue.registry.models import Region
+    from baoxue.registry.models import Region, School
 
     cases = Case.objects.open()
     if township_ids is not None:
@@ -645,60 +650,153 @@ def follow_children(*, township_ids: list[int] | None = None) -> int:
             "child__village_id",
             "child__township_id",
             "child__current_school_id",
+            "previous_village_id",
+            "previous_school_id",
         )
     )
-    moved: list[tuple[int, Any, Any, Any, Any]] = []
-    for pk, village, township, school, c_village, c_township, c_school in rows:
+    now = timezone.now()
+    moved: list[Case] = []
+    events: list[CaseEvent] = []
+    old_village: dict[int, int] = {}  # case -> the village it left (when it left one)
+    old_school: dict[int, int] = {}
+    for pk, village, township, school, c_village, c_township, c_school, p_v, p_s in rows:
         new_school = c_school or school
-        if (village, township, school) != (c_village, c_township, new_school):
-            moved.append((pk, village, c_village, c_township, new_school))
+        if (village, township, school) == (c_village, c_township, new_school):
+            continue
+        case = Case(
+            pk=pk,
+            village_id=c_village,
+            township_id=c_township,
+            school_id=new_school,
+            previous_village_id=p_v,
+            previous_school_id=p_s,
+            moved_at=now,
+        )
+        if village and village != c_village:
+            old_village[pk] = village
+            case.previous_village_id = village
+        if school and school != new_school:
+            old_school[pk] = school
+            case.previous_school_id = school
+        # A child moved back where it was: nothing of the old place to keep.
+        if case.previous_village_id == c_village:
+            case.previous_village_id = None
+        if case.previous_school_id == new_school:
+            case.previous_school_id = None
+        moved.append(case)
     if not moved:
         return 0
-    names = dict(
-        Region.objects.filter(
-            pk__in={m[1] for m in moved if m[1]} | {m[2] for m in moved if m[2]}
-        ).values_list("pk", "name")
+    region_ids = set(old_village.values()) | {c.village_id for c in moved if c.village_id}
+    school_ids = set(old_school.values()) | {c.school_id for c in moved if c.school_id}
+    names = dict(Region.objects.filter(pk__in=region_ids).values_list("pk", "name"))
+    school_names = dict(School.objects.filter(pk__in=school_ids).values_list("pk", "name"))
+    for case in moved:
+        data: dict[str, str] = {}
+        if case.pk in old_village:
+            data |= {
+                "from": names.get(old_village[case.pk], ""),
+                "to": names.get(case.village_id or 0, ""),
+            }
+        if case.pk in old_school:
+            data |= {
+                "school_from": school_names.get(old_school[case.pk], ""),
+                "school_to": school_names.get(case.school_id or 0, ""),
+            }
+        if data:
+            events.append(CaseEvent(case_id=case.pk, kind="moved", data=data))
+    # Who holds the default roles where: the old place's default people hand over only to a
+    # place with someone to take over; without one, they stay named (and keep working it).
+    grants = set(
+        RoleAssignment.objects.filter(user__is_active=True)
+        .filter(
+            Q(role=Role.VILLAGE, region_id__in=region_ids)
+            | Q(role__in=[Role.SCHOOL, Role.TEACHER], school_id__in=school_ids)
+        )
+        .values_list("user_id", "role", "region_id", "school_id")
     )
-    villages = {m[1] for m in moved if m[1]} | {m[2] for m in moved if m[2]}
-    cadres = set(
-        RoleAssignment.objects.filter(
-            role=Role.VILLAGE, region_id__in=villages, user__is_active=True
-        ).values_list("user_id", "region_id")
-    )
-    # A village with an active cadre account: the old cadre hands over to it; without one,
-    # the old cadre stays named (and keeps seeing the case) until someone is named there.
-    staffed = {region for _user, region in cadres}
-    now = timezone.now()
+    village_people = {(u, r) for u, role, r, _s in grants if role == Role.VILLAGE}
+    school_people = {(u, sc) for u, role, _r, sc in grants if role != Role.VILLAGE}
+    staffed_villages = {r for _u, r in village_people}
+    staffed_schools = {sc for _u, role, _r, sc in grants if role == Role.SCHOOL}
+    new_place = {c.pk: c for c in moved}
     with transaction.atomic():
         Case.objects.bulk_update(
+            moved,
             [
-                Case(pk=pk, village_id=new_village, township_id=new_township, school_id=school)
-                for pk, _old, new_village, new_township, school in moved
+                "village_id",
+                "township_id",
+                "school_id",
+                "previous_village_id",
+                "previous_school_id",
+                "moved_at",
             ],
-            ["village_id", "township_id", "school_id"],
             batch_size=1000,
         )
-        old_of = {pk: old for pk, old, new, _t, _s in moved if old != new}
-        new_of = {pk: new for pk, old, new, _t, _s in moved if old != new}
-        changed_village = sorted(old_of)
-        CaseEvent.objects.bulk_create(
-            CaseEvent(
-                case_id=pk,
-                kind="moved",
-                data={"from": names.get(old_of[pk], ""), "to": names.get(new_of[pk], "")},
-            )
-            for pk in changed_village
-        )
-        # The old village's cadre, named as that village's, is no longer the one (when the
-        # new village has a cadre to take over).
-        ended = [
-            rid
-            for rid, case_id, user_id in Responsibility.objects.filter(
-                case_id__in=changed_village, ended_at=None, user__isnull=False
-            ).values_list("pk", "case_id", "user_id")
-            if new_of[case_id] in staffed and (user_id, old_of[case_id]) in cadres
-        ]
+        CaseEvent.objects.bulk_create(events, batch_size=1000)
+        changed = sorted(set(old_village) | set(old_school))
+        ended = []
+        for rid, case_id, user_id in Responsibility.objects.filter(
+            case_id__in=changed, ended_at=None, user__isnull=False
+        ).values_list("pk", "case_id", "user_id"):
+            case = new_place[case_id]
+            left_village = old_village.get(case_id)
+            left_school = old_school.get(case_id)
+            if (
+                left_village
+                and case.village_id in staffed_villages
+                and (user_id, left_village) in village_people
+            ) or (
+                left_school
+                and case.school_id in staffed_schools
+                and (user_id, left_school) in school_people
+            ):
+                ended.append(rid)
         Responsibility.objects.filter(pk__in=ended).update(ended_at=now)
-        default_people(changed_village)
-        _refresh_named(set(changed_village))
+        default_people(changed)
+        end_grace(changed)
+        _refresh_named(set(changed))
     return len(moved)
+
+
+def end_grace(case_ids: list[int]) -> int:
+    """The place a case's child moved away from stops reading it once someone of the new place
+    (a village cadre of its village, an account of its school) is named on it. Returns the
+    cases whose grace ended."""
+    from baoxue.accounts.models import Role, RoleAssignment
+
+    ended = 0
+    for start in range(0, len(case_ids), 1000):
+        chunk = case_ids[start : start + 1000]
+        cases = list(
+            Case.objects.filter(pk__in=chunk)
+            .filter(Q(previous_village__isnull=False) | Q(previous_school__isnull=False))
+            .values_list("pk", "village_id", "school_id")
+        )
+        if not cases:
+            continue
+        named: dict[int, set[int]] = {}
+        for case_id, user_id in Responsibility.objects.filter(
+            case_id__in=[c[0] for c in cases], ended_at=None, user__isnull=False
+        ).values_list("case_id", "user_id"):
+            named.setdefault(case_id, set()).add(user_id)
+        users = set().union(*named.values()) if named else set()
+        grants = list(
+            RoleAssignment.objects.filter(user_id__in=users, user__is_active=True)
+            .filter(role__in=[Role.VILLAGE, Role.SCHOOL, Role.TEACHER])
+            .values_list("user_id", "region_id", "school_id")
+        )
+        village_of = {(u, r) for u, r, _s in grants if r}
+        school_of = {(u, sc) for u, _r, sc in grants if sc}
+        village_done = [
+            pk for pk, v, _s in cases if any((u, v) in village_of for u in named.get(pk, ()))
+        ]
+        school_done = [
+            pk for pk, _v, sc in cases if any((u, sc) in school_of for u in named.get(pk, ()))
+        ]
+        ended += Case.objects.filter(pk__in=village_done, previous_village__isnull=False).update(
+            previous_village=None
+        )
+        ended += Case.objects.filter(pk__in=school_done, previous_school__isnull=False).update(
+            previous_school=None
+        )
+    return ended

@@ -130,8 +130,20 @@ def case_list(request: HttpRequest) -> HttpResponse:
             "users": (
                 people_choices(request.user) if workflow.can_assign_in_bulk(request.user) else []
             ),
+            "moved_away": _moved_away_list(request.user, scope),
         },
     )
+
+
+def _moved_away_list(user: Any, scope: Any) -> list[Case]:
+    """The cases a village or a school gave up lately (their child moved away), which it may
+    still open: listed apart, outside the counts, since they are worked elsewhere now."""
+    if not (
+        any(g.level == "village" for g in scope.regions)
+        or any(s.grade is None and not s.class_name for s in scope.schools)
+    ):
+        return []
+    return list(selectors.moved_away_cases(user)[:50])
 
 
 def _level_choices() -> list[tuple[int, str, str]]:
@@ -536,10 +548,18 @@ def _event_summary(e: Any) -> str:
     if e.kind == "attachment":
         return _("附件 %(name)s") % {"name": data.get("name", "")}
     if e.kind == "moved":
-        return _("儿童迁居，案件随之转到 %(b)s（原 %(a)s）") % {
-            "a": data.get("from", ""),
-            "b": data.get("to", ""),
-        }
+        parts = []
+        if data.get("from") or data.get("to"):
+            parts.append(
+                _("儿童迁居，案件随之转到 %(b)s（原 %(a)s）")
+                % {"a": data.get("from", ""), "b": data.get("to", "")}
+            )
+        if data.get("school_from") or data.get("school_to"):
+            parts.append(
+                _("学籍转到 %(b)s（原 %(a)s）")
+                % {"a": data.get("school_from", ""), "b": data.get("school_to", "")}
+            )
+        return "；".join(parts)
     if e.kind == "handover":
         return _("交接：%(a)s → %(b)s") % {"a": data.get("from", ""), "b": data.get("to", "")}
     return str(EVENT_LABELS.get(e.kind, _("其他记录")))
@@ -586,14 +606,52 @@ def _move_order(to: str) -> int:
 def case_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     case = selectors.access_case(request.user, public_id)
     log_action(actor=request.user, action="case.viewed", obj=case, request=request)
-    return render(request, "cases/case_detail.html", _case_context(request, case))
+    return _page(request, case)
+
+
+def _page(request: HttpRequest, case: Case, *, status: int = 200) -> HttpResponse:
+    """The case page; for the place its child moved away from, the read-only page of what
+    that place saw before the move."""
+    if selectors.moved_away(request.user, case):
+        return render(
+            request, "cases/case_moved_away.html", _moved_away_context(case), status=status
+        )
+    return render(request, "cases/case_detail.html", _case_context(request, case), status=status)
+
+
+def _moved_away_context(case: Case) -> dict[str, Any]:
+    """What the place a child moved away from still reads: the records up to the move, the
+    people named then, nothing of where the child lives now (issue 22)."""
+    moved = case.moved_at
+    people = [
+        p
+        for p in case.responsibilities.select_related("user").order_by("line", "level", "id")
+        if moved is None or p.assigned_at <= moved
+    ]
+    events = list(
+        case.events.filter(at__lte=moved).select_related("actor").order_by("-at", "-id")[:200]
+    )
+    for e in events:
+        e.summary = _event_summary(e)  # type: ignore[attr-defined]
+    return {
+        "case": case,
+        "child": case.child,
+        "until": case.grace_ends(),
+        "people": people,
+        "attempts": list(case.attempts.filter(created_at__lte=moved).select_related("created_by")),
+        "attachments": list(
+            case.attachments.filter(uploaded_at__lte=moved).select_related("uploaded_by")
+        ),
+        "events": events,
+        "level_name": workflow.level_name,
+    }
 
 
 def _refused(request: HttpRequest, case: Case, exc: Exception, *, status: int = 400) -> Any:
     """Show the case again with the message and the user's input kept in the form."""
     messages.error(request, _messages(exc))
     case.refresh_from_db()
-    return render(request, "cases/case_detail.html", _case_context(request, case), status=status)
+    return _page(request, case, status=status)
 
 
 def _version(request: HttpRequest) -> int:
@@ -842,7 +900,12 @@ def case_attachment(request: HttpRequest, public_id: str, attachment_id: str) ->
     """An attachment, through the case's scope check (never a public media URL). Logged."""
     case = selectors.access_case(request.user, public_id)
     uid = _uuid(attachment_id)
-    item = Attachment.objects.filter(case=case, public_id=uid).first() if uid else None
+    if uid is None:
+        raise Http404
+    items = Attachment.objects.filter(case=case, public_id=uid)
+    if selectors.moved_away(request.user, case):
+        items = items.filter(uploaded_at__lte=case.moved_at)  # what it saw before the move
+    item = items.first()
     if item is None:
         raise Http404
     log_action(
@@ -865,7 +928,9 @@ def case_notice(request: HttpRequest, public_id: str, kind: str) -> HttpResponse
     """A notice as Word, filled with the child's and guardian's details (from the recorded
     document when `document` is given, else a draft dated today). Logged."""
     case = selectors.access_case(request.user, public_id)
-    if kind not in documents.NOTICE_KINDS:
+    if kind not in documents.NOTICE_KINDS or selectors.moved_away(request.user, case):
+        # A notice prints the guardian's address and phone now: not for the place the child
+        # moved away from.
         raise Http404
     document = None
     raw = request.GET.get("document", "")
@@ -889,7 +954,7 @@ def case_notice(request: HttpRequest, public_id: str, kind: str) -> HttpResponse
 def case_file(request: HttpRequest, public_id: str) -> HttpResponse:
     """The whole 一人一案 file as one Word document, for the county inspection. Logged."""
     case = selectors.access_case(request.user, public_id)
-    content = documents.case_file(case)
+    content = documents.case_file(case, moved_away=selectors.moved_away(request.user, case))
     log_action(actor=request.user, action="case.file_exported", obj=case, request=request)
     response = HttpResponse(content, content_type=DOCX)
     response["Content-Disposition"] = _disposition(

@@ -138,6 +138,7 @@ def moves(case: Case) -> set[str]:
 
 
 def _case_visible(user: Any, case: Case) -> bool:
+    """In the scope that works the case (not the read-only one of a place its child left)."""
     return Case.objects.visible_to(user).filter(pk=case.pk).exists()
 
 
@@ -530,6 +531,10 @@ def assign(
         )
         both = not missing_levels(case)
         Case.objects.filter(pk=case.pk).update(both_lines_named=both)
+        if user is not None and (case.previous_village_id or case.previous_school_id):
+            from baoxue.cases.services import end_grace
+
+            end_grace([case.pk])  # someone of the new place named: the old one stops reading
         case.both_lines_named = both
         CaseEvent.objects.create(
             case=case,
