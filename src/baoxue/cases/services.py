@@ -652,6 +652,7 @@ def follow_children(*, township_ids: list[int] | None = None) -> int:
             "child__current_school_id",
             "previous_village_id",
             "previous_school_id",
+            "moved_at",
         )
     )
     now = timezone.now()
@@ -659,7 +660,7 @@ def follow_children(*, township_ids: list[int] | None = None) -> int:
     events: list[CaseEvent] = []
     old_village: dict[int, int] = {}  # case -> the village it left (when it left one)
     old_school: dict[int, int] = {}
-    for pk, village, township, school, c_village, c_township, c_school, p_v, p_s in rows:
+    for pk, village, township, school, c_village, c_township, c_school, p_v, p_s, at in rows:
         new_school = c_school or school
         if (village, township, school) == (c_village, c_township, new_school):
             continue
@@ -670,14 +671,14 @@ def follow_children(*, township_ids: list[int] | None = None) -> int:
             school_id=new_school,
             previous_village_id=p_v,
             previous_school_id=p_s,
-            moved_at=now,
+            moved_at=at,
         )
         if village and village != c_village:
             old_village[pk] = village
-            case.previous_village_id = village
+            case.previous_village_id, case.moved_at = village, now
         if school and school != new_school:
             old_school[pk] = school
-            case.previous_school_id = school
+            case.previous_school_id, case.moved_at = school, now
         # A child moved back where it was: nothing of the old place to keep.
         if case.previous_village_id == c_village:
             case.previous_village_id = None
