@@ -463,9 +463,16 @@ def build_demo_township(
         county = ensure_county()
         builder = TownshipBuilder(rng=rng, county=county)
         plan = demo_plan(children, name=name, code=code)
-        # School codes are national keys: a second demo township needs its own.
+        # School codes are national keys: a second demo township needs its own, and its
+        # central schools are named after it, not after 培秀苗族乡.
         plan.schools = [
-            {**s, "code": code[-4:] + s["code"][4:]} if code != names.TOWNSHIP_CODE else s
+            {
+                **s,
+                "code": code[-4:] + s["code"][4:],
+                "name": s["name"].replace(names.TOWNSHIP_NAME, name),
+            }
+            if code != names.TOWNSHIP_CODE
+            else s
             for s in plan.schools
         ]
         stats = builder.build_township(plan, progress=progress)

@@ -190,8 +190,11 @@ def school_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "by_grade": by_grade,
         "page": page,
         "query": "",
+        # Only schools the office may merge into (its own townships'): the rest of the county
+        # would be refused, and their names are not the office's to see.
         "merge_into": list(
-            School.objects.filter(county_id=school.county_id, is_outside_area=False)
+            School.objects.visible_to(request.user)
+            .filter(county_id=school.county_id, is_outside_area=False)
             .exclude(pk=school.pk)
             .order_by("name")
         )

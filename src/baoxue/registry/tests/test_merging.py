@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 
 from baoxue.accounts.models import Role, RoleAssignment, User
 from baoxue.cases.models import Case
@@ -132,3 +133,12 @@ def test_a_school_of_another_township_is_not_the_offices_to_merge(world, persona
         school_merge(source=theirs, target=world.school_x, actor=persona("office"))
     assert School.objects.filter(pk=theirs.pk).exists()
     assert Enrollment.objects.filter(school=world.school_x).count() == before
+
+
+def test_the_school_page_offers_only_the_offices_own_schools_to_merge_into(world, login):
+    """安陲乡's schools would be refused, and their names are not 培秀苗族乡's to see."""
+    response = login("office").get(
+        reverse("registry:school_detail", args=[world.school_y.public_id])
+    )
+    assert [s.name for s in response.context["merge_into"]] == ["培秀苗族乡中心小学"]
+    assert "安陲乡中心小学" not in response.content.decode()
