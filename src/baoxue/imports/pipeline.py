@@ -43,7 +43,7 @@ from baoxue.imports.sources.base import (
     unpack_cells,
     unrecognised_headers,
 )
-from baoxue.imports.values import CellError, clean_text
+from baoxue.imports.values import CellError, clean_text, mask_numbers
 from baoxue.registry.models import Region, School
 
 Progress = Callable[[str, int, int], None]
@@ -264,21 +264,44 @@ def shortened(text: str, limit: int) -> str:
 
 def masked_row(original: list[str]) -> list[str]:
     """The row for a report that is handed around: cells holding an ID number masked, as
-    the file wrote them or with spaces, dashes or full-width digits; long cells cut."""
+    the file wrote them or with spaces, dashes or full-width digits, or inside a text; long
+    cells cut."""
     limit = ISSUE_CELL_CHARS
-    # A cell that long is no number to mask.
-    return [masked_cell(c) if len(c) <= limit else shortened(c, limit) for c in original]
+    # A long cell (notes) is masked before it is cut (a number across the cut is masked
+    # whole), and only its start: the rest is cut anyway.
+    return [
+        masked_cell(c) if len(c) <= limit else shortened(mask_numbers(c[: limit + 40]), limit)
+        for c in original
+    ]
 
 
 def masked_cell(cell: str) -> str:
-    """A cell holding an identifying number masked (the birth date hidden); others as they
-    are."""
+    """A cell holding an identifying number masked (the birth date and the last characters
+    hidden); a number inside a text too (values.mask_numbers); others as they are."""
     number = idnumbers.normalize(cell).upper()
     if not _ID_LIKE.fullmatch(number):
-        return cell
+        return mask_numbers(cell)
     prefix = number[:1] if number[:1] in "GLJ" else ""
     body = number[len(prefix) :]
-    return prefix + mask(body[:18]) + body[18:]
+    if len(body) in (15, 18):
+        return prefix + mask(body)
+    if _is_card(body):
+        # A 残疾人证号: the category and grade after the number are not the number's.
+        return prefix + mask(body[:18]) + body[18:]
+    # A digit too many or too few: any character after the region may be the number's own
+    # (450225201607070092 with a digit added keeps its check character last).
+    return prefix + body[:6] + "*" * (len(body) - 6)
+
+
+def _is_card(body: str) -> bool:
+    """A 残疾人证号: a valid number, a category 1–7 and a grade 1–4."""
+    return (
+        len(body) == 20
+        and body[:17].isdigit()
+        and idnumbers.check_character(body[:17]) == body[17]
+        and body[18] in "1234567"
+        and body[19] in "1234"
+    )
 
 
 SAMPLE_ROWS = 3
@@ -738,7 +761,10 @@ def _plan(
         key=lambda i: (i.row_number, i.severity),
     )
     for issue in outcome.issues:
-        # A message may quote the cell it is about ("性别“…”无法识别").
+        # A message may quote the cell it is about ("性别“…”无法识别", "学籍号“…”格式不对"):
+        # a number in it is masked as the row beside it is, whichever source wrote it.
+        issue.message = mask_numbers(issue.message)
+        issue.column = mask_numbers(issue.column)  # a header may be a first row of data
         if len(issue.message) > ISSUE_MESSAGE_CHARS:
             issue.message = shortened(issue.message, ISSUE_MESSAGE_CHARS)
     outcome.planned = plan

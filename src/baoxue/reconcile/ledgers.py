@@ -17,6 +17,7 @@ from baoxue.cases.models import Case
 from baoxue.core import crypto
 from baoxue.core.sheets import CellWriter, open_workbook, safe_cell
 from baoxue.core.times import day_text, minute_text
+from baoxue.imports.values import mask_numbers
 from baoxue.reconcile import engine
 from baoxue.reconcile.models import CATEGORY_LABELS, ReconciliationRun, RunChild
 
@@ -82,7 +83,9 @@ def rows(run: ReconciliationRun, kind: str, user: Any, *, full_ids: bool) -> Ite
                 c.get_kind_display(),
                 c.get_status_display(),
                 day_text(c.opened_at),
-                c.basis,
+                # The note a person opened the case with: a number typed into it is masked, as
+                # the documents scrub it (this column goes to every reader of the ledger).
+                mask_numbers(c.basis),
             ]
         return
     results = RunChild.objects.filter(run=run)
@@ -114,7 +117,7 @@ def rows(run: ReconciliationRun, kind: str, user: Any, *, full_ids: bool) -> Ite
             r.school.name if r.school else "",
             child.current_grade or "",
             str(CATEGORY_LABELS[r.category]),
-            r.basis,
+            mask_numbers(r.basis),  # it may name a school a person typed (在外地就读)
             _("是") if r.key_group else "",
             str(status_labels[case_status]) if case_status else "",
         ]

@@ -150,7 +150,9 @@ def test_the_too_long_warning_in_english(world, persona, tmp_path, ids):
     with translation.override("en"):
         outcome = pipeline.run(path, SOURCE, ctx_for(world, persona))
     [issue] = [i for i in outcome.issues if i.code == "too_long"]
-    assert issue.message == "longer than 32 characters; only the first 32 are kept: " + "1" * 32
+    # A run of digits that long may be an identifying number: a message masks it.
+    kept = "1" * 6 + "*" * 26
+    assert issue.message == "longer than 32 characters; only the first 32 are kept: " + kept
 
 
 def test_a_child_found_only_by_its_number_keeps_its_family(world, persona, tmp_path, ids):
