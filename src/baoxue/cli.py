@@ -217,13 +217,22 @@ SWEEP_SECONDS = 3600
 
 def _sweep() -> dict[str, int]:
     """Delete what children's data must not outlive: ledger exports after their seven days,
-    the stored files of imports cancelled (at once) or refused or failed (after seven days).
-    Audited."""
+    the stored files of imports cancelled (at once) or refused or failed (after seven days),
+    the identifying data of children aged out BAOXUE_ARCHIVE_AFTER_YEARS ago; encrypt files
+    an older version stored in clear. Audited."""
     from baoxue.cases.exports import sweep_exports
     from baoxue.core.services import log_action
+    from baoxue.core.storage import encrypt_stored_files
     from baoxue.imports.services import sweep_batch_files
+    from baoxue.registry.retention import archive_aged_out
 
-    done = {"exports": sweep_exports(), "import_files": sweep_batch_files()}
+    done = {
+        "exports": sweep_exports(),
+        "import_files": sweep_batch_files(),
+        # Files stored in clear by a version before stored files were encrypted.
+        "encrypted_files": encrypt_stored_files(),
+        "archived_children": archive_aged_out(),
+    }
     if any(done.values()):
         log_action(actor=None, action="instance.swept", data=done)
     return done
@@ -252,7 +261,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _swept_line(done: dict[str, int]) -> str:
-    return f"已清理：过期导出 {done['exports']} 个，不再导入的文件 {done['import_files']} 个"
+    return (
+        f"已清理：过期导出 {done['exports']} 个，不再导入的文件 {done['import_files']} 个，"
+        f"加密旧文件 {done['encrypted_files']} 个，"
+        f"归档超龄多年的儿童 {done['archived_children']} 名"
+    )
 
 
 class _WorkerSupervisor:
@@ -862,7 +875,10 @@ def build_parser() -> argparse.ArgumentParser:
     cas.add_argument("--export", help="write the 辍学台账 to this .xlsx")
     cas.set_defaults(func=cmd_cases)
 
-    swp = sub.add_parser("sweep", help="delete old exports and files of dead imports (cron)")
+    swp = sub.add_parser(
+        "sweep",
+        help="delete old exports and files of dead imports, archive long aged-out children (cron)",
+    )
     swp.add_argument("--data-dir")
     swp.set_defaults(func=cmd_sweep)
 

@@ -270,6 +270,10 @@ BAOXUE_CASE_DEFAULT_PEOPLE = env_list(
 # the place it left keeps reading it (not working it) for this many days, until someone of
 # the new place is named on it.
 BAOXUE_CASE_MOVE_GRACE_DAYS = env_int("BAOXUE_CASE_MOVE_GRACE_DAYS", 30, minimum=0)
+# Children who aged out of compulsory education (past BAOXUE_COMPULSORY_MAX_AGE on the cut-off
+# date) this many years ago, with no open case, are archived by the sweep: their ID numbers,
+# guardians, addresses, names and case attachments are wiped (registry.retention). 0: never.
+BAOXUE_ARCHIVE_AFTER_YEARS = env_int("BAOXUE_ARCHIVE_AFTER_YEARS", 3, minimum=0)
 # Bulk assignment from the case list touches at most this many cases at once.
 BAOXUE_BULK_ASSIGN_CAP = env_int("BAOXUE_BULK_ASSIGN_CAP", 500, minimum=1)
 # Attachments (photos, scans) larger than this are refused.
@@ -301,7 +305,8 @@ MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "/media/"
 _s3_bucket = env_str("BAOXUE_S3_BUCKET")
 STORAGES: dict[str, dict[str, object]] = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Every stored file (uploaded sources, exports, attachments) encrypted with the field key.
+    "default": {"BACKEND": "baoxue.core.storage.EncryptedFileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -314,7 +319,7 @@ if _s3_bucket:
     # Uploaded files on S3-compatible storage (MinIO, OSS, COS) by configuration alone;
     # needs the `s3` extra (django-storages[s3]).
     STORAGES["default"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "baoxue.core.storage.EncryptedS3Storage",
         "OPTIONS": {
             "bucket_name": _s3_bucket,
             "endpoint_url": env_str("BAOXUE_S3_ENDPOINT_URL") or None,

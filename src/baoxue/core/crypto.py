@@ -35,6 +35,8 @@ class Keyring:
     key_id: str
     cipher: AESGCM
     mac_key: bytes
+    # Stored files (uploaded sources, exports, attachments): core.storage.
+    file_cipher: AESGCM
 
     @cached_property
     def aad(self) -> bytes:  # what every value is bound to: the key's id
@@ -53,6 +55,7 @@ def keyring_from_master(master: bytes) -> Keyring:
         key_id=key_id,
         cipher=AESGCM(_derive(master, b"baoxue field encryption v1")),
         mac_key=_derive(master, b"baoxue lookup hash v1"),
+        file_cipher=AESGCM(_derive(master, b"baoxue file encryption v1")),
     )
 
 

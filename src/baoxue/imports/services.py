@@ -36,6 +36,7 @@ from baoxue.imports.models import ColumnMapping, ImportBatch, ImportIssue
 from baoxue.imports.reading import FileRefused
 from baoxue.imports.registry import SOURCES, ImportGrant, import_grants
 from baoxue.imports.sources.base import Action, header_key, missing_required
+from baoxue.imports.values import mask_numbers
 from baoxue.registry.models import Child, Enrollment, LeftBehind, Region, School
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -82,6 +83,11 @@ def change_text(name: str, value: Any) -> str:
     if name == "id_number":
         # The old side is the registry's ID status (there was no valid number), the new a number.
         return str(_ID_STATUSES[value]) if value in _ID_STATUSES else idnumbers.mask(str(value))
+    # A number where another value belongs (a column mapped wrong) is masked all the same.
+    return mask_numbers(_change_text(name, value))
+
+
+def _change_text(name: str, value: Any) -> str:
     if name in CHANGE_CHOICES:
         return str(CHANGE_CHOICES[name].get(value, value))
     if isinstance(value, bool):
@@ -237,10 +243,11 @@ def _new_batch(
     size: int,
     **fields: Any,
 ) -> ImportBatch:
-    """A batch (not saved yet) of a file imported by `actor` under `grant`."""
+    """A batch (not saved yet) of a file imported by `actor` under `grant`. Its name is shown
+    to all who see the batch: a number in it (a file named after a child) is masked."""
     return ImportBatch(
         source=source,
-        filename=filename[:255],
+        filename=mask_numbers(filename)[:255],
         checksum=checksum,
         size=size,
         created_by=actor,
@@ -274,24 +281,28 @@ def _read_header(batch: ImportBatch) -> None:
             table = pipeline.open_table(path, source)
         batch.sheet_name = table.sheet_name
         batch.header_row = table.header_row
-        batch.headers = table.headers
+        # A file without a header row has its first row read as one: numbers in it masked.
+        batch.headers = [pipeline.masked_cell(h) for h in table.headers]
         batch.samples = pipeline.sample_rows(table)
         batch.mapping = pipeline.resolve_mapping(
             source, table.headers, None, remembered_mapping(batch.source)
         )
     except FileRefused as exc:
         batch.status = ImportBatch.Status.REFUSED
-        batch.message = str(exc)
+        batch.message = mask_numbers(str(exc))  # it may quote a cell
 
 
 @contextmanager
 def batch_path(batch: ImportBatch) -> Iterator[Path]:
-    """A local path for the stored file (which may live on S3-compatible storage)."""
-    try:
-        yield Path(batch.file.path)
-        return
-    except NotImplementedError:
-        pass
+    """A local path to the stored file's content, for the readers: a temporary file holding
+    it decrypted (stored files are encrypted, core.storage; the storage may also be
+    S3-compatible), deleted when the block ends."""
+    if not getattr(batch.file.storage, "encrypted", False):
+        try:
+            yield Path(batch.file.path)
+            return
+        except NotImplementedError:
+            pass
     with tempfile.NamedTemporaryFile(suffix=Path(batch.filename).suffix) as tmp:
         with batch.file.open("rb") as stored:
             for chunk in iter(lambda: stored.read(1 << 20), b""):
@@ -483,10 +494,13 @@ def _record_failure(owned: Any, exc: Exception, failed: str) -> bool:
     """Say on the batch (while the run owns it) why its run stopped: a file that cannot be
     imported or rights withdrawn since the upload refuse it (True: handled); anything else
     fails it with `failed` (a message with %(e)s) and is for the caller to raise."""
+    # Either may quote a cell of the file (a header, a value a database error repeats).
     if isinstance(exc, FileRefused | PermissionDenied):
-        owned.update(status=ImportBatch.Status.REFUSED, message=str(exc), attempt="")
+        owned.update(status=ImportBatch.Status.REFUSED, message=mask_numbers(str(exc)), attempt="")
         return True
-    owned.update(status=ImportBatch.Status.FAILED, message=failed % {"e": exc}, attempt="")
+    owned.update(
+        status=ImportBatch.Status.FAILED, message=mask_numbers(failed % {"e": exc}), attempt=""
+    )
     return False
 
 
@@ -754,7 +768,7 @@ def record_command_line_import(
             created_at=now,
             sheet_name=table.sheet_name[:100],
             header_row=table.header_row,
-            headers=table.headers,
+            headers=[pipeline.masked_cell(h) for h in table.headers],
             mapping=outcome.mapping,
             options={"complete_list": ctx.complete_list} if source == "enrollment" else {},
             status=ImportBatch.Status.COMMITTED,

@@ -31,11 +31,13 @@ class ChildQuerySet(models.QuerySet["Any"]):
 
 class ChildManager(models.Manager["Any"]):
     """The registry's children: a record merged into another (ChildMerge) is that child now,
-    and no list, count, search or comparison sees it twice. `Child.records` holds them all
-    (for merging and undoing, and for finding a merged record's numbers in a new file)."""
+    and no list, count, search or comparison sees it twice; an archived record (aged out,
+    its identifying data wiped: registry.retention) is in none either. `Child.records` holds
+    them all (for merging and undoing, and for finding a merged record's numbers in a new
+    file)."""
 
     def get_queryset(self) -> ChildQuerySet:
-        return ChildQuerySet(self.model, using=self._db).filter(merged_into=None)
+        return ChildQuerySet(self.model, using=self._db).filter(merged_into=None, archived_at=None)
 
     def visible_to(self, user: Any) -> ChildQuerySet:
         return self.get_queryset().visible_to(user)

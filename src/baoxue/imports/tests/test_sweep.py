@@ -56,7 +56,12 @@ def test_the_sweep_deletes_old_refused_files_and_old_exports(world, persona):
     stored = old.file.name
     storage = old.file.storage
     done = _sweep()
-    assert done == {"exports": 1, "import_files": 1}
+    assert done == {
+        "exports": 1,
+        "import_files": 1,
+        "encrypted_files": 0,
+        "archived_children": 0,
+    }
     refused.refresh_from_db()
     fresh.refresh_from_db()
     assert not refused.file and fresh.file  # a refused file is kept a week, to be mapped
