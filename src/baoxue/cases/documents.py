@@ -63,7 +63,7 @@ from baoxue.cases.models import (
 )
 from baoxue.cases.services import MEASURES
 from baoxue.cases.workflow import DISMISS_REASONS, DROPOUT_REASONS, level_name
-from baoxue.core.idnumbers import mask
+from baoxue.core.idnumbers import mask, mask_numbers
 from baoxue.core.times import local
 from baoxue.reconcile.models import CATEGORY_LABELS
 from baoxue.registry.models import Child, Enrollment, Guardian
@@ -120,8 +120,9 @@ _PHOTO_MAX_PIXELS = 60_000_000
 
 
 def scrub(text: Any) -> str:
-    """The text with anything shaped like an ID number masked."""
-    return _ID_SHAPE.sub(lambda m: mask(m.group(0).upper()), str(text or ""))
+    """The text with anything shaped like an ID number masked, however it was typed (spaced
+    out, a letter in it, a word after it: idnumbers.mask_numbers)."""
+    return mask_numbers(_ID_SHAPE.sub(lambda m: mask(m.group(0).upper()), str(text or "")))
 
 
 def format_day(day: date | None, blank: str = "") -> str:

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from baoxue.accounts.models import Role, RoleAssignment, User
+from baoxue.accounts.permissions import can_reveal_id_number
 from baoxue.accounts.scope import scope_for
 from baoxue.cases import documents, evidence, exports, selectors, services, workflow
 from baoxue.cases.models import (
@@ -339,7 +340,12 @@ def export_download(request: HttpRequest, public_id: str) -> HttpResponseBase:
         actor=request.user,
         action="case.ledger_exported",
         obj=item,
-        data={"query": item.query, "rows": item.rows},
+        # Whether the file holds whole ID numbers (ledger.write gives them to who may reveal).
+        data={
+            "query": item.query,
+            "rows": item.rows,
+            "full_ids": can_reveal_id_number(item.requested_by),
+        },
         request=request,
     )
     name = _("辍学台账") + timezone.localtime(item.created_at).strftime("%Y%m%d-%H%M") + ".xlsx"

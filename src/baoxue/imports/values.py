@@ -124,53 +124,9 @@ def _clean_str(value: str) -> str:
     return s
 
 
-# --- numbers inside a text --------------------------------------------------------------------
+# --- numbers inside a text: core.idnumbers.mask_numbers (pages and Word files use it too) -----
 
-# An identifying number however a file wrote it inside a text: digits with letters among them
-# or right after them (4502252012l0090044, a 学籍号's G before it), single spaces or dashes
-# between digits (450225 20160502 0032), anything after it (…0032号). A separator continues a
-# run only before a digit, so that the words after a number stay as they are.
-_NUMBER_RUN = re.compile(r"[GLJ]?[0-9](?:[0-9A-Za-z]|[ \-\u2010-\u2015\u2212](?=[0-9]))*")
-# Excel's scientific notation typed as text keeps up to 15 digits of it: 4.50225201504017E+17.
-_SCIENTIFIC_RUN = re.compile(r"(?<![0-9.])([0-9]\.[0-9]{5})([0-9]+)([Ee]\+?[0-9]{1,2})(?![0-9])")
-# A run with this many letters and digits, this many of them digits and this many of those
-# in a row (the region's six; a date's groups have four at most: 2014-09-01 2015-03-02 is not
-# a number), may be a number.
-_RUN_CHARS = 15
-_RUN_DIGITS = 12
-_RUN_GROUP = re.compile(r"[0-9]{6}")
-_ALNUM = re.compile(r"[0-9A-Za-z]")
-# Full-width digits and letters read as theirs (a header or a note is not cleaned as a cell is);
-# full-width punctuation (，：) stays as it is.
-_FULLWIDTH_ALNUM = {
-    cp: cp - 0xFEE0
-    for a, b in (("０", "９"), ("Ａ", "Ｚ"), ("ａ", "ｚ"))
-    for cp in range(ord(a), ord(b) + 1)
-}
-
-
-def _masked_run(match: re.Match[str]) -> str:
-    run = match.group(0)
-    digits = sum(c.isdigit() for c in run)
-    if digits < _RUN_DIGITS or len(_ALNUM.findall(run)) < _RUN_CHARS or not _RUN_GROUP.search(run):
-        return run
-    # The region (the first six digits) stays, as the mask shows it; every letter and digit
-    # after it is hidden, the separators kept.
-    sixth = [i for i, c in enumerate(run) if c.isdigit()][5]
-    return run[: sixth + 1] + _ALNUM.sub("*", run[sixth + 1 :])
-
-
-def mask_numbers(text: str) -> str:
-    """`text` with every identifying number in it masked, however it is written (a cell with
-    notes, a message quoting a cell): a number one letter, one digit or one word off the mask
-    still shows the birth date and the last digits beside it, which rebuilds the whole number
-    (docs/privacy.md). A run that long of anything else (a bank card, two phone numbers with a
-    space between) is hidden as well, which is harmless in a problem list."""
-    if not text or len(text) < _RUN_DIGITS:
-        return text
-    text = text.translate(_FULLWIDTH_ALNUM)
-    text = _SCIENTIFIC_RUN.sub(lambda m: m[1] + "*" * len(m[2]) + m[3], text)
-    return _NUMBER_RUN.sub(_masked_run, text)
+mask_numbers = idnumbers.mask_numbers
 
 
 # --- dates ------------------------------------------------------------------------------------

@@ -507,11 +507,6 @@ def typed_into_a_case(world, persona):
     return case
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cases/documents.py scrub() masks only a whole 15- or 18-digit number: one typed "
-    "with spaces (or a letter in it, or a word after it) goes into the 一人一案 file as typed",
-)
 @pytest.mark.parametrize("username", ["canlian", "county"])
 def test_a_number_typed_spaced_into_a_case_is_masked_in_its_word_file(
     typed_into_a_case, login, username
@@ -522,11 +517,6 @@ def test_a_number_typed_spaced_into_a_case_is_masked_in_its_word_file(
     assert rebuild_left(number, docx_text(response.content)) >= REBUILT_BELOW
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="templates/cases show a case's note (依据, the 劝返's words, the history) as typed: "
-    "a number typed into it reaches roles that may not reveal (canlian, county)",
-)
 @pytest.mark.parametrize("username", ["canlian", "county"])
 def test_a_number_typed_into_a_case_is_masked_on_its_page(typed_into_a_case, login, username):
     number = typed_into_a_case.child.id_number
