@@ -288,6 +288,9 @@ BAOXUE_IMPORT_MAX_ROWS = env_int("BAOXUE_IMPORT_MAX_ROWS", 500_000, minimum=1)
 BAOXUE_IMPORT_MAX_UNPACKED_MB = env_int("BAOXUE_IMPORT_MAX_UNPACKED_MB", 2048, minimum=1)
 BAOXUE_IMPORT_MAX_RATIO = env_int("BAOXUE_IMPORT_MAX_RATIO", 200, minimum=10)
 BAOXUE_IMPORT_MAX_CSV_MB = env_int("BAOXUE_IMPORT_MAX_CSV_MB", 300, minimum=1)
+# A file uploaded through the pages (a county's national 学籍 export of 200,000 rows is about
+# 100 MB as xlsx); the reverse proxy's client_max_body_size must allow it too.
+BAOXUE_IMPORT_MAX_UPLOAD_MB = env_int("BAOXUE_IMPORT_MAX_UPLOAD_MB", 200, minimum=1)
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

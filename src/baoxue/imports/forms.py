@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from baoxue.imports.registry import SOURCES
@@ -13,7 +14,7 @@ ALLOWED_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".ods", ".csv", ".txt")
 
 class UploadForm(forms.Form):
     source = forms.ChoiceField(label=_("数据类型"))
-    file = forms.FileField(label=_("文件"), help_text=_("xlsx、xls、ods 或 csv，最大 50 MB"))
+    file = forms.FileField(label=_("文件"))
     # A client-made token: a double click or a retried upload creates one batch, not two.
     token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
 
@@ -25,6 +26,9 @@ class UploadForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = _("xlsx、xls、ods 或 csv，最大 %(mb)s MB") % {
+            "mb": settings.BAOXUE_IMPORT_MAX_UPLOAD_MB
+        }
         field = self.fields["source"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [(code, SOURCES[code].label) for code in sources]

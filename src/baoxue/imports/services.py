@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
@@ -39,7 +40,6 @@ from baoxue.imports.sources.base import Action, header_key, missing_required
 from baoxue.imports.values import mask_numbers
 from baoxue.registry.models import Child, Enrollment, LeftBehind, Region, School
 
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 # Names of changes that are not a field of the file.
 CHANGE_LABELS = {
     "village_id": gettext_lazy("村"),
@@ -190,8 +190,9 @@ def batch_upload(
     if source not in SOURCES:
         raise ValidationError(_("未知的数据来源。"))
     grant = grant_for(actor, source, township, target)
-    if size > MAX_UPLOAD_BYTES:
-        raise ValidationError(_("文件超过 50 MB，请拆分后再导入。"))
+    limit = settings.BAOXUE_IMPORT_MAX_UPLOAD_MB
+    if size > limit * 1024 * 1024:
+        raise ValidationError(_("文件超过 %(mb)s MB，请拆分后再导入。") % {"mb": limit})
     batch = _new_batch(
         actor=actor,
         source=source,
