@@ -291,6 +291,11 @@ BAOXUE_IMPORT_MAX_CSV_MB = env_int("BAOXUE_IMPORT_MAX_CSV_MB", 300, minimum=1)
 # A file uploaded through the pages (a county's national 学籍 export of 200,000 rows is about
 # 100 MB as xlsx); the reverse proxy's client_max_body_size must allow it too.
 BAOXUE_IMPORT_MAX_UPLOAD_MB = env_int("BAOXUE_IMPORT_MAX_UPLOAD_MB", 200, minimum=1)
+# A user who may not reveal ID numbers (the 残联) cannot validate files that, together with
+# theirs of the last BAOXUE_IMPORT_PROBE_DAYS, give more than this many different numbers of
+# one region and birth date: trying the ~500 numbers a mask leaves, one preview at a time.
+BAOXUE_IMPORT_PROBE_LIMIT = env_int("BAOXUE_IMPORT_PROBE_LIMIT", 10, minimum=1)
+BAOXUE_IMPORT_PROBE_DAYS = env_int("BAOXUE_IMPORT_PROBE_DAYS", 30, minimum=1)
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

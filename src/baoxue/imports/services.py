@@ -28,7 +28,8 @@ from django.utils.translation import gettext_lazy
 from django_tasks import default_task_backend
 from django_tasks.exceptions import TaskResultDoesNotExist
 
-from baoxue.core import idnumbers
+from baoxue.accounts.permissions import can_reveal_id_number
+from baoxue.core import crypto, idnumbers
 from baoxue.core.progress import STALE_SECONDS, last_beat, progress_read, progress_write
 from baoxue.core.services import log_action
 from baoxue.core.text import days_text
@@ -454,7 +455,43 @@ def _preview(
         "village_questions": ctx.places.questions(),
         # A whole household's 花名册: the adults taken only as heads and guardians.
         "adults_skipped": ctx.notes.get("adults_skipped", 0),
+        # Different ID numbers per region and birth date, hashed (the probe check).
+        "id_prefixes": id_prefixes(outcome),
     }
+
+
+def id_prefixes(outcome: pipeline.Outcome) -> dict[str, int]:
+    """How many different ID numbers the file's rows give per region and birth date (the
+    first 14 characters), keyed by a keyed hash of those characters (nothing of them in the
+    clear): what the probe check below adds up."""
+    numbers: dict[str, set[str]] = {}
+    for planned in outcome.planned:
+        for value in planned.record.values.values():
+            info = value if isinstance(value, idnumbers.IdInfo) else getattr(value, "id_info", None)
+            if isinstance(info, idnumbers.IdInfo) and info.is_valid and len(info.value) == 18:
+                numbers.setdefault(info.value[:14], set()).add(info.value)
+    return {crypto.lookup_hash("id-prefix:" + k): len(v) for k, v in numbers.items()}
+
+
+def _probing(actor: Any, batch: ImportBatch, prefixes: dict[str, int]) -> int:
+    """The most different ID numbers of one region and birth date that this file and the
+    user's files of the last BAOXUE_IMPORT_PROBE_DAYS give, for a user who may not reveal ID
+    numbers: many is someone trying the 500 numbers a masked one may be, one file or a few
+    at a time, and reading which one the preview matches (0: the user may reveal)."""
+    if can_reveal_id_number(actor) or not prefixes:
+        return 0
+    since = timezone.now() - timedelta(days=settings.BAOXUE_IMPORT_PROBE_DAYS)
+    totals = dict(prefixes)
+    earlier = (
+        ImportBatch.objects.filter(created_by=actor, created_at__gte=since)
+        .exclude(pk=batch.pk)
+        .values_list("preview", flat=True)
+    )
+    for preview in earlier:
+        for key, count in ((preview or {}).get("id_prefixes") or {}).items():
+            if key in totals:
+                totals[key] += count
+    return max(totals.values())
 
 
 def batch_validate(*, actor: Any, batch: ImportBatch, attempt: str = "") -> ImportBatch:
@@ -481,8 +518,30 @@ def batch_validate(*, actor: Any, batch: ImportBatch, attempt: str = "") -> Impo
             batch.refresh_from_db()
             return batch
         batch.refresh_from_db()
+        preview = _preview(source, ctx, outcome)
+        tried = _probing(actor, batch, preview["id_prefixes"])
+        if tried > settings.BAOXUE_IMPORT_PROBE_LIMIT:
+            # Nothing of the plan is kept or shown: the preview is what would answer.
+            owned.update(
+                status=ImportBatch.Status.REFUSED,
+                message=_(
+                    "这个文件（连同您近 %(days)s 天导入的文件）有 %(n)s 个出生日期和地区码"
+                    "都相同的不同身份证号，像是在逐个试号，已拒绝。确需导入请交乡镇控辍保学"
+                    "办公室导入。"
+                )
+                % {"days": settings.BAOXUE_IMPORT_PROBE_DAYS, "n": tried},
+                attempt="",
+            )
+            log_action(
+                actor=actor,
+                action="import.probe_refused",
+                obj=batch,
+                data={"numbers": tried},
+            )
+            batch.refresh_from_db()
+            return batch
         _store_outcome(batch, outcome)
-        batch.preview = _preview(source, ctx, outcome)
+        batch.preview = preview
         batch.status = ImportBatch.Status.VALIDATED
         batch.validated_at = timezone.now()
         batch.message = ""
