@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import pre_save
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -544,3 +545,33 @@ class LedgerExport(models.Model):
     @property
     def progress_key(self) -> str:
         return f"cases-ledger-{self.public_id}"
+
+
+# --- free text typed by people: a child's ID number typed into it is kept masked --------------
+# (core.idnumbers.mask_numbers, however it was typed): a note is not where a number belongs, and
+# a database copied without the key must not give one away (docs/privacy.md). The exit
+# evidence (a receiving school's 学籍号) is structured evidence, kept as given.
+FREE_TEXT: dict[type[models.Model], tuple[str, ...]] = {
+    ReturnAttempt: ("people", "said", "offered", "next_step"),
+    EscalationDocument: ("outcome",),
+    FollowUp: ("note",),
+    Placement: ("application", "conclusion"),
+}
+
+
+def _mask_free_text(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    from baoxue.core.idnumbers import mask_numbers
+
+    for name in FREE_TEXT.get(sender, ()):
+        value = getattr(instance, name)
+        if value:
+            setattr(instance, name, mask_numbers(value))
+    if isinstance(instance, CaseEvent) and isinstance(instance.data, dict):
+        note = instance.data.get("note")
+        if isinstance(note, str) and note:
+            instance.data = {**instance.data, "note": mask_numbers(note)}
+
+
+_MASKED: list[type[models.Model]] = [*FREE_TEXT, CaseEvent]
+for _model in _MASKED:
+    pre_save.connect(_mask_free_text, sender=_model, dispatch_uid=f"mask-{_model.__name__}")

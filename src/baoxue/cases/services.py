@@ -30,6 +30,7 @@ from baoxue.cases.models import (
     ReturnAttempt,
 )
 from baoxue.cases.workflow import Conflict, assign, can_assign_in_bulk, can_work, refresh_due
+from baoxue.core.idnumbers import mask_numbers
 from baoxue.core.services import log_action
 from baoxue.registry.models import Child, Enrollment
 
@@ -283,6 +284,7 @@ def plan_update(*, actor: Any, case: Case, measures: list[str], note: str, versi
     unknown = [m for m in measures if m not in MEASURES]
     if unknown:
         raise ValidationError(_("未知的帮扶措施。"))
+    note = mask_numbers(note)  # a number typed into it is kept masked
     with transaction.atomic():
         before = {"measures": case.measures, "note": case.plan_note}
         updated = Case.objects.filter(pk=case.pk, version=version).update(
@@ -365,7 +367,7 @@ def case_open(*, actor: Any, child: Child, note: str) -> Case:
                 child=child,
                 kind=Case.Kind.TO_VERIFY,
                 source="person",
-                basis=note.strip()[:200],
+                basis=mask_numbers(note.strip())[:200],
                 # As the reconciliation counts it: a 脱贫户 or 监测户 household.
                 key_group=child.household is not None and child.household.is_key_group,
                 township_id=child.township_id,

@@ -31,6 +31,7 @@ from baoxue.accounts.models import Role
 from baoxue.accounts.scope import scope_for
 from baoxue.cases import evidence
 from baoxue.cases.models import Case, CaseEvent, FollowUp, Placement, Responsibility
+from baoxue.core.idnumbers import mask_numbers
 from baoxue.core.services import log_action
 
 WORK_ROLES = (Role.TOWNSHIP_OFFICE, Role.VILLAGE, Role.SCHOOL, Role.TEACHER)
@@ -350,7 +351,7 @@ def _leaving(actor: Any, case: Case, to: str, data: dict[str, Any]) -> dict[str,
         return {
             "exit_evidence": found,
             "close_approver": _name(actor)[:64],
-            "close_evidence": summary[:300],
+            "close_evidence": mask_numbers(summary)[:300],
             "closed_by": _authenticated(actor),
         }
     if case.status == S.PENDING_REVIEW and case.proposed_to == S.DISMISSED:
