@@ -28,8 +28,7 @@ from baoxue.core.text import days_text
 from baoxue.imports.pipeline import ImportContext, Progress
 from baoxue.imports.sources.base import Action, Field, Planned, Record, RowIssue, flags_unsafe_text
 from baoxue.imports.sources.children import id_issues
-from baoxue.imports.values import CellError, clean_text, parse_date, parse_days
-from baoxue.subsidies.matching import (
+from baoxue.imports.sources.matching import (
     CHUNK,
     GRADE_FIELD,
     ID_FIELD,
@@ -45,6 +44,7 @@ from baoxue.subsidies.matching import (
     repeats_in_file,
     school_named,
 )
+from baoxue.imports.values import CellError, clean_text, parse_date, parse_days
 
 # Consecutive school days absent without leave at which a row is flagged in the preview. A
 # province setting (DESIGN.md §3); 3 days is the common rule for a school's report upward.

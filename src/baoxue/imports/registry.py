@@ -7,31 +7,41 @@ from typing import Any
 
 from baoxue.accounts.models import Role
 from baoxue.accounts.scope import scope_for
-from baoxue.attendance.importing import AttendanceSource
 from baoxue.imports.pipeline import Source
 from baoxue.imports.sources.disability import DisabilitySource
 from baoxue.imports.sources.enrollment import EnrollmentSource
 from baoxue.imports.sources.households import HouseholdsSource
 from baoxue.imports.sources.roster import RosterSource
 from baoxue.registry.models import Region, School
-from baoxue.subsidies.importing import SubsidiesSource
 
+# Every source by code, in the order lists show them. The registry's own lists are here; an app
+# whose list it is declares its source in its AppConfig.ready() with `register` (attendance,
+# subsidies), so that imports knows none of them by name.
 SOURCES: dict[str, Source] = {
     "roster": RosterSource(),
     "enrollment": EnrollmentSource(),
     "households": HouseholdsSource(),
     "disability": DisabilitySource(),
-    "subsidies": SubsidiesSource(),
-    "attendance": AttendanceSource(),
 }
 
-# Which roles may import which sources (DESIGN.md §4 and issue 3 §8).
+# Which roles may import which sources (DESIGN.md §4 and issue 3 §8); the township office
+# imports every source.
 ROLE_SOURCES: dict[str, set[str]] = {
     Role.TOWNSHIP_OFFICE: set(SOURCES),
     Role.VILLAGE: {"roster"},
-    Role.SCHOOL: {"enrollment", "subsidies", "attendance"},
+    Role.SCHOOL: {"enrollment"},
     Role.DISABILITY_FEDERATION: {"disability"},
 }
+
+
+def register(code: str, source: Source, *, roles: tuple[str, ...] = ()) -> None:
+    """Declare an import source (from the AppConfig.ready() of the app whose list it is): the
+    township office may import it, and so may `roles` in their scope. Declaring the same code
+    again replaces it (a reloaded app)."""
+    SOURCES[code] = source
+    ROLE_SOURCES[Role.TOWNSHIP_OFFICE].add(code)
+    for role in roles:
+        ROLE_SOURCES.setdefault(role, set()).add(code)
 
 
 @dataclass(frozen=True)

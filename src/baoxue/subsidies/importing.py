@@ -27,9 +27,7 @@ from baoxue.imports.sources.base import (
     required_text,
 )
 from baoxue.imports.sources.children import id_issues
-from baoxue.imports.values import CellError, clean_text
-from baoxue.registry.models import School
-from baoxue.subsidies.matching import (
+from baoxue.imports.sources.matching import (
     CHUNK,
     GRADE_FIELD,
     ID_FIELD,
@@ -46,6 +44,8 @@ from baoxue.subsidies.matching import (
     repeats_in_file,
     school_named,
 )
+from baoxue.imports.values import CellError, clean_text
+from baoxue.registry.models import School
 from baoxue.subsidies.models import Subsidy, SubsidyProgram, program_key
 from baoxue.subsidies.terms import parse_term
 

@@ -3,8 +3,8 @@ in the registry (资助名单, 考勤统计): they never create children.
 
 The 学籍号 is the first key (it names an enrollment), the ID number's keyed hash the second;
 the file's name must agree with the registry's. Everything is read in a few bulk queries per
-5,000 rows. Shared by the subsidy and attendance sources; it would sit naturally beside
-imports/sources/children.py.
+5,000 rows. Shared by the subsidy and attendance sources (their apps declare them; imports
+keeps what sources share).
 """
 
 from __future__ import annotations
