@@ -5,3 +5,13 @@ class CasesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "baoxue.cases"
     verbose_name = "一人一案"
+
+    def ready(self) -> None:
+        # Imported here: models and services load once the apps are ready.
+        from baoxue.cases.services import follow_children
+        from baoxue.registry.signals import children_moved
+
+        def follow(sender: object, township_ids: list[int], **kwargs: object) -> None:
+            follow_children(township_ids=township_ids)
+
+        children_moved.connect(follow, weak=False, dispatch_uid="cases.follow_children")

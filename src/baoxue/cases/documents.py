@@ -53,6 +53,7 @@ from PIL import Image, ImageOps
 
 from baoxue.cases import evidence
 from baoxue.cases.models import (
+    CATEGORY_LABELS,
     Attachment,
     Case,
     EscalationDocument,
@@ -65,7 +66,6 @@ from baoxue.cases.services import MEASURES
 from baoxue.cases.workflow import DISMISS_REASONS, DROPOUT_REASONS, level_name
 from baoxue.core.idnumbers import mask, mask_numbers
 from baoxue.core.times import local
-from baoxue.reconcile.models import CATEGORY_LABELS
 from baoxue.registry.models import Child, Enrollment, Guardian
 
 NOTICE_KINDS = {

@@ -20,6 +20,9 @@ from baoxue.core.times import minute_text
 
 # A user named on more cases than this is filtered by a subquery instead of an id list.
 NAMED_LIMIT = 2000
+# What a case's 比对 category (Case.category) is called: the reconciliation, which names the
+# categories, declares their labels here when the apps start (reconcile/apps.py).
+CATEGORY_LABELS: dict[str, Any] = {}
 
 
 class CaseQuerySet(models.QuerySet["Case"]):

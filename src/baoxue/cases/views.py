@@ -26,6 +26,7 @@ from baoxue.accounts.permissions import can_reveal_id_number
 from baoxue.accounts.scope import scope_for
 from baoxue.cases import documents, evidence, exports, selectors, services, workflow
 from baoxue.cases.models import (
+    CATEGORY_LABELS,
     Attachment,
     Case,
     EscalationDocument,
@@ -592,8 +593,6 @@ def people_choices(actor: Any, limit: int = 500) -> list[dict[str, Any]]:
 
 
 def _category_label(category: str) -> str:
-    from baoxue.reconcile.models import CATEGORY_LABELS
-
     return str(CATEGORY_LABELS.get(category, category))
 
 

@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy
 
 from baoxue.accounts.models import Role
 from baoxue.accounts.scope import scope_for
-from baoxue.cases import evidence
+from baoxue.cases import evidence, signals
 from baoxue.cases.models import Case, CaseEvent, FollowUp, Placement, Responsibility
 from baoxue.core.idnumbers import mask_numbers
 from baoxue.core.services import log_action
@@ -215,12 +215,10 @@ def transition(
             Placement.objects.create(case=case, created_by=_authenticated(actor), **placement)
         if to == S.DISMISSED:
             # The verified fact moves the child's 比对 category now (在外地就读, 死亡或迁出):
-            # home, 比对 and the ledgers stop counting the child as 待核实. Imported here: the
-            # reconciliation's services build on the cases'.
-            from baoxue.reconcile.services import case_dismissed
-
+            # home, 比对 and the ledgers stop counting the child as 待核实 (the
+            # reconciliation, above the cases, listens).
             case.refresh_from_db()
-            case_dismissed(case)
+            signals.case_dismissed.send(sender=Case, case=case)
         if to == S.FOLLOW_UP and before != S.PENDING_REVIEW:
             # Back in follow-up after a failed return: the old plan's dates not yet visited
             # give way to a new schedule from today (those visited stay in the history). A

@@ -45,6 +45,7 @@ from baoxue.imports.sources.base import (
 )
 from baoxue.imports.values import CellError, clean_text, mask_numbers
 from baoxue.registry.models import Region, School
+from baoxue.registry.signals import children_moved
 
 Progress = Callable[[str, int, int], None]
 EXAMPLES_PER_ACTION = 5
@@ -851,9 +852,7 @@ def _run(
         if any(p.action != Action.UNCHANGED for p in plan) or ctx.notes.get("writes"):
             source.commit(plan, ctx, progress)
             # A child moved by this file takes its open case along (who sees it follows).
-            from baoxue.cases.services import follow_children
-
-            follow_children(township_ids=[ctx.township.pk])
+            children_moved.send(sender=type(source), township_ids=[ctx.township.pk])
         covers = getattr(source, "covers", None)
         if covers is not None:
             # The same file again writes nothing else: it is this term's list all the same.
