@@ -221,10 +221,10 @@ def _sweep() -> dict[str, int]:
     the identifying data of children aged out BAOXUE_ARCHIVE_AFTER_YEARS ago; encrypt files
     an older version stored in clear. Audited."""
     from baoxue.cases.exports import sweep_exports
+    from baoxue.cases.retention import archive_aged_out
     from baoxue.core.services import log_action
     from baoxue.core.storage import encrypt_stored_files
     from baoxue.imports.services import sweep_batch_files
-    from baoxue.registry.retention import archive_aged_out
 
     done = {
         "exports": sweep_exports(),
@@ -743,7 +743,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     """The database, the stored files and (in a file of its own) the field key."""
     _setup(args.data_dir)
-    from baoxue.core.backup import BackupError, backup, key_path_for
+    from baoxue.backup import BackupError, backup, key_path_for
     from baoxue.core.services import log_action
 
     out = Path(args.out)
@@ -762,7 +762,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     """A backup back into this data directory and database, upgraded, its numbers checked."""
     _setup(args.data_dir)
-    from baoxue.core.backup import BackupError, restore
+    from baoxue.backup import BackupError, restore
 
     try:
         done = restore(

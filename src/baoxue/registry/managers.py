@@ -32,7 +32,7 @@ class ChildQuerySet(models.QuerySet["Any"]):
 class ChildManager(models.Manager["Any"]):
     """The registry's children: a record merged into another (ChildMerge) is that child now,
     and no list, count, search or comparison sees it twice; an archived record (aged out,
-    its identifying data wiped: registry.retention) is in none either. `Child.records` holds
+    its identifying data wiped: cases.retention) is in none either. `Child.records` holds
     them all (for merging and undoing, and for finding a merged record's numbers in a new
     file)."""
 

@@ -370,7 +370,7 @@ class Child(models.Model):
     # in the database (Django keeps SET_NULL): with one, SQLite rewrites every index of a
     # child whose merged_into changes — 20,000 merges of a county's run took 7.5 s, not 0.1.
     # Aged out of compulsory education long enough ago (BAOXUE_ARCHIVE_AFTER_YEARS): the
-    # identifying data was wiped by the sweep (registry.retention); lists no longer show it.
+    # identifying data was wiped by the sweep (cases.retention); lists no longer show it.
     archived_at = models.DateTimeField(null=True, blank=True, editable=False)
     merged_into = models.ForeignKey(
         "self",

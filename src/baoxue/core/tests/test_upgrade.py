@@ -38,9 +38,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from baoxue.accounts.models import User
+from baoxue.backup import check_readable
 from baoxue.cases.selectors import access_case
 from baoxue.core import crypto
-from baoxue.core.backup import check_readable
 from baoxue.core.models import AuditEvent
 from baoxue.core.text import pinyin_keys
 from baoxue.imports.models import ImportBatch

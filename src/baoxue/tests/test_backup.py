@@ -56,7 +56,7 @@ default_storage.save("attachments/劝返记录.txt", ContentFile(os.environ["NAM
 if os.environ.get("OLDER"):
     call_command("migrate", "imports", "0006_batch_attempt", interactive=False, verbosity=0)
 if os.environ.get("OUT"):
-    from baoxue.core.backup import backup
+    from baoxue.backup import backup
     print(backup(Path(os.environ["OUT"]), say=lambda _: None)["counts"])
 """
 )
@@ -66,7 +66,7 @@ RESTORE = (
     + """
 from django.core.files.storage import default_storage
 from django.db.migrations.recorder import MigrationRecorder
-from baoxue.core.backup import restore, BackupError
+from baoxue.backup import restore, BackupError
 try:
     key = Path(os.environ["KEY"]) if os.environ.get("KEY") else None
     done = restore(Path(os.environ["OUT"]), key=key, force=bool(os.environ.get("FORCE")),

@@ -8,10 +8,10 @@ from datetime import date
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from baoxue.cases import retention
 from baoxue.cases import services as case_services
 from baoxue.cases.models import Attachment, Case
 from baoxue.core.models import AuditEvent
-from baoxue.registry import retention
 from baoxue.registry import services as registry_services
 from baoxue.registry.models import Child, Guardian
 from baoxue.registry.tests.factories import make_id_number

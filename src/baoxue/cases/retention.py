@@ -1,4 +1,5 @@
-"""How long children's data is kept after compulsory education (issue 22 §4).
+"""How long children's data is kept after compulsory education (issue 22 §4). In cases (above
+the registry): a child with an open case is kept, and the files attached to its cases go.
 
 A child who aged out of compulsory education (past BAOXUE_COMPULSORY_MAX_AGE on the cut-off
 date) BAOXUE_ARCHIVE_AFTER_YEARS ago, and has no open case, no longer needs to be found by
@@ -15,9 +16,11 @@ from __future__ import annotations
 from datetime import date
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from baoxue.cases.models import Attachment, Case
 from baoxue.core import policy
 from baoxue.core.services import log_action
 from baoxue.registry.models import Child, Enrollment, Guardian
@@ -39,8 +42,6 @@ def archive_born_by(today: date | None = None) -> date | None:
 def archive_aged_out(*, today: date | None = None) -> int:
     """Archive every record that aged out long enough ago and has no open case. Returns how
     many were archived."""
-    from baoxue.cases.models import Attachment, Case
-
     born_by = archive_born_by(today)
     if born_by is None:
         return 0
@@ -89,8 +90,6 @@ def archive_aged_out(*, today: date | None = None) -> int:
                 archived_at=now,
             )
         # The files after the rows: a failed transaction keeps both.
-        from django.core.files.storage import default_storage
-
         for _pk, name in files:
             default_storage.delete(name)
     if ids:
