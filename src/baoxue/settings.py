@@ -272,7 +272,7 @@ BAOXUE_CASE_DEFAULT_PEOPLE = env_list(
 BAOXUE_CASE_MOVE_GRACE_DAYS = env_int("BAOXUE_CASE_MOVE_GRACE_DAYS", 30, minimum=0)
 # Children who aged out of compulsory education (past BAOXUE_COMPULSORY_MAX_AGE on the cut-off
 # date) this many years ago, with no open case, are archived by the sweep: their ID numbers,
-# guardians, addresses, names and case attachments are wiped (registry.retention). 0: never.
+# guardians, addresses, names and case attachments are wiped (cases.retention). 0: never.
 BAOXUE_ARCHIVE_AFTER_YEARS = env_int("BAOXUE_ARCHIVE_AFTER_YEARS", 3, minimum=0)
 # Bulk assignment from the case list touches at most this many cases at once.
 BAOXUE_BULK_ASSIGN_CAP = env_int("BAOXUE_BULK_ASSIGN_CAP", 500, minimum=1)
