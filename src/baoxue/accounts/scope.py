@@ -9,7 +9,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 
 from baoxue.accounts.models import REGION_ROLES, SCHOOL_ROLES, Role
 
@@ -70,21 +70,19 @@ class Scope:
         return any(g.level in {"province", "city", "county"} for g in self.regions)
 
     # -- filters ---------------------------------------------------------------------------
-    def _region_q(self, grant: RegionGrant, prefix: str = "") -> Q:
+    def region_filter(self, grant: RegionGrant, prefix: str = "") -> Q:
+        """Q over a model with the place columns of LEVEL_COLUMN (Child, Household, School)."""
         column = LEVEL_COLUMN.get(grant.level)
         if column is not None:
             return Q(**{prefix + column: grant.region_id})
-        # Province or city: the counties below it (a short list), through the path index.
-        from baoxue.registry.models import Region
-
-        counties = Region.objects.filter(level="county", path__startswith=grant.path)
-        return Q(**{prefix + "county__in": counties})
+        # Province or city: the counties below it, through the county's path.
+        return Q(**{prefix + "county__path__startswith": grant.path})
 
     def child_q(self, prefix: str = "") -> Q:
         """Q over Child (or over a model reaching Child through `prefix`, e.g. 'child__')."""
         q = Q(pk__in=[])
         for grant in self.regions:
-            part = self._region_q(grant, prefix)
+            part = self.region_filter(grant, prefix)
             if grant.disability_only:
                 part &= Q(**{prefix + "has_disability": True})
             q |= part
@@ -97,23 +95,9 @@ class Scope:
             q |= part
         return q
 
-    def household_q(self) -> Q:
-        from baoxue.registry.models import Child
-
-        q = Q(pk__in=[])
-        for grant in self.regions:
-            if grant.disability_only:
-                disabled = Child.objects.filter(household=OuterRef("pk"), has_disability=True)
-                q |= self._region_q(grant) & Q(Exists(disabled))
-            else:
-                q |= self._region_q(grant)
-        if self.schools:
-            students = Child.objects.filter(self._school_only_q(), household=OuterRef("pk"))
-            q |= Q(Exists(students))
-        return q
-
-    def _school_only_q(self) -> Q:
-        return Scope(schools=self.schools).child_q()
+    def school_students_q(self, prefix: str = "") -> Q:
+        """Q over Child: the children of the user's schools and classes only."""
+        return Scope(schools=self.schools).child_q(prefix)
 
     def school_q(self) -> Q:
         q = Q(pk__in=[])
@@ -125,7 +109,7 @@ class Scope:
                 # central primary and the junior middle school, not only the village primary).
                 q |= Q(township_id=grant.township_id)
             else:
-                q |= self._region_q(grant)
+                q |= self.region_filter(grant)
         if self.schools:
             q |= Q(pk__in=[s.school_id for s in self.schools])
         return q

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.db.models import Exists, OuterRef, Q
 
 from baoxue.accounts.scope import scope_for
 
@@ -21,7 +22,22 @@ class SchoolQuerySet(models.QuerySet["Any"]):
 
 class HouseholdQuerySet(models.QuerySet["Any"]):
     def visible_to(self, user: Any) -> HouseholdQuerySet:
-        return self.filter(scope_for(user).household_q())
+        """The households of the user's places (for the 残联, only those with a disabled
+        child), and those of the children of the user's schools and classes."""
+        from baoxue.registry.models import Child  # the models module imports this one
+
+        scope = scope_for(user)
+        q = Q(pk__in=[])
+        for grant in scope.regions:
+            if grant.disability_only:
+                disabled = Child.objects.filter(household=OuterRef("pk"), has_disability=True)
+                q |= scope.region_filter(grant) & Q(Exists(disabled))
+            else:
+                q |= scope.region_filter(grant)
+        if scope.schools:
+            students = Child.objects.filter(scope.school_students_q(), household=OuterRef("pk"))
+            q |= Q(Exists(students))
+        return self.filter(q)
 
 
 class ChildQuerySet(models.QuerySet["Any"]):
