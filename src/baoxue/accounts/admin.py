@@ -5,14 +5,13 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, Permission
-from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from baoxue.accounts.models import RoleAssignment, User
 from baoxue.accounts.services import user_totp_reset
+from baoxue.accounts.signals import account_switched_off
 from baoxue.core.services import log_action
 
 # Django writes permission names as English rows ("Can add case event") when it migrates;
@@ -73,30 +72,10 @@ class UserAdmin(ChinesePermissions, BaseUserAdmin):
         super().save_model(request, obj, form, change)
         _audit_user_saved(request, obj, form, change)
         if change and not obj.is_active and "is_active" in form.changed_data:
-            # Switched off while still named on open cases: say so, and where to hand over.
-            from baoxue.cases.models import Case, Responsibility
-
-            named = (
-                Responsibility.objects.filter(user=obj, ended_at=None)
-                .exclude(case__status__in=Case.FINISHED)
-                .values("case_id")
-                .distinct()
-                .count()
-            )
-            if named:
-                self.message_user(
-                    request,
-                    format_html(
-                        gettext(
-                            "{} 已停用，但还是 {} 个未结案件的责任人。请乡镇控辍保学办公室在"
-                            '“<a href="{}">交接案件</a>”里把这些案件交给接手的人。'
-                        ),
-                        obj,
-                        named,
-                        reverse("cases:handover"),
-                    ),
-                    level=messages.WARNING,
-                )
+            # Switched off while still named on open records (cases, …): the apps above say so.
+            for _receiver, warning in account_switched_off.send(sender=User, user=obj):
+                if warning:
+                    self.message_user(request, warning, level=messages.WARNING)
 
     def save_formset(self, request: Any, form: Any, formset: Any, change: bool) -> None:
         super().save_formset(request, form, formset, change)

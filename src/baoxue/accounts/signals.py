@@ -8,10 +8,15 @@ from typing import Any
 
 from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_login_failed
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from baoxue.accounts.models import User
 from baoxue.core.services import log_action
+
+# An account was switched off by an administrator: sent with `user`; a receiver (an app above
+# that names accounts on its records, e.g. the cases) answers with a warning in words for the
+# administrator (safe HTML), or None.
+account_switched_off = Signal()
 
 
 def _named_user(username: Any) -> User | None:

@@ -8,10 +8,14 @@ class CasesConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: models and services load once the apps are ready.
-        from baoxue.cases.services import follow_children
+        from baoxue.accounts.signals import account_switched_off
+        from baoxue.cases.services import follow_children, switched_off_warning
         from baoxue.registry.signals import children_moved
 
         def follow(sender: object, township_ids: list[int], **kwargs: object) -> None:
             follow_children(township_ids=township_ids)
 
         children_moved.connect(follow, weak=False, dispatch_uid="cases.follow_children")
+        account_switched_off.connect(
+            switched_off_warning, weak=False, dispatch_uid="cases.switched_off"
+        )

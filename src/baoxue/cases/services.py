@@ -16,7 +16,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -803,3 +805,26 @@ def end_grace(case_ids: list[int]) -> int:
             previous_school=None
         )
     return ended
+
+
+def switched_off_warning(sender: Any, user: Any, **kwargs: Any) -> str | None:
+    """An account switched off while still named on open cases: the warning for the
+    administrator, with where to hand them over (accounts.signals.account_switched_off)."""
+    named = (
+        Responsibility.objects.filter(user=user, ended_at=None)
+        .exclude(case__status__in=Case.FINISHED)
+        .values("case_id")
+        .distinct()
+        .count()
+    )
+    if not named:
+        return None
+    return format_html(
+        _(
+            "{} 已停用，但还是 {} 个未结案件的责任人。请乡镇控辍保学办公室在"
+            '“<a href="{}">交接案件</a>”里把这些案件交给接手的人。'
+        ),
+        user,
+        named,
+        reverse("cases:handover"),
+    )
