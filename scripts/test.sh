@@ -48,6 +48,8 @@ step "ruff"
 .venv/bin/ruff format --check src bench
 step "mypy"
 .venv/bin/mypy src
+step "layers (import-linter: each app imports only the layers below it, pyproject.toml)"
+.venv/bin/lint-imports
 step "migrations are up to date"
 BAOXUE_TESTING=1 BAOXUE_DATA_DIR="$(mktemp -d)" .venv/bin/baoxue manage makemigrations --check --dry-run >/dev/null
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from baoxue.cases.models import Case, Responsibility
+from baoxue.registry.selectors import with_open_cases
 
 S = Case.Status
 # The states a list shows by default, and the order the dashboard shows them in.
@@ -343,3 +344,32 @@ def _weeks(cases: QuerySet[Case], today: date) -> list[dict[str, Any]]:
 
 def required_levels() -> list[int]:
     return sorted(set(settings.BAOXUE_CASE_REQUIRED_LEVELS))
+
+
+# --- what the cases add to the registry's pages (registry.pages, declared in apps.py) ---------
+
+
+def home_part(user: Any, counts: Any) -> dict[str, Any]:
+    """The front page: the open cases beside each village's and school's children."""
+    by_village, by_school = open_by_place(user)
+    counts.by_village = with_open_cases(counts.by_village, by_village)
+    counts.by_school = with_open_cases(counts.by_school, by_school)
+    return {"open_cases": sum(n for _key, _label, n in by_village)}
+
+
+def child_part(user: Any, child: Any) -> dict[str, Any]:
+    """A child's page: its case files (一人一案), the open one first to act on."""
+    cases = list(Case.objects.filter(child=child).order_by("-opened_at", "-id"))
+    return {"cases": cases, "open_case": next((c for c in cases if c.is_open), None)}
+
+
+def named_on_open_case(user: Any, child_id: int) -> bool:
+    """The user is named now on an open case of the child, or reported it: they may open the
+    child's page (logged as child.viewed_as_named)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    cases = Case.objects.open().filter(child_id=child_id)
+    return (
+        Responsibility.objects.filter(user=user, ended_at=None, case__in=cases).exists()
+        or cases.filter(reported_by=user).exists()
+    )

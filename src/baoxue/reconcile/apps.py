@@ -12,8 +12,13 @@ class ReconcileConfig(AppConfig):
         # Imported here: models and services load once the apps are ready.
         from baoxue.cases import signals as case_signals
         from baoxue.cases.models import CATEGORY_LABELS as case_labels
+        from baoxue.reconcile import selectors
         from baoxue.reconcile.models import CATEGORY_LABELS
         from baoxue.reconcile.services import case_dismissed
+        from baoxue.registry import pages
+
+        pages.add_home_part(selectors.home_part)
+        pages.add_child_part(selectors.child_part)
 
         # The cases show the categories by these names.
         case_labels.update(CATEGORY_LABELS)

@@ -147,3 +147,22 @@ def latest_runs(user: Any) -> list[LatestRun]:
         )
         for run in runs
     ]
+
+
+# --- what the 比对 adds to the registry's pages (registry.pages, declared in apps.py) ----------
+
+
+def home_part(user: Any, counts: Any) -> dict[str, Any]:
+    """The front page: what the latest 比对 of each area says, named with its date."""
+    return {"runs": latest_runs(user)}
+
+
+def child_part(user: Any, child: Any) -> dict[str, Any]:
+    """A child's page: the latest finished 比对's word on the child."""
+    reconciled = (
+        RunChild.objects.filter(child=child, run__status="done")
+        .select_related("run")
+        .order_by("-run_id")
+        .first()
+    )
+    return {"reconciled": reconciled}

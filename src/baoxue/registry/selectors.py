@@ -18,6 +18,7 @@ from baoxue.accounts.scope import scope_for
 from baoxue.core import crypto, idnumbers, times
 from baoxue.core.services import log_action
 from baoxue.core.text import is_pinyin_query
+from baoxue.registry import pages
 from baoxue.registry.counts import compulsory_age_q, snapshot_is_current
 from baoxue.registry.models import (
     Child,
@@ -74,7 +75,7 @@ def access_child(user: Any, public_id: Any, *, request: HttpRequest | None = Non
     )
     if child is None:
         existing = Child.objects.filter(public_id=uid).values_list("pk", flat=True).first()
-        if existing is not None and _named_on_a_case(user, existing):
+        if existing is not None and pages.child_granted(user, existing):
             # Named on the child's open case (双线四包 or its reporter), outside the usual
             # scope (a county cadre, a teacher of another class): the child's page, logged.
             log_action(
@@ -99,19 +100,6 @@ def access_child(user: Any, public_id: Any, *, request: HttpRequest | None = Non
             )
         raise _not_found()
     return child
-
-
-def _named_on_a_case(user: Any, child_id: int) -> bool:
-    """The user is named now on an open case of the child, or reported it."""
-    from baoxue.cases.models import Case, Responsibility
-
-    if not getattr(user, "is_authenticated", False):
-        return False
-    cases = Case.objects.open().filter(child_id=child_id)
-    return (
-        Responsibility.objects.filter(user=user, ended_at=None, case__in=cases).exists()
-        or cases.filter(reported_by=user).exists()
-    )
 
 
 def access_school(user: Any, public_id: Any) -> School:
@@ -475,18 +463,9 @@ def child_detail(child: Child) -> dict[str, Any]:
         .select_related("school")
         .prefetch_related("events", "events__other_school")
     )
-    from baoxue.cases.models import Case
-    from baoxue.reconcile.models import RunChild
-
     return {
         "guardians": list(child.guardians.all()),
         "enrollments": enrollments,
-        # The latest reconciliation's word on the child, and its case files (一人一案).
-        "reconciled": RunChild.objects.filter(child=child, run__status="done")
-        .select_related("run")
-        .order_by("-run_id")
-        .first(),
-        "cases": list(Case.objects.filter(child=child).order_by("-opened_at", "-id")),
         # The records merged into this one (one record per child), and what the lists say
         # of the child differently.
         "merges": list(

@@ -23,11 +23,9 @@ from baoxue.accounts.permissions import (
     can_undo_merge,
 )
 from baoxue.accounts.scope import scope_for
-from baoxue.cases import selectors as case_selectors
 from baoxue.core import sheets
 from baoxue.core.services import log_action
-from baoxue.reconcile import selectors as run_selectors
-from baoxue.registry import merging, selectors, services
+from baoxue.registry import merging, pages, selectors, services
 from baoxue.registry.forms import ChildFilterForm
 from baoxue.registry.models import Child, Discrepancy, Household, Region, School
 
@@ -81,18 +79,11 @@ def start(request: HttpRequest) -> HttpResponse:
 def home(request: HttpRequest) -> HttpResponse:
     """The front page: the children (live, or the county's snapshot with its time), the open
     cases beside them, and what the latest 比对 of each area says, named with its date. The
-    one registry view that reads the apps above the registry (through their selectors): the
-    front page sums up all of them."""
+    apps above the registry add their parts (registry.pages)."""
     user = request.user
     counts = selectors.home_counts(user)
-    by_village, by_school = case_selectors.open_by_place(user)
-    counts.by_village = selectors.with_open_cases(counts.by_village, by_village)
-    counts.by_school = selectors.with_open_cases(counts.by_school, by_school)
-    context = {
-        "counts": counts,
-        "open_cases": sum(n for _key, _label, n in by_village),
-        "runs": run_selectors.latest_runs(user),
-    }
+    # The open cases by place, the latest 比对 of each area: what the apps above add.
+    context = {"counts": counts, **pages.home_context(user, counts)}
     return render(request, "registry/home.html", context)
 
 
@@ -137,9 +128,10 @@ def child_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "can_reveal": can_reveal_id_number(request.user),
         "can_undo_merge": can_undo_merge(request.user),
         **selectors.child_detail(child),
+        # The latest 比对's word on the child, its case files: what the apps above add.
+        **pages.child_context(request.user, child),
     }
     context["siblings"], context["siblings_hidden"] = selectors.siblings(request.user, child)
-    context["open_case"] = next((c for c in context.get("cases", []) if c.is_open), None)
     return render(request, "registry/child_detail.html", context)
 
 
