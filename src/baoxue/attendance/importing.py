@@ -15,7 +15,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -46,10 +45,6 @@ from baoxue.imports.sources.matching import (
 )
 from baoxue.imports.values import CellError, clean_text, parse_date, parse_days
 
-# Consecutive school days absent without leave at which a row is flagged in the preview. A
-# province setting (DESIGN.md §3); 3 days is the common rule for a school's report upward.
-DEFAULT_ALERT_DAYS = 3
-
 # Stored columns a file may set, and what a blank cell in a present column means for a new
 # record. For a stored one a blank keeps what is stored, except in the two day counts, where
 # a blank cell is the usual way to write 0.
@@ -66,14 +61,6 @@ COUNT_COLUMNS: dict[str, Any] = {
 
 def _span_days(period: tuple[date, date]) -> int:
     return (period[1] - period[0]).days + 1
-
-
-def alert_days() -> int:
-    return int(settings.BAOXUE_ABSENCE_ALERT_DAYS)
-
-
-def alert_month_days() -> int:
-    return int(settings.BAOXUE_ABSENCE_ALERT_MONTH_DAYS)
 
 
 def parse_month(value: object) -> tuple[date, date] | None:
@@ -224,7 +211,7 @@ class AttendanceSource:
                 )
             )
         longest = v.get("longest_absence_days")
-        threshold = alert_days()
+        threshold = policy.absence_alert_days()
         if longest is not None and longest >= threshold:
             issues.append(
                 RowIssue(
@@ -250,7 +237,7 @@ class AttendanceSource:
                         "d": days_text(
                             policy.unexcused_days(v.get("days_absent"), v.get("leave_reason", ""))
                         ),
-                        "t": alert_month_days(),
+                        "t": policy.absence_alert_month_days(),
                     },
                     "warning",
                 )
@@ -262,7 +249,7 @@ class AttendanceSource:
         """The totals of the row raise the monthly alert (core.policy.monthly_absence)."""
         unexcused = policy.unexcused_days(v.get("days_absent"), v.get("leave_reason", ""))
         return policy.monthly_absence(
-            unexcused, v.get("school_days"), span, month_days=alert_month_days()
+            unexcused, v.get("school_days"), span, month_days=policy.absence_alert_month_days()
         )
 
     @staticmethod
@@ -513,7 +500,8 @@ class AttendanceSource:
                 "alerts": sum(
                     1
                     for p in plan
-                    if (p.record.values.get("longest_absence_days") or 0) >= alert_days()
+                    if (p.record.values.get("longest_absence_days") or 0)
+                    >= policy.absence_alert_days()
                     or self.month_alert(p.record.values, _span_days(p.record.values["period"]))
                 ),
             },

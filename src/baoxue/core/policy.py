@@ -46,6 +46,17 @@ LEAVE_WORDS = ("病假", "事假", "请假", "住院", "生病", "丧假", "公�
 MONTH_PERIOD_DAYS = 31
 
 
+def absence_alert_days() -> int:
+    """Consecutive school days absent without leave at which a child is flagged (a province
+    setting, DESIGN.md §3; 3 days is the common rule for a school's report upward)."""
+    return int(settings.BAOXUE_ABSENCE_ALERT_DAYS)
+
+
+def absence_alert_month_days() -> int:
+    """Days absent without leave in a month's report at which a child is flagged."""
+    return int(settings.BAOXUE_ABSENCE_ALERT_MONTH_DAYS)
+
+
 def unexcused_days(days_absent: Decimal | int | None, reason: str) -> Decimal | int:
     """The days absent without leave in a period's totals."""
     if any(word in reason for word in LEAVE_WORDS):

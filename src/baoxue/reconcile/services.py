@@ -19,11 +19,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from baoxue.accounts.permissions import reconcile_areas
-from baoxue.attendance.importing import alert_days, alert_month_days
 from baoxue.attendance.models import AttendanceRecord
 from baoxue.cases.models import Case, Placement
 from baoxue.cases.services import default_people, follow_children
-from baoxue.core import crypto
+from baoxue.core import crypto, policy
 from baoxue.core.bulk import RowWriter, driver_rows, filter_in
 from baoxue.core.policy import compulsory_birth_range, cutoff_date, term_label, term_start
 from baoxue.core.progress import heartbeat, progress_read, progress_write, worker_gone
@@ -544,8 +543,8 @@ def _execute(
         settings = engine.CategorySettings(
             earliest_birth=earliest,
             latest_birth=latest,
-            absence_days=alert_days(),
-            month_days=alert_month_days(),
+            absence_days=policy.absence_alert_days(),
+            month_days=policy.absence_alert_month_days(),
         )
         children = [
             engine.Child(
