@@ -26,8 +26,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from baoxue.attendance.models import AttendanceRecord
 from baoxue.cases.models import Attachment, Case, CaseEvent, Placement, Responsibility
 from baoxue.core import policy
+from baoxue.registry.models import Enrollment
 
 # How a receiving school's enrollment was verified.
 VERIFY_METHODS = {
@@ -148,8 +150,6 @@ def _day(raw: Any) -> date | None:
 def closing(case: Case) -> tuple[dict[str, Any], list[str], list[str]]:
     """What the case shows for 销号: (evidence, problems that refuse it, follow-ups missing,
     which the approver may accept by writing why)."""
-    from baoxue.attendance.models import AttendanceRecord
-    from baoxue.registry.models import Enrollment
 
     evidence: dict[str, Any] = {}
     problems: list[str] = []

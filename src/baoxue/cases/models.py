@@ -16,7 +16,9 @@ from django.db.models.signals import pre_save
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from baoxue.accounts.scope import scope_for
 from baoxue.core.times import minute_text
+from baoxue.registry.models import Region
 
 # A user named on more cases than this is filtered by a subquery instead of an id list.
 NAMED_LIMIT = 2000
@@ -33,8 +35,6 @@ class CaseQuerySet(models.QuerySet["Case"]):
         `moved_away`, also the cases whose child lately moved away from the user's village or
         school, which that place may still open and read (Case.previous_village)."""
         from django.conf import settings
-
-        from baoxue.accounts.scope import scope_for
 
         scope = scope_for(user)
         grace = (
@@ -55,7 +55,6 @@ class CaseQuerySet(models.QuerySet["Case"]):
             else:
                 # A county (or city, province): its townships, a short list, so the case
                 # table is filtered on its own indexed column without joining the regions.
-                from baoxue.registry.models import Region
 
                 townships = Region.objects.filter(level="township", path__startswith=grant.path)
                 part = Q(township_id__in=list(townships.values_list("pk", flat=True)))

@@ -22,6 +22,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from baoxue.accounts.models import Role, RoleAssignment
+from baoxue.accounts.scope import scope_for
 from baoxue.cases.models import (
     Attachment,
     Case,
@@ -34,7 +36,7 @@ from baoxue.cases.models import (
 from baoxue.cases.workflow import Conflict, assign, can_assign_in_bulk, can_work, refresh_due
 from baoxue.core.idnumbers import mask_numbers
 from baoxue.core.services import log_action
-from baoxue.registry.models import Child, Enrollment
+from baoxue.registry.models import Child, Enrollment, Region, School
 
 MEASURES = {
     "subsidy": gettext_lazy("落实资助"),
@@ -457,7 +459,6 @@ def default_people(case_ids: list[int]) -> int:
     the school's principal, the child's class teacher, BAOXUE_CASE_DEFAULT_PEOPLE), from the
     active accounts holding those roles where each case is. A level someone already holds
     is kept. In bulk: a county's first 比对 opens thousands of cases. Returns rows written."""
-    from baoxue.accounts.models import Role, RoleAssignment
 
     levels = _default_levels()
     if not case_ids or not levels:
@@ -571,8 +572,6 @@ def hand_over(*, actor: Any, departing: Any, successor: Any, deactivate: bool = 
     """A departing account's place on every open case (双线四包 levels and the cases it
     reported) goes to `successor` in one step; with `deactivate`, the account is switched off
     in the same transaction. Nothing stays named on nobody. Returns the cases handed over."""
-    from baoxue.accounts.models import Role
-    from baoxue.accounts.scope import scope_for
 
     if not scope_for(actor).has_role(Role.TOWNSHIP_OFFICE):
         raise PermissionDenied(_("只有乡镇控辍保学办公室可以交接案件。"))
@@ -637,8 +636,6 @@ def follow_children(*, township_ids: list[int] | None = None) -> int:
     BAOXUE_CASE_MOVE_GRACE_DAYS pass (Case.previous_village/previous_school); anyone of it
     still named keeps working it. Called after an import's commit and before a 比对.
     Returns the cases moved."""
-    from baoxue.accounts.models import Role, RoleAssignment
-    from baoxue.registry.models import Region, School
 
     cases = Case.objects.open()
     if township_ids is not None:
@@ -767,7 +764,6 @@ def end_grace(case_ids: list[int]) -> int:
     """The place a case's child moved away from stops reading it once someone of the new place
     (a village cadre of its village, an account of its school) is named on it. Returns the
     cases whose grace ended."""
-    from baoxue.accounts.models import Role, RoleAssignment
 
     ended = 0
     for start in range(0, len(case_ids), 1000):

@@ -33,6 +33,7 @@ from baoxue.cases import evidence, signals
 from baoxue.cases.models import Case, CaseEvent, FollowUp, Placement, Responsibility
 from baoxue.core.idnumbers import mask_numbers
 from baoxue.core.services import log_action
+from baoxue.registry.models import Child
 
 WORK_ROLES = (Role.TOWNSHIP_OFFICE, Role.VILLAGE, Role.SCHOOL, Role.TEACHER)
 CLOSE_ROLES = (Role.TOWNSHIP_OFFICE, Role.LEADER)
@@ -144,7 +145,6 @@ def _case_visible(user: Any, case: Case) -> bool:
 
 
 def _child_visible(user: Any, child_id: int) -> bool:
-    from baoxue.registry.models import Child
 
     return Child.objects.visible_to(user).filter(pk=child_id).exists()
 

@@ -9,6 +9,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from baoxue.accounts.scope import scope_for
+from baoxue.registry.models import Region
+
 
 def batch_upload_to(instance: ImportBatch, filename: str) -> str:
     # The stored name never contains the user's file name (it may hold a person's name).
@@ -21,7 +24,6 @@ class ImportBatchQuerySet(models.QuerySet["ImportBatch"]):
         own while the user still works in the batch's township or school: a cadre or a
         principal whose role has ended, or moved to another township or school, no longer
         sees the rows of the old one's files."""
-        from baoxue.accounts.scope import scope_for
 
         scope = scope_for(user)
         q = Q(pk__in=[])
@@ -194,7 +196,6 @@ class ImportBatch(models.Model):
     @staticmethod
     def with_village_names(batches: list[ImportBatch]) -> list[ImportBatch]:
         """The batches, with the names of the villages of cadres' batches read in one query."""
-        from baoxue.registry.models import Region
 
         ids = {pk for b in batches for pk in b.village_ids or ()}
         names = dict(Region.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}

@@ -44,7 +44,7 @@ from baoxue.imports.sources.base import (
     unrecognised_headers,
 )
 from baoxue.imports.values import CellError, clean_text, mask_numbers
-from baoxue.registry.models import Region, School
+from baoxue.registry.models import Child, Region, School
 from baoxue.registry.signals import children_moved
 
 Progress = Callable[[str, int, int], None]
@@ -105,8 +105,6 @@ class ImportContext:
             return False
         found = self._quotable.get(child.pk)
         if found is None:
-            from baoxue.registry.models import Child
-
             found = self._quotable[child.pk] = (
                 Child.objects.visible_to(self.actor).filter(pk=child.pk).exists()
             )

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from baoxue.accounts.scope import scope_for
 from baoxue.core.times import local_date, minute_text
 from baoxue.reconcile import engine
 
@@ -17,7 +18,6 @@ class RunQuerySet(models.QuerySet["ReconciliationRun"]):
     def visible_to(self, user: object) -> RunQuerySet:
         """Runs of areas inside the user's scope, and of the areas around it (a village or
         a school sees the township's runs; their pages show only its own children)."""
-        from baoxue.accounts.scope import scope_for
 
         scope = scope_for(user)
         q = models.Q(pk__in=[])
@@ -111,7 +111,6 @@ class ReconciliationRun(models.Model):
 
 class RunChildQuerySet(models.QuerySet["RunChild"]):
     def visible_to(self, user: object) -> RunChildQuerySet:
-        from baoxue.accounts.scope import scope_for
 
         return self.filter(scope_for(user).child_q(prefix="child__"))
 
@@ -180,7 +179,6 @@ class RunChild(models.Model):
 
 class MatchReviewQuerySet(models.QuerySet["MatchReview"]):
     def visible_to(self, user: object) -> MatchReviewQuerySet:
-        from baoxue.accounts.scope import scope_for
 
         return self.filter(scope_for(user).child_q(prefix="left__"))
 
