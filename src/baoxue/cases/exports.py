@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 
 from baoxue.cases import ledger
 from baoxue.cases.models import LedgerExport
-from baoxue.core.progress import heartbeat, progress_write, worker_gone
+from baoxue.core import jobs
+from baoxue.core.progress import heartbeat, progress_write
 from baoxue.core.services import log_action
 
 KEEP_DAYS = 7
@@ -34,7 +35,7 @@ def export_create(*, actor: Any, query: str) -> LedgerExport:
     with transaction.atomic():
         item = LedgerExport.objects.create(requested_by=actor, query=query[:500])
         log_action(actor=actor, action="case.ledger_requested", obj=item, data={"query": query})
-        transaction.on_commit(lambda: tasks.export_ledger.enqueue(item.pk))
+        jobs.enqueue_on_commit(tasks.export_ledger, item.pk)
     return item
 
 
@@ -102,14 +103,20 @@ def export_given_up(item: LedgerExport, *, now: float | None = None) -> bool:
     """Mark a running export failed when its worker is gone (no heartbeat for STALE_SECONDS;
     with none known, running for STALE_AFTER): the page stops waiting and says to export
     again. True if so. A queued export waits for its worker."""
-    if item.status != LedgerExport.Status.RUNNING or not worker_gone(
-        item.progress_key, item.created_at, fallback=STALE_AFTER.total_seconds(), now=now
+    if item.status != LedgerExport.Status.RUNNING or not jobs.stopped(
+        item.progress_key,
+        item.created_at,
+        running=True,
+        fallback=STALE_AFTER.total_seconds(),
+        now=now,
     ):
         return False
-    given_up = LedgerExport.objects.filter(pk=item.pk, status=LedgerExport.Status.RUNNING).update(
-        status=LedgerExport.Status.FAILED,
+    given_up = jobs.give_up(
+        LedgerExport.objects.filter(pk=item.pk),
+        unfinished=[LedgerExport.Status.RUNNING],
+        failed=LedgerExport.Status.FAILED,
         error=_("导出中断：处理它的后台程序停止了（例如服务器重启）。请重新导出。"),
         finished_at=timezone.now(),
     )
     item.refresh_from_db()
-    return bool(given_up)
+    return given_up

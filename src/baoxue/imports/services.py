@@ -29,7 +29,7 @@ from django_tasks import default_task_backend
 from django_tasks.exceptions import TaskResultDoesNotExist
 
 from baoxue.accounts.permissions import can_reveal_id_number
-from baoxue.core import crypto, idnumbers
+from baoxue.core import crypto, idnumbers, jobs
 from baoxue.core.progress import STALE_SECONDS, last_beat, progress_read, progress_write
 from baoxue.core.services import log_action
 from baoxue.core.text import days_text
@@ -599,14 +599,18 @@ def batch_enqueue(*, batch: ImportBatch, run: str, actor: Any) -> bool:
             return False
         task = tasks.validate_batch if run == "validate" else tasks.commit_batch
 
-        def enqueue() -> None:
-            # In the language of the page that asked: the run stores its messages as text.
-            result = task.enqueue(
-                batch.pk, int(actor.pk or 0), attempt, translation.get_language() or ""
-            )
+        def keep_id(result: Any) -> None:
             ImportBatch.objects.filter(pk=batch.pk, attempt=attempt).update(task_id=str(result.id))
 
-        transaction.on_commit(enqueue)
+        # In the language of the page that asked: the run stores its messages as text.
+        jobs.enqueue_on_commit(
+            task,
+            batch.pk,
+            int(actor.pk or 0),
+            attempt,
+            translation.get_language() or "",
+            then=keep_id,
+        )
     return True
 
 

@@ -22,10 +22,10 @@ from baoxue.accounts.permissions import reconcile_areas
 from baoxue.attendance.models import AttendanceRecord
 from baoxue.cases.models import Case, Placement
 from baoxue.cases.services import default_people, follow_children
-from baoxue.core import crypto, policy
+from baoxue.core import crypto, jobs, policy
 from baoxue.core.bulk import RowWriter, driver_rows, filter_in
 from baoxue.core.policy import compulsory_birth_range, cutoff_date, term_label, term_start
-from baoxue.core.progress import heartbeat, progress_read, progress_write, worker_gone
+from baoxue.core.progress import heartbeat, progress_read, progress_write
 from baoxue.core.services import log_action
 from baoxue.imports.models import ListReceipt
 from baoxue.reconcile import engine
@@ -54,6 +54,20 @@ def no_progress(stage: str, done: int, total: int) -> None:
 def runnable_areas(user: Any) -> list[Region]:
     """The townships (and counties, for a county office) this user may reconcile."""
     return reconcile_areas(user)
+
+
+def run_queue(
+    *, actor: Any, area: Region | None = None, as_of: date | None = None
+) -> ReconciliationRun:
+    """Start a 比对 from the page: the run, queued as a background job once it is saved (the
+    area's run already going is given back instead: a double click, or someone else)."""
+    from baoxue.reconcile import tasks  # tasks imports this module
+
+    with transaction.atomic():
+        run = run_create(actor=actor, area=area, as_of=as_of)
+        if run.status == ReconciliationRun.Status.QUEUED:
+            jobs.enqueue_on_commit(tasks.run_reconciliation, run.pk)
+    return run
 
 
 def run_create(
@@ -99,21 +113,22 @@ def run_given_up(run: ReconciliationRun, *, now: float | None = None) -> bool:
     known at all (the cache was emptied) or the run is still queued, unfinished after
     STALE_AFTER."""
     unfinished = (ReconciliationRun.Status.QUEUED, ReconciliationRun.Status.RUNNING)
-    if run.status not in unfinished:
+    if run.status not in unfinished or not jobs.stopped(
+        progress_key(run),
+        run.created_at,
+        running=run.status == ReconciliationRun.Status.RUNNING,
+        fallback=STALE_AFTER.total_seconds(),
+        now=now,
+    ):
         return False
-    fallback = STALE_AFTER.total_seconds()
-    if run.status == ReconciliationRun.Status.RUNNING:
-        gone = worker_gone(progress_key(run), run.created_at, fallback=fallback, now=now)
-    else:  # queued: its age only (a beat, if any, is an earlier run's)
-        gone = (time.time() if now is None else now) - run.created_at.timestamp() > fallback
-    if not gone:
-        return False
-    given_up = ReconciliationRun.objects.filter(pk=run.pk, status__in=unfinished).update(
-        status=ReconciliationRun.Status.FAILED,
+    given_up = jobs.give_up(
+        ReconciliationRun.objects.filter(pk=run.pk),
+        unfinished=unfinished,
+        failed=ReconciliationRun.Status.FAILED,
         error=_("比对中断：处理它的后台程序停止了（例如服务器重启），没有完成。请重新比对。"),
     )
     run.refresh_from_db()
-    return bool(given_up)
+    return given_up
 
 
 def progress_key(run: ReconciliationRun) -> str:

@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -21,7 +20,7 @@ from django.views.decorators.http import require_POST
 from baoxue.accounts.permissions import can_reveal_id_number
 from baoxue.core import times
 from baoxue.core.services import log_action
-from baoxue.reconcile import engine, ledgers, merges, selectors, services, tasks
+from baoxue.reconcile import engine, ledgers, merges, selectors, services
 from baoxue.reconcile.models import (
     CATEGORY_CHOICES,
     CATEGORY_LABELS,
@@ -58,10 +57,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
         area = next((a for a in areas if str(a.pk) == request.POST.get("area")), None)
         try:
             as_of = _as_of(request.POST.get("as_of", ""))
-            with transaction.atomic():
-                run = services.run_create(actor=request.user, area=area or areas[0], as_of=as_of)
-                if run.status == ReconciliationRun.Status.QUEUED:
-                    transaction.on_commit(lambda: tasks.run_reconciliation.enqueue(run.pk))
+            run = services.run_queue(actor=request.user, area=area or areas[0], as_of=as_of)
         except (PermissionDenied, ValidationError) as exc:
             messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
             return redirect("reconcile:run_list")
