@@ -56,6 +56,26 @@ def runnable_areas(user: Any) -> list[Region]:
     return reconcile_areas(user)
 
 
+def review_decide(*, actor: Any, review: MatchReview, same: bool, request: Any = None) -> bool:
+    """A person says whether the pair of the review is the same child (the next 比对 follows
+    it). Only a pending pair is decided: a second click, or a colleague first, changes nothing
+    (False). Audited in the same transaction."""
+    status = MatchReview.Status.CONFIRMED if same else MatchReview.Status.REJECTED
+    with transaction.atomic():
+        updated = MatchReview.objects.filter(
+            pk=review.pk, status=MatchReview.Status.PENDING
+        ).update(status=status, decided_by=actor, decided_at=timezone.now())
+        if updated:
+            log_action(
+                actor=actor,
+                action="reconcile.review_decided",
+                obj=review.left,
+                data={"right": review.right_id, "decision": status},
+                request=request,
+            )
+    return bool(updated)
+
+
 def run_queue(
     *, actor: Any, area: Region | None = None, as_of: date | None = None
 ) -> ReconciliationRun:

@@ -222,19 +222,9 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
     if decision not in {"confirm", "reject"}:
         messages.error(request, _("请选择“是同一人”或“不是同一人”。"))
         return redirect("reconcile:review_list")
-    status = MatchReview.Status.CONFIRMED if decision == "confirm" else MatchReview.Status.REJECTED
-    # Only a pending pair is decided: a second click (or a colleague first) changes nothing.
-    updated = MatchReview.objects.filter(pk=item.pk, status=MatchReview.Status.PENDING).update(
-        status=status, decided_by=request.user, decided_at=timezone.now()
-    )
-    if updated:
-        log_action(
-            actor=request.user,
-            action="reconcile.review_decided",
-            obj=item.left,
-            data={"right": item.right_id, "decision": status},
-            request=request,
-        )
+    if services.review_decide(
+        actor=request.user, review=item, same=decision == "confirm", request=request
+    ):
         messages.success(request, _("已记录，下次比对时生效。"))
     else:
         messages.info(request, _("这一对已经有人确认过了。"))
