@@ -16,14 +16,13 @@ from django.views.decorators.http import require_POST
 
 from baoxue.accounts.permissions import can_start_reconciliation
 from baoxue.core.services import log_action
-from baoxue.imports import services
+from baoxue.imports import selectors, services
 from baoxue.imports.forms import MappingForm, UploadForm
 from baoxue.imports.models import ImportBatch
 from baoxue.imports.registry import SOURCES, all_import_grants
 from baoxue.imports.report import write_error_report
 from baoxue.imports.sources.base import RowIssue
 from baoxue.imports.templates_xlsx import template_xlsx
-from baoxue.registry.models import School
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ISSUES_ON_PAGE = 200
@@ -33,27 +32,6 @@ HISTORY_PAGE = 50
 def attachment(filename: str) -> str:
     """A download named in Chinese (RFC 6266's filename*, with an ASCII fallback)."""
     return content_disposition_header(True, filename) or "attachment"
-
-
-def access_batch(user: Any, public_id: str) -> ImportBatch:
-    try:
-        uid = uuid.UUID(str(public_id))
-    except ValueError:
-        raise Http404 from None
-    batch = ImportBatch.objects.visible_to(user).filter(public_id=uid).first()
-    if batch is None:
-        raise Http404
-    return batch
-
-
-def access_importable_batch(user: Any, public_id: str) -> ImportBatch:
-    """A batch the user may also act on (not only read): 404 otherwise, like a missing one."""
-    batch = access_batch(user, public_id)
-    try:
-        services.grant_for_batch(user, batch)
-    except PermissionDenied:
-        raise Http404 from None
-    return batch
 
 
 @login_required
@@ -85,16 +63,10 @@ def batch_list(request: HttpRequest) -> HttpResponse:
                 return redirect("imports:batch_detail", batch.public_id)
     # The whole history, a page at a time, by kind of list and status (a township keeps
     # years of batches; each can be opened and its error report downloaded again).
-    listed = ImportBatch.objects.visible_to(request.user)
     kind = request.GET.get("source", "")
-    if kind in SOURCES:
-        listed = listed.filter(source=kind)
     status = request.GET.get("status", "")
-    if status in ImportBatch.Status.values:
-        listed = listed.filter(status=status)
     page = Paginator(
-        listed.select_related("created_by", "township", "school").order_by("-created_at", "-id"),
-        HISTORY_PAGE,
+        selectors.batch_history(request.user, source=kind, status=status), HISTORY_PAGE
     ).get_page(request.GET.get("page"))
     page.object_list = ImportBatch.with_village_names(list(page.object_list))
     query = request.GET.copy()
@@ -117,7 +89,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
-    batch = access_batch(request.user, public_id)
+    batch = selectors.access_batch(request.user, public_id)
     # Its worker gone, a running batch is given back, to be run again; the page polling the
     # progress then reloads whole, for the mapping form or the commit button.
     given_back = batch.is_running and services.batch_interrupted(batch)
@@ -134,19 +106,11 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             school=batch.school,
             samples=batch.samples,
             options=batch.options,
-            schools=_township_schools(batch),
+            schools=selectors.township_schools(batch),
         )
     if batch.status in {ImportBatch.Status.UPLOADED, ImportBatch.Status.VALIDATED}:
         # The same file (by its checksum) imported before: said before it is imported again.
-        context["same_file"] = (
-            ImportBatch.objects.visible_to(request.user)
-            .filter(
-                source=batch.source, checksum=batch.checksum, status=ImportBatch.Status.COMMITTED
-            )
-            .exclude(pk=batch.pk)
-            .order_by("-committed_at")
-            .first()
-        )
+        context["same_file"] = selectors.same_file_committed(request.user, batch)
     if batch.status in {ImportBatch.Status.VALIDATED, ImportBatch.Status.COMMITTED}:
         context["issues"] = list(batch.issues.all()[:ISSUES_ON_PAGE])
     if batch.status == ImportBatch.Status.COMMITTED:
@@ -161,7 +125,7 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 @login_required
 def batch_validate(request: HttpRequest, public_id: str) -> HttpResponse:
-    batch = access_importable_batch(request.user, public_id)
+    batch = selectors.access_importable_batch(request.user, public_id)
     if batch.status != ImportBatch.Status.UPLOADED:
         messages.info(request, _not_now(batch))
         return redirect("imports:batch_detail", batch.public_id)
@@ -171,7 +135,7 @@ def batch_validate(request: HttpRequest, public_id: str) -> HttpResponse:
         source=batch.source,
         mapping=batch.mapping,
         school=batch.school,
-        schools=_township_schools(batch),
+        schools=selectors.township_schools(batch),
     )
     if not form.is_valid():
         messages.error(request, _("列对应有误，请重新选择。"))
@@ -190,7 +154,7 @@ def batch_validate(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 @login_required
 def batch_commit(request: HttpRequest, public_id: str) -> HttpResponse:
-    batch = access_importable_batch(request.user, public_id)
+    batch = selectors.access_importable_batch(request.user, public_id)
     if batch.status != ImportBatch.Status.VALIDATED:
         messages.info(request, _not_now(batch))
         return redirect("imports:batch_detail", batch.public_id)
@@ -210,7 +174,7 @@ def batch_commit(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 @login_required
 def batch_cancel(request: HttpRequest, public_id: str) -> HttpResponse:
-    batch = access_importable_batch(request.user, public_id)
+    batch = selectors.access_importable_batch(request.user, public_id)
     if services.batch_cancel(actor=request.user, batch=batch):
         messages.success(
             request, _("已取消“%(file)s”，没有导入任何数据。") % {"file": batch.filename}
@@ -225,7 +189,7 @@ def batch_cancel(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 @login_required
 def batch_remap(request: HttpRequest, public_id: str) -> HttpResponse:
-    batch = access_importable_batch(request.user, public_id)
+    batch = selectors.access_importable_batch(request.user, public_id)
     if not services.batch_remap(actor=request.user, batch=batch):
         messages.info(request, _not_now(batch))
     return redirect("imports:batch_detail", batch.public_id)
@@ -236,7 +200,7 @@ def batch_remap(request: HttpRequest, public_id: str) -> HttpResponse:
 def batch_villages(request: HttpRequest, public_id: str) -> HttpResponse:
     """The answers to the preview's questions about village names (each: the known village,
     or a new one; none is chosen for the user)."""
-    batch = access_importable_batch(request.user, public_id)
+    batch = selectors.access_importable_batch(request.user, public_id)
     answers: dict[str, str] = {
         key.removeprefix("village:"): str(request.POST.get(key, ""))
         for key in request.POST
@@ -272,7 +236,7 @@ def _not_now(batch: ImportBatch) -> str:
 
 @login_required
 def batch_errors(request: HttpRequest, public_id: str) -> HttpResponse:
-    batch = access_batch(request.user, public_id)
+    batch = selectors.access_batch(request.user, public_id)
     issues = list(batch.issues.all())
     response = HttpResponse(content_type=XLSX)
     stem = Path(batch.filename).stem or "import"
@@ -296,17 +260,3 @@ def template_download(request: HttpRequest, source: str) -> HttpResponse:
         _("%(label)s模板.xlsx") % {"label": SOURCES[source].label}
     )
     return response
-
-
-def _township_schools(batch: ImportBatch) -> list[tuple[str, str]]:
-    """The batch's township's schools, for a 学籍 file without a school column."""
-    if batch.source != "enrollment" or batch.school_id is not None or batch.township_id is None:
-        return []
-    return [
-        (str(pk), f"{name}（{code}）" if code else name)
-        for pk, name, code in School.objects.filter(
-            township_id=batch.township_id, is_outside_area=False
-        )
-        .order_by("name")
-        .values_list("pk", "name", "code")
-    ]
