@@ -701,7 +701,14 @@ def county() -> Any:
 def engine_arguments(area: Any, today: date) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """What services._execute passes to engine.reconcile for a run over `area` today (the
     same steps, in the same order; a run as of an earlier day is not benchmarked)."""
-    from baoxue.attendance.importing import alert_days, alert_month_days
+    try:
+        from baoxue.core.policy import absence_alert_days as alert_days
+        from baoxue.core.policy import absence_alert_month_days as alert_month_days
+    except ImportError:  # a commit before the thresholds moved to core.policy (--commit)
+        from baoxue.attendance.importing import (  # type: ignore[attr-defined,no-redef]
+            alert_days,
+            alert_month_days,
+        )
     from baoxue.core import crypto
     from baoxue.core.policy import compulsory_birth_range, cutoff_date
     from baoxue.reconcile import engine, services

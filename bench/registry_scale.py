@@ -698,7 +698,14 @@ def sample_children(rng: random.Random, scope: dict[str, Any], n: int) -> list[d
     bounds = qs.aggregate(low=Min("id"), high=Max("id"))
     low, high = bounds["low"], bounds["high"]
     ids = rng.sample(range(low, high + 1), min(n * 2, high - low + 1))
-    rows = list(qs.filter(pk__in=ids).values("name", "name_initials", "id_suffix", "village_id"))
+    from baoxue.core import crypto
+
+    rows = list(
+        qs.filter(pk__in=ids).values("name", "name_initials", "id_number_enc", "village_id")
+    )
+    for row in rows:
+        # The last four digits a user types (Child.id_suffix is a keyed index of them now).
+        row["last4"] = crypto.decrypt(row.pop("id_number_enc"))[-4:]
     rng.shuffle(rows)
     return rows[:n]
 
@@ -729,7 +736,7 @@ def build_measures(
         surnames = sorted({c["name"][0] for c in sample})
         rng.shuffle(surnames)
         initials = [c["name_initials"] for c in sample if c["name_initials"]]
-        suffixes = [c["id_suffix"] for c in sample if c["id_suffix"].isdigit()]
+        suffixes = [c["last4"] for c in sample if c["last4"].isdigit()]
         measures += [
             Measure(f"list ?village= ({label})", user, urls(villages, "village")),
             Measure(f"search 2-char name prefix ({label})", user, urls(prefixes, "q")),

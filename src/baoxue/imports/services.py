@@ -455,8 +455,9 @@ def _preview(
         "village_questions": ctx.places.questions(),
         # A whole household's 花名册: the adults taken only as heads and guardians.
         "adults_skipped": ctx.notes.get("adults_skipped", 0),
-        # Different ID numbers per region and birth date, hashed (the probe check).
-        "id_prefixes": id_prefixes(outcome),
+        # Different ID numbers per region and birth date, hashed (the probe check), for a
+        # user who may not reveal numbers (the only one the check counts).
+        "id_prefixes": {} if can_reveal_id_number(ctx.actor) else id_prefixes(outcome),
     }
 
 
@@ -466,10 +467,11 @@ def id_prefixes(outcome: pipeline.Outcome) -> dict[str, int]:
     clear): what the probe check below adds up."""
     numbers: dict[str, set[str]] = {}
     for planned in outcome.planned:
-        for value in planned.record.values.values():
-            info = value if isinstance(value, idnumbers.IdInfo) else getattr(value, "id_info", None)
-            if isinstance(info, idnumbers.IdInfo) and info.is_valid and len(info.value) == 18:
-                numbers.setdefault(info.value[:14], set()).add(info.value)
+        values = planned.record.values
+        # A person's number (roster, 学籍), or the one inside a 残疾人证号 (disability list).
+        info = values.get("id_info") or getattr(values.get("card"), "id_info", None)
+        if isinstance(info, idnumbers.IdInfo) and info.is_valid and len(info.value) == 18:
+            numbers.setdefault(info.value[:14], set()).add(info.value)
     return {crypto.lookup_hash("id-prefix:" + k): len(v) for k, v in numbers.items()}
 
 
