@@ -28,6 +28,43 @@ def _setup(data_dir: str | None) -> None:
     django.setup()
 
 
+def _instance_problem() -> str | None:
+    """Why this data directory cannot be worked on yet, in words (None: it can): never set up,
+    or set up by an older release and not upgraded."""
+    from django.conf import settings
+    from django.db import DatabaseError, connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    try:
+        tables = connection.introspection.table_names()
+    except DatabaseError:  # no database there at all (the directory does not exist)
+        tables = []
+    if "accounts_user" not in tables:
+        return (
+            f"数据目录 {settings.DATA_DIR} 还没有建立：请先运行 baoxue init --data-dir …"
+            "（或 baoxue serve --demo 试用）。"
+            f" ({settings.DATA_DIR} is not set up yet: run `baoxue init` first.)"
+        )
+    executor = MigrationExecutor(connection)
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        return (
+            "数据库结构需要升级：请先运行 baoxue manage migrate（启动 baoxue serve 也会自动升级）。"
+            " (The database needs upgrading: run `baoxue manage migrate` first.)"
+        )
+    return None
+
+
+def _setup_instance(data_dir: str | None) -> bool:
+    """_setup for a command that works on the instance's data: False (with the reason
+    printed) when the data directory is not ready for it."""
+    _setup(data_dir)
+    problem = _instance_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return False
+    return True
+
+
 def _migrate(verbosity: int = 0) -> None:
     from django.core.management import call_command
 
@@ -255,7 +292,8 @@ def _sweep_every(stopping: threading.Event) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """The sweep once, for cron on a server that runs its workers without `serve`."""
-    _setup(args.data_dir)
+    if not _setup_instance(args.data_dir):
+        return 2
     print(_swept_line(_sweep()))
     return 0
 
@@ -349,7 +387,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     Exits 1 when the file is refused, 2 when the command cannot run (no such file, source or
     account, or an account that may not import it), 0 otherwise (rejected rows are reported,
     not fatal)."""
-    _setup(args.data_dir)
+    if not _setup_instance(args.data_dir):
+        return 2
     from django.conf import settings
     from django.core.exceptions import PermissionDenied
     from django.db.models import Q
@@ -558,7 +597,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Run a reconciliation from the shell with a progress line; optionally export a ledger.
     Exits 1 when the run fails or is not allowed, 0 otherwise."""
-    _setup(args.data_dir)
+    if not _setup_instance(args.data_dir):
+        return 2
     from django.core.exceptions import PermissionDenied, ValidationError
 
     from baoxue.accounts.models import User
@@ -694,7 +734,8 @@ def _write_discrepancies(path: Path, user: Any, area: Any) -> int:
 
 def cmd_cases(args: argparse.Namespace) -> int:
     """The cases a user sees, counted by state, and the 辍学台账 written with a progress line."""
-    _setup(args.data_dir)
+    if not _setup_instance(args.data_dir):
+        return 2
     from django.db.models import Count
 
     from baoxue.accounts.models import User
@@ -742,7 +783,8 @@ def cmd_cases(args: argparse.Namespace) -> int:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     """The database, the stored files and (in a file of its own) the field key."""
-    _setup(args.data_dir)
+    if not _setup_instance(args.data_dir):
+        return 2
     from baoxue.backup import BackupError, backup, key_path_for
     from baoxue.core.services import log_action
 

@@ -87,3 +87,15 @@ def test_values_under_another_key_are_detected(db):
     foreign = "1:0badc0de:" + ours.split(":", 2)[2]
     message = crypto.check_key_matches([ours, foreign])
     assert message is not None and "0badc0de" in message and "BAOXUE_FIELD_KEY" in message
+
+
+@pytest.mark.slow
+def test_a_command_on_a_data_dir_never_set_up_says_so(tmp_path):
+    """Not a traceback about a missing table: what to run first."""
+    data_dir = tmp_path / "instance"
+    roster = tmp_path / "roster.csv"
+    roster.write_text("姓名,村\n吴一,乌岭村\n", encoding="utf-8")
+    result = run("import", "roster", str(roster), "--data-dir", str(data_dir), data_dir=data_dir)
+    assert result.returncode == 2
+    assert "还没有建立" in result.stderr and "baoxue init" in result.stderr
+    assert "Traceback" not in result.stderr
