@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage
+from django.utils.translation import gettext as _
 
 from baoxue.core import crypto
 
@@ -34,8 +35,10 @@ SPOOL = 8 << 20  # decrypted files up to this stay in memory, larger ones in a t
 _LENGTH = struct.Struct(">I")
 
 
-class StoredFileError(RuntimeError):
-    """A stored file that does not decrypt: another key, or a damaged or cut-off file."""
+class StoredFileError(OSError):
+    """A stored file that does not decrypt: another key, or a damaged or cut-off file. An
+    OSError, as a file that cannot be read is: the pages that serve files answer 404 for it
+    and an import run records it in words, never a server error."""
 
 
 def _nonce(prefix: bytes, counter: int, last: bool) -> bytes:
@@ -75,7 +78,7 @@ def encrypt_stream(pieces: Iterable[bytes], out: IO[bytes]) -> None:
 def _exactly(handle: IO[bytes], size: int) -> bytes:
     data = handle.read(size)
     if len(data) != size:
-        raise StoredFileError("the stored file is cut off")
+        raise StoredFileError(_("保存的文件不完整（被截断），无法读取。"))
     return data
 
 
@@ -83,11 +86,11 @@ def decrypt_stream(handle: IO[bytes], out: IO[bytes]) -> None:
     """Decrypt a file written by encrypt_stream (from after nothing: the magic included)."""
     ring = crypto.get_keyring()
     if _exactly(handle, len(MAGIC)) != MAGIC:
-        raise StoredFileError("not an encrypted stored file")
+        raise StoredFileError(_("这不是系统加密保存的文件。"))
     key_id = _exactly(handle, len(ring.key_id.encode()))
     if key_id.decode(errors="replace") != ring.key_id:
         raise StoredFileError(
-            "the stored file was encrypted with another field key; set BAOXUE_FIELD_KEY"
+            _("保存的文件是用另一个字段密钥加密的：请设置正确的 BAOXUE_FIELD_KEY。")
         )
     prefix = _exactly(handle, PREFIX)
     aad = MAGIC + key_id
@@ -95,13 +98,13 @@ def decrypt_stream(handle: IO[bytes], out: IO[bytes]) -> None:
     while True:
         head = handle.read(_LENGTH.size)
         if not head:
-            raise StoredFileError("the stored file is cut off")
+            raise StoredFileError(_("保存的文件不完整（被截断），无法读取。"))
         sealed = _exactly(handle, _LENGTH.unpack(head)[0])
         last = not handle.peek(1) if hasattr(handle, "peek") else _at_end(handle)
         try:
             out.write(ring.file_cipher.decrypt(_nonce(prefix, counter, last), sealed, aad))
         except Exception as exc:  # InvalidTag: tampered, reordered or truncated
-            raise StoredFileError("the stored file is damaged or was changed") from exc
+            raise StoredFileError(_("保存的文件已损坏或被改动，无法读取。")) from exc
         if last:
             return
         counter += 1

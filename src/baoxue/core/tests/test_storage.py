@@ -78,3 +78,24 @@ def test_a_file_kept_in_clear_is_read_and_then_encrypted_by_the_sweep(media):
     with default_storage.open(name) as handle:
         assert handle.read() == b"plain old file"
     assert storage.encrypt_stored_files() == 0  # nothing left in clear
+
+
+def test_a_damaged_stored_file_is_a_404_not_a_server_error(world, persona, login, media):
+    """An attachment whose stored file was changed on disk (or is under another key) is not
+    served: the page answers as for a lost file, never with a traceback."""
+    from django.urls import reverse
+
+    from baoxue.cases import services as case_services
+    from baoxue.cases.models import Attachment
+
+    case = case_services.case_open(actor=persona("office"), child=world.child("吴俊辉"), note="x")
+    item = Attachment.objects.create(
+        case=case, name="scan.jpg", content_type="image/jpeg", purpose="proof", size=10
+    )
+    item.file.save("upload.jpg", ContentFile(b"\xff\xd8\xff scan"), save=True)
+    path = media / item.file.name
+    sealed = bytearray(path.read_bytes())
+    sealed[-3] ^= 1
+    path.write_bytes(bytes(sealed))
+    url = reverse("cases:attachment", args=[case.public_id, item.public_id])
+    assert login("office").get(url).status_code == 404
