@@ -71,17 +71,6 @@ def _migrate(verbosity: int = 0) -> None:
     call_command("migrate", interactive=False, verbosity=verbosity)
 
 
-def _progress(label: str) -> Any:
-    def report(done: int, total: int) -> None:
-        width = 30
-        filled = int(width * done / total) if total else width
-        bar = "#" * filled + "-" * (width - filled)
-        end = "\n" if done >= total else ""
-        print(f"\r{label} [{bar}] {done}/{total}", end=end, file=sys.stderr, flush=True)
-
-    return report
-
-
 def _generate_password() -> str:
     # Readable aloud over the phone: no 0/O or 1/l.
     alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -161,13 +150,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def _create_demo(password: str | None) -> None:
+    from baoxue.core import jobs
     from baoxue.demo.services import demo_create, demo_is_needed
 
     if not demo_is_needed():
         print("Data dir already has data; demo not created.")
         return
     password = password or _generate_password()
-    accounts = demo_create(password=password, progress=_progress("演示乡镇 demo township"))
+    accounts = demo_create(password=password, progress=jobs.progress_line("演示乡镇 demo township"))
     print("\nDemo township 培秀苗族乡 created. Accounts (all with the same password):")
     for account in accounts:
         print(f"  {account.username:<10} {account.role_label:<14} {account.where}")
@@ -393,6 +383,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from django.core.exceptions import PermissionDenied
     from django.db.models import Q
 
+    from baoxue.core import jobs
+
     # The page's limits on what a file may hold, unless the operator raises them for this
     # one run (this process imports one file and ends).
     for flag, name in (
@@ -497,10 +489,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         complete_list=not args.partial,
         default_school=default_school,
     )
-    labels = {"validate": "校验 validate", "commit": "写入 commit"}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        _progress(labels.get(stage, stage))(done, total)
+    progress = jobs.staged_progress_line(
+        {"validate": "校验 validate", "commit": "写入 commit"}, default=""
+    )
 
     recorded: list[Any] = []
 
@@ -603,6 +594,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
     from baoxue.accounts.models import User
     from baoxue.accounts.permissions import can_reveal_id_number
+    from baoxue.core import jobs
     from baoxue.core.services import log_action
     from baoxue.reconcile import ledgers, services
     from baoxue.reconcile.models import CATEGORY_LABELS
@@ -639,10 +631,10 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print(f"不能比对 not allowed: {exc}", file=sys.stderr)
         return 1
     _print_missing_lists(services.list_states(run.area, as_of or date.today()))
-    labels = {"load": "读取 load", "link": "关联 link", "categorize": "分类", "save": "保存 save"}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        _progress(labels.get(stage, "比对 reconcile"))(done, total)
+    progress = jobs.staged_progress_line(
+        {"load": "读取 load", "link": "关联 link", "categorize": "分类", "save": "保存 save"},
+        default="比对 reconcile",
+    )
 
     try:
         services.run_execute(run, progress=progress)
@@ -741,6 +733,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
     from baoxue.accounts.models import User
     from baoxue.cases import ledger, selectors
     from baoxue.cases.models import Case
+    from baoxue.core import jobs
     from baoxue.core.services import log_action
 
     user = None
@@ -768,7 +761,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
             print(f"  {status.label} {status.value}: {counts[status.value]}")
     if args.export:
         path = Path(args.export)
-        show = _progress("辍学台账 ledger")
+        show = jobs.progress_line("辍学台账 ledger")
         ledger.write(
             user, cases, path=path, full_ids=user is None or None, progress=lambda d: show(d, total)
         )

@@ -14,17 +14,13 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from baoxue.cases import ledger
 from baoxue.cases.models import LedgerExport
 from baoxue.core import jobs
-from baoxue.core.progress import heartbeat, progress_write
 from baoxue.core.services import log_action
 
 KEEP_DAYS = 7
-# An export running this long without a heartbeat known (the cache emptied) is given up.
-STALE_AFTER = timedelta(hours=2)
 
 
 def export_create(*, actor: Any, query: str) -> LedgerExport:
@@ -71,9 +67,9 @@ def export_run(export_id: int) -> LedgerExport:
     user = item.requested_by
     cases = case_list(user, filters_from(dict(parse_qsl(item.query))))
     total = cases.count()
-    progress_write(item.progress_key, "export", 0, total)
+    item.report("export", 0, total)
     with (
-        heartbeat(item.progress_key),  # alive, to the page waiting for it (export_given_up)
+        item.beating(),  # alive, to the page waiting for it (core.jobs.give_up_if_stopped)
         tempfile.TemporaryDirectory(prefix="baoxue-export-") as folder,
     ):
         path = Path(folder) / "ledger.xlsx"
@@ -82,7 +78,7 @@ def export_run(export_id: int) -> LedgerExport:
                 user,
                 cases,
                 path=path,
-                progress=lambda done: progress_write(item.progress_key, "export", done, total),
+                progress=lambda done: item.report("export", done, total),
             )
             with path.open("rb") as handle:
                 item.file.save(f"{item.public_id.hex}.xlsx", File(handle), save=False)
@@ -94,29 +90,6 @@ def export_run(export_id: int) -> LedgerExport:
     LedgerExport.objects.filter(pk=item.pk).update(
         status=LedgerExport.Status.DONE, rows=total, file=item.file.name, finished_at=timezone.now()
     )
-    progress_write(item.progress_key, "export", total, total)
+    item.report("export", total, total)
     item.refresh_from_db()
     return item
-
-
-def export_given_up(item: LedgerExport, *, now: float | None = None) -> bool:
-    """Mark a running export failed when its worker is gone (no heartbeat for STALE_SECONDS;
-    with none known, running for STALE_AFTER): the page stops waiting and says to export
-    again. True if so. A queued export waits for its worker."""
-    if item.status != LedgerExport.Status.RUNNING or not jobs.stopped(
-        item.progress_key,
-        item.created_at,
-        running=True,
-        fallback=STALE_AFTER.total_seconds(),
-        now=now,
-    ):
-        return False
-    given_up = jobs.give_up(
-        LedgerExport.objects.filter(pk=item.pk),
-        unfinished=[LedgerExport.Status.RUNNING],
-        failed=LedgerExport.Status.FAILED,
-        error=_("导出中断：处理它的后台程序停止了（例如服务器重启）。请重新导出。"),
-        finished_at=timezone.now(),
-    )
-    item.refresh_from_db()
-    return given_up

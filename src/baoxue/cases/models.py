@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from baoxue.accounts.scope import scope_for
+from baoxue.core.jobs import Job
 from baoxue.core.times import minute_text
 from baoxue.registry.models import Region
 
@@ -514,9 +515,10 @@ class Attachment(models.Model):
         return self.name
 
 
-class LedgerExport(models.Model):
-    """A 辍学台账 export made in the background: the user's filters at the time, its progress
-    (in the cache, see core.progress) and the finished file in storage."""
+class LedgerExport(Job):
+    """A 辍学台账 export made in the background (a core.jobs.Job): the user's filters at the
+    time, its progress and the finished file in storage. A queued export waits for its worker
+    however long; a running one whose beat stops is failed and made again by the user."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("排队中")
@@ -524,7 +526,10 @@ class LedgerExport(models.Model):
         DONE = "done", _("已完成")
         FAILED = "failed", _("失败")
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    RUNNING = frozenset({Status.RUNNING.value})
+    FAILED = Status.FAILED.value
+    INTERRUPTED = _("导出中断：处理它的后台程序停止了（例如服务器重启）。请重新导出。")
+
     requested_by = models.ForeignKey(
         "accounts.User", on_delete=models.CASCADE, related_name="ledger_exports"
     )
@@ -543,10 +548,6 @@ class LedgerExport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.requested_by_id} {minute_text(self.created_at)} {self.status}"
-
-    @property
-    def progress_key(self) -> str:
-        return f"cases-ledger-{self.public_id}"
 
 
 # --- free text typed by people: a child's ID number typed into it is kept masked --------------

@@ -37,7 +37,7 @@ from baoxue.cases.models import (
     ReturnAttempt,
 )
 from baoxue.cases.selectors import CaseFilters
-from baoxue.core.progress import progress_read
+from baoxue.core import jobs
 from baoxue.core.services import log_action
 from baoxue.registry.models import Region, School
 from baoxue.registry.selectors import access_child
@@ -324,8 +324,10 @@ def _access_export(user: Any, public_id: str) -> LedgerExport:
 @login_required
 def export_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     item = _access_export(request.user, public_id)
-    exports.export_given_up(item)  # its worker gone: failed, and the page stops waiting
-    context = {"export": item, "progress": progress_read(item.progress_key)}
+    jobs.give_up_if_stopped(item)  # its worker gone: failed, and the page stops waiting
+    context: dict[str, Any] = {"export": item, "progress": item.progress()}
+    if item.status == LedgerExport.Status.FAILED:
+        context["retry"] = jobs.retry(reverse("cases:export"), _("重新导出"), query=item.query)
     if request.htmx and request.htmx.target == "export-status":  # type: ignore[attr-defined]
         return render(request, "cases/export_detail.html#status", context)
     return render(request, "cases/export_detail.html", context)

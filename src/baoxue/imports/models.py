@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import time
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -10,6 +11,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from baoxue.accounts.scope import scope_for
+from baoxue.core import jobs
+from baoxue.core.progress import STALE_SECONDS, last_beat
 from baoxue.registry.models import Region
 
 
@@ -51,7 +54,11 @@ class ImportBatchQuerySet(models.QuerySet["ImportBatch"]):
         return self.filter(q)
 
 
-class ImportBatch(models.Model):
+class ImportBatch(jobs.Job):
+    """An uploaded file and its two runs (a core.jobs.Job): validation, then, once the user
+    confirms, the commit. A run whose worker is gone gives the batch back to the state before
+    it (nothing was written: the commit is one transaction), to be run again."""
+
     class Status(models.TextChoices):
         UPLOADED = "uploaded", _("已上传")
         VALIDATING = "validating", _("校验中")
@@ -62,7 +69,25 @@ class ImportBatch(models.Model):
         FAILED = "failed", _("导入失败")
         CANCELLED = "cancelled", _("已取消")
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Each run: the state it starts from (and is given back to) and the state it holds.
+    RUNS = {
+        "validate": (Status.UPLOADED.value, Status.VALIDATING.value),
+        "commit": (Status.VALIDATED.value, Status.COMMITTING.value),
+    }
+    RUNNING = frozenset(during for _before, during in RUNS.values())
+    AUDIT_INTERRUPTED = "import.interrupted"
+    INTERRUPTED_MESSAGES = {
+        "validate": _(
+            "上次校验没有完成：处理它的后台程序中断了（例如服务器重启）。数据未作任何改动，请重新校验。"
+        ),
+        "commit": _(
+            "上次确认导入没有完成：处理它的后台程序中断了（例如服务器重启）。数据未作任何改动，可以再次确认导入。"
+        ),
+    }
+    # A run without a token (started before runs had them, or by a direct call that finishes
+    # in its own process) is taken for gone after a day.
+    UNTOKENED_STALE_SECONDS = 86400
+
     source = models.CharField(_("数据来源"), max_length=32)
     file = models.FileField(upload_to=batch_upload_to, max_length=200)
     filename = models.CharField(_("文件名"), max_length=255)
@@ -104,7 +129,7 @@ class ImportBatch(models.Model):
     mapping = models.JSONField(default=dict, blank=True)
     # The run (validation or commit) that owns the batch while it is validating or
     # committing: a run whose token is no longer the batch's writes nothing (see
-    # services.batch_interrupted). task_id: its background task, to tell queued from gone.
+    # core.jobs.give_up_if_stopped). task_id: its background task, to tell queued from gone.
     attempt = models.CharField(max_length=32, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     progress_done = models.PositiveIntegerField(default=0)
@@ -168,7 +193,60 @@ class ImportBatch(models.Model):
 
     @property
     def is_running(self) -> bool:
-        return self.status in {self.Status.VALIDATING, self.Status.COMMITTING}
+        return self.status in self.RUNNING
+
+    # --- the job (core.jobs): a run is given back, not failed --------------------------------
+
+    @property
+    def run(self) -> str | None:
+        """The run ("validate", "commit") holding the batch now, if any."""
+        return next((r for r, (_b, during) in self.RUNS.items() if during == self.status), None)
+
+    @property
+    def beat_key(self) -> str:
+        """Each run beats under its own token: a late beat of an old run is not the new one's."""
+        return f"{self.progress_key}:{self.attempt}"
+
+    def worker_stopped(self, now: float | None = None) -> bool:
+        """Gone: its task ended without finishing the batch, or no heartbeat for STALE_SECONDS
+        (a task still queued is waiting, not gone)."""
+        run = self.run
+        if run is None:
+            return False
+        now = time.time() if now is None else now
+        if not self.attempt:
+            # Nothing to tell it by but its age.
+            since = self.validated_at if run == "commit" else self.created_at
+            return since is not None and now - since.timestamp() >= self.UNTOKENED_STALE_SECONDS
+        beat = last_beat(self.beat_key)
+        if beat is not None and now - beat < STALE_SECONDS:
+            return False
+        state = jobs.task_state(self.task_id)
+        if state is None:
+            return beat is not None  # it beat once, and stopped
+        status, started = state
+        if status == "READY":
+            return False
+        if status == "RUNNING":
+            return beat is not None or (
+                started is not None and now - started.timestamp() > STALE_SECONDS
+            )
+        return True  # ended (successful, failed) or no longer known, with the batch still held
+
+    def held(self) -> dict[str, Any]:
+        return {"status": self.status, "attempt": self.attempt}
+
+    def given_up(self) -> dict[str, Any]:
+        run = self.run or "validate"
+        return {
+            "status": self.RUNS[run][0],
+            "attempt": "",
+            "task_id": "",
+            "message": str(self.INTERRUPTED_MESSAGES[run]),
+        }
+
+    def audit_data(self) -> dict[str, Any]:
+        return {"run": self.run}
 
     # Names of village_ids' villages, when read for many batches at once (with_village_names).
     _village_names: dict[int, str] | None = None

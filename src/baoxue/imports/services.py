@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,12 +24,9 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django_tasks import default_task_backend
-from django_tasks.exceptions import TaskResultDoesNotExist
 
 from baoxue.accounts.permissions import can_reveal_id_number
 from baoxue.core import crypto, idnumbers, jobs
-from baoxue.core.progress import STALE_SECONDS, last_beat, progress_read, progress_write
 from baoxue.core.services import log_action
 from baoxue.core.text import days_text
 from baoxue.imports import pipeline
@@ -387,23 +383,11 @@ def _default_school(batch: ImportBatch, township: Region) -> School | None:
     return School.objects.filter(pk=chosen, township=township).first()
 
 
-def progress_key(batch: ImportBatch) -> str:
-    return f"import-progress:{batch.public_id}"
-
-
 def _progress_writer(batch: ImportBatch) -> pipeline.Progress:
     """The stage's progress for the page; it starts from nothing, so that a commit does not
     show the validation's last 100 %."""
-    progress_write(progress_key(batch), "", 0, 0)
-
-    def write(stage: str, done: int, total: int) -> None:
-        progress_write(progress_key(batch), stage, done, total)
-
-    return write
-
-
-def batch_progress(batch: ImportBatch) -> dict[str, Any]:
-    return progress_read(progress_key(batch))
+    batch.report("", 0, 0)
+    return batch.report
 
 
 def _store_outcome(batch: ImportBatch, outcome: pipeline.Outcome) -> None:
@@ -573,16 +557,10 @@ def _owned(batch: ImportBatch, attempt: str, status: str) -> Any:
 
 
 # A run starts from one status, holds the batch in another and, interrupted, gives it back.
-RUNS = {
-    "validate": (ImportBatch.Status.UPLOADED, ImportBatch.Status.VALIDATING),
-    "commit": (ImportBatch.Status.VALIDATED, ImportBatch.Status.COMMITTING),
-}
-
-
 def batch_start(*, batch: ImportBatch, run: str) -> str | None:
     """Claim the batch for a run ("validate" or "commit"): its token, or None when the batch
     is not in the run's starting status (a double click, another user first)."""
-    before, during = RUNS[run]
+    before, during = ImportBatch.RUNS[run]
     attempt = uuid.uuid4().hex
     claimed = ImportBatch.objects.filter(pk=batch.pk, status=before).update(
         status=during, attempt=attempt, task_id="", message=""
@@ -614,87 +592,6 @@ def batch_enqueue(*, batch: ImportBatch, run: str, actor: Any) -> bool:
             then=keep_id,
         )
     return True
-
-
-def run_key(batch: ImportBatch, attempt: str) -> str:
-    """The heartbeat key of one run of the batch (tasks beat under it)."""
-    return f"{progress_key(batch)}:{attempt}"
-
-
-def _task_state(task_id: str) -> tuple[str, Any] | None:
-    """(status, started_at) of a background task; None where the backend cannot say."""
-    if not task_id:
-        return None
-    try:
-        result = default_task_backend.get_result(task_id)
-    except TaskResultDoesNotExist:
-        return ("GONE", None)
-    except NotImplementedError:
-        return None
-    return (str(result.status), result.started_at)
-
-
-INTERRUPTED_MESSAGES = {
-    "validate": gettext_lazy(
-        "上次校验没有完成：处理它的后台程序中断了（例如服务器重启）。数据未作任何改动，请重新校验。"
-    ),
-    "commit": gettext_lazy(
-        "上次确认导入没有完成：处理它的后台程序中断了（例如服务器重启）。数据未作任何改动，可以再次确认导入。"
-    ),
-}
-
-
-def batch_interrupted(batch: ImportBatch, *, now: float | None = None) -> bool:
-    """Give the batch back when its run's worker is gone, so that it can be run again; True
-    if so. Gone: its task ended without finishing the batch, or no heartbeat for
-    STALE_SECONDS (a queued task is waiting, not gone). Nothing is lost: the commit writes in
-    one transaction, and a late write of the old run is refused by its token (_owned)."""
-    run = next((r for r, (_b, during) in RUNS.items() if during == batch.status), None)
-    if run is None:
-        return False
-    now = time.time() if now is None else now
-    if not batch.attempt:
-        # Started before runs had tokens and beats (or by a direct call, which finishes in
-        # its own process): nothing to tell it by but its age.
-        since = batch.validated_at if run == "commit" else batch.created_at
-        if since is None or now - since.timestamp() < UNTOKENED_STALE_SECONDS:
-            return False
-        return _give_back(batch, run, attempt="")
-    beat = last_beat(run_key(batch, batch.attempt))
-    if beat is not None and now - beat < STALE_SECONDS:
-        return False
-    state = _task_state(batch.task_id)
-    if state is None:
-        gone = beat is not None  # it beat once, and stopped
-    else:
-        status, started = state
-        if status == "READY":
-            gone = False
-        elif status == "RUNNING":
-            gone = beat is not None or (
-                started is not None and now - started.timestamp() > STALE_SECONDS
-            )
-        else:  # ended (successful, failed) or no longer known, with the batch still held
-            gone = True
-    if not gone:
-        return False
-    return _give_back(batch, run, attempt=batch.attempt)
-
-
-# A run without a token (see batch_interrupted) is taken for gone after a day.
-UNTOKENED_STALE_SECONDS = 86400
-
-
-def _give_back(batch: ImportBatch, run: str, *, attempt: str) -> bool:
-    before, during = RUNS[run]
-    with transaction.atomic():
-        given_back = ImportBatch.objects.filter(pk=batch.pk, status=during, attempt=attempt).update(
-            status=before, attempt="", task_id="", message=str(INTERRUPTED_MESSAGES[run])
-        )
-        if given_back:
-            log_action(actor=None, action="import.interrupted", obj=batch, data={"run": run})
-    batch.refresh_from_db()
-    return bool(given_back)
 
 
 CANCELLABLE = (

@@ -1,7 +1,7 @@
 """Background tasks: validation and commit of an import batch.
 
 Each run beats (core.progress.heartbeat) while it works, so that the batch page can tell a
-run whose worker is gone from one that is slow (services.batch_interrupted); a run whose
+run whose worker is gone from one that is slow (core.jobs.give_up_if_stopped); a run whose
 token is no longer the batch's does nothing. A run speaks the language of the page that
 started it: its issues and messages are stored as text, in that language.
 """
@@ -24,7 +24,7 @@ def validate_batch(batch_id: int, actor_id: int, attempt: str = "", language: st
     if attempt and batch.attempt != attempt:
         return  # given back as interrupted, and run again since
     with (
-        heartbeat(services.run_key(batch, attempt)),
+        heartbeat(f"{batch.progress_key}:{attempt}"),  # batch.beat_key of this run
         translation.override(language or settings.LANGUAGE_CODE),
     ):
         services.batch_validate(actor=User.objects.get(pk=actor_id), batch=batch, attempt=attempt)
@@ -36,7 +36,7 @@ def commit_batch(batch_id: int, actor_id: int, attempt: str = "", language: str 
     if attempt and batch.attempt != attempt:
         return
     with (
-        heartbeat(services.run_key(batch, attempt)),
+        heartbeat(f"{batch.progress_key}:{attempt}"),  # batch.beat_key of this run
         translation.override(language or settings.LANGUAGE_CODE),
     ):
         services.batch_commit(

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from baoxue.accounts.permissions import can_start_reconciliation
+from baoxue.core import jobs
 from baoxue.core.services import log_action
 from baoxue.imports import selectors, services
 from baoxue.imports.forms import MappingForm, UploadForm
@@ -92,12 +93,12 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     batch = selectors.access_batch(request.user, public_id)
     # Its worker gone, a running batch is given back, to be run again; the page polling the
     # progress then reloads whole, for the mapping form or the commit button.
-    given_back = batch.is_running and services.batch_interrupted(batch)
+    given_back = jobs.give_up_if_stopped(batch)
     if given_back and request.htmx:  # type: ignore[attr-defined]
         response = HttpResponse()
         response["HX-Refresh"] = "true"
         return response
-    context: dict[str, Any] = {"batch": batch, "progress": services.batch_progress(batch)}
+    context: dict[str, Any] = {"batch": batch, "progress": batch.progress()}
     if batch.status == ImportBatch.Status.UPLOADED:
         context["mapping_form"] = MappingForm(
             headers=batch.headers,

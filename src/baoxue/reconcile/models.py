@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 
 from django.conf import settings
@@ -10,6 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from baoxue.accounts.scope import scope_for
+from baoxue.core.jobs import Job
 from baoxue.core.times import local_date, minute_text
 from baoxue.reconcile import engine
 
@@ -58,14 +58,22 @@ METHOD_LABELS = {
 }
 
 
-class ReconciliationRun(models.Model):
+class ReconciliationRun(Job):
+    """One 比对 of an area (a core.jobs.Job): queued, running with a progress bar, done with its
+    counts, or failed with the reason; a run whose worker is gone is failed, and the next run
+    of the area is not blocked by it."""
+
     class Status(models.TextChoices):
         QUEUED = "queued", _("排队中")
         RUNNING = "running", _("比对中")
         DONE = "done", _("已完成")
         FAILED = "failed", _("失败")
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    WAITING = frozenset({Status.QUEUED.value})
+    RUNNING = frozenset({Status.RUNNING.value})
+    FAILED = Status.FAILED.value
+    INTERRUPTED = _("比对中断：处理它的后台程序停止了（例如服务器重启），没有完成。请重新比对。")
+
     area = models.ForeignKey(
         "registry.Region", verbose_name=_("比对范围"), on_delete=models.PROTECT, related_name="+"
     )

@@ -9,7 +9,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -25,7 +25,6 @@ from baoxue.cases.services import default_people, follow_children
 from baoxue.core import crypto, jobs, policy
 from baoxue.core.bulk import RowWriter, driver_rows, filter_in
 from baoxue.core.policy import compulsory_birth_range, cutoff_date, term_label, term_start
-from baoxue.core.progress import heartbeat, progress_read, progress_write
 from baoxue.core.services import log_action
 from baoxue.imports.models import ListReceipt
 from baoxue.reconcile import engine
@@ -34,7 +33,6 @@ from baoxue.reconcile.models import MatchReview, ReconciliationRun, RunChild
 from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, Region, School
 
 Progress = Callable[[str, int, int], None]
-STALE_AFTER = timedelta(hours=2)
 CASE_KIND = {
     engine.SUSPECTED: Case.Kind.DROPPED_OUT,
     engine.TO_VERIFY: Case.Kind.TO_VERIFY,
@@ -107,7 +105,7 @@ def run_create(
     )
     # A run whose worker died (a restart, a killed process) must not block the next one.
     for stale in unfinished.all():  # a copy: `unfinished` is read again below
-        run_given_up(stale)
+        jobs.give_up_if_stopped(stale)
     if as_of is not None and as_of > date.today():
         raise ValidationError(_("比对日期不能晚于今天。"))
     running = unfinished.first()
@@ -125,38 +123,6 @@ def run_create(
         data={"area": area.name, "as_of": as_of.isoformat() if as_of else ""},
     )
     return run
-
-
-def run_given_up(run: ReconciliationRun, *, now: float | None = None) -> bool:
-    """Mark an unfinished run failed when its worker is gone; True if so. Gone: running with
-    no heartbeat for STALE_SECONDS (the task beats every BEAT_SECONDS), or, when no beat is
-    known at all (the cache was emptied) or the run is still queued, unfinished after
-    STALE_AFTER."""
-    unfinished = (ReconciliationRun.Status.QUEUED, ReconciliationRun.Status.RUNNING)
-    if run.status not in unfinished or not jobs.stopped(
-        progress_key(run),
-        run.created_at,
-        running=run.status == ReconciliationRun.Status.RUNNING,
-        fallback=STALE_AFTER.total_seconds(),
-        now=now,
-    ):
-        return False
-    given_up = jobs.give_up(
-        ReconciliationRun.objects.filter(pk=run.pk),
-        unfinished=unfinished,
-        failed=ReconciliationRun.Status.FAILED,
-        error=_("比对中断：处理它的后台程序停止了（例如服务器重启），没有完成。请重新比对。"),
-    )
-    run.refresh_from_db()
-    return given_up
-
-
-def progress_key(run: ReconciliationRun) -> str:
-    return f"reconcile-progress:{run.public_id}"
-
-
-def run_progress(run: ReconciliationRun) -> dict[str, Any]:
-    return progress_read(progress_key(run))
 
 
 # --- lists that have not come ------------------------------------------------------------------
@@ -545,8 +511,9 @@ def run_execute(
     run: ReconciliationRun, *, today: date | None = None, progress: Progress = no_progress
 ) -> ReconciliationRun:
     """Run the reconciliation and keep its result; a failure is recorded on the run. It beats
-    while it runs (run_given_up), from the task worker and from the shell alike."""
-    with heartbeat(progress_key(run)):
+    while it runs (core.jobs.give_up_if_stopped), from the task worker and from the shell
+    alike."""
+    with run.beating():
         return _execute(run, today=today, progress=progress)
 
 
@@ -562,7 +529,7 @@ def _execute(
     ReconciliationRun.objects.filter(pk=run.pk).update(status=ReconciliationRun.Status.RUNNING)
 
     def report(stage: str, done: int, total: int) -> None:
-        progress_write(progress_key(run), stage, done, total)
+        run.report(stage, done, total)
         progress(stage, done, total)
 
     try:

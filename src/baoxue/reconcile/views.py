@@ -13,12 +13,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from baoxue.accounts.permissions import can_reveal_id_number
-from baoxue.core import times
+from baoxue.core import jobs, times
 from baoxue.core.services import log_action
 from baoxue.reconcile import engine, ledgers, merges, selectors, services
 from baoxue.reconcile.models import (
@@ -109,8 +110,17 @@ def _as_of(text: str) -> date | None:
 @login_required
 def run_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     run = access_run(request.user, public_id)
-    services.run_given_up(run)  # its worker gone: failed, and the page stops waiting
-    context: dict[str, Any] = {"run": run, "progress": services.run_progress(run)}
+    jobs.give_up_if_stopped(run)  # its worker gone: failed, and the page stops waiting
+    context: dict[str, Any] = {"run": run, "progress": run.progress()}
+    if run.status == ReconciliationRun.Status.FAILED and run.area_id in {
+        a.pk for a in services.runnable_areas(request.user)
+    }:
+        context["retry"] = jobs.retry(
+            reverse("reconcile:run_list"),
+            _("重新比对"),
+            area=run.area_id,
+            as_of=run.as_of.isoformat() if run.as_of else "",
+        )
     template = "reconcile/run_detail.html"
     if request.htmx and request.htmx.target == "run-status":  # type: ignore[attr-defined]
         response = render(request, "reconcile/run_detail.html#status", context)

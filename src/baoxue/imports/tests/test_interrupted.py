@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from baoxue.accounts.models import Role, User
 from baoxue.accounts.services import Grant
-from baoxue.core import progress
+from baoxue.core import jobs, progress
 from baoxue.core.progress import STALE_SECONDS, heartbeat, last_beat
 from baoxue.imports import services
 from baoxue.imports.tests.helpers import ROSTER_HEADER, write_xlsx
@@ -45,7 +45,7 @@ def staged(user, path, *, validated=True):
 
 def beat_at(batch, when):
     """The run's last heartbeat, as if written at `when` (time.time())."""
-    cache.set(f"{services.run_key(batch, batch.attempt)}:alive", when, 3600)
+    cache.set(f"{batch.beat_key}:alive", when, 3600)
 
 
 def test_a_commit_whose_worker_is_gone_is_given_back_and_its_late_write_is_refused(
@@ -62,7 +62,7 @@ def test_a_commit_whose_worker_is_gone_is_given_back_and_its_late_write_is_refus
 
     # Beating: alive, whatever else.
     beat_at(batch, time.time())
-    assert not services.batch_interrupted(batch)
+    assert not jobs.give_up_if_stopped(batch)
     # The beat stopped five minutes ago: gone.
     beat_at(batch, time.time() - STALE_SECONDS - 1)
     page = client.get(reverse("imports:batch_detail", args=[batch.public_id]))
@@ -145,10 +145,10 @@ def test_gone_is_told_from_queued_and_slow(world, roster_path, monkeypatch, stat
     if state is not None and state[1] is not None:
         started = now - 5 if state[1] == "just now" else now - STALE_SECONDS - 100
         state = (state[0], dt.fromtimestamp(started, tz=UTC))
-    monkeypatch.setattr(services, "_task_state", lambda task_id: state)
+    monkeypatch.setattr(jobs, "task_state", lambda task_id: state)
     if beat_age is not None:
         beat_at(batch, now - beat_age)
-    assert services.batch_interrupted(batch, now=now) is gone
+    assert jobs.give_up_if_stopped(batch, now=now) is gone
     batch.refresh_from_db()
     assert batch.status == ("validated" if gone else "committing")
 
@@ -199,10 +199,10 @@ def test_a_batch_stranded_before_runs_had_tokens_is_given_back_after_a_day(world
     # Left 导入中 by a worker that died before this version: no token, no beat, no task.
     ImportBatch.objects.filter(pk=batch.pk).update(status="committing", attempt="", task_id="")
     batch.refresh_from_db()
-    assert not services.batch_interrupted(batch)  # validated minutes ago: may be running
+    assert not jobs.give_up_if_stopped(batch)  # validated minutes ago: may be running
     ImportBatch.objects.filter(pk=batch.pk).update(
         validated_at=timezone.now() - timedelta(days=1, minutes=1)
     )
     batch.refresh_from_db()
-    assert services.batch_interrupted(batch)
+    assert jobs.give_up_if_stopped(batch)
     assert batch.status == "validated" and "上次确认导入没有完成" in batch.message

@@ -242,11 +242,11 @@ def test_a_stage_starts_its_progress_from_nothing(world, login, roster_bytes):
 
     upload(login("office"), roster_bytes)
     batch = ImportBatch.objects.get()
-    progress_write(services.progress_key(batch), "validate", 2, 2)  # the validation's end
+    progress_write(batch.progress_key, "validate", 2, 2)  # the validation's end
     write = services._progress_writer(batch)  # the commit starts
-    assert services.batch_progress(batch)["total"] == 0
+    assert batch.progress()["total"] == 0
     write("commit", 1, 4)
-    assert services.batch_progress(batch)["percent"] == 25
+    assert batch.progress()["percent"] == 25
 
 
 def test_a_required_field_left_unmapped_is_said_at_the_mapping(

@@ -171,17 +171,17 @@ def test_a_long_run_that_still_beats_is_not_given_up_and_a_silent_one_is(world, 
     from django.urls import reverse
     from django.utils import timezone
 
+    from baoxue.core import jobs
     from baoxue.core.progress import STALE_SECONDS
-    from baoxue.reconcile import services
 
     run = run_create(actor=persona("office"))
     ReconciliationRun.objects.filter(pk=run.pk).update(
         status=ReconciliationRun.Status.RUNNING, created_at=timezone.now() - timedelta(hours=3)
     )
     run.refresh_from_db()
-    beat = f"{services.progress_key(run)}:alive"
+    beat = f"{run.progress_key}:alive"
     cache.set(beat, clock.time() - 20, 3600)  # three hours on, and beating: a big county
-    assert not services.run_given_up(run)
+    assert not jobs.give_up_if_stopped(run)
     assert run_create(actor=persona("office")).pk == run.pk  # still one run at a time
 
     cache.set(beat, clock.time() - STALE_SECONDS - 5, 3600)  # silent for five minutes: gone
@@ -195,8 +195,8 @@ def test_a_long_run_that_still_beats_is_not_given_up_and_a_silent_one_is(world, 
 
 
 def test_a_queued_run_waits_for_its_worker(world, persona):
-    from baoxue.reconcile import services
+    from baoxue.core import jobs
 
     run = run_create(actor=persona("office"))
     assert run.status == ReconciliationRun.Status.QUEUED
-    assert not services.run_given_up(run)  # no beat yet: waiting for the worker, not gone
+    assert not jobs.give_up_if_stopped(run)  # no beat yet: waiting for the worker, not gone
