@@ -49,7 +49,6 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefine
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from lxml.etree import LxmlError
-from PIL import Image, ImageOps
 
 from baoxue.cases import evidence
 from baoxue.cases.models import (
@@ -64,6 +63,7 @@ from baoxue.cases.models import (
 )
 from baoxue.cases.services import MEASURES
 from baoxue.cases.workflow import DISMISS_REASONS, DROPOUT_REASONS, level_name
+from baoxue.core.attachments import small_photo
 from baoxue.core.idnumbers import mask, mask_numbers
 from baoxue.core.times import local
 from baoxue.registry.models import Child, Enrollment, Guardian
@@ -102,18 +102,11 @@ _EVENT_KINDS = {
     "merged_in": gettext_lazy("合并进来的重复记录的案件"),
     "merge_undone": gettext_lazy("撤销合并"),
 }
-# Photos in the 一人一案 file: at most PHOTO_MAX_SIDE pixels on the long side, as JPEG of
-# PHOTO_QUALITY, printed PHOTO_WIDTH_CM wide (less for a tall one, so that it fits the page):
-# a 12-megapixel phone photo of several MB becomes a few hundred KB. HEIC (no decoder here)
-# and PDF are listed by name.
-PHOTO_TYPES = frozenset({"image/jpeg", "image/png"})
-PHOTO_MAX_SIDE = 1600
-PHOTO_QUALITY = 80
+# Photos in the 一人一案 file: made small by core.attachments.small_photo (a 12-megapixel phone
+# photo of several MB becomes a few hundred KB) and printed PHOTO_WIDTH_CM wide (less for a tall
+# one, so that it fits the page). HEIC (no decoder here) and PDF are listed by name.
 PHOTO_WIDTH_CM = 14.0
 PHOTO_MAX_HEIGHT_CM = 20.0
-# More pixels than this after the JPEG decoder's own reduction is refused before decoding:
-# a small PNG can unpack into gigabytes.
-_PHOTO_MAX_PIXELS = 60_000_000
 
 
 # --- small formatting helpers ------------------------------------------------------------------
@@ -658,7 +651,7 @@ def _attachments(doc: Any, attachments: Sequence[Attachment]) -> None:
         return
     listed: list[str] = []
     for item in attachments:
-        photo = _photo(item) if item.content_type in PHOTO_TYPES else None
+        photo = small_photo(item) if item.is_photo else None
         if photo is None:
             listed.append(_listed_line(item))
             continue
@@ -671,33 +664,6 @@ def _attachments(doc: Any, attachments: Sequence[Attachment]) -> None:
         doc.add_paragraph(_("以下附件未放入本档案，请在系统中查看："))
         for line in listed:
             doc.add_paragraph(scrub(line))
-
-
-def _photo(item: Attachment) -> tuple[bytes, int, int] | None:
-    """The photo as a small JPEG with its size in pixels, turned upright as the phone took it
-    and without its EXIF (which may hold where the family lives); None when the file is lost
-    from storage, damaged or not the image its type says."""
-    try:
-        with item.file.open("rb") as handle, Image.open(handle) as image:
-            image.draft("RGB", (PHOTO_MAX_SIDE, PHOTO_MAX_SIDE))  # JPEG: decode at 1/2…1/8
-            if image.width * image.height > _PHOTO_MAX_PIXELS:
-                return None
-            upright = ImageOps.exif_transpose(image)
-            upright.thumbnail((PHOTO_MAX_SIDE, PHOTO_MAX_SIDE), Image.Resampling.LANCZOS)
-            if "A" in upright.getbands() or "transparency" in upright.info:
-                # A transparent PNG: on white paper, not on JPEG's black.
-                rgba = upright.convert("RGBA")
-                flat = Image.new("RGB", rgba.size, "white")
-                flat.paste(rgba, mask=rgba.getchannel("A"))
-            else:
-                flat = upright.convert("RGB")
-            out = BytesIO()
-            flat.save(out, "JPEG", quality=PHOTO_QUALITY, optimize=True)
-            return out.getvalue(), flat.width, flat.height
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
-        # OSError covers a file lost from storage and Pillow's UnidentifiedImageError; the
-        # others are what Pillow's decoders raise on a damaged file.
-        return None
 
 
 def _belongs_to(item: Attachment) -> str:
@@ -720,7 +686,7 @@ def _caption(item: Attachment) -> str:
 def _listed_line(item: Attachment) -> str:
     if item.content_type == "application/pdf":
         why = _("PDF 扫描件")
-    elif item.content_type in PHOTO_TYPES:
+    elif item.is_photo:
         why = _("照片无法读取，文件可能已损坏")
     elif item.content_type.startswith("image/"):
         why = _("HEIC 等格式的照片")

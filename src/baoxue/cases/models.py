@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from baoxue.accounts.scope import scope_for
+from baoxue.core.attachments import StoredFile, upload_to
 from baoxue.core.jobs import Job
 from baoxue.core.times import minute_text
 from baoxue.registry.models import Region
@@ -470,17 +471,14 @@ class FollowUp(models.Model):
 
 
 def attachment_path(instance: Attachment, filename: str) -> str:
-    # Opaque names: a child's name never appears in a storage key or a URL. The extension is
-    # the one the service chose from the file's first bytes.
-    suffix = filename.rsplit(".", 1)[-1] if filename.startswith("upload.") else "bin"
-    if suffix not in {"jpg", "png", "heic", "pdf"}:
-        suffix = "bin"
-    return f"cases/{instance.case.public_id}/{uuid.uuid4().hex}.{suffix}"
+    """Named by migration 0005; the files' names are core.attachments.upload_to's."""
+    return upload_to(instance, filename)
 
 
-class Attachment(models.Model):
-    """A photo or scan for a case, a 劝返 attempt or a legal document, kept through Django's
-    storage API (the data directory by default, S3-compatible storage by configuration)."""
+class Attachment(StoredFile):
+    """A photo or scan for a case, a 劝返 attempt or a legal document (a core.attachments
+    StoredFile), kept through Django's storage API (the data directory by default, encrypted;
+    S3-compatible storage by configuration)."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attachments")
     attempt = models.ForeignKey(
@@ -496,23 +494,14 @@ class Attachment(models.Model):
     # "proof": evidence for leaving the list (a 就读证明, a 户籍 certificate), named in
     # Case.exit_evidence; blank for an ordinary photo.
     purpose = models.CharField(max_length=16, blank=True)
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    file = models.FileField(upload_to=attachment_path, max_length=200)
-    name = models.CharField(_("文件名"), max_length=200)
-    content_type = models.CharField(max_length=100)
-    size = models.PositiveIntegerField()
-    uploaded_by = models.ForeignKey(
-        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    uploaded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         verbose_name = _("附件")
         verbose_name_plural = _("附件")
         ordering = ["uploaded_at", "id"]
 
-    def __str__(self) -> str:
-        return self.name
+    def folder(self) -> str:
+        return f"cases/{self.case.public_id}"
 
 
 class LedgerExport(Job):

@@ -34,6 +34,7 @@ from baoxue.cases.models import (
     ReturnAttempt,
 )
 from baoxue.cases.workflow import Conflict, assign, can_assign_in_bulk, can_work, refresh_due
+from baoxue.core import attachments
 from baoxue.core.idnumbers import mask_numbers
 from baoxue.core.services import log_action
 from baoxue.registry.models import Child, Enrollment, Region, School
@@ -46,12 +47,6 @@ MEASURES = {
     "home_teaching": gettext_lazy("送教上门"),
     "boarding": gettext_lazy("安排寄宿"),
     "tutoring": gettext_lazy("学业帮扶"),
-}
-ATTACHMENT_TYPES = {
-    "image/jpeg": "jpg",
-    "image/png": "png",
-    "image/heic": "heic",
-    "application/pdf": "pdf",
 }
 
 
@@ -232,54 +227,17 @@ def attachment_add(
         document is not None and document.case_id != case.pk
     ):
         raise PermissionDenied
-    limit = settings.BAOXUE_ATTACHMENT_MAX_MB * 1024 * 1024
-    if upload.size is None or upload.size == 0:
-        raise ValidationError(_("文件是空的。"))
-    if upload.size > limit:
-        raise ValidationError(
-            _("文件太大（最大 %(mb)s MB），请压缩照片后再上传。")
-            % {"mb": settings.BAOXUE_ATTACHMENT_MAX_MB}
-        )
-    head = upload.read(16)
-    upload.seek(0)
-    content_type = _sniff(head)
-    if content_type is None:
-        raise ValidationError(_("只能上传照片（JPG、PNG、HEIC）或 PDF 扫描件。"))
+    content_type = attachments.accept(upload)
     with transaction.atomic():
-        item = Attachment(
-            case=case,
-            attempt=attempt,
-            document=document,
-            name=(upload.name or "file")[-200:],
-            purpose=purpose,
-            content_type=content_type,
-            size=upload.size,
-            uploaded_by=_user(actor),
+        item = attachments.store(
+            Attachment(case=case, attempt=attempt, document=document, purpose=purpose),
+            upload,
+            content_type,
+            by=actor,
         )
-        # Stored under an opaque name with the extension of what the bytes are: neither a
-        # child's name nor a misleading extension from the uploaded name reaches storage.
-        item.file.save("upload." + ATTACHMENT_TYPES[content_type], upload, save=False)
-        # A failed insert must not leave the stored file behind.
-        try:
-            item.save()
-        except Exception:
-            item.file.delete(save=False)
-            raise
         _event(actor, case, "attachment", {"name": item.name})
         log_action(actor=actor, action="case.attachment_added", obj=case)
     return item
-
-
-def _sniff(head: bytes) -> str | None:
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head[4:12] in {b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"}:
-        return "image/heic"
-    if head.startswith(b"%PDF-"):
-        return "application/pdf"
-    return None
 
 
 def plan_update(*, actor: Any, case: Case, measures: list[str], note: str, version: int) -> Case:

@@ -37,7 +37,7 @@ from baoxue.cases.models import (
     ReturnAttempt,
 )
 from baoxue.cases.selectors import CaseFilters
-from baoxue.core import jobs
+from baoxue.core import attachments, jobs
 from baoxue.core.services import log_action
 from baoxue.registry.models import Region, School
 from baoxue.registry.selectors import access_child
@@ -352,7 +352,9 @@ def export_download(request: HttpRequest, public_id: str) -> HttpResponseBase:
         request=request,
     )
     name = _("辍学台账") + timezone.localtime(item.created_at).strftime("%Y%m%d-%H%M") + ".xlsx"
-    return FileResponse(_stored(item.file), as_attachment=True, filename=name, content_type=XLSX)
+    return FileResponse(
+        attachments.open_stored(item.file), as_attachment=True, filename=name, content_type=XLSX
+    )
 
 
 @login_required
@@ -737,10 +739,10 @@ def case_move(request: HttpRequest, public_id: str) -> HttpResponse:
                 actor=request.user, case=case, to=to, version=_version(request), data=data
             )
     except workflow.Conflict as exc:
-        _forget(saved)
+        attachments.forget(saved)
         return _refused(request, case, exc, status=409)
     except PermissionDenied as exc:
-        _forget(saved)
+        attachments.forget(saved)
         # A refused approval or move is logged: who tried to take which case where.
         log_action(
             actor=request.user,
@@ -751,7 +753,7 @@ def case_move(request: HttpRequest, public_id: str) -> HttpResponse:
         )
         return _refused(request, case, exc)
     except (ValidationError, ValueError) as exc:
-        _forget(saved)
+        attachments.forget(saved)
         return _refused(request, case, exc)
     if moved.status == Case.Status.PENDING_REVIEW:
         messages.success(
@@ -765,12 +767,6 @@ def case_move(request: HttpRequest, public_id: str) -> HttpResponse:
             request, _("案件已改为“%(status)s”。") % {"status": Case.Status(moved.status).label}
         )
     return redirect("cases:detail", case.public_id)
-
-
-def _forget(saved: list[Attachment]) -> None:
-    """Stored files of a refused move: their rows were rolled back, the files go too."""
-    for item in saved:
-        item.file.delete(save=False)
 
 
 @require_POST
@@ -893,15 +889,6 @@ def case_attachment_add(request: HttpRequest, public_id: str) -> HttpResponse:
     return redirect(f"{_reverse('cases:detail', case.public_id)}#attachments")
 
 
-def _stored(field: Any) -> Any:
-    """The stored file open for reading; 404 (not a server error) when storage has lost it,
-    e.g. a data directory restored without its media folder."""
-    try:
-        return field.open("rb")
-    except (FileNotFoundError, OSError):
-        raise Http404 from None
-
-
 @login_required
 def case_attachment(request: HttpRequest, public_id: str, attachment_id: str) -> HttpResponseBase:
     """An attachment, through the case's scope check (never a public media URL). Logged."""
@@ -922,12 +909,7 @@ def case_attachment(request: HttpRequest, public_id: str, attachment_id: str) ->
         data={"attachment": str(item.public_id)},
         request=request,
     )
-    return FileResponse(
-        _stored(item.file),
-        filename=item.name,
-        content_type=item.content_type,
-        as_attachment=item.content_type == "application/pdf",
-    )
+    return attachments.serve(item)
 
 
 @login_required

@@ -20,6 +20,7 @@ from PIL import Image
 from baoxue.cases import documents, ledger
 from baoxue.cases.models import Case
 from baoxue.cases.services import attachment_add
+from baoxue.core import attachments
 from baoxue.core.models import AuditEvent
 from baoxue.registry import services as registry_services
 
@@ -174,7 +175,7 @@ def test_the_case_file_carries_its_photos_made_small(photos):
         images = [Image.open(BytesIO(package.read(name))) for name in media]
     assert len(images) == 2
     assert all(image.format == "JPEG" for image in images)
-    assert all(max(image.size) <= documents.PHOTO_MAX_SIDE for image in images)
+    assert all(max(image.size) <= attachments.PHOTO_MAX_SIDE for image in images)
     # Upright as taken, and without the EXIF that may say where the family lives.
     assert sorted(image.size for image in images) == [(1067, 1600), (1200, 1600)]
     assert all(not image.getexif() for image in images)
