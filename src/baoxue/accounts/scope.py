@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q
 
+from baoxue.accounts.actors import signed_in
 from baoxue.accounts.models import REGION_ROLES, SCHOOL_ROLES, Role
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ def scope_for(user: Any) -> Scope:
 
 
 def _build_scope(user: Any) -> Scope:
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+    if user is None or not signed_in(user) or not user.is_active:
         return Scope()
     from baoxue.accounts.models import RoleAssignment
 

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils.translation import gettext
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from baoxue.accounts.actors import Actor
 from baoxue.accounts.models import RoleAssignment, User
 from baoxue.core.services import log_action
 
@@ -24,7 +25,7 @@ class Grant:
 
 def user_create(
     *,
-    actor: Any,
+    actor: Actor,
     username: str,
     password: str,
     display_name: str = "",
@@ -54,7 +55,7 @@ def user_create(
     return user
 
 
-def role_grant(*, actor: Any, user: User, grant: Grant) -> RoleAssignment:
+def role_grant(*, actor: Actor, user: User, grant: Grant) -> RoleAssignment:
     with transaction.atomic():
         assignment = RoleAssignment.objects.create(
             user=user,
@@ -73,7 +74,7 @@ def role_grant(*, actor: Any, user: User, grant: Grant) -> RoleAssignment:
     return assignment
 
 
-def user_password_change(*, actor: Any, user: User, password: str, request: Any = None) -> None:
+def user_password_change(*, actor: Actor, user: User, password: str, request: Any = None) -> None:
     """Set a new password (already validated by the form) and write the audit row."""
     with transaction.atomic():
         user.set_password(password)
@@ -103,7 +104,7 @@ def totp_failure_record(*, user: User, request: Any = None) -> None:
     log_action(actor=user, action="user.totp_failed", obj=user, request=request)
 
 
-def user_totp_reset(*, actor: Any, user: User, request: Any = None) -> int:
+def user_totp_reset(*, actor: Actor, user: User, request: Any = None) -> int:
     """Remove a user's authenticators (a lost phone): the next login sets up a new one."""
     with transaction.atomic():
         removed, _counts = TOTPDevice.objects.filter(user=user).delete()

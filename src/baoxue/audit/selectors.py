@@ -20,6 +20,7 @@ from django.db.models import CharField, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from baoxue.accounts.actors import signed_in
 from baoxue.accounts.models import Role, RoleAssignment, User
 from baoxue.accounts.scope import scope_for
 from baoxue.cases.models import Case
@@ -37,7 +38,7 @@ def sees_all_events(user: Any) -> bool:
 
 
 def can_view_audit(user: Any) -> bool:
-    if not getattr(user, "is_authenticated", False):
+    if not signed_in(user):
         return False
     return sees_all_events(user) or scope_for(user).has_role(*AUDIT_ROLES)
 

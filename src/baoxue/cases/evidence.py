@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from baoxue.accounts.actors import Actor, person
 from baoxue.attendance.models import AttendanceRecord
 from baoxue.cases.models import Attachment, Case, CaseEvent, Placement, Responsibility
 from baoxue.core import policy
@@ -238,8 +239,11 @@ def intensive_not_done(case: Case) -> list[date]:
     )
 
 
-def approver_problem(case: Case, actor: Any) -> str | None:
+def approver_problem(case: Case, actor: Actor) -> str | None:
     """Why `actor` may not approve the closing of `case`, or None."""
+    actor = person(actor)
+    if actor is None:
+        return _("请先登录。")
     if case.proposed_by_id is not None and case.proposed_by_id == actor.pk:
         return _("销号须由申请人以外的人批准。")
     named = Responsibility.objects.filter(case=case, user=actor, ended_at=None).exists()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl
 
 from django.core.files import File
@@ -15,6 +14,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from baoxue.accounts.actors import Actor, required_person
+from baoxue.accounts.models import User
 from baoxue.cases import ledger
 from baoxue.cases.models import LedgerExport
 from baoxue.core import jobs
@@ -23,19 +24,20 @@ from baoxue.core.services import log_action
 KEEP_DAYS = 7
 
 
-def export_create(*, actor: Any, query: str) -> LedgerExport:
+def export_create(*, actor: Actor, query: str) -> LedgerExport:
     """Queue an export of the case list the user sees with `query` (the list's filters)."""
     from baoxue.cases import tasks
 
-    _forget_old(actor)
+    user = required_person(actor)
+    _forget_old(user)
     with transaction.atomic():
-        item = LedgerExport.objects.create(requested_by=actor, query=query[:500])
+        item = LedgerExport.objects.create(requested_by=user, query=query[:500])
         log_action(actor=actor, action="case.ledger_requested", obj=item, data={"query": query})
         jobs.enqueue_on_commit(tasks.export_ledger, item.pk)
     return item
 
 
-def _forget_old(actor: Any) -> None:
+def _forget_old(actor: User) -> None:
     """A user's exports older than KEEP_DAYS go, files first: a ledger holds children's data
     and should not outlive its use in storage."""
     sweep_exports(LedgerExport.objects.filter(requested_by=actor))

@@ -16,6 +16,7 @@ from django.db.models.signals import pre_save
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from baoxue.accounts.actors import signed_in
 from baoxue.accounts.scope import scope_for
 from baoxue.core.attachments import StoredFile, upload_to
 from baoxue.core.jobs import Job
@@ -76,7 +77,7 @@ class CaseQuerySet(models.QuerySet["Case"]):
                 if school.class_name:
                     part &= Q(child__current_class=school.class_name)
                 q |= part
-        if getattr(user, "is_authenticated", False):
+        if signed_in(user):
             # The cases naming the user, as a list of ids: an OR with a correlated EXISTS
             # would keep the database from using the place indexes above (a scan per page).
             named = Responsibility.objects.filter(user=user, ended_at=None).values("case_id")

@@ -16,6 +16,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from baoxue.accounts.actors import signed_in
 from baoxue.cases.models import Case, Responsibility
 from baoxue.registry.selectors import with_open_cases
 
@@ -72,7 +73,7 @@ def moved_away_cases(user: Any) -> QuerySet[Case]:
 
 def caseload(user: Any) -> QuerySet[Case]:
     """我的案件: the open cases naming the user now or reported by the user, overdue first."""
-    if not getattr(user, "is_authenticated", False):
+    if not signed_in(user):
         return Case.objects.none()
     named = Responsibility.objects.filter(user=user, ended_at=None).values("case_id")
     return (
@@ -366,7 +367,7 @@ def child_part(user: Any, child: Any) -> dict[str, Any]:
 def named_on_open_case(user: Any, child_id: int) -> bool:
     """The user is named now on an open case of the child, or reported it: they may open the
     child's page (logged as child.viewed_as_named)."""
-    if not getattr(user, "is_authenticated", False):
+    if not signed_in(user):
         return False
     cases = Case.objects.open().filter(child_id=child_id)
     return (

@@ -22,6 +22,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from baoxue.accounts.actors import Actor, person
 from baoxue.accounts.models import Role, RoleAssignment
 from baoxue.accounts.scope import scope_for
 from baoxue.cases.models import (
@@ -50,15 +51,15 @@ MEASURES = {
 }
 
 
-def _user(actor: Any) -> Any:
-    return actor if getattr(actor, "is_authenticated", False) else None
+def _user(actor: Actor) -> Any:
+    return person(actor)
 
 
-def _event(actor: Any, case: Case, kind: str, data: dict[str, Any]) -> None:
+def _event(actor: Actor, case: Case, kind: str, data: dict[str, Any]) -> None:
     CaseEvent.objects.create(case=case, actor=_user(actor), kind=kind, data=data)
 
 
-def _check(actor: Any, case: Case) -> None:
+def _check(actor: Actor, case: Case) -> None:
     if not can_work(actor, case):
         raise PermissionDenied(_("您没有办理这个案件的权限。"))
     if not case.is_open:
@@ -93,7 +94,7 @@ def _date(raw: Any, label: str, *, required: bool = True) -> date | None:
         ) from None
 
 
-def attempt_record(*, actor: Any, case: Case, data: dict[str, Any]) -> ReturnAttempt:
+def attempt_record(*, actor: Actor, case: Case, data: dict[str, Any]) -> ReturnAttempt:
     """劝返: one attempt. A form posted twice (same token) gives back the first record."""
     _check(actor, case)
     token = _token(data.get("token"))
@@ -143,7 +144,7 @@ def attempt_record(*, actor: Any, case: Case, data: dict[str, Any]) -> ReturnAtt
     return attempt
 
 
-def document_record(*, actor: Any, case: Case, data: dict[str, Any]) -> EscalationDocument:
+def document_record(*, actor: Actor, case: Case, data: dict[str, Any]) -> EscalationDocument:
     """A legal step. Steps go in the legal order: a document may not skip ahead of one that
     has not been issued, except that either notice (限期复学 / 责令送) serves as the second."""
     _check(actor, case)
@@ -213,7 +214,7 @@ def _check_order(case: Case, kind: str) -> None:
 
 def attachment_add(
     *,
-    actor: Any,
+    actor: Actor,
     case: Case,
     upload: UploadedFile,
     attempt: ReturnAttempt | None = None,
@@ -233,14 +234,14 @@ def attachment_add(
             Attachment(case=case, attempt=attempt, document=document, purpose=purpose),
             upload,
             content_type,
-            by=actor,
+            by=person(actor),
         )
         _event(actor, case, "attachment", {"name": item.name})
         log_action(actor=actor, action="case.attachment_added", obj=case)
     return item
 
 
-def plan_update(*, actor: Any, case: Case, measures: list[str], note: str, version: int) -> Case:
+def plan_update(*, actor: Actor, case: Case, measures: list[str], note: str, version: int) -> Case:
     """The case plan. Checked against the version the user read, like a transition."""
     _check(actor, case)
     unknown = [m for m in measures if m not in MEASURES]
@@ -266,7 +267,7 @@ def plan_update(*, actor: Any, case: Case, measures: list[str], note: str, versi
 
 
 def follow_up_record(
-    *, actor: Any, case: Case, follow_up: FollowUp, data: dict[str, Any]
+    *, actor: Actor, case: Case, follow_up: FollowUp, data: dict[str, Any]
 ) -> FollowUp:
     """Record a scheduled follow-up. Recording one already recorded changes nothing and says
     so (two people at the same visit)."""
@@ -309,7 +310,7 @@ def follow_up_record(
     return follow_up
 
 
-def case_open(*, actor: Any, child: Child, note: str) -> Case:
+def case_open(*, actor: Actor, child: Child, note: str) -> Case:
     """Open a case by hand (a teacher or cadre notices a child missing). One open case per
     child: if there is one, it is returned as it is."""
     if not can_work(actor, Case(child=child)):
@@ -348,7 +349,7 @@ def case_open(*, actor: Any, child: Child, note: str) -> Case:
 
 def bulk_assign(
     *,
-    actor: Any,
+    actor: Actor,
     cases: list[Case],
     line: str,
     level: int,
@@ -526,7 +527,7 @@ def _refresh_named(case_ids: set[int]) -> None:
         Case.objects.filter(pk__in=full).update(both_lines_named=True)
 
 
-def hand_over(*, actor: Any, departing: Any, successor: Any, deactivate: bool = False) -> int:
+def hand_over(*, actor: Actor, departing: Any, successor: Any, deactivate: bool = False) -> int:
     """A departing account's place on every open case (双线四包 levels and the cases it
     reported) goes to `successor` in one step; with `deactivate`, the account is switched off
     in the same transaction. Nothing stays named on nobody. Returns the cases handed over."""

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from baoxue.accounts.actors import Actor, signed_in
 from baoxue.accounts.models import Role, RoleAssignment, User
 from baoxue.accounts.permissions import can_reveal_id_number
 from baoxue.accounts.scope import scope_for
@@ -233,7 +234,7 @@ def _pick_user(request: HttpRequest) -> User | None:
     return user
 
 
-def _assignable_users(actor: Any, *, active: bool = True) -> Any:
+def _assignable_users(actor: Actor, *, active: bool = True) -> Any:
     """Accounts with a role somewhere in the actor's regions or schools (active ones only,
     unless `active` is False: a hand-over also finds accounts already switched off)."""
     scope = scope_for(actor)
@@ -316,7 +317,7 @@ def export_create(request: HttpRequest) -> HttpResponse:
 def _access_export(user: Any, public_id: str) -> LedgerExport:
     uid = _uuid(public_id)
     item = LedgerExport.objects.filter(public_id=uid, requested_by=user).first() if uid else None
-    if item is None or not getattr(user, "is_authenticated", False):
+    if item is None or not signed_in(user):
         raise Http404
     return item
 
@@ -576,7 +577,7 @@ def _event_summary(e: Any) -> str:
     return str(EVENT_LABELS.get(e.kind, _("其他记录")))
 
 
-def people_choices(actor: Any, limit: int = 500) -> list[dict[str, Any]]:
+def people_choices(actor: Actor, limit: int = 500) -> list[dict[str, Any]]:
     """The accounts the actor may name on a case, each labelled with its roles and places so
     that a 校长 account is told apart from a contact typed as "校长"."""
     users = list(_assignable_users(actor)[:limit])

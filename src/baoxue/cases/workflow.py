@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from baoxue.accounts.actors import Actor, person, signed_in
 from baoxue.accounts.models import Role
 from baoxue.accounts.scope import scope_for
 from baoxue.cases import evidence, signals
@@ -103,7 +104,7 @@ def can_work(user: Any, case: Case) -> bool:
     """Record steps on a case: the office, the village and the school it belongs to, and
     anyone named on it now. Leaders and inspectors read; leaders also approve closing. A case
     not yet saved (opening one) belongs where its child is."""
-    if not getattr(user, "is_authenticated", False):
+    if not signed_in(user):
         return False
     if case.pk is None:
         return scope_for(user).has_role(*WORK_ROLES) and _child_visible(user, case.child_id)
@@ -154,7 +155,7 @@ def can_assign_in_bulk(user: Any) -> bool:
 
 
 def transition(
-    *, actor: Any, case: Case, to: str, version: int, data: dict[str, Any] | None = None
+    *, actor: Actor, case: Case, to: str, version: int, data: dict[str, Any] | None = None
 ) -> Case:
     """Move the case to `to`. Refused with a message (and nothing changed) when the move is
     not allowed, the 双线四包 gate is not met, the evidence or the data are incomplete, or the
@@ -250,11 +251,11 @@ def transition(
     return case
 
 
-def _authenticated(actor: Any) -> Any:
-    return actor if getattr(actor, "is_authenticated", False) else None
+def _authenticated(actor: Actor) -> Any:
+    return person(actor)
 
 
-def _allowed(actor: Any, case: Case, to: str, data: dict[str, Any]) -> None:
+def _allowed(actor: Actor, case: Case, to: str, data: dict[str, Any]) -> None:
     """Who may make this move, with the message that says so."""
     if case.status == S.PENDING_REVIEW:
         if to == case.proposed_to:
@@ -281,7 +282,7 @@ def _allowed(actor: Any, case: Case, to: str, data: dict[str, Any]) -> None:
         raise PermissionDenied(_("您没有办理这个案件的权限。"))
 
 
-def _leaving(actor: Any, case: Case, to: str, data: dict[str, Any]) -> dict[str, Any]:
+def _leaving(actor: Actor, case: Case, to: str, data: dict[str, Any]) -> dict[str, Any]:
     """The fields a move to or out of 待审核, a dismissal or a closing writes, with their
     evidence checked (cases.evidence). Refuses with what is missing."""
     files = list(data.get("attachments") or [])
@@ -359,7 +360,7 @@ def _leaving(actor: Any, case: Case, to: str, data: dict[str, Any]) -> dict[str,
     return {}
 
 
-def _name(actor: Any) -> str:
+def _name(actor: Actor) -> str:
     return str(getattr(actor, "display_name", "") or getattr(actor, "username", "") or "")
 
 
@@ -481,7 +482,7 @@ def _placement(raw: Any) -> dict[str, Any]:
 
 def assign(
     *,
-    actor: Any,
+    actor: Actor,
     case: Case,
     line: str,
     level: int,
@@ -537,7 +538,7 @@ def assign(
         case.both_lines_named = both
         CaseEvent.objects.create(
             case=case,
-            actor=actor if getattr(actor, "is_authenticated", False) else None,
+            actor=person(actor),
             kind="responsibility",
             data={"line": line, "level": level, "name": item.name, "replaces": ended},
         )

@@ -116,11 +116,12 @@ def accept(upload: UploadedFile) -> str:
 def store(item: F, upload: UploadedFile, content_type: str, *, by: Any) -> F:
     """Save the file and its row (call inside the caller's transaction): under an opaque name
     with the extension of what its bytes are, so that neither a child's name nor a misleading
-    extension from the uploaded name reaches storage; a failed insert leaves no file behind."""
+    extension from the uploaded name reaches storage; a failed insert leaves no file behind.
+    `by`: the user who attached it (accounts.actors.person), None for the system."""
     item.name = (upload.name or "file")[-200:]
     item.content_type = content_type
     item.size = upload.size or 0
-    item.uploaded_by = by if getattr(by, "is_authenticated", False) else None
+    item.uploaded_by = by
     item.file.save("upload." + TYPES[content_type], upload, save=False)
     try:
         item.save()

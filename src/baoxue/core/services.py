@@ -28,7 +28,7 @@ def client_ip(request: HttpRequest | None) -> str | None:
 
 def log_action(
     *,
-    actor: Any,
+    actor: Any,  # accounts.actors.Actor: core sits below the accounts and knows no user model
     action: str,
     obj: models.Model | None = None,
     data: dict[str, Any] | None = None,

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from baoxue.accounts.actors import signed_in
 from baoxue.accounts.scope import scope_for
 from baoxue.core import jobs
 from baoxue.core.progress import STALE_SECONDS, last_beat
@@ -49,7 +50,7 @@ class ImportBatchQuerySet(models.QuerySet["ImportBatch"]):
             # school (its preview, its error report): only a whole-school grant sees it.
             if school.grade is None and not school.class_name:
                 q |= Q(school_id=school.school_id)
-        if getattr(user, "is_authenticated", False):
+        if signed_in(user):
             q |= Q(created_by=user) & still_there
         return self.filter(q)
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from baoxue.accounts.actors import Actor
 from baoxue.core import idnumbers
 from baoxue.core.idnumbers import mask
 from baoxue.core.memory import release_freed_memory
@@ -57,7 +58,7 @@ def no_progress(stage: str, done: int, total: int) -> None:
 
 @dataclass
 class ImportContext:
-    actor: Any
+    actor: Actor
     township: Region
     # A school user imports only its own school's rows; a village user only its villages.
     school: School | None = None

@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
+from baoxue.accounts.actors import Actor
 from baoxue.core.text import homophones
 from baoxue.imports.sources.base import group_key, guess_school_kind, village_key
 from baoxue.imports.values import clean_text
@@ -160,7 +161,7 @@ class Places:
         return self.new_villages.get(key, key)
 
     # -- at commit ---------------------------------------------------------------------------
-    def create_proposed(self, actor: Any) -> None:
+    def create_proposed(self, actor: Actor) -> None:
         for key, name in sorted(self.new_villages.items()):
             if key not in self.villages:
                 self.villages[key] = region_create(
@@ -269,7 +270,7 @@ class Schools:
         keys = {v.get("school_key", "") for v in used}
         self.new = {k: value for k, value in self.new.items() if k in keys}
 
-    def create_proposed(self, actor: Any) -> None:
+    def create_proposed(self, actor: Actor) -> None:
         for _key, (name, code) in sorted(self.new.items()):
             kind = guess_school_kind(name)
             low, high = (7, 9) if kind == "junior" else (1, 9) if kind == "nine_year" else (1, 6)

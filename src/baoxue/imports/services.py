@@ -25,6 +25,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from baoxue.accounts.actors import Actor, person, required_person
 from baoxue.accounts.permissions import can_reveal_id_number
 from baoxue.core import crypto, idnumbers, jobs
 from baoxue.core.services import log_action
@@ -162,7 +163,7 @@ def remembered_mapping(source: str) -> dict[str, str]:
 
 def batch_upload(
     *,
-    actor: Any,
+    actor: Actor,
     source: str,
     handle: BinaryIO,
     filename: str,
@@ -224,16 +225,18 @@ def batch_upload(
     return batch
 
 
-def _earlier_upload(actor: Any, client_token: str) -> ImportBatch | None:
+def _earlier_upload(actor: Actor, client_token: str) -> ImportBatch | None:
     """The batch the same upload form (its token) already made, if any."""
     if not client_token:
         return None
-    return ImportBatch.objects.filter(created_by=actor, client_token=client_token[:64]).first()
+    return ImportBatch.objects.filter(
+        created_by=person(actor), client_token=client_token[:64]
+    ).first()
 
 
 def _new_batch(
     *,
-    actor: Any,
+    actor: Actor,
     source: str,
     grant: ImportGrant,
     filename: str,
@@ -248,7 +251,7 @@ def _new_batch(
         filename=mask_numbers(filename)[:255],
         checksum=checksum,
         size=size,
-        created_by=actor,
+        created_by=person(actor),
         created_at=fields.pop("created_at", None) or timezone.now(),
         township=grant.township,
         school=grant.school,
@@ -311,7 +314,7 @@ def batch_path(batch: ImportBatch) -> Iterator[Path]:
 
 def batch_set_mapping(
     *,
-    actor: Any,
+    actor: Actor,
     batch: ImportBatch,
     mapping: dict[str, str],
     options: dict[str, Any] | None = None,
@@ -356,7 +359,7 @@ def batch_set_mapping(
     return batch
 
 
-def _context(batch: ImportBatch, actor: Any) -> pipeline.ImportContext:
+def _context(batch: ImportBatch, actor: Actor) -> pipeline.ImportContext:
     grant = grant_for_batch(actor, batch)
     village_ids = grant.village_ids
     if batch.village_ids is not None:
@@ -459,7 +462,7 @@ def id_prefixes(outcome: pipeline.Outcome) -> dict[str, int]:
     return {crypto.lookup_hash("id-prefix:" + k): len(v) for k, v in numbers.items()}
 
 
-def _probing(actor: Any, batch: ImportBatch, prefixes: dict[str, int]) -> int:
+def _probing(actor: Actor, batch: ImportBatch, prefixes: dict[str, int]) -> int:
     """The most different ID numbers of one region and birth date that this file and the
     user's files of the last BAOXUE_IMPORT_PROBE_DAYS give, for a user who may not reveal ID
     numbers: many is someone trying the 500 numbers a masked one may be, one file or a few
@@ -469,7 +472,7 @@ def _probing(actor: Any, batch: ImportBatch, prefixes: dict[str, int]) -> int:
     since = timezone.now() - timedelta(days=settings.BAOXUE_IMPORT_PROBE_DAYS)
     totals = dict(prefixes)
     earlier = (
-        ImportBatch.objects.filter(created_by=actor, created_at__gte=since)
+        ImportBatch.objects.filter(created_by=person(actor), created_at__gte=since)
         .exclude(pk=batch.pk)
         .values_list("preview", flat=True)
     )
@@ -480,7 +483,7 @@ def _probing(actor: Any, batch: ImportBatch, prefixes: dict[str, int]) -> int:
     return max(totals.values())
 
 
-def batch_validate(*, actor: Any, batch: ImportBatch, attempt: str = "") -> ImportBatch:
+def batch_validate(*, actor: Actor, batch: ImportBatch, attempt: str = "") -> ImportBatch:
     """Read and check every row and plan it against the registry, writing nothing but the
     batch's preview and issues. `attempt`: the run's token (batch_start); a run whose token is
     no longer the batch's (declared interrupted, started again) stores nothing."""
@@ -568,7 +571,7 @@ def batch_start(*, batch: ImportBatch, run: str) -> str | None:
     return attempt if claimed else None
 
 
-def batch_enqueue(*, batch: ImportBatch, run: str, actor: Any) -> bool:
+def batch_enqueue(*, batch: ImportBatch, run: str, actor: Actor) -> bool:
     """Claim the batch and queue its run as a background task (once the caller's transaction
     commits); False if the batch was not there to claim."""
     from baoxue.imports import tasks  # tasks imports this module
@@ -586,7 +589,7 @@ def batch_enqueue(*, batch: ImportBatch, run: str, actor: Any) -> bool:
         jobs.enqueue_on_commit(
             task,
             batch.pk,
-            int(actor.pk or 0),
+            required_person(actor).pk,
             attempt,
             translation.get_language() or "",
             then=keep_id,
@@ -601,7 +604,7 @@ CANCELLABLE = (
 )
 
 
-def batch_cancel(*, actor: Any, batch: ImportBatch) -> bool:
+def batch_cancel(*, actor: Actor, batch: ImportBatch) -> bool:
     """Set a staged batch aside, nothing imported (it can no longer be committed); False
     when it is no longer staged (a commit claimed it first)."""
     with transaction.atomic():
@@ -660,7 +663,7 @@ ROW_COUNTS = (
 )
 
 
-def batch_remap(*, actor: Any, batch: ImportBatch) -> bool:
+def batch_remap(*, actor: Actor, batch: ImportBatch) -> bool:
     """Back from the preview to the column mapping (a column mapped wrongly, a partial list
     marked as the complete one), without uploading the file again: the batch is staged as
     uploaded, with the mapping and options chosen before, to be validated again; the counts
@@ -683,7 +686,7 @@ def batch_remap(*, actor: Any, batch: ImportBatch) -> bool:
     return done
 
 
-def batch_answer_villages(*, actor: Any, batch: ImportBatch, answers: dict[str, str]) -> bool:
+def batch_answer_villages(*, actor: Actor, batch: ImportBatch, answers: dict[str, str]) -> bool:
     """The answers for new village names that resemble a known one (the preview's
     questions): for each name's key, the known village's key (a typo: its rows go to that
     village) or '' (a new village). The preview is made again with them; False when it is
@@ -706,7 +709,7 @@ def batch_answer_villages(*, actor: Any, batch: ImportBatch, answers: dict[str, 
 
 def record_command_line_import(
     *,
-    actor: Any,
+    actor: Actor,
     source: str,
     path: Path,
     grant: ImportGrant,
@@ -748,7 +751,7 @@ def record_command_line_import(
     return batch
 
 
-def _log_committed(actor: Any, batch: ImportBatch, **extra: str) -> None:
+def _log_committed(actor: Actor, batch: ImportBatch, **extra: str) -> None:
     log_action(
         actor=actor,
         action="import.committed",
@@ -808,7 +811,7 @@ class Superseded(Exception):
 
 
 def batch_commit(
-    *, actor: Any, batch: ImportBatch, claimed: bool = False, attempt: str = ""
+    *, actor: Actor, batch: ImportBatch, claimed: bool = False, attempt: str = ""
 ) -> ImportBatch:
     """Write the batch in one transaction. Committing a batch twice is refused; committing the
     same file in a new batch changes nothing (every row plans as unchanged). `claimed`: the
@@ -832,7 +835,7 @@ def batch_commit(
             batch.preview = _preview(source, ctx, outcome)
             batch.status = ImportBatch.Status.COMMITTED
             batch.committed_at = timezone.now()
-            batch.committed_by = actor
+            batch.committed_by = person(actor)
             batch.save()
             _log_committed(actor, batch)
 

@@ -28,6 +28,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from baoxue.accounts.actors import Actor, person
 from baoxue.accounts.permissions import can_undo_merge
 from baoxue.cases.models import Case, CaseEvent
 from baoxue.core import crypto
@@ -246,7 +247,7 @@ def _fill_kept(children: dict[int, Child], kept_of: dict[int, int]) -> dict[int,
     return before
 
 
-def merge_undo(*, merge: ChildMerge, actor: Any) -> ChildMerge:
+def merge_undo(*, merge: ChildMerge, actor: Actor) -> ChildMerge:
     """Undo a merge (the township office): the moved rows go back to the merged record, the
     kept record's columns are as they were, the merged record is a child of its own again,
     and the pair is remembered as two children (the review queue's "不是同一人")."""
@@ -271,7 +272,7 @@ def merge_undo(*, merge: ChildMerge, actor: Any) -> ChildMerge:
             )
             CaseEvent.objects.create(
                 case_id=case_id,
-                actor=actor if getattr(actor, "is_authenticated", False) else None,
+                actor=person(actor),
                 kind="merge_undone",
                 from_status=Case.Status.DISMISSED,
                 to_status=status,
@@ -297,7 +298,7 @@ def merge_undo(*, merge: ChildMerge, actor: Any) -> ChildMerge:
         merged.save(update_fields=fields)
         merge.status = ChildMerge.Status.UNDONE
         merge.undone_at = timezone.now()
-        merge.undone_by = actor if getattr(actor, "is_authenticated", False) else None
+        merge.undone_by = person(actor)
         merge.save()
         MatchReview.objects.update_or_create(
             left_id=merge.kept_id,

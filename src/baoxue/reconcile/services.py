@@ -18,6 +18,7 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from baoxue.accounts.actors import Actor, person, signed_in
 from baoxue.accounts.permissions import reconcile_areas
 from baoxue.attendance.models import AttendanceRecord
 from baoxue.cases.models import Case, Placement
@@ -54,7 +55,7 @@ def runnable_areas(user: Any) -> list[Region]:
     return reconcile_areas(user)
 
 
-def review_decide(*, actor: Any, review: MatchReview, same: bool, request: Any = None) -> bool:
+def review_decide(*, actor: Actor, review: MatchReview, same: bool, request: Any = None) -> bool:
     """A person says whether the pair of the review is the same child (the next 比对 follows
     it). Only a pending pair is decided: a second click, or a colleague first, changes nothing
     (False). Audited in the same transaction."""
@@ -75,7 +76,7 @@ def review_decide(*, actor: Any, review: MatchReview, same: bool, request: Any =
 
 
 def run_queue(
-    *, actor: Any, area: Region | None = None, as_of: date | None = None
+    *, actor: Actor, area: Region | None = None, as_of: date | None = None
 ) -> ReconciliationRun:
     """Start a 比对 from the page: the run, queued as a background job once it is saved (the
     area's run already going is given back instead: a double click, or someone else)."""
@@ -89,10 +90,10 @@ def run_queue(
 
 
 def run_create(
-    *, actor: Any, area: Region | None = None, as_of: date | None = None
+    *, actor: Actor, area: Region | None = None, as_of: date | None = None
 ) -> ReconciliationRun:
-    areas = runnable_areas(actor) if getattr(actor, "is_authenticated", False) else []
-    if actor is not None and not getattr(actor, "is_authenticated", False):
+    areas = runnable_areas(actor) if signed_in(actor) else []
+    if actor is not None and not signed_in(actor):
         raise PermissionDenied(_("请先登录。"))
     if area is None:
         if len(areas) != 1:
@@ -113,7 +114,7 @@ def run_create(
         return running  # a double click, or someone else started it: one run at a time
     run = ReconciliationRun.objects.create(
         area=area,
-        started_by=actor if getattr(actor, "is_authenticated", False) else None,
+        started_by=person(actor),
         as_of=as_of,
     )
     log_action(

@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils.translation import gettext as _
 
+from baoxue.accounts.actors import Actor
 from baoxue.accounts.models import RoleAssignment
 from baoxue.accounts.permissions import can_undo_merge
 from baoxue.accounts.scope import scope_for
@@ -46,7 +47,7 @@ def _references(
     return found
 
 
-def _may_merge(actor: Any, *townships: Region | None) -> None:
+def _may_merge(actor: Actor, *townships: Region | None) -> None:
     """The township office of every township the merge touches (both schools' townships)."""
     if actor is None:
         return  # the shell
@@ -101,7 +102,7 @@ def _move(model: type[models.Model], source: models.Model, target: models.Model)
     return moved
 
 
-def region_merge(*, source: Region, target: Region, actor: Any) -> dict[str, int]:
+def region_merge(*, source: Region, target: Region, actor: Actor) -> dict[str, int]:
     """Merge a village into another village of the same township, or a 屯 into another 屯 of
     the same village. Returns what moved (and how many duplicate grants were removed)."""
     if source.pk == target.pk:
@@ -180,7 +181,7 @@ def _county_of(region: Region) -> int | None:
     return node.pk if node is not None else None
 
 
-def school_merge(*, source: School, target: School, actor: Any) -> dict[str, int]:
+def school_merge(*, source: School, target: School, actor: Actor) -> dict[str, int]:
     """Merge a school into another of the same county (the one made from a code, and the
     school it is): its 学籍, attendance, subsidies, cases, grants and lists move."""
     if source.pk == target.pk:

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from baoxue.accounts.actors import Actor, person
 from baoxue.accounts.permissions import can_resolve_discrepancy
 from baoxue.core import crypto, idnumbers
 from baoxue.core.bulk import update_rows
@@ -35,7 +36,7 @@ from baoxue.registry.models import (
 
 # --- places and schools -----------------------------------------------------------------------
 def region_create(
-    *, name: str, level: str, parent: Region | None = None, code: str = "", actor: Any = None
+    *, name: str, level: str, parent: Region | None = None, code: str = "", actor: Actor = None
 ) -> Region:
     allowed = PARENT_LEVEL.get(level, set())
     if parent is None and level in {"township", "village", "group"}:
@@ -65,7 +66,7 @@ def school_create(
     is_boarding: bool = False,
     lowest_grade: int = 1,
     highest_grade: int = 6,
-    actor: Any = None,
+    actor: Actor = None,
 ) -> School:
     with transaction.atomic():
         school = School(
@@ -110,7 +111,7 @@ def household_create(
     monitoring_type: str = "",
     parents_away: str = "none",
     phone: str = "",
-    actor: Any = None,
+    actor: Actor = None,
 ) -> Household:
     with transaction.atomic():
         household = Household(
@@ -330,7 +331,7 @@ def child_row(
 
 def child_create(
     *,
-    actor: Any,
+    actor: Actor,
     name: str,
     village: Region,
     group: Region | None = None,
@@ -369,7 +370,7 @@ def child_create(
 
 def guardian_add(
     *,
-    actor: Any,
+    actor: Actor,
     child: Child,
     name: str,
     relation: str,
@@ -519,7 +520,7 @@ def refresh_school_status_bulk(*, child_ids: set[int]) -> None:
 
 def enrollment_create(
     *,
-    actor: Any,
+    actor: Actor,
     child: Child,
     school: School,
     grade: int,
@@ -553,7 +554,7 @@ def enrollment_create(
             enrollment=enrollment,
             kind=EnrollmentEvent.Kind.ENROLLED,
             date=entry_date or date.today(),
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            created_by=person(actor),
         )
         child_refresh_school_status(child)
         counts_mark_stale(county_ids={child.county_id, school.county_id})
@@ -578,7 +579,7 @@ EVENT_STATUS = {
 
 def enrollment_event_record(
     *,
-    actor: Any,
+    actor: Actor,
     enrollment: Enrollment,
     kind: str,
     on: date,
@@ -598,7 +599,7 @@ def enrollment_event_record(
             other_school=other_school,
             other_school_name=other_school_name or (other_school.name if other_school else ""),
             reason=reason,
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            created_by=person(actor),
         )
         enrollment.status = EVENT_STATUS[EnrollmentEvent.Kind(kind)]
         if kind in {EnrollmentEvent.Kind.TRANSFER_OUT, EnrollmentEvent.Kind.GRADUATION}:
@@ -793,7 +794,7 @@ def _item_value(child: Child, item: str, text: str) -> tuple[str, Any]:
 
 
 def discrepancy_resolve(
-    *, discrepancy: Discrepancy, actor: Any, choice: str, value: str = ""
+    *, discrepancy: Discrepancy, actor: Actor, choice: str, value: str = ""
 ) -> Discrepancy:
     """Settle a discrepancy: the registry's value is right ("registry"), the list's is
     ("source"), or another one typed in ("other"). The child takes the chosen value, the
@@ -838,7 +839,7 @@ def discrepancy_resolve(
         d.status = Discrepancy.Status.RESOLVED
         d.resolution = choice
         d.resolved_value = shown[:100]
-        d.resolved_by = actor if getattr(actor, "is_authenticated", False) else None
+        d.resolved_by = person(actor)
         d.resolved_at = now
         d.save()
         # The other lists' open discrepancies of the item: the registry's value is now

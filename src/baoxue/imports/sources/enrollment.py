@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from baoxue.accounts.actors import signed_in
 from baoxue.core import crypto, idnumbers
 from baoxue.core.bulk import (
     BackgroundWrites,
@@ -1303,7 +1304,7 @@ class EnrollmentSource:
         places, schools = ctx.places, ctx.schools
         places.create_proposed(ctx.actor)
         schools.create_proposed(ctx.actor)
-        actor_id = ctx.actor.pk if getattr(ctx.actor, "is_authenticated", False) else None
+        actor_id = ctx.actor.pk if signed_in(ctx.actor) else None
         today = ctx.today
         now = timezone.now()
         creating = sum(1 for p in plan if p.action == Action.CREATE)
