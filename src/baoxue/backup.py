@@ -37,7 +37,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from baoxue import __version__ as VERSION
+from baoxue.cases.models import Case
 from baoxue.core import crypto
+from baoxue.registry.models import Child
 
 Say = Callable[[str], None]
 SAMPLE = 200  # encrypted numbers decrypted after a restore
@@ -209,9 +211,6 @@ def _pg_restore(dump: Path) -> None:
 
 
 def _counts() -> dict[str, int]:
-    from baoxue.cases.models import Case
-    from baoxue.registry.models import Child
-
     return {"children": Child.records.count(), "cases": Case.objects.count()}
 
 
@@ -259,8 +258,6 @@ def backup(out: Path, *, say: Say = print) -> dict[str, Any]:
 
 def _has_data() -> bool:
     from django.db.utils import DatabaseError
-
-    from baoxue.registry.models import Child
 
     try:
         return Child.records.exists()
@@ -330,8 +327,6 @@ def restore(
 
 def check_readable(sample: int = SAMPLE) -> int:
     """Decrypt a sample of the stored ID numbers; a BackupError if any fails."""
-    from baoxue.registry.models import Child
-
     tokens = list(
         Child.records.exclude(id_number_enc="").values_list("id_number_enc", flat=True)[:sample]
     )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Q
 
 from baoxue.accounts.actors import signed_in
-from baoxue.accounts.models import REGION_ROLES, SCHOOL_ROLES, Role
+from baoxue.accounts.models import REGION_ROLES, SCHOOL_ROLES, Role, RoleAssignment
 
 if TYPE_CHECKING:
     pass
@@ -141,8 +141,6 @@ def scope_for(user: Any) -> Scope:
 def _build_scope(user: Any) -> Scope:
     if user is None or not signed_in(user) or not user.is_active:
         return Scope()
-    from baoxue.accounts.models import RoleAssignment
-
     assignments = list(RoleAssignment.objects.filter(user=user).select_related("region", "school"))
     regions: list[RegionGrant] = []
     schools: list[SchoolGrant] = []

@@ -27,9 +27,17 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baoxue.accounts.actors import Actor, person
-from baoxue.attendance.models import AttendanceRecord
-from baoxue.cases.models import Attachment, Case, CaseEvent, Placement, Responsibility
+from baoxue.attendance import selectors as attendance
+from baoxue.cases.models import (
+    DISMISS_REASONS,
+    Attachment,
+    Case,
+    CaseEvent,
+    Placement,
+    Responsibility,
+)
 from baoxue.core import policy
+from baoxue.core.times import add_months
 from baoxue.registry.models import Enrollment
 
 # How a receiving school's enrollment was verified.
@@ -177,30 +185,17 @@ def closing(case: Case) -> tuple[dict[str, Any], list[str], list[str]]:
             )
         )
     since = placement.placed_on if placement is not None else None
-    report = AttendanceRecord.objects.filter(child_id=case.child_id)
-    if since is not None:
-        report = report.filter(period_end__gte=since)
-    latest = report.order_by("-period_end", "-id").first()
+    latest = attendance.latest_report(case.child_id, since=since)
     if latest is not None:
-        unexcused = policy.unexcused_days(latest.days_absent, latest.leave_reason)
-        period_days = (latest.period_end - latest.period_start).days + 1
-        absent = (latest.longest_absence_days or 0) >= settings.BAOXUE_ABSENCE_ALERT_DAYS or (
-            policy.monthly_absence(
-                unexcused,
-                latest.school_days,
-                period_days,
-                month_days=settings.BAOXUE_ABSENCE_ALERT_MONTH_DAYS,
-            )
-        )
         evidence["attendance"] = _("%(start)s至%(end)s 无故缺勤 %(days)s 天") % {
-            "start": latest.period_start.isoformat(),
-            "end": latest.period_end.isoformat(),
-            "days": unexcused,
+            "start": latest.start.isoformat(),
+            "end": latest.end.isoformat(),
+            "days": latest.unexcused_days,
         }
-        if absent:
+        if latest.absent:
             problems.append(
                 _("最近一期考勤（%(start)s至%(end)s）显示孩子仍在缺勤")
-                % {"start": latest.period_start.isoformat(), "end": latest.period_end.isoformat()}
+                % {"start": latest.start.isoformat(), "end": latest.end.isoformat()}
             )
     due = intensive_not_done(case)
     done = case.follow_ups.exclude(done_on=None).count()
@@ -220,8 +215,6 @@ def intensive_not_done(case: Case) -> list[date]:
     """Due dates of the follow-ups of the intensive period (the first
     BAOXUE_FOLLOW_UP_INTENSIVE_MONTHS months after the case last entered 跟踪中) not yet
     recorded, earliest first."""
-    from baoxue.cases.workflow import _add_months
-
     entered = (
         CaseEvent.objects.filter(case=case, kind="transition", to_status=Case.Status.FOLLOW_UP)
         .order_by("-at", "-id")
@@ -231,7 +224,7 @@ def intensive_not_done(case: Case) -> list[date]:
     if entered is None:
         return []
     start = timezone.localtime(entered).date()
-    end = _add_months(start, settings.BAOXUE_FOLLOW_UP_INTENSIVE_MONTHS)
+    end = add_months(start, settings.BAOXUE_FOLLOW_UP_INTENSIVE_MONTHS)
     return list(
         case.follow_ups.filter(done_on=None, due_on__gt=start, due_on__lte=end)
         .order_by("due_on")
@@ -276,8 +269,6 @@ LABELS = {
 def describe(case: Case) -> list[tuple[str, str]]:
     """The case's exit evidence as (label, value) lines in words, for the reviewer's page and
     the 一人一案 file: why the child left the list, who says so, the proof."""
-    from baoxue.cases.workflow import DISMISS_REASONS
-
     ev = case.exit_evidence or {}
     items: list[tuple[str, str]] = []
     if case.dismiss_reason:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from baoxue.accounts.actors import Actor, required_person
 from baoxue.accounts.models import User
-from baoxue.cases import ledger
+from baoxue.cases import ledger, selectors, tasks  # tasks imports this one: used when called
 from baoxue.cases.models import LedgerExport
 from baoxue.core import jobs
 from baoxue.core.services import log_action
@@ -26,8 +26,6 @@ KEEP_DAYS = 7
 
 def export_create(*, actor: Actor, query: str) -> LedgerExport:
     """Queue an export of the case list the user sees with `query` (the list's filters)."""
-    from baoxue.cases import tasks
-
     user = required_person(actor)
     _forget_old(user)
     with transaction.atomic():
@@ -60,14 +58,12 @@ def sweep_exports(
 
 
 def export_run(export_id: int) -> LedgerExport:
-    from baoxue.cases.selectors import case_list, filters_from
-
     item = LedgerExport.objects.select_related("requested_by").get(pk=export_id)
     if item.status != LedgerExport.Status.QUEUED:
         return item  # a task delivered twice: the first one does the work
     LedgerExport.objects.filter(pk=item.pk).update(status=LedgerExport.Status.RUNNING)
     user = item.requested_by
-    cases = case_list(user, filters_from(dict(parse_qsl(item.query))))
+    cases = selectors.case_list(user, selectors.filters_from(dict(parse_qsl(item.query))))
     total = cases.count()
     item.report("export", 0, total)
     with (

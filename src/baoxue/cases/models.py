@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from baoxue.accounts.actors import signed_in
 from baoxue.accounts.scope import scope_for
 from baoxue.core.attachments import StoredFile, upload_to
+from baoxue.core.idnumbers import mask_numbers
 from baoxue.core.jobs import Job
 from baoxue.core.times import minute_text
 from baoxue.registry.models import Region
@@ -28,6 +29,27 @@ NAMED_LIMIT = 2000
 # What a case's 比对 category (Case.category) is called: the reconciliation, which names the
 # categories, declares their labels here when the apps start (reconcile/apps.py).
 CATEGORY_LABELS: dict[str, Any] = {}
+
+
+# Why a case left the list without a return, and why a child left school (the case form's
+# choices, the ledger's and the 一人一案 file's words).
+DISMISS_REASONS = {
+    "enrolled_elsewhere": _("在外地就读（有证明）"),
+    "moved_away": _("已迁出"),
+    "deceased": _("已死亡"),
+    "data_error": _("数据错误"),
+    "over_age": _("超出义务教育年龄"),
+}
+DROPOUT_REASONS = {
+    "learning": _("学习困难"),
+    "work": _("外出务工"),
+    "marriage": _("早婚"),
+    "illness": _("疾病"),
+    "disability": _("残疾"),
+    "family": _("家庭原因"),
+    "distance": _("上学路远"),
+    "other": _("其他"),
+}
 
 
 class CaseQuerySet(models.QuerySet["Case"]):
@@ -553,8 +575,6 @@ FREE_TEXT: dict[type[models.Model], tuple[str, ...]] = {
 
 
 def _mask_free_text(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
-    from baoxue.core.idnumbers import mask_numbers
-
     for name in FREE_TEXT.get(sender, ()):
         value = getattr(instance, name)
         if value:

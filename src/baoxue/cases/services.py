@@ -34,7 +34,14 @@ from baoxue.cases.models import (
     Responsibility,
     ReturnAttempt,
 )
-from baoxue.cases.workflow import Conflict, assign, can_assign_in_bulk, can_work, refresh_due
+from baoxue.cases.workflow import (
+    Conflict,
+    assign,
+    can_assign_in_bulk,
+    can_work,
+    end_grace,
+    refresh_due,
+)
 from baoxue.core import attachments
 from baoxue.core.idnumbers import mask_numbers
 from baoxue.core.services import log_action
@@ -717,49 +724,6 @@ def follow_children(*, township_ids: list[int] | None = None) -> int:
         end_grace(changed)
         _refresh_named(set(changed))
     return len(moved)
-
-
-def end_grace(case_ids: list[int]) -> int:
-    """The place a case's child moved away from stops reading it once someone of the new place
-    (a village cadre of its village, an account of its school) is named on it. Returns the
-    cases whose grace ended."""
-
-    ended = 0
-    for start in range(0, len(case_ids), 1000):
-        chunk = case_ids[start : start + 1000]
-        cases = list(
-            Case.objects.filter(pk__in=chunk)
-            .filter(Q(previous_village__isnull=False) | Q(previous_school__isnull=False))
-            .values_list("pk", "village_id", "school_id")
-        )
-        if not cases:
-            continue
-        named: dict[int, set[int]] = {}
-        for case_id, user_id in Responsibility.objects.filter(
-            case_id__in=[c[0] for c in cases], ended_at=None, user__isnull=False
-        ).values_list("case_id", "user_id"):
-            named.setdefault(case_id, set()).add(user_id)
-        users = set().union(*named.values()) if named else set()
-        grants = list(
-            RoleAssignment.objects.filter(user_id__in=users, user__is_active=True)
-            .filter(role__in=[Role.VILLAGE, Role.SCHOOL, Role.TEACHER])
-            .values_list("user_id", "region_id", "school_id")
-        )
-        village_of = {(u, r) for u, r, _s in grants if r}
-        school_of = {(u, sc) for u, _r, sc in grants if sc}
-        village_done = [
-            pk for pk, v, _s in cases if any((u, v) in village_of for u in named.get(pk, ()))
-        ]
-        school_done = [
-            pk for pk, _v, sc in cases if any((u, sc) in school_of for u in named.get(pk, ()))
-        ]
-        ended += Case.objects.filter(pk__in=village_done, previous_village__isnull=False).update(
-            previous_village=None
-        )
-        ended += Case.objects.filter(pk__in=school_done, previous_school__isnull=False).update(
-            previous_school=None
-        )
-    return ended
 
 
 def switched_off_warning(sender: Any, user: Any, **kwargs: Any) -> str | None:

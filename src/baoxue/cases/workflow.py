@@ -22,18 +22,26 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from baoxue.accounts.actors import Actor, person, signed_in
-from baoxue.accounts.models import Role
+from baoxue.accounts.models import Role, RoleAssignment
 from baoxue.accounts.scope import scope_for
 from baoxue.cases import evidence, signals
-from baoxue.cases.models import Case, CaseEvent, FollowUp, Placement, Responsibility
+from baoxue.cases.models import (
+    DISMISS_REASONS,
+    DROPOUT_REASONS,
+    Case,
+    CaseEvent,
+    FollowUp,
+    Placement,
+    Responsibility,
+)
 from baoxue.core.idnumbers import mask_numbers
 from baoxue.core.services import log_action
+from baoxue.core.times import add_months
 from baoxue.registry.models import Child
 
 WORK_ROLES = (Role.TOWNSHIP_OFFICE, Role.VILLAGE, Role.SCHOOL, Role.TEACHER)
@@ -56,23 +64,6 @@ TRANSITIONS: dict[str, set[str]] = {
     S.FOLLOW_UP: {S.PENDING_REVIEW, S.PERSUADING},
     S.CLOSED: {S.SUSPECTED},
     S.DISMISSED: {S.SUSPECTED},
-}
-DISMISS_REASONS = {
-    "enrolled_elsewhere": gettext_lazy("在外地就读（有证明）"),
-    "moved_away": gettext_lazy("已迁出"),
-    "deceased": gettext_lazy("已死亡"),
-    "data_error": gettext_lazy("数据错误"),
-    "over_age": gettext_lazy("超出义务教育年龄"),
-}
-DROPOUT_REASONS = {
-    "learning": gettext_lazy("学习困难"),
-    "work": gettext_lazy("外出务工"),
-    "marriage": gettext_lazy("早婚"),
-    "illness": gettext_lazy("疾病"),
-    "disability": gettext_lazy("残疾"),
-    "family": gettext_lazy("家庭原因"),
-    "distance": gettext_lazy("上学路远"),
-    "other": gettext_lazy("其他"),
 }
 
 
@@ -378,29 +369,18 @@ def follow_up_schedule(start: date) -> list[date]:
     BAOXUE_FOLLOW_UP_INTENSIVE_MONTHS months, then monthly to the end of the term the
     intensive period ends in."""
     every = timedelta(days=settings.BAOXUE_FOLLOW_UP_DAYS)
-    intensive_end = _add_months(start, settings.BAOXUE_FOLLOW_UP_INTENSIVE_MONTHS)
+    intensive_end = add_months(start, settings.BAOXUE_FOLLOW_UP_INTENSIVE_MONTHS)
     term_end = _term_end(intensive_end)
     days: list[date] = []
     day = start + every
     while day <= intensive_end:
         days.append(day)
         day += every
-    day = _add_months(days[-1] if days else start, 1)
+    day = add_months(days[-1] if days else start, 1)
     while day <= term_end:
         days.append(day)
-        day = _add_months(day, 1)
+        day = add_months(day, 1)
     return days or [start + every]
-
-
-def _add_months(day: date, months: int) -> date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for d in (day.day, 30, 29, 28):
-        try:
-            return date(year, month, d)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
 
 
 def _term_end(day: date) -> date:
@@ -532,8 +512,6 @@ def assign(
         both = not missing_levels(case)
         Case.objects.filter(pk=case.pk).update(both_lines_named=both)
         if user is not None and (case.previous_village_id or case.previous_school_id):
-            from baoxue.cases.services import end_grace
-
             end_grace([case.pk])  # someone of the new place named: the old one stops reading
         case.both_lines_named = both
         CaseEvent.objects.create(
@@ -544,3 +522,46 @@ def assign(
         )
         log_action(actor=actor, action="case.assigned", obj=case, data={"line": line})
     return item
+
+
+def end_grace(case_ids: list[int]) -> int:
+    """The place a case's child moved away from stops reading it once someone of the new place
+    (a village cadre of its village, an account of its school) is named on it. Returns the
+    cases whose grace ended."""
+
+    ended = 0
+    for start in range(0, len(case_ids), 1000):
+        chunk = case_ids[start : start + 1000]
+        cases = list(
+            Case.objects.filter(pk__in=chunk)
+            .filter(Q(previous_village__isnull=False) | Q(previous_school__isnull=False))
+            .values_list("pk", "village_id", "school_id")
+        )
+        if not cases:
+            continue
+        named: dict[int, set[int]] = {}
+        for case_id, user_id in Responsibility.objects.filter(
+            case_id__in=[c[0] for c in cases], ended_at=None, user__isnull=False
+        ).values_list("case_id", "user_id"):
+            named.setdefault(case_id, set()).add(user_id)
+        users = set().union(*named.values()) if named else set()
+        grants = list(
+            RoleAssignment.objects.filter(user_id__in=users, user__is_active=True)
+            .filter(role__in=[Role.VILLAGE, Role.SCHOOL, Role.TEACHER])
+            .values_list("user_id", "region_id", "school_id")
+        )
+        village_of = {(u, r) for u, r, _s in grants if r}
+        school_of = {(u, sc) for u, _r, sc in grants if sc}
+        village_done = [
+            pk for pk, v, _s in cases if any((u, v) in village_of for u in named.get(pk, ()))
+        ]
+        school_done = [
+            pk for pk, _v, sc in cases if any((u, sc) in school_of for u in named.get(pk, ()))
+        ]
+        ended += Case.objects.filter(pk__in=village_done, previous_village__isnull=False).update(
+            previous_village=None
+        )
+        ended += Case.objects.filter(pk__in=school_done, previous_school__isnull=False).update(
+            previous_school=None
+        )
+    return ended

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
+from baoxue.attendance.models import AttendanceRecord
 from baoxue.core import idnumbers
 from baoxue.core.policy import cutoff_date
 from baoxue.demo import names
@@ -30,7 +31,14 @@ from baoxue.registry.models import (
     Region,
     School,
 )
-from baoxue.registry.services import build_child, id_columns, region_create, student_number_columns
+from baoxue.registry.services import (
+    build_child,
+    child_row,
+    id_columns,
+    region_create,
+    school_columns,
+    student_number_columns,
+)
 
 ProgressFn = Callable[[int, int], None]
 
@@ -549,9 +557,6 @@ def _add_reconciliation_cases(rng: random.Random, township: Region) -> None:
     registry could not tie to the roster child (a typo in the ID number, or no number and a
     homophone name), enrollments that ended without a transfer, long absences without leave
     (名在人不在), long sick leave, and primary graduates with no junior middle school."""
-    from baoxue.attendance.models import AttendanceRecord
-    from baoxue.registry.services import child_row, school_columns
-
     studying = list(
         Enrollment.objects.filter(
             child__township=township, is_current=True, status=Enrollment.Status.STUDYING

@@ -9,7 +9,9 @@ from django.db import transaction
 from baoxue.accounts.models import Role, User
 from baoxue.accounts.services import Grant, user_create
 from baoxue.demo.builder import ProgressFn, build_demo_township
+from baoxue.demo.cases import demo_cases
 from baoxue.demo.names import TOWNSHIP_CODE, TOWNSHIP_NAME
+from baoxue.reconcile.services import run_create, run_execute
 from baoxue.registry.models import Child, Region
 
 
@@ -124,13 +126,9 @@ def demo_create(
             where = grant.region or grant.school or "—"
             accounts.append(DemoAccount(username, str(Role(grant.role).label), str(where)))
         # A first comparison, so that 比对, the ledgers and the cases have something to show.
-        from baoxue.reconcile.services import run_create, run_execute
-
         office = User.objects.get(username=username_prefix + "office")
         run_execute(run_create(actor=office, area=township))
         # Case work on the cases that run opened, through the township's own services.
-        from baoxue.demo.cases import demo_cases
-
         demo_cases(
             office=office,
             cadre=User.objects.get(username=username_prefix + "village_a"),

@@ -187,6 +187,8 @@ class ImportBatch(jobs.Job):
 
     @property
     def source_label(self) -> str:
+        # The sources' registry imports the pipeline, which imports these models: read when
+        # asked, once the apps are ready (each app has registered its sources by then).
         from baoxue.imports.registry import SOURCES
 
         source = SOURCES.get(self.source)

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from baoxue.accounts.actors import Actor
 from baoxue.core.text import homophones
-from baoxue.imports.sources.base import group_key, guess_school_kind, village_key
+from baoxue.imports.sources.base import RowIssue, group_key, guess_school_kind, village_key
 from baoxue.imports.values import clean_text
 from baoxue.registry.models import Region, School
 from baoxue.registry.services import region_create, school_create
@@ -200,8 +200,6 @@ class Places:
 def place_record(record: Any, places: Places, village_ids: frozenset[int] | None) -> Any:
     """Resolve a record's 村 and 组/屯 to keys (existing or proposed places) and check the
     user's villages: a RowIssue when the village is not one of theirs, else None."""
-    from baoxue.imports.sources.base import RowIssue
-
     v = record.values
     if village_ids is not None:
         # Checked before anything is proposed: a row outside the user's villages must not

@@ -44,6 +44,7 @@ from python_calamine import (
     SheetVisibleEnum,
 )
 
+from baoxue.core.bulk import connection_lent
 from baoxue.imports.values import _INVISIBLE, _LEADING_QUOTES, clean_text
 
 __all__ = [
@@ -720,8 +721,6 @@ def _alongside(load: Callable[[], _T], meanwhile: Callable[[], object]) -> _T:
     70 MB more at the peak of a 100,000-row import). meanwhile() runs on this thread's
     database connection (core.bulk.connection_lent), which load() never touches.
     """
-    from baoxue.core.bulk import connection_lent
-
     with (
         connection_lent() as lent,
         ThreadPoolExecutor(1, thread_name_prefix="import-prefetch") as pool,

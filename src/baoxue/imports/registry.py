@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from baoxue.accounts.models import Role
+from baoxue.accounts.models import Role, RoleAssignment
 from baoxue.accounts.scope import scope_for
 from baoxue.imports.pipeline import Source
 from baoxue.imports.sources.disability import DisabilitySource
@@ -94,8 +94,6 @@ def all_import_grants(user: Any) -> dict[str, list[ImportGrant]]:
     of their roles: per source, one per place they can import into: the whole township where
     they have it (it covers the township's schools and villages), one grant for all their
     villages of a township, and one per school."""
-    from baoxue.accounts.models import RoleAssignment
-
     if scope_for(user).is_empty:
         return {}
     assignments = list(

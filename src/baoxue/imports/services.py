@@ -30,7 +30,7 @@ from baoxue.accounts.permissions import can_reveal_id_number
 from baoxue.core import crypto, idnumbers, jobs
 from baoxue.core.services import log_action
 from baoxue.core.text import days_text
-from baoxue.imports import pipeline
+from baoxue.imports import pipeline, tasks  # tasks imports this one: used when called
 from baoxue.imports.models import ColumnMapping, ImportBatch, ImportIssue
 from baoxue.imports.reading import FileRefused
 from baoxue.imports.registry import SOURCES, ImportGrant, import_grants
@@ -574,8 +574,6 @@ def batch_start(*, batch: ImportBatch, run: str) -> str | None:
 def batch_enqueue(*, batch: ImportBatch, run: str, actor: Actor) -> bool:
     """Claim the batch and queue its run as a background task (once the caller's transaction
     commits); False if the batch was not there to claim."""
-    from baoxue.imports import tasks  # tasks imports this module
-
     with transaction.atomic():
         attempt = batch_start(batch=batch, run=run)
         if attempt is None:

@@ -4,14 +4,17 @@ page all count through here, so a number and the list it opens are the same rows
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Max, Q, QuerySet
+from django.http import Http404
 
 from baoxue.reconcile import engine
-from baoxue.reconcile.models import CATEGORY_LABELS, ReconciliationRun, RunChild
+from baoxue.reconcile.models import CATEGORY_LABELS, MatchReview, ReconciliationRun, RunChild
+from baoxue.registry.models import Child, ChildMerge
 
 # The list's category filter meaning every category (the 合计 of a row).
 ALL = "all"
@@ -31,6 +34,61 @@ TABLE_CATEGORIES = [
     engine.NEVER_ENROLLED,
     engine.LIST_MISSING,
 ]
+
+
+def _uuid(public_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(public_id))
+    except ValueError:
+        raise Http404 from None
+
+
+def access_run(user: Any, public_id: str) -> ReconciliationRun:
+    """A run the user may see (of the user's area, or of the township around it); 404 else."""
+    run = ReconciliationRun.objects.visible_to(user).filter(public_id=_uuid(public_id)).first()
+    if run is None:
+        raise Http404
+    return run
+
+
+def run_history(user: Any, *, limit: int = 50) -> list[ReconciliationRun]:
+    """The latest runs the user may see, newest first."""
+    runs = ReconciliationRun.objects.visible_to(user).select_related("area", "started_by")
+    return list(runs[:limit])
+
+
+def later_run(run: ReconciliationRun) -> ReconciliationRun | None:
+    """The area's latest finished run when it is a later one than `run` (else None)."""
+    return (
+        ReconciliationRun.objects.filter(
+            area_id=run.area_id, status=ReconciliationRun.Status.DONE, pk__gt=run.pk
+        )
+        .order_by("-pk")
+        .first()
+    )
+
+
+def pending_reviews(
+    user: Any, *, status: str | None = MatchReview.Status.PENDING
+) -> QuerySet[MatchReview]:
+    """Pairs of records in the user's scope that a person must say are one child or two
+    (`status` None: decided ones too)."""
+    found = MatchReview.objects.visible_to(user)
+    return found if status is None else found.filter(status=status)
+
+
+def access_merge(user: Any, public_id: str) -> ChildMerge:
+    """A merge of two records whose kept child the user sees; 404 else."""
+    merge = (
+        ChildMerge.objects.filter(
+            public_id=_uuid(public_id), kept__in=Child.objects.visible_to(user)
+        )
+        .select_related("kept")
+        .first()
+    )
+    if merge is None:
+        raise Http404
+    return merge
 
 
 def results(user: Any, run: ReconciliationRun) -> QuerySet[RunChild]:

@@ -3,7 +3,6 @@ download the ledgers) and the review queue of uncertain links."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -26,27 +25,14 @@ from baoxue.reconcile.models import (
     CATEGORY_CHOICES,
     CATEGORY_LABELS,
     METHOD_LABELS,
-    MatchReview,
     ReconciliationRun,
 )
-from baoxue.registry.models import Child, ChildMerge
 from baoxue.registry.views import CappedPaginator
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PER_PAGE = 50
 # The run list's columns: the children to follow up.
 RUN_LIST_CATEGORIES = [engine.SUSPECTED, engine.TO_VERIFY]
-
-
-def access_run(user: Any, public_id: str) -> ReconciliationRun:
-    try:
-        uid = uuid.UUID(str(public_id))
-    except ValueError:
-        raise Http404 from None
-    run = ReconciliationRun.objects.visible_to(user).filter(public_id=uid).first()
-    if run is None:
-        raise Http404
-    return run
 
 
 @login_required
@@ -63,9 +49,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
             messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
             return redirect("reconcile:run_list")
         return redirect("reconcile:run_detail", run.public_id)
-    runs = list(
-        ReconciliationRun.objects.visible_to(request.user).select_related("area", "started_by")[:50]
-    )
+    runs = selectors.run_history(request.user)
     # Each run's figures in the user's scope (a village sees its own children of the
     # township's run), as the run's page counts them.
     counts = selectors.category_counts(
@@ -73,7 +57,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
         [r for r in runs if r.status == ReconciliationRun.Status.DONE],
         RUN_LIST_CATEGORIES,
     )
-    pending = MatchReview.objects.visible_to(request.user).filter(status=MatchReview.Status.PENDING)
+    pending = selectors.pending_reviews(request.user)
     today = timezone.localdate()
     return render(
         request,
@@ -109,7 +93,7 @@ def _as_of(text: str) -> date | None:
 
 @login_required
 def run_detail(request: HttpRequest, public_id: str) -> HttpResponse:
-    run = access_run(request.user, public_id)
+    run = selectors.access_run(request.user, public_id)
     jobs.give_up_if_stopped(run)  # its worker gone: failed, and the page stops waiting
     context: dict[str, Any] = {"run": run, "progress": run.progress()}
     if run.status == ReconciliationRun.Status.FAILED and run.area_id in {
@@ -145,7 +129,7 @@ def run_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         context.update(
             {
                 # The latest run of the area, when this one is not: its page says so.
-                "latest": _latest_of_area(run),
+                "latest": selectors.later_run(run),
                 "page": page.get_page(request.GET.get("page")),
                 "query": urlencode(
                     {
@@ -170,21 +154,9 @@ def run_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     return render(request, template, context)
 
 
-def _latest_of_area(run: ReconciliationRun) -> ReconciliationRun | None:
-    """The area's latest finished run when it is a later one than `run` (else None)."""
-    latest = (
-        ReconciliationRun.objects.filter(
-            area_id=run.area_id, status=ReconciliationRun.Status.DONE, pk__gt=run.pk
-        )
-        .order_by("-pk")
-        .first()
-    )
-    return latest
-
-
 @login_required
 def ledger(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
-    run = access_run(request.user, public_id)
+    run = selectors.access_run(request.user, public_id)
     if kind not in ledgers.KINDS or run.status != ReconciliationRun.Status.DONE:
         raise Http404
     full = can_reveal_id_number(request.user)
@@ -204,13 +176,12 @@ def ledger(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
 
 @login_required
 def review_list(request: HttpRequest) -> HttpResponse:
-    pending = (
-        MatchReview.objects.visible_to(request.user)
-        .filter(status=MatchReview.Status.PENDING)
-        .select_related("left__village", "right__village", "right__current_school")
-        .order_by("-score", "pk")
+    pending = selectors.pending_reviews(request.user).select_related(
+        "left__village", "right__village", "right__current_school"
     )
-    page = CappedPaginator(pending, PER_PAGE).get_page(request.GET.get("page"))
+    page = CappedPaginator(pending.order_by("-score", "pk"), PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     return render(
         request,
         "reconcile/review_list.html",
@@ -225,7 +196,7 @@ def review_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    item = MatchReview.objects.visible_to(request.user).filter(pk=pk).first()
+    item = selectors.pending_reviews(request.user, status=None).filter(pk=pk).first()
     if item is None or not services.runnable_areas(request.user):
         raise Http404
     decision = request.POST.get("decision")
@@ -245,17 +216,7 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def merge_undo(request: HttpRequest, public_id: str) -> HttpResponse:
     """The office undoes a merge of two records (from the kept child's page)."""
-    try:
-        uid = uuid.UUID(str(public_id))
-    except ValueError:
-        raise Http404 from None
-    merge = (
-        ChildMerge.objects.filter(public_id=uid, kept__in=Child.objects.visible_to(request.user))
-        .select_related("kept")
-        .first()
-    )
-    if merge is None:
-        raise Http404
+    merge = selectors.access_merge(request.user, public_id)
     try:
         merges.merge_undo(merge=merge, actor=request.user)
     except PermissionDenied:

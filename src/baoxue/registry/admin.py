@@ -3,7 +3,7 @@ the application's own pages and imports, where scope and audit apply."""
 
 from django.contrib import admin
 
-from baoxue.registry.models import Region, School
+from baoxue.registry.models import Region, School, region_columns
 from baoxue.registry.services import region_create
 
 
@@ -48,8 +48,6 @@ class SchoolAdmin(admin.ModelAdmin):
     autocomplete_fields = ["region"]
 
     def save_model(self, request, obj, form, change):
-        from baoxue.registry.models import region_columns
-
         for key, value in region_columns(obj.region).items():
             setattr(obj, key, value)
         super().save_model(request, obj, form, change)

@@ -13,6 +13,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from baoxue.core.policy import compulsory_birth_range, cutoff_date
+from baoxue.registry import tasks  # tasks imports this one: used when called
 from baoxue.registry.models import Child, CountSnapshot, VillageCount
 
 
@@ -75,8 +76,6 @@ def counts_refresh(*, county_id: int) -> CountSnapshot:
 def counts_mark_stale(*, county_ids: set[int | None]) -> None:
     """Called by every write that changes children: schedule a refresh after the commit,
     once per county however many writes come before it runs."""
-    from baoxue.registry.tasks import refresh_county_counts
-
     for county_id in county_ids:
         if county_id is None:
             continue
@@ -86,7 +85,7 @@ def counts_mark_stale(*, county_ids: set[int | None]) -> None:
         missing = not CountSnapshot.objects.filter(county_id=county_id).exists()
         if flipped or missing:
             transaction.on_commit(
-                lambda cid=county_id: refresh_county_counts.enqueue(cid)  # type: ignore[misc]
+                lambda cid=county_id: tasks.refresh_county_counts.enqueue(cid)  # type: ignore[misc]
             )
 
 

@@ -937,8 +937,6 @@ def _same_person(a: Record, b: Record) -> bool:
 def parse_left_behind(value: object) -> str | None:
     """A 留守 cell as LeftBehind; None for a blank cell (it says nothing, so it changes
     nothing), "none" for one that says the child is not left behind."""
-    from baoxue.imports.values import clean_text
-
     text = clean_text(value)
     if not text:
         return None

@@ -1,0 +1,45 @@
+"""Reads of attendance (考勤) for the apps above it: a child's latest report and whether it
+shows the child still away, judged by the thresholds of core.policy (the same the 比对 uses for
+名在人不在)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+
+from baoxue.attendance.models import AttendanceRecord
+from baoxue.core import policy
+
+
+@dataclass(frozen=True)
+class Report:
+    """One period's attendance of a child, as a person reads it."""
+
+    start: date
+    end: date
+    unexcused_days: Decimal | int  # half days are counted
+    absent: bool  # over the alert thresholds: still away from class
+
+
+def latest_report(child_id: int, *, since: date | None = None) -> Report | None:
+    """The child's latest attendance report (ending on or after `since`), or None."""
+    found = AttendanceRecord.objects.filter(child_id=child_id)
+    if since is not None:
+        found = found.filter(period_end__gte=since)
+    latest = found.order_by("-period_end", "-id").first()
+    if latest is None:
+        return None
+    unexcused = policy.unexcused_days(latest.days_absent, latest.leave_reason)
+    period_days = (latest.period_end - latest.period_start).days + 1
+    absent = (latest.longest_absence_days or 0) >= settings.BAOXUE_ABSENCE_ALERT_DAYS or (
+        policy.monthly_absence(
+            unexcused,
+            latest.school_days,
+            period_days,
+            month_days=settings.BAOXUE_ABSENCE_ALERT_MONTH_DAYS,
+        )
+    )
+    return Report(latest.period_start, latest.period_end, unexcused, absent)
