@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 import zipfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from io import BytesIO
 from pathlib import Path
@@ -55,6 +56,7 @@ from baoxue.cases.models import (
     CATEGORY_LABELS,
     Attachment,
     Case,
+    CaseEvent,
     EscalationDocument,
     FollowUp,
     Placement,
@@ -66,7 +68,7 @@ from baoxue.cases.workflow import DISMISS_REASONS, DROPOUT_REASONS, level_name
 from baoxue.core.attachments import small_photo
 from baoxue.core.idnumbers import mask, mask_numbers
 from baoxue.core.times import local
-from baoxue.registry.models import Child, Enrollment, Guardian
+from baoxue.registry.models import Child, Enrollment, Guardian, School
 
 NOTICE_KINDS = {
     EscalationDocument.Kind.SCHOOL_REPORT.value: gettext_lazy("学校关于学生辍学情况的书面报告"),
@@ -260,15 +262,7 @@ def notice_context(
         raise ValueError("the document belongs to another case")
     case = _load_case(case)
     child = case.child
-    guardian = primary_guardian([g for g in child.guardians.all() if g.name.strip()])
-    if guardian is None:
-        raise ValidationError(
-            _(
-                "%(child)s还没有登记监护人，无法生成%(title)s：文书要写明监护人的姓名、与儿童的"
-                "关系和联系电话。请先在儿童页面登记监护人，再生成文书。"
-            )
-            % {"child": child.name, "title": NOTICE_KINDS[kind]}
-        )
+    guardian = _notice_guardian(child, kind)
     enrollment = _enrollment(child, case)
     responsibilities = list(case.responsibilities.filter(ended_at=None))
     penalty = (
@@ -278,20 +272,10 @@ def notice_context(
     )
     township = case.township or child.township
     county = _county(case)
-    school = case.school or (enrollment.school if enrollment is not None else None)
-    if enrollment is not None and (school is None or enrollment.school_id == school.pk):
-        grade, class_name = enrollment.grade, enrollment.class_name
-    else:
-        grade, class_name = None, ""
+    school, grade, class_name = _notice_school(case, enrollment)
     birth = format_day(child.birth_date)
-    line = (
-        Responsibility.Line.EDUCATION
-        if kind == EscalationDocument.Kind.SCHOOL_REPORT
-        else Responsibility.Line.GOVERNMENT
-    )
-    contact = _contact(responsibilities, line)
+    contact = _notice_contact(responsibilities, kind)
     township_government = _("%(township)s人民政府") % {"township": township.name}
-    issuer = document.issuer if document is not None else ""
     if kind == EscalationDocument.Kind.SCHOOL_REPORT:
         default_signer = school.name if school is not None else ""
     else:
@@ -323,6 +307,55 @@ def notice_context(
         "guardian_work_place": guardian.work_place,
         "contact_name": contact.name if contact is not None else "",
         "contact_phone": contact.phone if contact is not None else "",
+        **_notice_particulars(case, kind, document, penalty, default_signer),
+    }
+    return {key: scrub(value) for key, value in values.items()}
+
+
+def _notice_guardian(child: Child, kind: str) -> Guardian:
+    """The guardian a notice is addressed to, or a ValidationError asking to record one."""
+    guardian = primary_guardian([g for g in child.guardians.all() if g.name.strip()])
+    if guardian is None:
+        raise ValidationError(
+            _(
+                "%(child)s还没有登记监护人，无法生成%(title)s：文书要写明监护人的姓名、与儿童的"
+                "关系和联系电话。请先在儿童页面登记监护人，再生成文书。"
+            )
+            % {"child": child.name, "title": NOTICE_KINDS[kind]}
+        )
+    return guardian
+
+
+def _notice_school(
+    case: Case, enrollment: Enrollment | None
+) -> tuple[School | None, int | None, str]:
+    """The school a notice names, with the grade and class only when enrolled at that school."""
+    school = case.school or (enrollment.school if enrollment is not None else None)
+    if enrollment is not None and (school is None or enrollment.school_id == school.pk):
+        return school, enrollment.grade, enrollment.class_name
+    return school, None, ""
+
+
+def _notice_contact(responsibilities: Sequence[Responsibility], kind: str) -> Responsibility | None:
+    """The person a notice names as the contact (see _CONTACT_LEVELS)."""
+    line = (
+        Responsibility.Line.EDUCATION
+        if kind == EscalationDocument.Kind.SCHOOL_REPORT
+        else Responsibility.Line.GOVERNMENT
+    )
+    return _contact(responsibilities, line)
+
+
+def _notice_particulars(
+    case: Case,
+    kind: str,
+    document: EscalationDocument | None,
+    penalty: EscalationDocument | None,
+    default_signer: str,
+) -> dict[str, Any]:
+    """The notice's own values: its title, number, signer, dates, the penalty it cites, the law."""
+    issuer = document.issuer if document is not None else ""
+    return {
         "document_title": NOTICE_KINDS[kind],
         "document_number": document.number if document is not None else "",
         "issuer": issuer,
@@ -341,7 +374,6 @@ def notice_context(
         "legal_basis": legal_basis(),
         "today": format_day(timezone.localdate()),
     }
-    return {key: scrub(value) for key, value in values.items()}
 
 
 def render_notice(case: Case, kind: str, document: EscalationDocument | None = None) -> bytes:
@@ -408,6 +440,48 @@ def case_file(case: Case, *, moved_away: bool = False) -> bytes:
     while, see Case.previous_village): the file holds what that place saw — the records up
     to the move, the place it left, guardians without their phones — and nothing of where the
     child lives now."""
+    records = _case_records(case, moved_away=moved_away)
+    case, moved = records.case, records.moved
+    doc = _new_document()
+    place = _place(records)
+    _add_title(doc, records, place.village)
+    _add_child(doc, records.child, records.enrollment, place)
+    _add_overview(doc, case, moved)
+    _add_responsibilities(doc, records.responsibilities)
+    _add_attempts(doc, records.attempts)
+    _add_documents(doc, records.documents)
+    _add_plan(doc, case, moved)
+    _add_placements(doc, records.placements)
+    _add_follow_ups(doc, records.follow_ups)
+    _add_closing(doc, case, moved)
+    _add_history(doc, records.events)
+    _add_attachments(doc, records.attachments)
+    out = BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class _CaseRecords:
+    """Everything the 一人一案 file prints, loaded up front in a fixed number of queries."""
+
+    case: Case
+    child: Child
+    guardians: list[Guardian]
+    enrollment: Enrollment | None
+    responsibilities: list[Responsibility]
+    # When the child moved away, for the file of the place it left; else None.
+    moved: datetime | None
+    attempts: list[ReturnAttempt]
+    documents: list[EscalationDocument]
+    placements: list[Placement]
+    follow_ups: list[FollowUp]
+    events: list[CaseEvent]
+    attachments: list[Attachment]
+
+
+def _case_records(case: Case, *, moved_away: bool) -> _CaseRecords:
+    """The case and its records in the file's order, up to the move for the place it left."""
     case = _load_case(case)
     child = case.child
     guardians = list(child.guardians.all())
@@ -441,27 +515,65 @@ def case_file(case: Case, *, moved_away: bool = False) -> bytes:
     )
     if moved is not None:
         responsibilities = [r for r in responsibilities if r.assigned_at <= moved]
+    return _CaseRecords(
+        case=case,
+        child=child,
+        guardians=guardians,
+        enrollment=enrollment,
+        responsibilities=responsibilities,
+        moved=moved,
+        attempts=attempts,
+        documents=documents,
+        placements=placements,
+        follow_ups=follow_ups,
+        events=events,
+        attachments=attachments,
+    )
 
-    doc = _new_document()
+
+@dataclass(frozen=True)
+class _Place:
+    """What the file shows of where the child lives and learns, and of the guardians."""
+
+    village: str
+    home: str
+    address: str
+    school: School | None
+    guardians: str
+
+
+def _place(records: _CaseRecords) -> _Place:
+    """Where the child lives now, or for the place it left only that place and no phones."""
+    case, child, guardians = records.case, records.child, records.guardians
+    if records.moved is not None:
+        left = case.previous_village or case.village
+        village = left.name if left is not None else ""
+        return _Place(
+            village=village,
+            home=_("已迁出%(place)s（现住址不显示）") % {"place": village},
+            address="",
+            school=case.previous_school,
+            guardians="\n".join(
+                f"{g.name}（{g.get_relation_display()}）" for g in guardians if g.name.strip()
+            ),
+        )
+    enrollment = records.enrollment
+    return _Place(
+        village=case.village.name if case.village else child.village.name,
+        home=_home_place(child),
+        address=_address(child),
+        school=case.school or (enrollment.school if enrollment is not None else None),
+        guardians="\n".join(_guardian_line(g) for g in guardians),
+    )
+
+
+def _add_title(doc: Any, records: _CaseRecords, village: str) -> None:
+    """The title, the township, village and times, and a note when the child has moved away."""
+    case, moved = records.case, records.moved
     heading = doc.add_paragraph(style="Title")
     heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
     heading.add_run(_("控辍保学一人一案档案"))
-    township = case.township or child.township
-    if moved is not None:
-        left = case.previous_village or case.village
-        village = left.name if left is not None else ""
-        home = _("已迁出%(place)s（现住址不显示）") % {"place": village}
-        address = ""
-        school = case.previous_school
-        guardian_text = "\n".join(
-            f"{g.name}（{g.get_relation_display()}）" for g in guardians if g.name.strip()
-        )
-    else:
-        village = case.village.name if case.village else child.village.name
-        home = _home_place(child)
-        address = _address(child)
-        school = case.school or (enrollment.school if enrollment is not None else None)
-        guardian_text = "\n".join(_guardian_line(g) for g in guardians)
+    township = case.township or records.child.township
     doc.add_paragraph(
         _("乡镇：%(township)s　　村：%(village)s　　立案时间：%(opened)s　　导出时间：%(now)s")
         % {
@@ -477,6 +589,9 @@ def case_file(case: Case, *, moved_away: bool = False) -> bytes:
             % {"day": format_day(timezone.localdate(moved))}
         )
 
+
+def _add_child(doc: Any, child: Child, enrollment: Enrollment | None, place: _Place) -> None:
+    """Section 一: the child, the home, the school and the guardians."""
     doc.add_heading(_("一、儿童基本情况"), level=1)
     tags = child.key_group_tags()
     _pairs(
@@ -486,20 +601,23 @@ def case_file(case: Case, *, moved_away: bool = False) -> bytes:
             (_("性别"), child.get_sex_display() if child.sex else ""),
             (_("出生日期"), format_day(child.birth_date)),
             (_("民族"), child.ethnicity),
-            (_("村、组（屯）"), home),
-            (_("住址"), address),
-            (_("学校"), school.name if school is not None else ""),
+            (_("村、组（屯）"), place.home),
+            (_("住址"), place.address),
+            (_("学校"), place.school.name if place.school is not None else ""),
             (
                 _("年级、班级"),
                 "".join([format_grade(enrollment.grade), enrollment.class_name])
                 if enrollment is not None
                 else "",
             ),
-            (_("监护人"), guardian_text or _("（未登记）")),
+            (_("监护人"), place.guardians or _("（未登记）")),
             (_("重点群体"), "、".join(tags) or _("否")),
         ],
     )
 
+
+def _add_overview(doc: Any, case: Case, moved: datetime | None) -> None:
+    """Section 二: the case's kind, status, reasons, deadline and evidence."""
     doc.add_heading(_("二、案件概况"), level=1)
     _pairs(
         doc,
@@ -526,6 +644,9 @@ def case_file(case: Case, *, moved_away: bool = False) -> bytes:
         ],
     )
 
+
+def _add_responsibilities(doc: Any, responsibilities: Sequence[Responsibility]) -> None:
+    """Section 三: the responsible people on both lines, current and past."""
     doc.add_heading(_("三、双线四包责任人"), level=1)
     _table(
         doc,
@@ -554,6 +675,9 @@ def case_file(case: Case, *, moved_away: bool = False) -> bytes:
         ],
     )
 
+
+def _add_attempts(doc: Any, attempts: Sequence[ReturnAttempt]) -> None:
+    """Section 四: the return attempts."""
     doc.add_heading(_("四、劝返记录"), level=1)
     _table(
         doc,
@@ -568,6 +692,9 @@ def case_file(case: Case, *, moved_away: bool = False) -> bytes:
         [_attempt_row(a) for a in attempts],
     )
 
+
+def _add_documents(doc: Any, documents: Sequence[EscalationDocument]) -> None:
+    """Section 五: the legal documents issued."""
     doc.add_heading(_("五、法律文书"), level=1)
     _table(
         doc,
@@ -586,6 +713,9 @@ def case_file(case: Case, *, moved_away: bool = False) -> bytes:
         ],
     )
 
+
+def _add_plan(doc: Any, case: Case, moved: datetime | None) -> None:
+    """Section 六: the support plan (its note withheld from the place the child left)."""
     doc.add_heading(_("六、帮扶方案"), level=1)
     _pairs(
         doc,
@@ -595,6 +725,9 @@ def case_file(case: Case, *, moved_away: bool = False) -> bytes:
         ],
     )
 
+
+def _add_placements(doc: Any, placements: Sequence[Placement]) -> None:
+    """Section 七: the placements."""
     doc.add_heading(_("七、安置情况"), level=1)
     _table(
         doc,
@@ -602,6 +735,9 @@ def case_file(case: Case, *, moved_away: bool = False) -> bytes:
         [_placement_row(p) for p in placements],
     )
 
+
+def _add_follow_ups(doc: Any, follow_ups: Sequence[FollowUp]) -> None:
+    """Section 八: the follow-ups."""
     doc.add_heading(_("八、跟踪记录"), level=1)
     _table(
         doc,
@@ -609,6 +745,9 @@ def case_file(case: Case, *, moved_away: bool = False) -> bytes:
         [_follow_up_row(f) for f in follow_ups],
     )
 
+
+def _add_closing(doc: Any, case: Case, moved: datetime | None) -> None:
+    """Section 九: the closing, shown only when it came before any move away."""
     doc.add_heading(_("九、销号"), level=1)
     closed = case.closed_at is not None and (moved is None or case.closed_at <= moved)
     _pairs(
@@ -621,6 +760,9 @@ def case_file(case: Case, *, moved_away: bool = False) -> bytes:
         ],
     )
 
+
+def _add_history(doc: Any, events: Sequence[CaseEvent]) -> None:
+    """Section 十: the case's events, who did what and when."""
     doc.add_heading(_("十、办理经过"), level=1)
     _table(
         doc,
@@ -636,11 +778,11 @@ def case_file(case: Case, *, moved_away: bool = False) -> bytes:
         ],
     )
 
+
+def _add_attachments(doc: Any, attachments: Sequence[Attachment]) -> None:
+    """Section 十一: the photos and the other attachments."""
     doc.add_heading(_("十一、照片及附件"), level=1)
     _attachments(doc, attachments)
-    out = BytesIO()
-    doc.save(out)
-    return out.getvalue()
 
 
 def _attachments(doc: Any, attachments: Sequence[Attachment]) -> None:
