@@ -8,7 +8,8 @@ since the 户籍 side is the authority on who a child is.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -383,6 +384,77 @@ def _flag(label: str) -> Callable[[object], bool | None]:
     return lambda value: parse_bool(value, field_label=label)
 
 
+@dataclass(slots=True)
+class _Registered:
+    """What a plan reads of the registry once for all its rows (EnrollmentSource._registered)."""
+
+    # 学籍号 hash → every enrollment with that number, ended ones too.
+    with_number: dict[str, list[Enrollment]]
+    # Row number → the enrollment the row's 学籍号 finds to update (EnrollmentSource._by_number).
+    by_number: dict[int, Enrollment]
+    # (child, school) → the child's current 学籍 there, for rows the number found none for.
+    current: dict[tuple[int, int], Enrollment]
+    # Child → its current 学籍 at every school.
+    elsewhere: dict[int, list[Enrollment]]
+    # Child → its guardians, name → phone.
+    guardians: dict[int, dict[str, str]]
+
+
+@dataclass(slots=True)
+class _Rows:
+    """The row writers of one commit, and who and when its 学籍异动 are recorded by and on."""
+
+    children: RowWriter
+    enrollments: RowWriter
+    events: RowWriter
+    guardians: RowWriter
+    actor_id: int | None
+    today: date
+
+    def event(self, enrollment_id: int, kind: str, date: Any, other: Any, reason: str) -> None:
+        """A 学籍异动 of an enrollment, `other` the school it moved from or to."""
+        self.events.add(
+            (
+                enrollment_id,
+                kind,
+                date,
+                None if other is None else other.pk,
+                "" if other is None else other.name,
+                self.actor_id,
+                "",
+                reason,
+            )
+        )
+
+    def enrollment(
+        self, v: dict[str, Any], enrollment_id: int, child_id: int, school_id: int, entry: Any
+    ) -> None:
+        """A new current 学籍 from a row's values."""
+        self.enrollments.add(
+            (
+                enrollment_id,
+                child_id,
+                school_id,
+                v["grade"],
+                v.get("class_name", ""),
+                bool(v.get("is_boarding")),
+                v.get("status") or "01",
+                entry,
+                True,
+                v.get("fingerprint", ""),
+                bool(v.get("with_class")),
+                v.get("auxiliary_number", ""),
+                v.get("class_number", ""),
+                *student_number_values(
+                    v.get("student_number", ""),
+                    # A record claiming another child's number claims its 学籍号 too:
+                    # kept, no key (the number finds the registered child's 学籍).
+                    hashed="" if CLAIM in v else v.get("_number_hash"),
+                ),
+            )
+        )
+
+
 class EnrollmentSource:
     code = "enrollment"
     label = gettext_lazy("学籍名册")
@@ -656,7 +728,28 @@ class EnrollmentSource:
         return []
 
     def plan(self, records: list[Record], ctx: Any) -> tuple[list[Planned], list[RowIssue]]:
+        """What committing the rows does: a new or updated 学籍 a row, and the rows refused."""
         issues = duplicates_in_file(records, {f.name: f.label for f in self.fields})
+        keep = self._placed(records, ctx, issues)
+        index = ChildIndex(keep, ctx.township, only=READ_BY_ENROLLMENT)
+        registered = self._registered(keep, index, ctx)
+        plan: list[Planned] = []
+        for record in keep:
+            row_plan = self._plan_row(record, registered, index, ctx, issues)
+            if row_plan is not None:
+                plan.append(row_plan)
+        plan, same = self._one_row_each(plan)
+        issues += same
+        issues += self._one_number_each(plan)
+        plan_discrepancies(plan, ctx, Discrepancy.Source.ENROLLMENT, index, child_of=_child_of)
+        planned = {p.record.row_number for p in plan}
+        not_planned = [r.values for r in records if r.row_number not in planned]
+        self._absent_from_list(plan, keep, ctx, named=not_planned + ctx.rejected_values)
+        self._stale_fingerprints(plan, ctx)
+        return plan, issues
+
+    def _placed(self, records: list[Record], ctx: Any, issues: list[RowIssue]) -> list[Record]:
+        """The rows to plan, each given its school and place keys; the others refused."""
         places, schools = ctx.places, ctx.schools
         keep: list[Record] = []
         # A file names a few dozen schools and a few hundred places, 100,000 times over:
@@ -676,36 +769,9 @@ class EnrollmentSource:
                     key = schools.ref(code=own.code, name=own.name)
                 found = school_refs[spelling] = (key, schools.peek(key))
             key, school = found
-            if v.get("grade") is None:
-                # A grade from the year the class began: the school's first grade then.
-                first = school.lowest_grade if school is not None else _first_grade(spelling[1])
-                v["grade"] = grade_from_year(first, v.pop("_grade_began"), ctx.today)
-                if v["grade"] is None:
-                    issues.append(
-                        RowIssue(
-                            record.row_number,
-                            "年级",
-                            "grade",
-                            _("从班级或入学年月推算不出在读年级，请填写年级"),
-                        )
-                    )
-                    continue
-            if ctx.school is not None and (school is None or school.pk != ctx.school.pk):
-                issues.append(
-                    self._not_own_school(
-                        record.row_number, spelling, school, ctx.school, self._also_theirs(ctx)
-                    )
-                )
-                continue
-            if school is not None and not school.lowest_grade <= v["grade"] <= school.highest_grade:
-                issues.append(
-                    RowIssue(
-                        record.row_number,
-                        "年级",
-                        "grade",
-                        _("%(s)s 没有 %(g)s 年级") % {"s": school.name, "g": v["grade"]},
-                    )
-                )
+            refused = self._refused(record, spelling, school, ctx)
+            if refused is not None:
+                issues.append(refused)
                 continue
             v["school_key"] = key
             village = v.get("village", "")
@@ -721,16 +787,46 @@ class EnrollmentSource:
                 place_refs[where] = refs
             v["village_key"], v["group_key"] = refs
             keep.append(record)
-        index = ChildIndex(keep, ctx.township, only=READ_BY_ENROLLMENT)
+        return keep
+
+    def _refused(
+        self, record: Record, spelling: tuple[str, str], school: School | None, ctx: Any
+    ) -> RowIssue | None:
+        """Why a row is not planned (no grade, not this school's, a grade it lacks), or None."""
+        v = record.values
+        if v.get("grade") is None:
+            # A grade from the year the class began: the school's first grade then.
+            first = school.lowest_grade if school is not None else _first_grade(spelling[1])
+            v["grade"] = grade_from_year(first, v.pop("_grade_began"), ctx.today)
+            if v["grade"] is None:
+                return RowIssue(
+                    record.row_number,
+                    "年级",
+                    "grade",
+                    _("从班级或入学年月推算不出在读年级，请填写年级"),
+                )
+        if ctx.school is not None and (school is None or school.pk != ctx.school.pk):
+            return self._not_own_school(
+                record.row_number, spelling, school, ctx.school, self._also_theirs(ctx)
+            )
+        if school is not None and not school.lowest_grade <= v["grade"] <= school.highest_grade:
+            return RowIssue(
+                record.row_number,
+                "年级",
+                "grade",
+                _("%(s)s 没有 %(g)s 年级") % {"s": school.name, "g": v["grade"]},
+            )
+        return None
+
+    def _registered(self, keep: list[Record], index: ChildIndex, ctx: Any) -> _Registered:
+        """What the registry holds of the rows' students, each enrollment and child read once."""
         for r in keep:
             n = r.values.get("student_number")
             r.values["_number_hash"] = crypto.lookup_hash(n) if n else ""
-        numbers = sorted({h for r in keep if (h := r.values["_number_hash"])})
         # One instance per enrollment (found by 学籍号 and as a matched child's current one),
         # without its child or school joined in: a newer export of 100,000 students loads
         # each of them once.
         loaded: dict[int, Enrollment] = {}
-        enrollments = Enrollment.objects.all()
         read = [
             f.name
             for f in Enrollment._meta.concrete_fields
@@ -739,20 +835,54 @@ class EnrollmentSource:
             if f.name
             not in ("public_id", "student_number_enc", "student_number_masked", "updated_at")
         ]
-        # Every enrollment with a row's 学籍号, ended ones too: the number stays with the child
-        # for life (a primary school's graduate keeps it at the junior school).
-        with_number: dict[str, list[Enrollment]] = {}
-        # The exclude repeats the partial index's condition, so SQLite uses the index.
-        for e in filter_in(
-            enrollments.exclude(student_number_hash=""), "student_number_hash", numbers, fields=read
-        ):
-            with_number.setdefault(e.student_number_hash, []).append(loaded.setdefault(e.pk, e))
+        with_number = self._with_numbers(keep, loaded, read)
         by_number: dict[int, Enrollment] = {}
         for r in keep:
             chosen = self._by_number(with_number.get(r.values["_number_hash"], ()), r, ctx)
             if chosen is not None:
                 by_number[r.row_number] = chosen
         matched = [c.pk for c in index.children()]
+        current, elsewhere = self._current_enrollments(
+            keep, index, with_number, by_number, loaded, read
+        )
+        missing = self._join_children_and_schools(loaded, index)
+        # The guardians of every child a row may update (matched, or found by its 学籍号).
+        guardians = (
+            known_guardians([*matched, *missing])
+            if any(r.values.get("guardian_name") for r in keep)
+            else {}
+        )
+        return _Registered(with_number, by_number, current, elsewhere, guardians)
+
+    @staticmethod
+    def _with_numbers(
+        keep: list[Record], loaded: dict[int, Enrollment], read: list[str]
+    ) -> dict[str, list[Enrollment]]:
+        """The enrollments with each row's 学籍号, by its keyed hash."""
+        numbers = sorted({h for r in keep if (h := r.values["_number_hash"])})
+        # Every enrollment with a row's 学籍号, ended ones too: the number stays with the child
+        # for life (a primary school's graduate keeps it at the junior school).
+        with_number: dict[str, list[Enrollment]] = {}
+        # The exclude repeats the partial index's condition, so SQLite uses the index.
+        for e in filter_in(
+            Enrollment.objects.all().exclude(student_number_hash=""),
+            "student_number_hash",
+            numbers,
+            fields=read,
+        ):
+            with_number.setdefault(e.student_number_hash, []).append(loaded.setdefault(e.pk, e))
+        return with_number
+
+    @staticmethod
+    def _current_enrollments(
+        keep: list[Record],
+        index: ChildIndex,
+        with_number: dict[str, list[Enrollment]],
+        by_number: dict[int, Enrollment],
+        loaded: dict[int, Enrollment],
+        read: list[str],
+    ) -> tuple[dict[tuple[int, int], Enrollment], dict[int, list[Enrollment]]]:
+        """The current 学籍 rows may update without a 学籍号: by (child, school), and by child."""
         # Current enrollments of the matched children of rows whose 学籍号 found none to update
         # (a newer export finds every row by its number: nothing to read here), and of the
         # children a number found only in an ended enrollment or, for a school's user, at
@@ -768,7 +898,7 @@ class EnrollmentSource:
         current: dict[tuple[int, int], Enrollment] = {}
         elsewhere: dict[int, list[Enrollment]] = {}
         for e in filter_in(
-            enrollments.filter(is_current=True).exclude(status__in=ENDED_STATUSES),
+            Enrollment.objects.all().filter(is_current=True).exclude(status__in=ENDED_STATUSES),
             "child_id",
             sorted(unnumbered),
             fields=read,
@@ -776,6 +906,11 @@ class EnrollmentSource:
             e = loaded.setdefault(e.pk, e)
             current.setdefault((e.child_id, e.school_id), e)
             elsewhere.setdefault(e.child_id, []).append(e)
+        return current, elsewhere
+
+    @staticmethod
+    def _join_children_and_schools(loaded: dict[int, Enrollment], index: ChildIndex) -> list[int]:
+        """The loaded enrollments given their children and schools; returns the children read."""
         # Their children (those the index did not load) and schools, once each.
         children = {c.pk: c for c in index.children()}
         missing = sorted({e.child_id for e in loaded.values()} - children.keys())
@@ -789,102 +924,130 @@ class EnrollmentSource:
             cache = e._state.fields_cache
             cache["child"] = children[e.child_id]
             cache["school"] = schools_by_id[e.school_id]
-        # The guardians of every child a row may update (matched, or found by its 学籍号).
-        guardians = (
-            known_guardians([*matched, *missing])
-            if any(r.values.get("guardian_name") for r in keep)
+        return missing
+
+    def _plan_row(
+        self,
+        record: Record,
+        registered: _Registered,
+        index: ChildIndex,
+        ctx: Any,
+        issues: list[RowIssue],
+    ) -> Planned | None:
+        """One row's plan: a new 学籍, or the update of the one it finds; None if refused."""
+        v = record.values
+        # A row that names no village made its child in the placeholder village: it is
+        # looked for there (a row without a valid ID number is matched by name, birth date
+        # and village), else the same file imported again would make the child again.
+        village = ctx.places.villages.get(v["village_key"] or PLACEHOLDER_KEY)
+        existing = registered.by_number.get(record.row_number)
+        numbered = registered.with_number.get(v["_number_hash"], []) if v["_number_hash"] else []
+        child, problem = index.find(record, village, reveal=ctx.may_quote)
+        if CLAIM in v or (
+            child is not None
+            and existing is not None
+            and existing.child_id != child.pk
+            and not self._earlier_record(existing, child, record)
+        ):
+            # A 学籍号 is G and the ID number: it does not bear out a number the row's
+            # name does not, and a record claiming a number updates only its own 学籍.
+            existing = None
+        if problem is not None:
+            issues.append(problem)
+            if problem.severity == "error":
+                return None
+        row_hash = id_hash(record)
+        taken = self._number_taken(record, child, numbered, row_hash, ctx)
+        if taken is not None:
+            issues.append(taken)
+            return None
+        if child is None and numbered and CLAIM not in v:
+            # Found by its 学籍号 only: its child (an ended 学籍, or another school's, gives
+            # the child but not the enrollment to update).
+            child = (existing or max(numbered, key=lambda e: e.pk)).child
+            index.compare(record, child, village if v.get("village") else None)
+        v["child"] = child
+        given = self._given(child, v, row_hash)
+        school = ctx.schools.peek(v["school_key"])
+        if existing is None and child is not None and school is not None:
+            existing = self._current_at(child, school, registered, ctx)
+        if existing is None:
+            return Planned(record, Action.CREATE, None, given)
+        return self._planned_update(record, existing, given, school, registered.guardians)
+
+    def _number_taken(
+        self,
+        record: Record,
+        child: Child | None,
+        numbered: list[Enrollment],
+        row_hash: str,
+        ctx: Any,
+    ) -> RowIssue | None:
+        """Why a row whose 学籍号 the registry gives another child is refused, or None."""
+        if numbered and (
+            child.pk not in {e.child_id for e in numbered}
+            and not any(self._earlier_record(e, child, record) for e in numbered)
+            if child is not None
+            # A new ID number with the 学籍号 of a child registered under another one.
+            else row_hash and all(e.child.id_number_hash not in ("", row_hash) for e in numbered)
+        ):
+            other = numbered[-1].child
+            return RowIssue(
+                record.row_number,
+                "学籍号",
+                "number_other_child",
+                # Named only to a user who may see that child (the number may be
+                # another township's, or another school's for a school's user).
+                _("该学籍号在系统中属于另一名儿童（%(n)s），请核实") % {"n": other.name}
+                if ctx.may_quote(other)
+                else _("该学籍号在系统中属于另一名儿童，请核实"),
+            )
+        return None
+
+    @staticmethod
+    def _given(child: Child | None, v: dict[str, Any], row_hash: str) -> dict[str, tuple[Any, Any]]:
+        """The blanks a row fills in its registered child: ID number, disability, document."""
+        # The 学籍 fills a blank: the ID number of a child registered without a valid one.
+        given = (
+            {"id_number": ("", v["id_info"].value)}
+            if child is not None and row_hash and may_take_number(child)
             else {}
         )
-        plan: list[Planned] = []
-        for record in keep:
-            v = record.values
-            # A row that names no village made its child in the placeholder village: it is
-            # looked for there (a row without a valid ID number is matched by name, birth date
-            # and village), else the same file imported again would make the child again.
-            village = places.villages.get(v["village_key"] or PLACEHOLDER_KEY)
-            existing = by_number.get(record.row_number)
-            numbered = with_number.get(v["_number_hash"], []) if v["_number_hash"] else []
-            child, problem = index.find(record, village, reveal=ctx.may_quote)
-            if CLAIM in v or (
-                child is not None
-                and existing is not None
-                and existing.child_id != child.pk
-                and not self._earlier_record(existing, child, record)
-            ):
-                # A 学籍号 is G and the ID number: it does not bear out a number the row's
-                # name does not, and a record claiming a number updates only its own 学籍.
-                existing = None
-            if problem is not None:
-                issues.append(problem)
-                if problem.severity == "error":
-                    continue
-            row_hash = id_hash(record)
-            if numbered and (
-                child.pk not in {e.child_id for e in numbered}
-                and not any(self._earlier_record(e, child, record) for e in numbered)
-                if child is not None
-                # A new ID number with the 学籍号 of a child registered under another one.
-                else row_hash
-                and all(e.child.id_number_hash not in ("", row_hash) for e in numbered)
-            ):
-                other = numbered[-1].child
-                issues.append(
-                    RowIssue(
-                        record.row_number,
-                        "学籍号",
-                        "number_other_child",
-                        # Named only to a user who may see that child (the number may be
-                        # another township's, or another school's for a school's user).
-                        _("该学籍号在系统中属于另一名儿童（%(n)s），请核实") % {"n": other.name}
-                        if ctx.may_quote(other)
-                        else _("该学籍号在系统中属于另一名儿童，请核实"),
-                    )
-                )
-                continue
-            if child is None and numbered and CLAIM not in v:
-                # Found by its 学籍号 only: its child (an ended 学籍, or another school's, gives
-                # the child but not the enrollment to update).
-                child = (existing or max(numbered, key=lambda e: e.pk)).child
-                index.compare(record, child, village if v.get("village") else None)
-            v["child"] = child
-            # The 学籍 fills a blank: the ID number of a child registered without a valid one.
-            given = (
-                {"id_number": ("", v["id_info"].value)}
-                if child is not None and row_hash and may_take_number(child)
-                else {}
-            )
-            if child is not None:
-                given.update(_fills(child, v))
-            school = schools.peek(v["school_key"])
-            if existing is None and child is not None and school is not None:
-                existing = current.get((child.pk, school.pk))
-                others = elsewhere.get(child.pk, [])
-                if existing is None and len(others) == 1 and ctx.school is None:
-                    # Studying at another school until now: a move, recorded as 转出 there
-                    # and 转入 here (a school importing its own list does not close another
-                    # school's 学籍; that school's next file or the reconciliation will).
-                    existing = others[0]
-            if existing is None:
-                plan.append(Planned(record, Action.CREATE, None, given))
-                continue
-            changes = {**self._changes(existing, v, schools.peek(v["school_key"])), **given}
-            # The 学籍 only fills blanks in a child's family: a guardian for a child without
-            # one, a phone for a guardian without one (the 户籍 side is the authority).
-            guardian = guardian_change(v, guardians.get(existing.child_id, {}), fill_only=True)
-            if guardian is not None:
-                changes["guardian"] = guardian
-            plan.append(
-                Planned(record, Action.UPDATE if changes else Action.UNCHANGED, existing, changes)
-            )
-        plan, same = self._one_row_each(plan)
-        issues += same
-        issues += self._one_number_each(plan)
-        plan_discrepancies(plan, ctx, Discrepancy.Source.ENROLLMENT, index, child_of=_child_of)
-        planned = {p.record.row_number for p in plan}
-        not_planned = [r.values for r in records if r.row_number not in planned]
-        self._absent_from_list(plan, keep, ctx, named=not_planned + ctx.rejected_values)
-        self._stale_fingerprints(plan, ctx)
-        return plan, issues
+        if child is not None:
+            given.update(_fills(child, v))
+        return given
+
+    @staticmethod
+    def _current_at(
+        child: Child, school: School, registered: _Registered, ctx: Any
+    ) -> Enrollment | None:
+        """The current 学籍 a row updates that its 学籍号 did not find: here, or one elsewhere."""
+        existing = registered.current.get((child.pk, school.pk))
+        others = registered.elsewhere.get(child.pk, [])
+        if existing is None and len(others) == 1 and ctx.school is None:
+            # Studying at another school until now: a move, recorded as 转出 there
+            # and 转入 here (a school importing its own list does not close another
+            # school's 学籍; that school's next file or the reconciliation will).
+            existing = others[0]
+        return existing
+
+    def _planned_update(
+        self,
+        record: Record,
+        existing: Enrollment,
+        given: dict[str, tuple[Any, Any]],
+        school: School | None,
+        guardians: dict[int, dict[str, str]],
+    ) -> Planned:
+        """The update of a row's 学籍 (unchanged when nothing differs): its changes and fills."""
+        v = record.values
+        changes = {**self._changes(existing, v, school), **given}
+        # The 学籍 only fills blanks in a child's family: a guardian for a child without
+        # one, a phone for a guardian without one (the 户籍 side is the authority).
+        guardian = guardian_change(v, guardians.get(existing.child_id, {}), fill_only=True)
+        if guardian is not None:
+            changes["guardian"] = guardian
+        return Planned(record, Action.UPDATE if changes else Action.UNCHANGED, existing, changes)
 
     @staticmethod
     def covers(plan: list[Planned], ctx: Any) -> tuple[set[int], set[int]]:
@@ -1301,12 +1464,41 @@ class EnrollmentSource:
     def commit(self, plan: list[Planned], ctx: Any, progress: Any) -> None:
         """Bulk writes (core.bulk): new children, enrollments and their 学籍异动 as rows, no
         model instances; the updated enrollments by core.bulk.update_objects."""
-        places, schools = ctx.places, ctx.schools
-        places.create_proposed(ctx.actor)
-        schools.create_proposed(ctx.actor)
-        actor_id = ctx.actor.pk if signed_in(ctx.actor) else None
-        today = ctx.today
+        ctx.places.create_proposed(ctx.actor)
+        ctx.schools.create_proposed(ctx.actor)
         now = timezone.now()
+        written, succeeded, updated = self._write_rows(plan, ctx, now, progress)
+        self._save_updated(updated, now)
+        if stale := ctx.notes.get("stale_fingerprints"):
+            update_rows(Enrollment, ["import_fingerprint"], stale)
+        self._end_ended(succeeded, now)
+        ids_given = self._give_id_numbers(plan, now)
+        self._fill_children(plan, now)
+        discrepancies = write_discrepancies(ctx)
+        guardians_filled = self._fill_guardians(plan)
+        absent = self._mark_absent(ctx, now)
+        self._refresh_children(plan, ctx)
+        log_action(
+            actor=ctx.actor,
+            action="import.enrollment_committed",
+            obj=ctx.township,
+            data={
+                "enrollments_created": written["Enrollment"],
+                "updated": len(updated),
+                "children_created": written["Child"],
+                "guardians_added": written["Guardian"] + guardians_filled,
+                "absent_from_list": absent,
+                "id_numbers_given": ids_given,
+                "discrepancies": discrepancies,
+            },
+        )
+        progress("commit", len(plan), len(plan))
+
+    def _write_rows(
+        self, plan: list[Planned], ctx: Any, now: Any, progress: Any
+    ) -> tuple[dict[str, int], dict[int, int], list[Enrollment]]:
+        """The new rows written (children, guardians, 学籍, 学籍异动), the updated 学籍 set."""
+        actor_id = ctx.actor.pk if signed_in(ctx.actor) else None
         creating = sum(1 for p in plan if p.action == Action.CREATE)
         moving = sum(1 for p in plan if p.action == Action.UPDATE and "school" in p.changes)
         adding = {
@@ -1323,26 +1515,14 @@ class EnrollmentSource:
             # database access on this thread until write_all (places and ids come first).
             # Rows as tuples in the writers' column order: a dict a row would cost more
             # than SQLite's own work on it.
-            children = RowWriter(Child, now, background, columns=_NEW_CHILD_COLUMNS)
-            enrollments = RowWriter(Enrollment, now, background, columns=_ENROLLMENT_COLUMNS)
-            events = RowWriter(EnrollmentEvent, now, background, columns=_EVENT_COLUMNS)
-            guardians = RowWriter(Guardian, now, background, columns=GUARDIAN_COLUMNS)
-            flag_defaults = list(zip(_FLAGS, child_defaults(_FLAGS), strict=True))
-
-            def event(enrollment_id: int, kind: str, date: Any, other: Any, reason: str) -> None:
-                events.add(
-                    (
-                        enrollment_id,
-                        kind,
-                        date,
-                        None if other is None else other.pk,
-                        "" if other is None else other.name,
-                        actor_id,
-                        "",
-                        reason,
-                    )
-                )
-
+            rows = _Rows(
+                children=RowWriter(Child, now, background, columns=_NEW_CHILD_COLUMNS),
+                enrollments=RowWriter(Enrollment, now, background, columns=_ENROLLMENT_COLUMNS),
+                events=RowWriter(EnrollmentEvent, now, background, columns=_EVENT_COLUMNS),
+                guardians=RowWriter(Guardian, now, background, columns=GUARDIAN_COLUMNS),
+                actor_id=actor_id,
+                today=ctx.today,
+            )
             # Written in name order: eight of the child table's indexes lead with the name (or its
             # pinyin), so their pages fill one after another instead of at random.
             creates = sorted(
@@ -1352,140 +1532,153 @@ class EnrollmentSource:
             # The enrollments in the children's order: the child_id index fills in order too.
             new_child = [p for p in creates if p.record.values.get("child") is None]
             moves = [p for p in plan if p.action == Action.UPDATE and "school" in p.changes]
-            child_ids = children.reserve(len(new_child))
-            ids = iter(enrollments.reserve(len(creates) + len(moves)))
-            # Per village and 屯, and per school: looked up once (and before the writes
-            # start: the placeholder village may need a query), not once a child.
-            place_of = place_columns_of((p.record for p in new_child), places)
-            school_of: dict[str, int] = {}
-            for p in new_child:
-                key = p.record.values["school_key"]
-                if key not in school_of:
-                    school_of[key] = schools.get(key).pk
-            for p, child_id in zip(new_child, child_ids, strict=True):
-                v = p.record.values
-                school_id = school_of[v["school_key"]]
-                place = place_of[(v["village_key"], v.get("group_key", ""))]
-                children.add(
-                    (
-                        child_id,
-                        *new_child_values(p.record, place),
-                        *[
-                            default if (value := v.get(k)) is None or value == "" else value
-                            for k, default in flag_defaults
-                        ],
-                        # A child made by this import has only this enrollment: its school
-                        # columns are known now, so no second pass over it is needed after.
-                        *school_values(
-                            v.get("status") or "01", school_id, v["grade"], v.get("class_name", "")
-                        ),
-                    )
-                )
-                guardian = guardian_values(child_id, v)
-                if guardian is not None:
-                    guardians.add(guardian)
-                v["child_id"] = child_id
-                v["child_is_new"] = True
+            child_ids = rows.children.reserve(len(new_child))
+            ids = iter(rows.enrollments.reserve(len(creates) + len(moves)))
+            self._write_new_children(new_child, child_ids, rows, ctx)
             # The new children and guardians are all there: their tables' indexes are built
             # by the helper thread while the enrollments are made here.
-            children.write()
-            guardians.write()
+            rows.children.write()
+            rows.guardians.write()
             deferred.build_now(Child, background)
             deferred.build_now(Guardian, background)
             progress("commit", len(new_child), len(plan) + len(new_child))
+            succeeded = self._write_new_enrollments(creates, ids, rows, ctx)
+            updated = self._write_updates(plan, ids, rows, ctx)
+            written = write_all([rows.children, rows.enrollments, rows.events, rows.guardians])
+        return written, succeeded, updated
 
-            def enrollment_row(
-                v: dict[str, Any], enrollment_id: int, child_id: int, school_id: int, entry: Any
-            ) -> None:
-                enrollments.add(
-                    (
-                        enrollment_id,
-                        child_id,
-                        school_id,
-                        v["grade"],
-                        v.get("class_name", ""),
-                        bool(v.get("is_boarding")),
-                        v.get("status") or "01",
-                        entry,
-                        True,
-                        v.get("fingerprint", ""),
-                        bool(v.get("with_class")),
-                        v.get("auxiliary_number", ""),
-                        v.get("class_number", ""),
-                        *student_number_values(
-                            v.get("student_number", ""),
-                            # A record claiming another child's number claims its 学籍号 too:
-                            # kept, no key (the number finds the registered child's 学籍).
-                            hashed="" if CLAIM in v else v.get("_number_hash"),
-                        ),
-                    )
+    @staticmethod
+    def _write_new_children(
+        new_child: list[Planned], child_ids: list[int], rows: _Rows, ctx: Any
+    ) -> None:
+        """The children the rows make, with their guardians, as rows; each row told its child."""
+        places, schools = ctx.places, ctx.schools
+        flag_defaults = list(zip(_FLAGS, child_defaults(_FLAGS), strict=True))
+        # Per village and 屯, and per school: looked up once (and before the writes
+        # start: the placeholder village may need a query), not once a child.
+        place_of = place_columns_of((p.record for p in new_child), places)
+        school_of: dict[str, int] = {}
+        for p in new_child:
+            key = p.record.values["school_key"]
+            if key not in school_of:
+                school_of[key] = schools.get(key).pk
+        for p, child_id in zip(new_child, child_ids, strict=True):
+            v = p.record.values
+            school_id = school_of[v["school_key"]]
+            place = place_of[(v["village_key"], v.get("group_key", ""))]
+            rows.children.add(
+                (
+                    child_id,
+                    *new_child_values(p.record, place),
+                    *[
+                        default if (value := v.get(k)) is None or value == "" else value
+                        for k, default in flag_defaults
+                    ],
+                    # A child made by this import has only this enrollment: its school
+                    # columns are known now, so no second pass over it is needed after.
+                    *school_values(
+                        v.get("status") or "01", school_id, v["grade"], v.get("class_name", "")
+                    ),
                 )
+            )
+            guardian = guardian_values(child_id, v)
+            if guardian is not None:
+                rows.guardians.add(guardian)
+            v["child_id"] = child_id
+            v["child_is_new"] = True
 
-            # Registered children given a new 学籍 (the junior school's list finding a primary
-            # graduate): a current 学籍 of theirs that has ended is history now.
-            succeeded: dict[int, int] = {}
-            for p in creates:
-                v = p.record.values
-                enrollment_id = next(ids)
-                child_id = v["child_id"] if v.get("child_is_new") else v["child"].pk
-                if not v.get("child_is_new"):
-                    succeeded[child_id] = enrollment_id
-                entry = v.get("entry_date")
-                enrollment_row(v, enrollment_id, child_id, schools.get(v["school_key"]).pk, entry)
-                event(enrollment_id, EnrollmentEvent.Kind.ENROLLED, entry or today, None, "")
-            updated: list[Enrollment] = []
-            for p in plan:
-                if p.action != Action.UPDATE:
-                    continue
-                v = p.record.values
-                e = p.target
-                e.import_fingerprint = v.get("fingerprint", "")
-                if "school" in p.changes:
-                    # Moved to another school: the old 学籍 ends with a transfer out, the new one
-                    # starts with a transfer in; or, from the last grade of a primary school to
-                    # the first of a junior school (小升初), with a graduation and an entry.
-                    school = schools.get(v["school_key"])
-                    status, out_kind, in_kind = (
-                        (
-                            Enrollment.Status.GRADUATED,
-                            EnrollmentEvent.Kind.GRADUATION,
-                            EnrollmentEvent.Kind.ENROLLED,
-                        )
-                        if _promoted(e, school, v["grade"])
-                        else (
-                            Enrollment.Status.TRANSFERRED_OUT,
-                            EnrollmentEvent.Kind.TRANSFER_OUT,
-                            EnrollmentEvent.Kind.TRANSFER_IN,
-                        )
-                    )
-                    e.status, e.end_date, e.is_current = status, today, False
-                    e.import_fingerprint = ""
-                    updated.append(e)
-                    event(e.pk, out_kind, today, school, "")
-                    new_id = next(ids)
-                    enrollment_row(v, new_id, e.child_id, school.pk, v.get("entry_date") or today)
-                    event(new_id, in_kind, today, e.school, "")
-                    continue
-                for name, (_old, value) in p.changes.items():
-                    if name not in {"guardian", "id_number"}:  # written below, with the others
-                        setattr(e, name, value)
-                if "status" in p.changes:
-                    kind = _EVENT_FOR_STATUS.get(e.status, EnrollmentEvent.Kind.STATUS_CHANGE)
-                    if kind in {EnrollmentEvent.Kind.TRANSFER_OUT, EnrollmentEvent.Kind.GRADUATION}:
-                        e.end_date = today
-                    event(
-                        e.pk,
-                        kind,
-                        today,
-                        None,
-                        _("学籍导入：%(old)s → %(new)s")
-                        % {
-                            "old": Enrollment.Status(p.changes["status"][0]).label,
-                            "new": Enrollment.Status(e.status).label,
-                        },
-                    )
-                updated.append(e)
-            written = write_all([children, enrollments, events, guardians])
+    @staticmethod
+    def _write_new_enrollments(
+        creates: list[Planned], ids: Iterator[int], rows: _Rows, ctx: Any
+    ) -> dict[int, int]:
+        """A new 学籍 and its 入学 a row; returns registered child → its new 学籍."""
+        # Registered children given a new 学籍 (the junior school's list finding a primary
+        # graduate): a current 学籍 of theirs that has ended is history now.
+        succeeded: dict[int, int] = {}
+        for p in creates:
+            v = p.record.values
+            enrollment_id = next(ids)
+            child_id = v["child_id"] if v.get("child_is_new") else v["child"].pk
+            if not v.get("child_is_new"):
+                succeeded[child_id] = enrollment_id
+            entry = v.get("entry_date")
+            rows.enrollment(v, enrollment_id, child_id, ctx.schools.get(v["school_key"]).pk, entry)
+            rows.event(enrollment_id, EnrollmentEvent.Kind.ENROLLED, entry or rows.today, None, "")
+        return succeeded
+
+    def _write_updates(
+        self, plan: list[Planned], ids: Iterator[int], rows: _Rows, ctx: Any
+    ) -> list[Enrollment]:
+        """The 学籍 the rows update, changed in memory, with their 学籍异动 as rows."""
+        updated: list[Enrollment] = []
+        for p in plan:
+            if p.action != Action.UPDATE:
+                continue
+            e = p.target
+            e.import_fingerprint = p.record.values.get("fingerprint", "")
+            if "school" in p.changes:
+                self._write_move(p, ids, rows, ctx)
+            else:
+                self._write_changes(p, rows)
+            updated.append(e)
+        return updated
+
+    @staticmethod
+    def _write_move(p: Planned, ids: Iterator[int], rows: _Rows, ctx: Any) -> None:
+        """A move to another school: the old 学籍 ended, a new one started, each with its event."""
+        v = p.record.values
+        e = p.target
+        today = rows.today
+        # Moved to another school: the old 学籍 ends with a transfer out, the new one
+        # starts with a transfer in; or, from the last grade of a primary school to
+        # the first of a junior school (小升初), with a graduation and an entry.
+        school = ctx.schools.get(v["school_key"])
+        status, out_kind, in_kind = (
+            (
+                Enrollment.Status.GRADUATED,
+                EnrollmentEvent.Kind.GRADUATION,
+                EnrollmentEvent.Kind.ENROLLED,
+            )
+            if _promoted(e, school, v["grade"])
+            else (
+                Enrollment.Status.TRANSFERRED_OUT,
+                EnrollmentEvent.Kind.TRANSFER_OUT,
+                EnrollmentEvent.Kind.TRANSFER_IN,
+            )
+        )
+        e.status, e.end_date, e.is_current = status, today, False
+        e.import_fingerprint = ""
+        rows.event(e.pk, out_kind, today, school, "")
+        new_id = next(ids)
+        rows.enrollment(v, new_id, e.child_id, school.pk, v.get("entry_date") or today)
+        rows.event(new_id, in_kind, today, e.school, "")
+
+    @staticmethod
+    def _write_changes(p: Planned, rows: _Rows) -> None:
+        """A 学籍's changes from its row set in memory; a changed status recorded as its 异动."""
+        e = p.target
+        for name, (_old, value) in p.changes.items():
+            if name not in {"guardian", "id_number"}:  # written after the rows, with the others
+                setattr(e, name, value)
+        if "status" in p.changes:
+            kind = _EVENT_FOR_STATUS.get(e.status, EnrollmentEvent.Kind.STATUS_CHANGE)
+            if kind in {EnrollmentEvent.Kind.TRANSFER_OUT, EnrollmentEvent.Kind.GRADUATION}:
+                e.end_date = rows.today
+            rows.event(
+                e.pk,
+                kind,
+                rows.today,
+                None,
+                _("学籍导入：%(old)s → %(new)s")
+                % {
+                    "old": Enrollment.Status(p.changes["status"][0]).label,
+                    "new": Enrollment.Status(e.status).label,
+                },
+            )
+
+    @staticmethod
+    def _save_updated(updated: list[Enrollment], now: Any) -> None:
+        """The updated 学籍 saved in bulk, each stamped with the commit's time."""
         for e in updated:
             e.updated_at = now  # update_objects does not apply auto_now
         update_objects(
@@ -1506,14 +1699,12 @@ class EnrollmentSource:
                 "updated_at",
             ],
         )
-        if stale := ctx.notes.get("stale_fingerprints"):
-            update_rows(Enrollment, ["import_fingerprint"], stale)
-        self._end_ended(succeeded, now)
-        ids_given = self._give_id_numbers(plan, now)
-        self._fill_children(plan, now)
-        discrepancies = write_discrepancies(ctx)
+
+    @staticmethod
+    def _fill_guardians(plan: list[Planned]) -> int:
+        """The blanks filled in the families of registered children; returns how many."""
         # Registered children named with a guardian: the blanks of their families filled.
-        guardians_filled = save_guardians(
+        return save_guardians(
             [
                 (p.record.values["child"].pk, p.record.values)
                 for p in plan
@@ -1523,11 +1714,20 @@ class EnrollmentSource:
             ],
             fill_only=True,
         )
+
+    @staticmethod
+    def _mark_absent(ctx: Any, now: Any) -> int:
+        """The 学籍 the list leaves out (_absent_from_list) marked absent; returns how many."""
         absent = ctx.notes.get("absent_from_list", {}).get("ids", [])
         for start in range(0, len(absent), 5000):
             Enrollment.objects.filter(pk__in=absent[start : start + 5000]).update(
-                absent_from_list_since=today, import_fingerprint="", updated_at=now
+                absent_from_list_since=ctx.today, import_fingerprint="", updated_at=now
             )
+        return len(absent)
+
+    @staticmethod
+    def _refresh_children(plan: list[Planned], ctx: Any) -> None:
+        """The school columns of the children whose 学籍 changed refreshed; counts made stale."""
         touched = {
             p.record.values["child"].pk
             for p in plan
@@ -1535,18 +1735,3 @@ class EnrollmentSource:
         } | {p.target.child_id for p in plan if p.action == Action.UPDATE}
         refresh_school_status_bulk(child_ids=touched)
         counts_mark_stale(county_ids={ctx.township.parent_id})
-        log_action(
-            actor=ctx.actor,
-            action="import.enrollment_committed",
-            obj=ctx.township,
-            data={
-                "enrollments_created": written["Enrollment"],
-                "updated": len(updated),
-                "children_created": written["Child"],
-                "guardians_added": written["Guardian"] + guardians_filled,
-                "absent_from_list": len(absent),
-                "id_numbers_given": ids_given,
-                "discrepancies": discrepancies,
-            },
-        )
-        progress("commit", len(plan), len(plan))
