@@ -749,7 +749,7 @@ def run_backend(
         # run with the 22-column file only (the national template carries no 学生当前状态, so
         # the 22-column files would change some of its rows by design).
         later: dict[str, dict[str, Any]] = {}
-        if derived_from is None:
+        if path == base:  # the 22-column run (the national one is given the file they came from)
             later["import3"] = backend.phase("import", newer_path(base), label="import3")
             later["roster-after"] = backend.phase("import", roster_path(base), label="roster-after")
             with backend.empty_copy() as env:
