@@ -9,9 +9,11 @@ from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from baoxue.attendance.models import AttendanceRecord
 from baoxue.core import policy
+from baoxue.registry.models import Child
 
 
 @dataclass(frozen=True)
@@ -43,3 +45,26 @@ def latest_report(child_id: int, *, since: date | None = None) -> Report | None:
         )
     )
     return Report(latest.period_start, latest.period_end, unexcused, absent)
+
+
+def statistics_as_of(children: QuerySet[Child], as_of: date) -> QuerySet[AttendanceRecord, tuple]:
+    """The attendance statistics of `children` as they stood on `as_of`, each child's latest
+    period first, as (enrollment_id, child_id, longest_absence_days, days_leave, leave_reason,
+    days_absent, school_days, period_start, period_end) — the 比对's 名在人不在 reads them for a
+    county at once, by a subquery of its children."""
+    return (
+        AttendanceRecord.objects.filter(child__in=children)
+        .filter(period_start__lte=as_of)
+        .order_by("child_id", "-period_end")
+        .values_list(
+            "enrollment_id",
+            "child_id",
+            "longest_absence_days",
+            "days_leave",
+            "leave_reason",
+            "days_absent",
+            "school_days",
+            "period_start",
+            "period_end",
+        )
+    )

@@ -190,6 +190,25 @@ def _same(number: str) -> str:
     return number
 
 
+@dataclass(slots=True)
+class _Linking:
+    """What the linking passes share: both lists, the 学籍-side records still free, the pairs
+    a user rejected, the links and the review queue so far."""
+
+    lefts: dict[int, Person]
+    rights: dict[int, Person]
+    free_r: dict[int, Person]
+    rejected: set[tuple[int, int]]
+    out: Linkage = field(default_factory=Linkage)
+    # The pairs in the review queue, tracked from the damaged-number pass on (none twice).
+    reviewed: set[tuple[int, int]] = field(default_factory=set)
+
+    def take(self, lk: int, rk: int, method: str, score: float) -> None:
+        """Link the pair: the 学籍-side record is no longer free."""
+        self.out.links.append(Link(lk, rk, method, score))
+        self.free_r.pop(rk, None)
+
+
 def link(
     left: Iterable[Person],
     right: Iterable[Person],
@@ -208,49 +227,76 @@ def link(
     decisions = decisions or {}
     lefts = {p.key: p for p in left}
     rights = {p.key: p for p in right}
-    out = Linkage()
     # A 学籍-side record takes at most one roster record; a roster record may take several
     # (its own 学籍 rows, and a later school's rows the import could not tie to it because of
     # a typo), so roster records stay candidates after their first link.
     free_r = dict(rights)
-
-    def take(lk: int, rk: int, method: str, score: float) -> None:
-        out.links.append(Link(lk, rk, method, score))
-        free_r.pop(rk, None)
-
     rejected = {pair for pair, ok in decisions.items() if not ok}
-    ok_pairs = {pair: True for pair, ok in decisions.items() if ok}
+    state = _Linking(lefts, rights, free_r, rejected)
+    _link_same(state)
+    _link_decided(state, decisions)
+    valid_l = _by_valid_number(lefts.values())
+    valid_r = _by_valid_number(free_r.values())
+    _link_id(state, valid_l, valid_r)
+    _review_claims(state, decisions)
+    out = state.out
+    state.reviewed = {(r.left, r.right) for r in out.review}
+    _link_repaired(state, valid_l, valid_r, id_key)
+    proposals, best_r, best_l = _name_proposals(state, settings, digits)
+    _settle_names(state, settings, proposals, best_r, best_l)
+    # A pair linked after all needs no review.
+    linked = {(link.left, link.right) for link in out.links}
+    out.review = [r for r in out.review if (r.left, r.right) not in linked]
+    return out
 
-    # 1. the same child on both sides
-    for key in [k for k in lefts if k in free_r]:
+
+def _link_same(state: _Linking) -> None:
+    """1. The same child on both sides."""
+    take = state.take
+    free_r = state.free_r
+    for key in [k for k in state.lefts if k in free_r]:
         take(key, key, SAME, 1.0)
-    # 2. pairs a user confirmed
+
+
+def _link_decided(state: _Linking, decisions: Mapping[tuple[int, int], bool]) -> None:
+    """2. Pairs a user confirmed."""
+    lefts, free_r = state.lefts, state.free_r
     for (lk, rk), ok in decisions.items():
         if ok and lk in lefts and rk in free_r:
-            take(lk, rk, DECIDED, 1.0)
-    # 3. the same valid ID number (one each side; several with one number is a data error
-    #    the duplicate report shows: those go to review)
-    valid_l: dict[str, list[int]] = defaultdict(list)
-    for p in lefts.values():
+            state.take(lk, rk, DECIDED, 1.0)
+
+
+def _by_valid_number(people: Iterable[Person]) -> dict[str, list[int]]:
+    """Each valid ID number → the records bearing it."""
+    found: dict[str, list[int]] = defaultdict(list)
+    for p in people:
         if p.id_valid:
-            valid_l[p.id_number].append(p.key)
-    valid_r: dict[str, list[int]] = defaultdict(list)
-    for p in free_r.values():
-        if p.id_valid:
-            valid_r[p.id_number].append(p.key)
+            found[p.id_number].append(p.key)
+    return found
+
+
+def _link_id(state: _Linking, valid_l: dict[str, list[int]], valid_r: dict[str, list[int]]) -> None:
+    """3. The same valid ID number (one each side; several with one number is a data error
+    the duplicate report shows: those go to review)."""
+    rejected, review = state.rejected, state.out.review
     for number, rks in valid_r.items():
         lks = valid_l.get(number)
         if not lks:
             continue
         if len(lks) == 1 and len(rks) == 1:
             if (lks[0], rks[0]) not in rejected:
-                take(lks[0], rks[0], ID, 1.0)
+                state.take(lks[0], rks[0], ID, 1.0)
         else:
             for lk in lks:
                 for rk in rks:
                     if (lk, rk) not in rejected:
-                        out.review.append(Link(lk, rk, ID, 0.9))
-    # A record claiming a number another record holds: beside it in the review queue.
+                        review.append(Link(lk, rk, ID, 0.9))
+
+
+def _review_claims(state: _Linking, decisions: Mapping[tuple[int, int], bool]) -> None:
+    """A record claiming a number another record holds: beside it in the review queue."""
+    lefts, rights, rejected = state.lefts, state.rights, state.rejected
+    ok_pairs = {pair: True for pair, ok in decisions.items() if ok}
     holders: dict[str, set[int]] = defaultdict(set)
     claims = {p.claim for side in (lefts, rights) for p in side.values() if p.claim}
     for side in (lefts, rights) if claims else ():
@@ -264,9 +310,18 @@ def link(
             for holder in sorted(holders.get(p.claim, ())):
                 pair = (p.key, holder) if claimant_is_left else (holder, p.key)
                 if holder != p.key and pair not in rejected and ok_pairs.get(pair) is None:
-                    out.review.append(Link(*pair, ID_CLAIM, 0.5))
-    reviewed = {(r.left, r.right) for r in out.review}
-    # 4. a damaged number one slip away from a number on the other side
+                    state.out.review.append(Link(*pair, ID_CLAIM, 0.5))
+
+
+def _link_repaired(
+    state: _Linking,
+    valid_l: dict[str, list[int]],
+    valid_r: dict[str, list[int]],
+    id_key: Callable[[str], str],
+) -> None:
+    """4. A damaged number one slip away from a number on the other side."""
+    lefts, rights, free_r = state.lefts, state.rights, state.free_r
+    rejected, reviewed, review = state.rejected, state.reviewed, state.out.review
     for damaged, other_valid, damaged_is_left in (
         (free_r, valid_l, False),
         (lefts, valid_r, True),
@@ -284,24 +339,31 @@ def link(
                 pair for pair in hits if _agree(lefts[pair[0]], rights[pair[1]], strict=True)
             ]
             if len(agreeing) == 1 and agreeing[0][1] in free_r:
-                take(*agreeing[0], ID_REPAIR, 0.97)
+                state.take(*agreeing[0], ID_REPAIR, 0.97)
             else:
                 for pair in agreeing or hits:
                     if pair not in reviewed:
                         reviewed.add(pair)
-                        out.review.append(Link(*pair, ID_REPAIR, 0.85))
-    # 5. names, within birth date and sex, for records without a usable ID on one side
-    # Blocks: birth date, sex and the sound of the surname (吴 and 伍 share one), so that a
-    # province's million roster records cost a few comparisons per unlinked record.
-    blocks_l: dict[tuple[date | None, str, str], list[Person]] = defaultdict(list)
-    for p in lefts.values():
-        if p.birth is not None:
-            blocks_l[(p.birth, p.sex, _syllable(p.name[:1]))].append(p)
-    linked_left = {x.left for x in out.links}
-    proposals: list[tuple[float, int, int, str]] = []
-    best_r: dict[int, list[tuple[float, int]]] = defaultdict(list)
-    best_l: dict[int, list[tuple[float, int]]] = defaultdict(list)
-    for p in free_r.values():
+                        review.append(Link(*pair, ID_REPAIR, 0.85))
+
+
+_Proposal = tuple[float, int, int, str]
+_Scores = dict[int, list[tuple[float, int]]]
+
+
+def _name_proposals(
+    state: _Linking, settings: LinkSettings, digits: Callable[[int], str] | None
+) -> tuple[list[_Proposal], _Scores, _Scores]:
+    """5. Names, within birth date and sex, for records without a usable ID on one side: the
+    scored candidate pairs, and each record's candidates (two valid numbers one slip apart
+    with weaker evidence go straight to the review queue)."""
+    rejected, reviewed, review = state.rejected, state.reviewed, state.out.review
+    blocks_l = _name_blocks(state.lefts.values())
+    linked_left = {x.left for x in state.out.links}
+    proposals: list[_Proposal] = []
+    best_r: _Scores = defaultdict(list)
+    best_l: _Scores = defaultdict(list)
+    for p in state.free_r.values():
         if p.birth is None:
             continue
         for q in _block(blocks_l, p):
@@ -322,7 +384,7 @@ def link(
                 if not agree:
                     if (q.key, p.key) not in reviewed:
                         reviewed.add((q.key, p.key))
-                        out.review.append(Link(q.key, p.key, ID_TYPO, round(similarity, 4)))
+                        review.append(Link(q.key, p.key, ID_TYPO, round(similarity, 4)))
                     continue
                 method = ID_TYPO
             score = name_similarity(q.name, p.name)
@@ -335,6 +397,30 @@ def link(
                 proposals.append((score, q.key, p.key, method))
                 best_r[p.key].append((score, q.key))
                 best_l[q.key].append((score, p.key))
+    return proposals, best_r, best_l
+
+
+def _name_blocks(lefts: Iterable[Person]) -> dict[tuple[date | None, str, str], list[Person]]:
+    """The roster records by birth date, sex and the sound of the surname."""
+    # Blocks: birth date, sex and the sound of the surname (吴 and 伍 share one), so that a
+    # province's million roster records cost a few comparisons per unlinked record.
+    blocks_l: dict[tuple[date | None, str, str], list[Person]] = defaultdict(list)
+    for p in lefts:
+        if p.birth is not None:
+            blocks_l[(p.birth, p.sex, _syllable(p.name[:1]))].append(p)
+    return blocks_l
+
+
+def _settle_names(
+    state: _Linking,
+    settings: LinkSettings,
+    proposals: list[_Proposal],
+    best_r: _Scores,
+    best_l: _Scores,
+) -> None:
+    """The name pass's candidates, best first: a sure and unrivalled one is linked, the rest
+    go to the review queue."""
+    free_r, reviewed, review = state.free_r, state.reviewed, state.out.review
     for score, lk, rk, method in sorted(proposals, reverse=True):
         if rk not in free_r:
             continue
@@ -343,14 +429,10 @@ def link(
         rivals = [s for s, k in best_r[rk] if k != lk] + [s for s, k in best_l[lk] if k != rk]
         unique = not any(s >= score - settings.tie_margin for s in rivals)
         if score >= settings.auto_score and unique:
-            take(lk, rk, method, round(min(score, 1.0), 4))
+            state.take(lk, rk, method, round(min(score, 1.0), 4))
         elif (lk, rk) not in reviewed:
             reviewed.add((lk, rk))
-            out.review.append(Link(lk, rk, method, round(min(score, 1.0), 4)))
-    # A pair linked after all needs no review.
-    linked = {(link.left, link.right) for link in out.links}
-    out.review = [r for r in out.review if (r.left, r.right) not in linked]
-    return out
+            review.append(Link(lk, rk, method, round(min(score, 1.0), 4)))
 
 
 def _block(blocks: Mapping[tuple[date | None, str, str], list[Person]], p: Person) -> list[Person]:
@@ -536,23 +618,7 @@ def _categorize(f: Facts, s: CategorySettings) -> tuple[str, str]:
         return SUSPENDED, "休学（重点关注，需走访）"
     latest = max(f.enrollments, key=lambda e: (e.is_current, e.end or date.min), default=None)
     if latest is not None:
-        if latest.status in _DEAD:
-            return GONE, "学籍记录死亡"
-        if latest.status in _TRANSFERRED:
-            if latest.transfer_to:
-                return ELSEWHERE, f"已转学至{latest.transfer_to}（需就读证明）"
-            return TO_VERIFY, "转出但接收学校未确认"
-        if latest.status in _GRADUATED:
-            if latest.junior_school:
-                return COMPLETED, "初中已毕业（完成义务教育）"
-            if f.missing_lists:
-                return LIST_MISSING, _missing("小学毕业，初中", f.missing_lists)
-            return SUSPECTED, "小学毕业后未升入初中（小升初）"
-        if latest.status in _ABROAD:
-            return ELSEWHERE, "出国（需证明）"
-        if latest.status in _LEFT:
-            return SUSPECTED, "学籍终止但无转学记录"
-        return SUSPECTED, "不在本学期学籍中"
+        return _by_latest_enrollment(latest, f.missing_lists)
     if f.verified_never_enrolled:
         return NEVER_ENROLLED, "经核实从未入学"
     if f.missing_lists:
@@ -560,6 +626,27 @@ def _categorize(f: Facts, s: CategorySettings) -> tuple[str, str]:
     if f.on_roster:
         return TO_VERIFY, "户籍在本地但无本地学籍（可能在外地就读）"
     return TO_VERIFY, "无学籍记录"
+
+
+def _by_latest_enrollment(latest: Enrolled, missing_lists: tuple[str, ...]) -> tuple[str, str]:
+    """The category of a child not studying now, from the status of its latest 学籍."""
+    if latest.status in _DEAD:
+        return GONE, "学籍记录死亡"
+    if latest.status in _TRANSFERRED:
+        if latest.transfer_to:
+            return ELSEWHERE, f"已转学至{latest.transfer_to}（需就读证明）"
+        return TO_VERIFY, "转出但接收学校未确认"
+    if latest.status in _GRADUATED:
+        if latest.junior_school:
+            return COMPLETED, "初中已毕业（完成义务教育）"
+        if missing_lists:
+            return LIST_MISSING, _missing("小学毕业，初中", missing_lists)
+        return SUSPECTED, "小学毕业后未升入初中（小升初）"
+    if latest.status in _ABROAD:
+        return ELSEWHERE, "出国（需证明）"
+    if latest.status in _LEFT:
+        return SUSPECTED, "学籍终止但无转学记录"
+    return SUSPECTED, "不在本学期学籍中"
 
 
 def _missing(what: str, schools: tuple[str, ...]) -> str:

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from baoxue.accounts.actors import Actor, person, signed_in
 from baoxue.accounts.permissions import reconcile_areas
-from baoxue.attendance.models import AttendanceRecord
+from baoxue.attendance import selectors as attendance_selectors
 from baoxue.cases.models import Case, Placement
 from baoxue.cases.services import default_people, follow_children
 from baoxue.core import crypto, jobs, policy
@@ -28,7 +28,7 @@ from baoxue.core.bulk import RowWriter, driver_rows, filter_in
 from baoxue.core.policy import compulsory_birth_range, cutoff_date, term_label, term_start
 from baoxue.core.services import log_action
 from baoxue.imports.models import ListReceipt
-from baoxue.reconcile import engine
+from baoxue.reconcile import engine, tasks  # tasks imports this one: used when called
 from baoxue.reconcile.merges import merges_apply
 from baoxue.reconcile.models import MatchReview, ReconciliationRun, RunChild
 from baoxue.registry.models import Child, Enrollment, EnrollmentEvent, Region, School
@@ -80,8 +80,6 @@ def run_queue(
 ) -> ReconciliationRun:
     """Start a 比对 from the page: the run, queued as a background job once it is saved (the
     area's run already going is given back instead: a double click, or someone else)."""
-    from baoxue.reconcile import tasks  # tasks imports this module
-
     with transaction.atomic():
         run = run_create(actor=actor, area=area, as_of=as_of)
         if run.status == ReconciliationRun.Status.QUEUED:
@@ -287,6 +285,46 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
     `as_of`: a past day whose enrollments and attendance are wanted (a run about an earlier
     term): what began after it is left out, what ended or changed after it is as it was."""
     as_of = as_of or today
+    people, sealed, info = _load_children(area)
+    local_schools = _local_schools(area)
+    junior = _junior_schools()
+    past = as_of < today
+    later, states = _states_on(_area_children(area), as_of) if past else (set(), {})
+    transfers = _transfers_out(area, as_of)
+    enrollments, current_school, current_enrollment = _load_enrollments(
+        area,
+        as_of,
+        past=past,
+        later=later,
+        states=states,
+        local_schools=local_schools,
+        junior=junior,
+        transfers=transfers,
+    )
+    attendance = _load_attendance(area, as_of, placed_by=set(current_enrollment.values()))
+    decisions = _load_decisions()
+    verified = _verified_never_enrolled(area)
+    exempt = _approved_exemptions(area, as_of)
+    elsewhere = _verified_elsewhere(area, as_of)
+    return {
+        "elsewhere": elsewhere,
+        "exempt": exempt,
+        "people": people,
+        "sealed": sealed,
+        "info": info,
+        "enrollments": enrollments,
+        "current_school": current_school,
+        "attendance": attendance,
+        "decisions": decisions,
+        "verified": verified,
+    }
+
+
+def _load_children(
+    area: Region,
+) -> tuple[dict[int, engine.Person], dict[int, str], dict[int, dict[str, Any]]]:
+    """The area's children: each as the engine's Person, the sealed numbers of the valid
+    ones, and what the categories and the results need besides."""
     # In the table's order (not Child's by name): read straight through, and the results,
     # written in this order, go to the end of RunChild's indexes instead of all over them.
     children = list(
@@ -349,13 +387,22 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
             "township": township,
             "key_group": bool(lifted or monitoring),
         }
+    return people, sealed, info
+
+
+def _local_schools(area: Region) -> set[int]:
+    """The schools of the area's county."""
     county_id = area.pk if area.level == "county" else area.parent_id
-    local_schools = set(School.objects.filter(county_id=county_id).values_list("pk", flat=True))
-    junior = set(
-        School.objects.filter(kind__in=["junior", "nine_year"]).values_list("pk", flat=True)
-    )
-    past = as_of < today
-    later, states = _states_on(_area_children(area), as_of) if past else (set(), {})
+    return set(School.objects.filter(county_id=county_id).values_list("pk", flat=True))
+
+
+def _junior_schools() -> set[int]:
+    """The 初级中学 and 九年一贯制学校 (their grades 7 to 9 are 初中)."""
+    return set(School.objects.filter(kind__in=["junior", "nine_year"]).values_list("pk", flat=True))
+
+
+def _transfers_out(area: Region, as_of: date) -> dict[int, str]:
+    """The receiving school named on each 转出 of the area's enrollments, up to the day."""
     transfers: dict[int, str] = {}
     for enrollment_id, other_name in EnrollmentEvent.objects.filter(
         enrollment__child__in=Child.objects.filter(_area_children(area)),
@@ -364,6 +411,22 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
     ).values_list("enrollment_id", "other_school_name"):
         if other_name:
             transfers[enrollment_id] = other_name
+    return transfers
+
+
+def _load_enrollments(
+    area: Region,
+    as_of: date,
+    *,
+    past: bool,
+    later: set[int],
+    states: dict[int, str],
+    local_schools: set[int],
+    junior: set[int],
+    transfers: dict[int, str],
+) -> tuple[dict[int, list[engine.Enrolled]], dict[int, int], dict[int, int]]:
+    """The 学籍 of the area's children as they stood on the day, and the school and the
+    enrollment each child is placed by."""
     enrollments: dict[int, list[engine.Enrolled]] = defaultdict(list)
     current_school: dict[int, int] = {}
     current_enrollment: dict[int, int] = {}
@@ -418,26 +481,27 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
                 best[child_id] = rank
                 current_school[child_id] = school_id
                 current_enrollment[child_id] = pk
+    return enrollments, current_school, current_enrollment
+
+
+def _load_attendance(
+    area: Region, as_of: date, *, placed_by: set[int]
+) -> dict[int, engine.Attendance]:
+    """Each child's latest attendance statistics under the 学籍 it is placed by."""
     attendance: dict[int, engine.Attendance] = {}
-    placed_by = set(current_enrollment.values())
     # The area's attendance by a subquery, then kept for each child's placing 学籍 (a list of
     # a county's enrollment ids would pass SQLite's limit on a statement's parameters).
-    for enrollment_id, child_id, longest, leave, reason, absent, school_days, start, end in (
-        AttendanceRecord.objects.filter(child__in=Child.objects.filter(_area_children(area)))
-        .filter(period_start__lte=as_of)  # the statistics as they stood on that day
-        .order_by("child_id", "-period_end")
-        .values_list(
-            "enrollment_id",
-            "child_id",
-            "longest_absence_days",
-            "days_leave",
-            "leave_reason",
-            "days_absent",
-            "school_days",
-            "period_start",
-            "period_end",
-        )
-    ):
+    for (
+        enrollment_id,
+        child_id,
+        longest,
+        leave,
+        reason,
+        absent,
+        school_days,
+        start,
+        end,
+    ) in attendance_selectors.statistics_as_of(Child.objects.filter(_area_children(area)), as_of):
         if enrollment_id in placed_by and child_id not in attendance:
             attendance[child_id] = engine.Attendance(
                 longest or 0,
@@ -447,13 +511,22 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
                 school_days=school_days,
                 period_days=(end - start).days + 1,
             )
-    decisions: dict[tuple[int, int], bool] = {
+    return attendance
+
+
+def _load_decisions() -> dict[tuple[int, int], bool]:
+    """The review queue's decided pairs: True for the same child, False for two."""
+    return {
         (left, right): status == MatchReview.Status.CONFIRMED
         for left, right, status in MatchReview.objects.exclude(
             status=MatchReview.Status.PENDING
         ).values_list("left_id", "right_id", "status")
     }
-    verified = set(
+
+
+def _verified_never_enrolled(area: Region) -> set[int]:
+    """The area's children a case has confirmed never enrolled (经核实从未入学)."""
+    return set(
         Case.objects.filter(
             kind=Case.Kind.NEVER_ENROLLED,
             status__in=[
@@ -465,8 +538,12 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
             child__in=Child.objects.filter(_area_children(area)),
         ).values_list("child_id", flat=True)
     )
+
+
+def _approved_exemptions(area: Region, as_of: date) -> set[int]:
+    """The area's children with an approved 延缓/免予入学 still in force on the day."""
     # 延缓/免予入学: an approved exemption placement still before its review date.
-    exempt = set(
+    return set(
         Placement.objects.filter(
             kind=Placement.Kind.EXEMPT,
             review_date__gte=as_of,
@@ -474,6 +551,10 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
             case__child__in=Child.objects.filter(_area_children(area)),
         ).values_list("case__child_id", flat=True)
     )
+
+
+def _verified_elsewhere(area: Region, as_of: date) -> dict[int, str]:
+    """The area's children verified 在外地就读 this school year → the school that proves it."""
     # 在外地就读, verified: the child's latest case dismissed this school year with the proof
     # of the receiving school (cases.evidence). The newest dismissal of a child counts.
     elsewhere: dict[int, str] = {}
@@ -491,18 +572,7 @@ def load_tables(area: Region, today: date, *, as_of: date | None = None) -> dict
     reopened = set(
         Case.objects.open().filter(child_id__in=list(elsewhere)).values_list("child_id", flat=True)
     )
-    return {
-        "elsewhere": {k: v for k, v in elsewhere.items() if k not in reopened},
-        "exempt": exempt,
-        "people": people,
-        "sealed": sealed,
-        "info": info,
-        "enrollments": enrollments,
-        "current_school": current_school,
-        "attendance": attendance,
-        "decisions": decisions,
-        "verified": verified,
-    }
+    return {k: v for k, v in elsewhere.items() if k not in reopened}
 
 
 # --- running ---------------------------------------------------------------------------------

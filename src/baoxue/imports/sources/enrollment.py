@@ -1150,6 +1150,8 @@ class EnrollmentSource:
         its 教学点), read once per import."""
         found = ctx.notes.get("also_theirs")
         if found is None:
+            # The sources' registry imports this source to register it: read when an import
+            # runs, once every source is registered.
             from baoxue.imports.registry import import_grants
 
             found = ctx.notes["also_theirs"] = frozenset(
