@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "baoxue.attendance",
     "baoxue.reconcile",
     "baoxue.cases",
+    "baoxue.visits",
     "baoxue.demo",
 ]
 

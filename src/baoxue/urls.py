@@ -14,6 +14,7 @@ urlpatterns = [
     path("imports/", include("baoxue.imports.urls")),
     path("reconcile/", include("baoxue.reconcile.urls")),
     path("cases/", include("baoxue.cases.urls")),
+    path("visits/", include("baoxue.visits.urls")),
     path("audit/", include("baoxue.audit.urls")),
     path("healthz", healthz, name="healthz"),
     path("", include("baoxue.registry.urls")),

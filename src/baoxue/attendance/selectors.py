@@ -36,15 +36,21 @@ def latest_report(child_id: int, *, since: date | None = None) -> Report | None:
         return None
     unexcused = policy.unexcused_days(latest.days_absent, latest.leave_reason)
     period_days = (latest.period_end - latest.period_start).days + 1
-    absent = (latest.longest_absence_days or 0) >= settings.BAOXUE_ABSENCE_ALERT_DAYS or (
-        policy.monthly_absence(
-            unexcused,
-            latest.school_days,
-            period_days,
-            month_days=settings.BAOXUE_ABSENCE_ALERT_MONTH_DAYS,
-        )
-    )
+    absent = _over_alert(latest.longest_absence_days, unexcused, latest.school_days, period_days)
     return Report(latest.period_start, latest.period_end, unexcused, absent)
+
+
+def _over_alert(
+    longest: Decimal | int | None,
+    unexcused: Decimal | int,
+    school_days: Decimal | int | None,
+    period_days: int,
+) -> bool:
+    """Whether a period's figures are over the alert thresholds: a run of days away without
+    leave, or too many such days in a month's totals."""
+    return (longest or 0) >= settings.BAOXUE_ABSENCE_ALERT_DAYS or policy.monthly_absence(
+        unexcused, school_days, period_days, month_days=settings.BAOXUE_ABSENCE_ALERT_MONTH_DAYS
+    )
 
 
 def statistics_as_of(children: QuerySet[Child], as_of: date) -> QuerySet[AttendanceRecord, tuple]:
@@ -68,3 +74,28 @@ def statistics_as_of(children: QuerySet[Child], as_of: date) -> QuerySet[Attenda
             "period_end",
         )
     )
+
+
+def children_absent(children: QuerySet[Child], as_of: date) -> list[int]:
+    """The ids of `children` whose latest attendance report up to `as_of` is over the alert
+    thresholds (不正常在校): the same judgement as latest_report's."""
+    seen: set[int] = set()
+    absent: list[int] = []
+    for (
+        _e,
+        child_id,
+        longest,
+        _leave,
+        reason,
+        days_absent,
+        school_days,
+        start,
+        end,
+    ) in statistics_as_of(children, as_of):
+        if child_id in seen:
+            continue
+        seen.add(child_id)
+        unexcused = policy.unexcused_days(days_absent, reason)
+        if _over_alert(longest, unexcused, school_days, (end - start).days + 1):
+            absent.append(child_id)
+    return absent

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
 from baoxue.accounts.models import Role, User
 from baoxue.accounts.services import Grant, user_create
 from baoxue.demo.builder import ProgressFn, build_demo_township
 from baoxue.demo.cases import demo_cases
 from baoxue.demo.names import TOWNSHIP_CODE, TOWNSHIP_NAME
+from baoxue.demo.visits import demo_visits
 from baoxue.reconcile.services import run_create, run_execute
 from baoxue.registry.models import Child, Region
 
@@ -135,5 +137,13 @@ def demo_create(
             teacher=User.objects.get(username=username_prefix + "teacher"),
             leader=User.objects.get(username=username_prefix + "leader"),
             seed=seed,
+        )
+        # A holiday home-visit campaign, its families assigned, a few visits recorded.
+        demo_visits(
+            office=office,
+            teacher=User.objects.get(username=username_prefix + "teacher"),
+            cadre=User.objects.get(username=username_prefix + "village_a"),
+            township=township,
+            today=timezone.localdate(),
         )
     return accounts

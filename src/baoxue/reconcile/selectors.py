@@ -207,6 +207,20 @@ def latest_runs(user: Any) -> list[LatestRun]:
     ]
 
 
+def latest_children(area: Any, category: str) -> QuerySet[RunChild, int]:
+    """The ids of the children the area's latest finished 比对 (not a past year's report) put
+    in `category`, as a subquery: a home-visit campaign's 待核实 and 请长假 lists."""
+    latest = (
+        ReconciliationRun.objects.filter(area=area, status=ReconciliationRun.Status.DONE)
+        .exclude(settings__has_key="report_only", settings__report_only=True)
+        .order_by("-pk")
+        .values("pk")[:1]
+    )
+    return RunChild.objects.filter(run__in=latest, category=category).values_list(
+        "child_id", flat=True
+    )
+
+
 # --- what the 比对 adds to the registry's pages (registry.pages, declared in apps.py) ----------
 
 

@@ -39,8 +39,9 @@ PERSONAS = [
     "county",
     "admin",
 ]
-# The rows of the lists the numbers open (children, cases, a run's results, review pairs).
-ROW_TESTIDS = {"child-row", "case-row", "result-row", "review-item"}
+# The rows of the lists the numbers open (children, cases, a run's results, review pairs,
+# households to visit).
+ROW_TESTIDS = {"child-row", "case-row", "result-row", "review-item", "target-row"}
 PAGE_SIZE = 50
 
 

@@ -61,6 +61,9 @@ OLDER_RELEASE = {
     "subsidies": "0002_national_programs",
 }
 
+# Apps the older release did not have: left out of its state (migrated by the upgrade).
+LATER_APPS = {"visits"}
+
 CHILD_ID = "450225201605020016"
 FATHER_ID = "450225198803030035"
 STUDENT_NUMBER = "G" + CHILD_ID
@@ -286,7 +289,9 @@ def _write_as_the_older_release(apps: Apps) -> dict[str, Any]:
 def test_a_newer_release_migrates_an_older_database_and_keeps_everything(scratch_database):
     executor = MigrationExecutor(scratch_database)
     older = [
-        (app, OLDER_RELEASE.get(app, name)) for app, name in executor.loader.graph.leaf_nodes()
+        (app, OLDER_RELEASE.get(app, name))
+        for app, name in executor.loader.graph.leaf_nodes()
+        if app not in LATER_APPS
     ]
     executor.migrate(older)
     executor.loader.build_graph()

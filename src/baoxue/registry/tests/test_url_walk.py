@@ -420,6 +420,85 @@ def the_other_attachment(world: Walk, side: Side) -> list[Any]:
     return [make_case(world, side)[0], attachment.public_id]
 
 
+# -- home visits ---------------------------------------------------------------------------------
+
+
+def make_campaign(world: Any, side: Side | None = None) -> list[Any]:
+    """A home-visit campaign of the township's office, with the child's family as a target."""
+    from baoxue.visits import services as visits
+
+    side = side_of(world, side)
+    office = User.objects.get(username=side.office)
+    today = timezone.localdate()
+    campaign = visits.campaign_create(
+        actor=office,
+        township=side.township,
+        name="寒假大家访",
+        starts_on=today,
+        ends_on=today,
+        groups=["lifted", "left_behind", "disabled"],
+    )
+    target = visits.target_add(actor=office, campaign=campaign, child=side.child)
+    world.case_objects = (campaign, target)
+    return [campaign.public_id]
+
+
+def make_target(world: Any, side: Side | None = None) -> list[Any]:
+    make_campaign(world, side)
+    return [world.case_objects[1].pk]
+
+
+def make_visit(world: Any, side: Side | None = None) -> list[Any]:
+    """A visit to the child's family entered by the office (a paper form), with a photo."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from baoxue.visits import services as visits
+
+    side = side_of(world, side)
+    make_campaign(world, side)
+    target = world.case_objects[1]
+    visit, _ = visits.visit_record(
+        actor=User.objects.get(username=side.office),
+        target=target,
+        client_id="walk",
+        data={"visited_on": timezone.localdate().isoformat(), "visitors": "乡镇办"},
+        children=[{"child": side.child.pk, "seen": True, "status": "in_school"}],
+        photos=[SimpleUploadedFile("p.png", _PNG, content_type="image/png")],
+    )
+    world.case_objects = (visit, visit.photos.get())
+    return [visit.public_id]
+
+
+def make_visit_photo(world: Any, side: Side | None = None) -> list[Any]:
+    visit_id = make_visit(world, side)
+    return [*visit_id, world.case_objects[1].public_id]
+
+
+def the_other_visit_photo(world: Walk, side: Side) -> list[Any]:
+    """The township's own visit with the other township's photo in the URL."""
+    other = world.second if side is world.first else world.first
+    make_visit(world, other)
+    photo = world.case_objects[1]
+    return [make_visit(world, side)[0], photo.public_id]
+
+
+_PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02"
+    b"\x00\x00\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00"
+    b"\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+# Who sees a township's campaigns: everyone working in it but the 残联, and the county.
+CAMPAIGN_READERS = (
+    "office",
+    "leader",
+    "village_a",
+    "outsider",
+    "principal_x",
+    "teacher_x",
+    "county",
+)
+
+
 # Who sees 吴俊辉's case: the township, its village, its school and class, the county.
 CASE_READERS = ("office", "leader", "village_a", "principal_x", "teacher_x", "county")
 CASE_WORKERS = ("office", "village_a", "principal_x", "teacher_x")
@@ -563,6 +642,19 @@ CASES: list[Row] = [
     # A case's own URL with the other township's follow-up or attachment: not found for all.
     *both("cases:follow_up", the_other_follow_up, "post", case_post(bad_request=404)),
     *both("cases:attachment", the_other_attachment, "get", only()),
+    # 家访: campaigns for all who work in the township; organising for its office only.
+    ("visits:campaign_list", None, "get", EVERYONE_LOGGED_IN),
+    ("visits:campaign_list", None, "post", {**only(other=403), "office": 302}),
+    ("visits:mine", None, "get", EVERYONE_LOGGED_IN),
+    *both("visits:campaign_detail", make_campaign, "get", only(*CAMPAIGN_READERS)),
+    *both("visits:campaign_assign", make_campaign, "post", {**only(), "office": 302}),
+    *both("visits:not_visited", make_campaign, "get", only(*CAMPAIGN_READERS)),
+    *both("visits:target_detail", make_target, "get", only(*CASE_READERS)),
+    *both("visits:visit_record", make_target, "post", {**only(), "office": 302}),
+    *both("visits:target_remove", make_target, "post", {**only(), "office": 302}),
+    *both("visits:visit_detail", make_visit, "get", only(*CASE_READERS)),
+    *both("visits:visit_photo", make_visit_photo, "get", only(*CASE_READERS)),
+    *both("visits:visit_photo", the_other_visit_photo, "get", only()),
     # 访问记录: the township office, the county and the admin; 404 for the rest (logged).
     ("audit:list", None, "get", only("office", "county", "admin")),
     ("audit:export", None, "get", only("office", "county", "admin")),

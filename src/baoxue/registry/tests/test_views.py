@@ -232,8 +232,9 @@ class TestHome:
         client.get(reverse("registry:home"))
         # session, user, roles; village names, counts by village, school names, counts by
         # school, registered total, shared ID numbers; the cases naming the user, the open
-        # cases by village and school; the latest run of each area (none yet: nothing to count)
-        with django_assert_num_queries(12):
+        # cases by village and school; the latest run of each area (none yet: nothing to count);
+        # the households the user is still to visit
+        with django_assert_num_queries(13):
             client.get(reverse("registry:home"))
 
     def test_user_without_roles_is_told(self, world, login):

@@ -1,0 +1,242 @@
+"""Reads of the home visits, each from the user's scope: the campaigns, a campaign's targets in
+the user's places (and those assigned to the user), a visitor's own list, coverage counts, and
+who may open a child's page because she is to visit the family."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from baoxue.accounts.actors import signed_in
+from baoxue.registry.models import Child
+from baoxue.visits.models import HomeVisit, VisitCampaign, VisitChild, VisitPhoto, VisitTarget
+
+
+def _uuid(public_id: Any) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(public_id))
+    except ValueError:
+        raise Http404 from None
+
+
+def campaigns(user: Any) -> QuerySet[VisitCampaign]:
+    return VisitCampaign.objects.visible_to(user).select_related("township")
+
+
+def access_campaign(user: Any, public_id: Any) -> VisitCampaign:
+    found = campaigns(user).filter(public_id=_uuid(public_id)).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+def targets(user: Any, campaign: VisitCampaign) -> QuerySet[VisitTarget]:
+    """The campaign's targets in the user's places, and those assigned to the user."""
+    return (
+        VisitTarget.objects.visible_to(user)
+        .filter(campaign=campaign)
+        .select_related("village", "school", "visitor", "household", "child")
+    )
+
+
+def access_target(user: Any, pk: Any) -> VisitTarget:
+    try:
+        key = int(pk)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    found = (
+        VisitTarget.objects.visible_to(user)
+        .filter(pk=key)
+        .select_related("campaign__township", "village", "household", "child", "visitor")
+        .first()
+    )
+    if found is None:
+        raise Http404
+    return found
+
+
+def my_targets(user: Any, *, today: date | None = None) -> QuerySet[VisitTarget]:
+    """The targets the user is sent to, in campaigns not yet over: what the phone keeps."""
+    if not signed_in(user):
+        return VisitTarget.objects.none()
+    today = today or timezone.localdate()
+    return (
+        VisitTarget.objects.filter(visitor=user, campaign__ends_on__gte=today)
+        .exclude(status=VisitTarget.Status.REMOVED)
+        .select_related("campaign", "village", "household", "child")
+        .order_by("status", "village__name", "label", "pk")
+    )
+
+
+def home_part(user: Any, counts: Any) -> dict[str, Any]:
+    """The front page: how many households the user is still to visit."""
+    return {"visit_targets": my_targets(user).filter(status=VisitTarget.Status.OPEN).count()}
+
+
+def visiting_child(user: Any, child_id: int) -> bool:
+    """Whether the user is to visit the child's family: a target of the user's, still open, in a
+    campaign not over, that is the child's household (or the child). It is the one way a teacher
+    sees children outside her class; the view is logged as child.viewed_as_named."""
+    if not signed_in(user):
+        return False
+    child = Child.objects.filter(pk=child_id).values("household_id").first()
+    if child is None:
+        return False
+    mine = my_targets(user).filter(status=VisitTarget.Status.OPEN)
+    if child["household_id"] is not None:
+        return mine.filter(household_id=child["household_id"]).exists()
+    return mine.filter(household=None, child_id=child_id).exists()
+
+
+def visits(user: Any, campaign: VisitCampaign) -> QuerySet[HomeVisit]:
+    return (
+        HomeVisit.objects.filter(target__in=targets(user, campaign))
+        .select_related("target__village", "recorded_by")
+        .prefetch_related(
+            Prefetch("children", queryset=VisitChild.objects.select_related("child")),
+        )
+    )
+
+
+def access_visit(user: Any, public_id: Any) -> HomeVisit:
+    """A visit whose target the user sees (its places, or her own); 404 else."""
+    found = (
+        HomeVisit.objects.filter(
+            public_id=_uuid(public_id), target__in=VisitTarget.objects.visible_to(user)
+        )
+        .select_related("target__campaign__township", "target__village", "recorded_by")
+        .prefetch_related(
+            Prefetch("children", queryset=VisitChild.objects.select_related("child")),
+            Prefetch("photos", queryset=VisitPhoto.objects.order_by("uploaded_at", "id")),
+        )
+        .first()
+    )
+    if found is None:
+        raise Http404
+    return found
+
+
+# --- coverage ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Coverage:
+    """One row of the coverage table: households targeted, visited, not yet visited, and the
+    visits that found a problem."""
+
+    key: Any
+    name: str
+    targeted: int = 0
+    visited: int = 0
+    problems: int = 0
+    ids: list[int] = field(default_factory=list)
+
+    @property
+    def not_visited(self) -> int:
+        return self.targeted - self.visited
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.visited / self.targeted) if self.targeted else 0
+
+
+@dataclass
+class CampaignCoverage:
+    total: Coverage
+    by_village: list[Coverage]
+    by_school: list[Coverage]
+    by_visitor: list[Coverage]
+
+
+def coverage(user: Any, campaign: VisitCampaign) -> CampaignCoverage:
+    """Coverage of the campaign's targets in the user's places, by village, school and visitor
+    (a target taken out of the campaign counts nowhere)."""
+    rows = list(
+        targets(user, campaign)
+        .exclude(status=VisitTarget.Status.REMOVED)
+        .values_list(
+            "pk",
+            "status",
+            "village_id",
+            "village__name",
+            "school_id",
+            "school__name",
+            "visitor_id",
+            "visitor__display_name",
+            "visitor__username",
+        )
+    )
+    with_problem = _targets_with_problems(campaign, [r[0] for r in rows])
+    total = Coverage("all", "")
+    tables: dict[str, dict[Any, Coverage]] = {
+        "village": {},
+        "school": {},
+        "visitor": {},
+    }
+    for pk, status, v_id, v_name, s_id, s_name, u_id, u_name, u_login in rows:
+        keys = {
+            "village": (v_id, v_name or ""),
+            "school": (s_id, s_name or "—"),
+            "visitor": (u_id, (u_name or u_login or "") if u_id else _("未分配")),
+        }
+        for part in (
+            total,
+            *(tables[t].setdefault(k, Coverage(k, n)) for t, (k, n) in keys.items()),
+        ):
+            part.targeted += 1
+            if status == VisitTarget.Status.VISITED:
+                part.visited += 1
+                if pk in with_problem:
+                    part.problems += 1
+    ordered = {
+        name: sorted(table.values(), key=lambda c: (-c.not_visited, c.name))
+        for name, table in tables.items()
+    }
+    return CampaignCoverage(
+        total=total,
+        by_village=ordered["village"],
+        by_school=ordered["school"],
+        by_visitor=ordered["visitor"],
+    )
+
+
+def _targets_with_problems(campaign: VisitCampaign, target_ids: list[int]) -> set[int]:
+    """The targets whose visit found a problem: one written down, or a child not in school."""
+    found: set[int] = set()
+    visits_of = HomeVisit.objects.filter(target__campaign=campaign)
+    found.update(visits_of.exclude(problems="").values_list("target_id", flat=True))
+    found.update(
+        VisitChild.objects.filter(visit__target__campaign=campaign)
+        .exclude(status__in=["", VisitChild.Status.IN_SCHOOL])
+        .values_list("visit__target_id", flat=True)
+    )
+    wanted = set(target_ids)
+    return found & wanted
+
+
+def not_visited(user: Any, campaign: VisitCampaign) -> QuerySet[VisitTarget]:
+    """The households nobody has visited yet (in the user's places), for the list to export."""
+    return targets(user, campaign).filter(status=VisitTarget.Status.OPEN)
+
+
+def by_campaign_counts(rows: list[VisitCampaign], user: Any) -> dict[int, tuple[int, int]]:
+    """(targeted, visited) per campaign, in the user's places: the campaign list's columns."""
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for campaign_id, status in (
+        VisitTarget.objects.visible_to(user)
+        .filter(campaign__in=rows)
+        .exclude(status=VisitTarget.Status.REMOVED)
+        .values_list("campaign_id", "status")
+    ):
+        counts[campaign_id][0] += 1
+        if status == VisitTarget.Status.VISITED:
+            counts[campaign_id][1] += 1
+    return {k: (v[0], v[1]) for k, v in counts.items()}
