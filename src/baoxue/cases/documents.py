@@ -25,7 +25,6 @@ dozen phone photos still goes by e-mail; other attachments are listed by name.
 
 from __future__ import annotations
 
-import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,12 +38,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.opc.exceptions import PackageNotFoundError
-from docx.oxml import OxmlElement
-from docx.oxml.ns import qn
-from docx.shared import Cm, Mm, Pt, RGBColor
+from docx.shared import Cm
 from docxtpl import DocxTemplate
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
@@ -66,8 +62,10 @@ from baoxue.cases.models import (
 from baoxue.cases.services import MEASURES
 from baoxue.cases.workflow import DISMISS_REASONS, DROPOUT_REASONS, level_name
 from baoxue.core.attachments import small_photo
-from baoxue.core.idnumbers import mask, mask_numbers
 from baoxue.core.times import local
+from baoxue.core.wordfiles import new_document, scrub
+from baoxue.core.wordfiles import pairs as _pairs
+from baoxue.core.wordfiles import table as _table
 from baoxue.registry.models import Child, Enrollment, Guardian, School
 
 NOTICE_KINDS = {
@@ -78,8 +76,6 @@ NOTICE_KINDS = {
 }
 BUNDLED_TEMPLATES = Path(__file__).resolve().parent / "notice_templates"
 
-# The 18- or 15-digit shape of an ID number, also inside a 学籍号 ("G" + the ID number).
-_ID_SHAPE = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9])")
 _NUMERALS = "一二三四五六七八九"
 # Room on the printed copy to write in what the case does not know yet.
 BLANK = "　" * 6
@@ -112,12 +108,6 @@ PHOTO_MAX_HEIGHT_CM = 20.0
 
 
 # --- small formatting helpers ------------------------------------------------------------------
-
-
-def scrub(text: Any) -> str:
-    """The text with anything shaped like an ID number masked, however it was typed (spaced
-    out, a letter in it, a word after it: idnumbers.mask_numbers)."""
-    return mask_numbers(_ID_SHAPE.sub(lambda m: mask(m.group(0).upper()), str(text or "")))
 
 
 def format_day(day: date | None, blank: str = "") -> str:
@@ -908,78 +898,5 @@ def _status_change(before: str, after: str) -> str:
     return f"{labels.get(before, before or '—')} → {labels.get(after, after or '—')}"
 
 
-# --- python-docx plumbing ------------------------------------------------------------------------
-
-_THEME_FONTS = ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme")
-
-
-def _set_style_font(style: Any, east_asian: str, *, size: float | None = None) -> None:
-    """Set the style's fonts for Latin and for Chinese text. python-docx's `font.name` sets
-    only the Latin one, and the default styles name theme fonts that Word and WPS resolve to
-    a Latin face, so Chinese would fall back to whatever the reader's machine picks."""
-    fonts = style.element.get_or_add_rPr().get_or_add_rFonts()
-    for attribute in _THEME_FONTS:
-        fonts.attrib.pop(qn(attribute), None)
-    for attribute in ("w:ascii", "w:hAnsi", "w:cs"):
-        fonts.set(qn(attribute), "Times New Roman")
-    fonts.set(qn("w:eastAsia"), east_asian)
-    style.font.color.rgb = RGBColor(0, 0, 0)
-    if size is not None:
-        style.font.size = Pt(size)
-
-
 def _new_document() -> Any:
-    doc = Document()
-    section = doc.sections[0]
-    section.page_width, section.page_height = Mm(210), Mm(297)
-    section.top_margin = section.bottom_margin = Mm(20)
-    section.left_margin = section.right_margin = Mm(20)
-    _set_style_font(doc.styles["Normal"], "宋体", size=10.5)
-    _set_style_font(doc.styles["Title"], "黑体", size=20)
-    _set_style_font(doc.styles["Heading 1"], "黑体", size=14)
-    properties = doc.core_properties
-    properties.title = _("控辍保学一人一案档案")
-    properties.author = "Baoxue"
-    properties.comments = ""
-    properties.keywords = ""
-    properties.created = properties.modified = timezone.now()
-    return doc
-
-
-def _pairs(doc: Any, rows: Sequence[tuple[str, Any]]) -> None:
-    """A two-column table of label and value."""
-    table = doc.add_table(rows=0, cols=2)
-    table.style = "Table Grid"
-    for label, value in rows:
-        cells = table.add_row().cells
-        _write(cells[0], label, bold=True)
-        _write(cells[1], value)
-    _widths(table, [3.5, 13.5])
-
-
-def _table(doc: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    if not rows:
-        doc.add_paragraph(_("（无）"))
-        return
-    table = doc.add_table(rows=1, cols=len(headers))
-    table.style = "Table Grid"
-    for cell, header in zip(table.rows[0].cells, headers, strict=True):
-        _write(cell, header, bold=True)
-    # Repeat the header row on every page a long table runs over.
-    table.rows[0]._tr.get_or_add_trPr().append(OxmlElement("w:tblHeader"))
-    for row in rows:
-        for cell, value in zip(table.add_row().cells, row, strict=True):
-            _write(cell, value)
-
-
-def _write(cell: Any, value: Any, *, bold: bool = False) -> None:
-    # Every cell goes through scrub(): free text may hold an ID number someone typed in.
-    run = cell.paragraphs[0].add_run(scrub(value))
-    run.bold = bold
-    run.font.size = Pt(9)
-
-
-def _widths(table: Any, centimetres: Sequence[float]) -> None:
-    for row in table.rows:
-        for cell, width in zip(row.cells, centimetres, strict=True):
-            cell.width = Cm(width)
+    return new_document(_("控辍保学一人一案档案"))

@@ -10,7 +10,6 @@ from baoxue.tests.test_browser import (  # noqa: F401 (fixtures)
     _login,
     _needs_chromium_libraries,
     browser,
-    demo_server,
     pytestmark,
 )
 
@@ -25,6 +24,9 @@ PAGES = [
     "/discrepancies/",
     "/imports/",
     "/reconcile/",
+    "/visits/",
+    "/visits/mine/",
+    "/visits/app/",
     "/accounts/password/",
 ]
 
@@ -42,7 +44,7 @@ def _watch(page) -> list[str]:
     return refused
 
 
-def test_pages_run_under_the_policy(demo_server, browser):  # noqa: F811 (fixtures)
+def test_pages_run_under_the_policy(demo_server, browser):  # noqa: F811 (browser: a fixture)
     page = _login(browser, demo_server, "office", {"width": 1366, "height": 768})
     refused = _watch(page)
     for path in PAGES:
@@ -72,7 +74,7 @@ def test_pages_run_under_the_policy(demo_server, browser):  # noqa: F811 (fixtur
     page.close()
 
 
-def test_the_admin_runs_under_the_policy(demo_server, browser):  # noqa: F811 (fixtures)
+def test_the_admin_runs_under_the_policy(demo_server, browser):  # noqa: F811 (browser: a fixture)
     page = _login(browser, demo_server, "admin", {"width": 1366, "height": 768})
     refused = _watch(page)
     for path in ["/admin/", "/admin/accounts/user/", "/admin/accounts/user/add/"]:

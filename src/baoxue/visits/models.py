@@ -191,9 +191,14 @@ class HomeVisit(models.Model):
     what they explained and did, and what must follow. `client_id` is made by the phone: a
     retried upload finds the visit it already made; `version` tells an edit made elsewhere."""
 
+    class Method(models.TextChoices):
+        HOME = "home", _("入户走访")
+        PHONE = "phone", _("电话核查")  # who called whom: visitors and people_met
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     client_id = models.CharField(max_length=64)
     target = models.ForeignKey(VisitTarget, on_delete=models.CASCADE, related_name="visits")
+    method = models.CharField(_("方式"), max_length=8, choices=Method.choices, default=Method.HOME)
     visited_on = models.DateField(_("走访日期"))
     visitors = models.CharField(_("走访人员"), max_length=200)
     people_met = models.CharField(_("接待人"), max_length=200, blank=True)
@@ -251,6 +256,13 @@ class VisitChild(models.Model):
     contact = models.CharField(_("联系方式"), max_length=64, blank=True)
     study_mood = models.CharField(_("学习和情绪"), max_length=200, blank=True)
     intended_junior = models.CharField(_("拟就读初中"), max_length=100, blank=True)
+    # What the finding did to the child's case (visits.links): opened one, counted as a 劝返
+    # attempt, proposed its dismissal with the visit's evidence, or why it could not.
+    case = models.ForeignKey(
+        "cases.Case", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    link = models.CharField(max_length=12, blank=True)
+    link_note = models.CharField(max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("走访儿童")

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from baoxue.accounts.actors import signed_in
+from baoxue.core import policy
 from baoxue.registry.models import Child
 from baoxue.visits.models import HomeVisit, VisitCampaign, VisitChild, VisitPhoto, VisitTarget
 
@@ -114,7 +115,7 @@ def access_visit(user: Any, public_id: Any) -> HomeVisit:
         )
         .select_related("target__campaign__township", "target__village", "recorded_by")
         .prefetch_related(
-            Prefetch("children", queryset=VisitChild.objects.select_related("child")),
+            Prefetch("children", queryset=VisitChild.objects.select_related("child", "case")),
             Prefetch("photos", queryset=VisitPhoto.objects.order_by("uploaded_at", "id")),
         )
         .first()
@@ -240,3 +241,58 @@ def by_campaign_counts(rows: list[VisitCampaign], user: Any) -> dict[int, tuple[
         if status == VisitTarget.Status.VISITED:
             counts[campaign_id][1] += 1
     return {k: (v[0], v[1]) for k, v in counts.items()}
+
+
+# --- what the phone keeps (the offline list) ------------------------------------------------------
+
+
+def offline_targets(user: Any, *, today: date | None = None) -> list[dict[str, Any]]:
+    """The user's own targets with their households' school-age children, as the phone stores
+    them to work without a network: names, sex, birth date and class — never an ID number, an
+    address beyond the household's, a guardian's phone or another household."""
+    today = today or timezone.localdate()
+    earliest, latest = policy.compulsory_birth_range(today)
+    targets_ = list(my_targets(user, today=today))
+    households = [t.household_id for t in targets_ if t.household_id]
+    children: dict[Any, list[Child]] = defaultdict(list)
+    for child in (
+        Child.objects.filter(
+            household_id__in=households,
+            birth_date__gte=earliest,
+            birth_date__lte=latest,
+            is_deceased=False,
+        )
+        .select_related("current_school")
+        .order_by("birth_date", "pk")
+    ):
+        children[("h", child.household_id)].append(child)
+    out = []
+    for t in targets_:
+        if t.household_id:
+            mine = children[("h", t.household_id)]
+        else:
+            mine = [t.child] if t.child is not None else []
+        out.append(
+            {
+                "id": t.pk,
+                "label": t.label,
+                "campaign": t.campaign.name,
+                "village": t.village.name,
+                "address": t.household.address if t.household else "",
+                "groups": t.group_labels,
+                "status": t.status,
+                "children": [
+                    {
+                        "id": c.pk,
+                        "name": c.name,
+                        "sex": c.get_sex_display(),
+                        "birth": c.birth_date.isoformat() if c.birth_date else "",
+                        "school": c.current_school.name if c.current_school else "",
+                        "grade": c.current_grade,
+                        "class_name": c.current_class,
+                    }
+                    for c in mine
+                ],
+            }
+        )
+    return out

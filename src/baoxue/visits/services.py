@@ -26,6 +26,7 @@ from baoxue.core.services import log_action
 from baoxue.reconcile import engine
 from baoxue.reconcile import selectors as reconcile
 from baoxue.registry.models import Child, Enrollment, Household, Region
+from baoxue.visits import links
 from baoxue.visits.models import (
     Group,
     HomeVisit,
@@ -333,7 +334,11 @@ def _fields(data: dict[str, Any], *, today: date) -> dict[str, Any]:
     visitors = _text(data, "visitors", 200)
     if not visitors:
         raise ValidationError(_("请填写走访人员。"))
+    method = str(data.get("method") or HomeVisit.Method.HOME)
+    if method not in HomeVisit.Method.values:
+        raise ValidationError(_("请选择走访方式。"))
     return {
+        "method": method,
         "visited_on": day,
         "visitors": visitors,
         "people_met": _text(data, "people_met", 200),
@@ -457,6 +462,8 @@ def visit_record(
     except Exception:
         attachments.forget(saved)
         raise
+    # The findings reach the children's cases, each in a step of its own (visits.links).
+    links.apply(visit, user)
     return visit, True
 
 

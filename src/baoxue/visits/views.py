@@ -10,8 +10,9 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -22,10 +23,18 @@ from baoxue.core import attachments
 from baoxue.core.services import log_action
 from baoxue.core.sheets import write_xlsx
 from baoxue.registry.models import Region, School
-from baoxue.visits import selectors, services
-from baoxue.visits.models import Group, VisitCampaign, VisitChild, VisitPhoto, VisitTarget
+from baoxue.visits import documents, selectors, services
+from baoxue.visits.models import (
+    Group,
+    HomeVisit,
+    VisitCampaign,
+    VisitChild,
+    VisitPhoto,
+    VisitTarget,
+)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 def _messages(exc: Exception) -> str:
@@ -100,9 +109,18 @@ def campaign_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     if village.isdigit():
         found = found.filter(village_id=int(village))
     organiser = services.can_organise(request.user, campaign.township)
+    coverage = selectors.coverage(request.user, campaign)
+    villages = [row for row in coverage.by_village if row.key is not None]
     context: dict[str, Any] = {
         "campaign": campaign,
-        "coverage": selectors.coverage(request.user, campaign),
+        "coverage": coverage,
+        "chart": {
+            "names": [_("已走访"), _("未走访")],
+            "labels": [row.name for row in villages],
+            "visited": [row.visited for row in villages],
+            "open": [row.not_visited for row in villages],
+            "links": [f"?village={row.key}" for row in villages],
+        },
         "targets": found[:500],
         "status": status,
         "village": village,
@@ -212,6 +230,27 @@ def not_visited_export(request: HttpRequest, public_id: str) -> HttpResponse:
     return response
 
 
+@login_required
+def campaign_ledger(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The campaign's ledger (家访台账) of the households in the user's places, as xlsx. Logged."""
+    campaign = selectors.access_campaign(request.user, public_id)
+    rows = list(
+        selectors.targets(request.user, campaign).exclude(status=VisitTarget.Status.REMOVED)
+    )
+    response = HttpResponse(content_type=XLSX)
+    name = f"visits-{timezone.localdate():%Y%m%d}.xlsx"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    count = documents.ledger_xlsx(rows, campaign, response)
+    log_action(
+        actor=request.user,
+        action="visits.ledger_exported",
+        obj=campaign,
+        data={"rows": count},
+        request=request,
+    )
+    return response
+
+
 # --- the visitor's pages ---------------------------------------------------------------------
 
 
@@ -256,6 +295,7 @@ def target_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "client_id": uuid.uuid4().hex,
             "today": timezone.localdate(),
             "statuses": VisitChild.Status.choices,
+            "methods": HomeVisit.Method.choices,
             "subsidy_items": list(services.SUBSIDY_ITEMS.items()),
             "law_items": list(services.LAW_ITEMS.items()),
             "organiser": services.can_organise(request.user, target.campaign.township),
@@ -287,6 +327,7 @@ def visit_record(request: HttpRequest, pk: int) -> HttpResponse:
     data: dict[str, Any] = {
         key: post.get(key, "")
         for key in (
+            "method",
             "visited_on",
             "visitors",
             "people_met",
@@ -300,6 +341,7 @@ def visit_record(request: HttpRequest, pk: int) -> HttpResponse:
     }
     data["subsidies"] = post.getlist("subsidies")
     data["explained"] = post.getlist("explained")
+    wants_json = "application/json" in request.headers.get("Accept", "")
     try:
         visit, created = services.visit_record(
             actor=request.user,
@@ -313,8 +355,19 @@ def visit_record(request: HttpRequest, pk: int) -> HttpResponse:
     except PermissionDenied:
         raise Http404 from None
     except ValidationError as exc:
+        if wants_json:  # the phone's outbox: it keeps the visit and shows why
+            return JsonResponse({"ok": False, "error": _messages(exc)}, status=400)
         messages.error(request, _messages(exc))
         return redirect("visits:target_detail", target.pk)
+    if wants_json:
+        return JsonResponse(
+            {
+                "ok": True,
+                "created": created,
+                "visit": str(visit.public_id),
+                "url": reverse("visits:visit_detail", args=[visit.public_id]),
+            }
+        )
     if created:
         messages.success(request, _("家访记录已保存。"))
     else:
@@ -341,6 +394,18 @@ def visit_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             ],
         },
     )
+
+
+@login_required
+def visit_docx(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The visit as the 家访记录表 (Word, with its photos). Logged."""
+    visit = selectors.access_visit(request.user, public_id)
+    content = documents.visit_docx(visit)
+    log_action(actor=request.user, action="visits.record_exported", obj=visit, request=request)
+    response = HttpResponse(content, content_type=DOCX)
+    name = f"visit-{visit.visited_on:%Y%m%d}.docx"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @login_required

@@ -15,7 +15,7 @@ EXPECTED_DIRECTIVES = {
     "default-src": "'self'",
     "script-src": "'self'",
     "style-src": "'self'",
-    "img-src": "'self' data:",
+    "img-src": "'self' data: blob:",  # blob: the visit app's photo previews
     "object-src": "'none'",
     "base-uri": "'self'",
     "frame-ancestors": "'none'",

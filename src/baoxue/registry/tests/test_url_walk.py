@@ -649,10 +649,12 @@ CASES: list[Row] = [
     *both("visits:campaign_detail", make_campaign, "get", only(*CAMPAIGN_READERS)),
     *both("visits:campaign_assign", make_campaign, "post", {**only(), "office": 302}),
     *both("visits:not_visited", make_campaign, "get", only(*CAMPAIGN_READERS)),
+    *both("visits:ledger", make_campaign, "get", only(*CAMPAIGN_READERS)),
     *both("visits:target_detail", make_target, "get", only(*CASE_READERS)),
     *both("visits:visit_record", make_target, "post", {**only(), "office": 302}),
     *both("visits:target_remove", make_target, "post", {**only(), "office": 302}),
     *both("visits:visit_detail", make_visit, "get", only(*CASE_READERS)),
+    *both("visits:visit_docx", make_visit, "get", only(*CASE_READERS)),
     *both("visits:visit_photo", make_visit_photo, "get", only(*CASE_READERS)),
     *both("visits:visit_photo", the_other_visit_photo, "get", only()),
     # 访问记录: the township office, the county and the admin; 404 for the rest (logged).

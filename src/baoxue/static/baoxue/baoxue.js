@@ -46,4 +46,27 @@
   } else {
     document.addEventListener("DOMContentLoaded", function () { widths(document); });
   }
+  // <form data-wipe-offline> (logging out): what the visit app keeps on this phone goes first
+  // (visits-app.js: the visitor's households and any visit not yet sent, and the cached pages).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-wipe-offline") || form.dataset.wiped) { return; }
+    if (!window.indexedDB) { return; }
+    event.preventDefault();
+    window.baoxueLeaving = true;  // the visit app opens its store no more (visits-app.js)
+    var done = function () {
+      if (form.dataset.wiped) { return; }
+      form.dataset.wiped = "1";
+      form.submit();
+    };
+    var gone = new Promise(function (resolve) {
+      var request = indexedDB.deleteDatabase("baoxue-visits");
+      request.onsuccess = request.onerror = request.onblocked = function () { resolve(); };
+    });
+    var cached = window.caches ? caches.keys().then(function (keys) {
+      return Promise.all(keys.filter(function (k) { return k.indexOf("baoxue-visits-") === 0; }).map(function (k) { return caches.delete(k); }));
+    }) : Promise.resolve();
+    Promise.all([gone, cached]).then(done, done);
+    window.setTimeout(done, 3000);  // never keep anyone from logging out
+  });
 })();

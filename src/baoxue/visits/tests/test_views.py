@@ -182,3 +182,54 @@ def test_another_township_s_campaign_is_404(world, login):
         other = login(name)
         url = reverse("visits:campaign_detail", args=[campaign.public_id])
         assert other.get(url).status_code == 404
+
+
+def _docx_text(content: bytes) -> str:
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(content)) as z:
+        return z.read("word/document.xml").decode()
+
+
+def test_a_visit_downloads_as_the_word_record_with_its_photo_and_the_ledger_as_xlsx(
+    world, login, persona, settings, tmp_path
+):
+    import zipfile
+
+    settings.MEDIA_ROOT = tmp_path
+    campaign = _make(login("office"), world)
+    target = campaign.targets.get(label="吴老大")
+    child = Child.objects.get(name="吴俊辉")
+    office = login("office")
+    office.post(
+        reverse("visits:visit_record", args=[target.pk]),
+        {
+            "client_id": "w1",
+            "method": "home",
+            "visited_on": timezone.localdate().isoformat(),
+            "visitors": "乡控辍办",
+            "child": [child.pk],
+            f"seen_{child.pk}": "1",
+            f"status_{child.pk}": "in_school",
+            "problems": f"身份证号 {child.id_number} 与户口本不符",
+            "subsidies": ["meals"],
+            "photos": [_png()],
+        },
+    )
+    visit = HomeVisit.objects.get()
+    response = office.get(reverse("visits:visit_docx", args=[visit.public_id]))
+    assert response.status_code == 200
+    text = _docx_text(response.content)
+    assert "家访记录表" in text and "吴俊辉" in text and "营养餐" in text
+    assert child.id_number not in text  # the typed number is masked in the record
+    with zipfile.ZipFile(io.BytesIO(response.content)) as z:
+        assert any(name.startswith("word/media/") for name in z.namelist())
+    assert AuditEvent.objects.filter(action="visits.record_exported").exists()
+
+    ledger = office.get(reverse("visits:ledger", args=[campaign.public_id]))
+    book = CalamineWorkbook.from_filelike(io.BytesIO(ledger.content))
+    rows = book.get_sheet_by_index(0).to_python()[2:]
+    by_label = {str(r[2]): r for r in rows}
+    assert set(by_label) == {"吴老大", "龙雨欣", "石丽"}
+    assert by_label["吴老大"][7] == "已走访" and "在校就读" in str(by_label["吴老大"][10])
+    assert AuditEvent.objects.filter(action="visits.ledger_exported").exists()
