@@ -14,10 +14,12 @@ urlpatterns = [
     path("targets/<int:pk>/visit/", views.visit_record, name="visit_record"),
     path("targets/<int:pk>/remove/", views.target_remove, name="target_remove"),
     path("v/<str:public_id>/", views.visit_detail, name="visit_detail"),
+    path("v/<str:public_id>/edit/", views.visit_edit, name="visit_edit"),
     path("v/<str:public_id>/record.docx", views.visit_docx, name="visit_docx"),
     path("v/<str:public_id>/photos/<str:photo_id>/", views.visit_photo, name="visit_photo"),
     path("<str:public_id>/", views.campaign_detail, name="campaign_detail"),
     path("<str:public_id>/assign/", views.campaign_assign, name="campaign_assign"),
     path("<str:public_id>/not-visited.xlsx", views.not_visited_export, name="not_visited"),
     path("<str:public_id>/ledger.xlsx", views.campaign_ledger, name="ledger"),
+    path("<str:public_id>/print/", views.campaign_print, name="print"),
 ]

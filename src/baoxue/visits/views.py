@@ -34,6 +34,18 @@ from baoxue.visits.models import (
 )
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+VISIT_FIELDS = (
+    "method",
+    "visited_on",
+    "visitors",
+    "people_met",
+    "guardianship",
+    "economy",
+    "problems",
+    "help_given",
+    "follow_up_by",
+    "location",
+)
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
@@ -251,6 +263,40 @@ def campaign_ledger(request: HttpRequest, public_id: str) -> HttpResponse:
     return response
 
 
+@login_required
+def campaign_print(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The target list and a blank visit form per household, filled in with the household and
+    its children, to print for visitors without a smartphone (one visitor's, one village's, or
+    all in the user's places). Logged: it names children."""
+    campaign = selectors.access_campaign(request.user, public_id)
+    found = selectors.targets(request.user, campaign).filter(status=VisitTarget.Status.OPEN)
+    visitor = request.GET.get("visitor", "")
+    if visitor.isdigit():
+        found = found.filter(visitor_id=int(visitor))
+    village = request.GET.get("village", "")
+    if village.isdigit():
+        found = found.filter(village_id=int(village))
+    rows = [(t, services.household_children(t)) for t in found[:300]]
+    log_action(
+        actor=request.user,
+        action="visits.forms_printed",
+        obj=campaign,
+        data={"targets": len(rows)},
+        request=request,
+    )
+    return render(
+        request,
+        "visits/print.html",
+        {
+            "campaign": campaign,
+            "rows": rows,
+            "statuses": VisitChild.Status.choices,
+            "subsidy_items": list(services.SUBSIDY_ITEMS.values()),
+            "law_items": list(services.LAW_ITEMS.values()),
+        },
+    )
+
+
 # --- the visitor's pages ---------------------------------------------------------------------
 
 
@@ -324,21 +370,7 @@ def _children_posted(request: HttpRequest) -> list[dict[str, Any]]:
 def visit_record(request: HttpRequest, pk: int) -> HttpResponse:
     target = selectors.access_target(request.user, pk)
     post = request.POST
-    data: dict[str, Any] = {
-        key: post.get(key, "")
-        for key in (
-            "method",
-            "visited_on",
-            "visitors",
-            "people_met",
-            "guardianship",
-            "economy",
-            "problems",
-            "help_given",
-            "follow_up_by",
-            "location",
-        )
-    }
+    data: dict[str, Any] = {key: post.get(key, "") for key in VISIT_FIELDS}
     data["subsidies"] = post.getlist("subsidies")
     data["explained"] = post.getlist("explained")
     wants_json = "application/json" in request.headers.get("Accept", "")
@@ -379,21 +411,64 @@ def visit_record(request: HttpRequest, pk: int) -> HttpResponse:
 def visit_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     visit = selectors.access_visit(request.user, public_id)
     log_action(actor=request.user, action="visits.visit_viewed", obj=visit, request=request)
-    return render(
-        request,
-        "visits/visit_detail.html",
+    return render(request, "visits/visit_detail.html", _visit_context(request, visit))
+
+
+def _visit_context(request: HttpRequest, visit: HomeVisit) -> dict[str, Any]:
+    return {
+        "visit": visit,
+        "subsidies": [str(v) for k, v in services.SUBSIDY_ITEMS.items() if k in visit.subsidies],
+        "explained": [str(v) for k, v in services.LAW_ITEMS.items() if k in visit.explained],
+        "can_edit": services.can_record(request.user, visit.target),
+        "subsidy_items": list(services.SUBSIDY_ITEMS.items()),
+        "law_items": list(services.LAW_ITEMS.items()),
+        "methods": HomeVisit.Method.choices,
+    }
+
+
+@require_POST
+@login_required
+def visit_edit(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Change a visit against the version the editor read: an edit made elsewhere meanwhile is
+    refused (409) and the page shows what is there now beside the editor's own text."""
+    visit = selectors.access_visit(request.user, public_id)
+    post = request.POST
+    raw = post.get("version", "")
+    data: dict[str, Any] = {k: post.get(k, "") for k in VISIT_FIELDS}
+    data["subsidies"] = post.getlist("subsidies")
+    data["explained"] = post.getlist("explained")
+    children = [
         {
-            "visit": visit,
-            "subsidies": [
-                str(services.SUBSIDY_ITEMS[k])
-                for k in visit.subsidies
-                if k in services.SUBSIDY_ITEMS
-            ],
-            "explained": [
-                str(services.LAW_ITEMS[k]) for k in visit.explained if k in services.LAW_ITEMS
-            ],
-        },
-    )
+            "child": row.child_id,
+            "seen": row.seen,
+            "status": row.status,
+            "where": row.where,
+            "contact": row.contact,
+            "study_mood": row.study_mood,
+            "intended_junior": row.intended_junior,
+        }
+        for row in visit.children.all()
+    ]
+    try:
+        services.visit_update(
+            actor=request.user,
+            visit=visit,
+            version=int(raw) if raw.isdigit() else -1,
+            data=data,
+            children=children,
+        )
+    except PermissionDenied:
+        raise Http404 from None
+    except services.Conflict as exc:
+        messages.error(request, _messages(exc))
+        visit = selectors.access_visit(request.user, public_id)
+        context = {**_visit_context(request, visit), "mine": data, "conflict": True}
+        return render(request, "visits/visit_detail.html", context, status=409)
+    except ValidationError as exc:
+        messages.error(request, _messages(exc))
+        return redirect("visits:visit_detail", visit.public_id)
+    messages.success(request, _("家访记录已修改。"))
+    return redirect("visits:visit_detail", visit.public_id)
 
 
 @login_required

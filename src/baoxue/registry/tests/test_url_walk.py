@@ -646,15 +646,23 @@ CASES: list[Row] = [
     ("visits:campaign_list", None, "get", EVERYONE_LOGGED_IN),
     ("visits:campaign_list", None, "post", {**only(other=403), "office": 302}),
     ("visits:mine", None, "get", EVERYONE_LOGGED_IN),
+    # The phone's app: its page and list for whoever is logged in (the list: their own targets
+    # only), its service worker and the "is my account still on" check for anyone.
+    ("visits:app", None, "get", EVERYONE_LOGGED_IN),
+    ("visits:offline_mine", None, "get", EVERYONE_LOGGED_IN),
+    ("visits:service_worker", None, "get", {p: 200 for p in PERSONAS}),
+    ("visits:offline_device", None, "get", {p: 200 for p in PERSONAS}),
     *both("visits:campaign_detail", make_campaign, "get", only(*CAMPAIGN_READERS)),
     *both("visits:campaign_assign", make_campaign, "post", {**only(), "office": 302}),
     *both("visits:not_visited", make_campaign, "get", only(*CAMPAIGN_READERS)),
     *both("visits:ledger", make_campaign, "get", only(*CAMPAIGN_READERS)),
+    *both("visits:print", make_campaign, "get", only(*CAMPAIGN_READERS)),
     *both("visits:target_detail", make_target, "get", only(*CASE_READERS)),
     *both("visits:visit_record", make_target, "post", {**only(), "office": 302}),
     *both("visits:target_remove", make_target, "post", {**only(), "office": 302}),
     *both("visits:visit_detail", make_visit, "get", only(*CASE_READERS)),
     *both("visits:visit_docx", make_visit, "get", only(*CASE_READERS)),
+    *both("visits:visit_edit", make_visit, "post", {**only(), "office": 302}),
     *both("visits:visit_photo", make_visit_photo, "get", only(*CASE_READERS)),
     *both("visits:visit_photo", the_other_visit_photo, "get", only()),
     # 访问记录: the township office, the county and the admin; 404 for the rest (logged).

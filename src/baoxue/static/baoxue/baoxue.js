@@ -69,4 +69,9 @@
     Promise.all([gone, cached]).then(done, done);
     window.setTimeout(done, 3000);  // never keep anyone from logging out
   });
+  // <button data-print>: print the page (the printed visit forms).
+  document.addEventListener("click", function (event) {
+    var button = event.target instanceof Element ? event.target.closest("[data-print]") : null;
+    if (button) { window.print(); }
+  });
 })();

@@ -233,3 +233,41 @@ def test_a_visit_downloads_as_the_word_record_with_its_photo_and_the_ledger_as_x
     assert set(by_label) == {"吴老大", "龙雨欣", "石丽"}
     assert by_label["吴老大"][7] == "已走访" and "在校就读" in str(by_label["吴老大"][10])
     assert AuditEvent.objects.filter(action="visits.ledger_exported").exists()
+
+
+def test_an_edit_made_elsewhere_meanwhile_is_shown_as_a_conflict_with_both_texts(
+    world, login, persona
+):
+    campaign = _make(login("office"), world)
+    target = campaign.targets.get(label="吴老大")
+    office = login("office")
+    office.post(
+        reverse("visits:visit_record", args=[target.pk]),
+        {"client_id": "e1", "visited_on": timezone.localdate().isoformat(), "visitors": "乡控辍办"},
+    )
+    visit = HomeVisit.objects.get()
+    url = reverse("visits:visit_edit", args=[visit.public_id])
+    form = {"visited_on": timezone.localdate().isoformat(), "visitors": "乡控辍办", "version": "1"}
+    first = office.post(url, {**form, "problems": "家长同意开学送孩子返校"})
+    assert first.status_code == 302
+    stale = office.post(url, {**form, "problems": "孩子仍在外务工"})
+    page = stale.content.decode()
+    assert stale.status_code == 409 and 'data-testid="visit-conflict"' in page
+    assert "家长同意开学送孩子返校" in page and "孩子仍在外务工" in page  # theirs and mine
+    visit.refresh_from_db()
+    assert visit.problems == "家长同意开学送孩子返校" and visit.version == 2
+    # Someone who may not record there cannot change it either.
+    assert login("village_a").post(url, {**form, "version": "2"}).status_code == 404
+
+
+def test_the_forms_print_filled_in_for_a_visitor_without_a_smartphone(world, login, persona):
+    campaign = _make(login("office"), world)
+    office = login("office")
+    page = office.get(reverse("visits:print", args=[campaign.public_id])).content.decode()
+    assert page.count('data-testid="print-form"') == 3
+    assert "吴俊辉" in page and "家访记录表" in page
+    assert AuditEvent.objects.filter(action="visits.forms_printed").exists()
+    one = office.get(
+        reverse("visits:print", args=[campaign.public_id]), {"village": world.village_b.pk}
+    ).content.decode()
+    assert one.count('data-testid="print-form"') == 1 and "石丽" in one and "吴俊辉" not in one
