@@ -14,6 +14,16 @@ import pytest
 
 # The demo's password, in a throwaway data dir.
 PASSWORD = "demo-pass-2025"
+# Chromium's switches for a quiet, sandbox-free run in CI.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:

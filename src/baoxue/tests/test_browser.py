@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from baoxue.tests.conftest import PASSWORD
+from baoxue.tests.conftest import CHROMIUM_ARGS, PASSWORD
 
 CHROMIUM = os.environ.get("BAOXUE_CHROMIUM", "/usr/bin/chromium")
 # Set to refresh the README's screenshot (docs/screenshots); otherwise it goes to a temp dir.
@@ -39,15 +39,7 @@ def browser() -> Iterator[object]:
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
+            args=CHROMIUM_ARGS,
         )
         yield instance
         instance.close()

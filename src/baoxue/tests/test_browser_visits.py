@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from baoxue.tests.conftest import PASSWORD
+from baoxue.tests.conftest import CHROMIUM_ARGS, PASSWORD
 from baoxue.tests.test_browser import CHROMIUM
 
 pytestmark = [
@@ -29,15 +29,6 @@ pytestmark = [
     ),
 ]
 PHONE = {"width": 390, "height": 844}
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _photo(colour: str) -> dict[str, Any]:
@@ -61,7 +52,7 @@ def phone(tmp_path: Path) -> Iterator[Any]:
                 self.context = playwright.chromium.launch_persistent_context(
                     str(tmp_path / "profile"),
                     executable_path=CHROMIUM,
-                    args=ARGS,
+                    args=CHROMIUM_ARGS,
                     viewport=PHONE,
                     locale="zh-CN",
                     is_mobile=True,

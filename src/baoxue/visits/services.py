@@ -185,20 +185,7 @@ def targets_generate(campaign: VisitCampaign, *, today: date | None = None) -> i
             continue
         target = new.get(key)
         if target is None:
-            household: Household | None = child.household
-            new[key] = VisitTarget(
-                campaign=campaign,
-                household=household,
-                child=None if household else child,
-                village_id=household.village_id if household else child.village_id,
-                school_id=child.current_school_id,
-                grade=child.current_grade,
-                class_name=child.current_class,
-                label=(household.head_name if household and household.head_name else child.name)[
-                    :64
-                ],
-                groups=sorted(why[child.pk]),
-            )
+            new[key] = _target_of(campaign, child, groups=sorted(why[child.pk]))
         else:
             target.groups = sorted(set(target.groups) | why[child.pk])
             if target.school_id is None and child.current_school_id:
@@ -207,6 +194,23 @@ def targets_generate(campaign: VisitCampaign, *, today: date | None = None) -> i
                 target.class_name = child.current_class
     VisitTarget.objects.bulk_create(new.values(), batch_size=1000)
     return len(new)
+
+
+def _target_of(campaign: VisitCampaign, child: Child, **fields: Any) -> VisitTarget:
+    """The (unsaved) target of a child: its household, or the child itself with none; named by
+    the household's head (else the child); placed by the child's school, grade and class."""
+    household: Household | None = child.household
+    return VisitTarget(
+        campaign=campaign,
+        household=household,
+        child=None if household else child,
+        village_id=household.village_id if household else child.village_id,
+        school_id=child.current_school_id,
+        grade=child.current_grade,
+        class_name=child.current_class,
+        label=((household.head_name if household else "") or child.name)[:64],
+        **fields,
+    )
 
 
 def target_add(*, actor: Actor, campaign: VisitCampaign, child: Child) -> VisitTarget:
@@ -227,18 +231,8 @@ def target_add(*, actor: Actor, campaign: VisitCampaign, child: Child) -> VisitT
                 found.save(update_fields=["status"])
             target = found
         else:
-            household = child.household
-            target = VisitTarget.objects.create(
-                campaign=campaign,
-                household=household,
-                child=None if household else child,
-                village_id=household.village_id if household else child.village_id,
-                school_id=child.current_school_id,
-                grade=child.current_grade,
-                class_name=child.current_class,
-                label=((household.head_name if household else "") or child.name)[:64],
-                by_hand=True,
-            )
+            target = _target_of(campaign, child, by_hand=True)
+            target.save()
         log_action(actor=actor, action="visits.target_added", obj=campaign)
     return target
 
