@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from baoxue.accounts.actors import signed_in
+from baoxue.accounts.models import Role, RoleAssignment, User
 from baoxue.core import policy
 from baoxue.registry.models import Child
 from baoxue.visits.models import HomeVisit, VisitCampaign, VisitChild, VisitPhoto, VisitTarget
@@ -80,6 +81,22 @@ def my_targets(user: Any, *, today: date | None = None) -> QuerySet[VisitTarget]
 def home_part(user: Any, counts: Any) -> dict[str, Any]:
     """The front page: how many households the user is still to visit."""
     return {"visit_targets": my_targets(user).filter(status=VisitTarget.Status.OPEN).count()}
+
+
+# Who may be sent to visit: the township office, village cadres, principals and teachers.
+VISITOR_ROLES = (Role.TOWNSHIP_OFFICE, Role.VILLAGE, Role.SCHOOL, Role.TEACHER)
+
+
+def visitors(campaign: VisitCampaign) -> QuerySet[User]:
+    """The active accounts that work in the campaign's township in a visiting role: the only
+    ones it may send (another township's teacher would see this one's families)."""
+    township = campaign.township
+    grants = RoleAssignment.objects.filter(role__in=VISITOR_ROLES).filter(
+        Q(region__path__startswith=township.path) | Q(school__township=township)
+    )
+    return User.objects.filter(is_active=True, pk__in=grants.values("user_id")).order_by(
+        "display_name", "username"
+    )
 
 
 def visiting_child(user: Any, child_id: int) -> bool:

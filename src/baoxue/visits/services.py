@@ -26,7 +26,7 @@ from baoxue.core.services import log_action
 from baoxue.reconcile import engine
 from baoxue.reconcile import selectors as reconcile
 from baoxue.registry.models import Child, Enrollment, Household, Region
-from baoxue.visits import links
+from baoxue.visits import links, selectors
 from baoxue.visits.models import (
     Group,
     HomeVisit,
@@ -38,8 +38,6 @@ from baoxue.visits.models import (
 
 # Who runs a campaign (makes it, adjusts and assigns its targets): the township office.
 ORGANISER_ROLES = (Role.TOWNSHIP_OFFICE,)
-# Who may be sent to visit and record visits.
-VISITOR_ROLES = (Role.TOWNSHIP_OFFICE, Role.VILLAGE, Role.SCHOOL, Role.TEACHER)
 SUBSIDY_ITEMS = {
     "meals": _("营养餐"),
     "living": _("生活补助"),
@@ -263,8 +261,8 @@ def targets_assign(
     given ones; those already assigned keep their visitor unless `replace`. Returns how many."""
     _organiser(actor, campaign.township)
     visitor = required_person(visitor)
-    if not visitor.is_active or not scope_for(visitor).has_role(*VISITOR_ROLES):
-        raise ValidationError(_("这个账号不能担任走访人。"))
+    if not selectors.visitors(campaign).filter(pk=visitor.pk).exists():
+        raise ValidationError(_("这个账号不能担任本乡镇的走访人。"))
     chosen = campaign.targets.filter(status=VisitTarget.Status.OPEN)
     ids = [int(i) for i in target_ids]
     if ids:

@@ -140,32 +140,10 @@ def campaign_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "organiser": organiser,
     }
     if organiser:
-        context["visitors"] = _visitors(campaign)
+        context["visitors"] = list(selectors.visitors(campaign))
         context["schools"] = School.objects.filter(township=campaign.township).order_by("name")
         context["villages"] = Region.objects.filter(parent=campaign.township).order_by("name")
     return render(request, "visits/campaign_detail.html", context)
-
-
-def _visitors(campaign: VisitCampaign) -> list[User]:
-    """Accounts of the township who may be sent to visit."""
-    return list(
-        User.objects.filter(
-            is_active=True,
-            role_assignments__role__in=services.VISITOR_ROLES,
-        )
-        .filter(
-            role_assignments__region__path__startswith=campaign.township.path,
-        )
-        .distinct()
-        .order_by("display_name", "username")
-        | User.objects.filter(
-            is_active=True,
-            role_assignments__role__in=services.VISITOR_ROLES,
-            role_assignments__school__township=campaign.township,
-        )
-        .distinct()
-        .order_by("display_name", "username")
-    )
 
 
 @require_POST

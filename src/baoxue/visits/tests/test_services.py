@@ -361,3 +361,28 @@ def test_a_removed_target_is_kept_and_counts_nowhere(world, persona):
         actor=persona("office"), campaign=campaign, child=Child.objects.get(name="石丽")
     )
     assert again.pk == target.pk and again.status == VisitTarget.Status.OPEN
+
+
+def test_only_accounts_working_in_the_township_may_be_sent(world, persona):
+    from baoxue.accounts.models import Role
+    from baoxue.accounts.services import Grant, user_create
+
+    stranger = user_create(
+        actor=None,
+        username="anchui_teacher",
+        password="",
+        grants=[Grant(Role.TEACHER, school=world.school_z, grade=4)],
+        check_password=False,
+    )
+    campaign = _campaign(world, persona)
+    with pytest.raises(ValidationError, match="本乡镇"):
+        services.targets_assign(
+            actor=persona("office"),
+            campaign=campaign,
+            visitor=stranger,
+            village_id=world.village_a.pk,
+        )
+    assert not campaign.targets.exclude(visitor=None).exists()
+    names = {u.username for u in selectors.visitors(campaign)}
+    assert {"office", "village_a", "outsider", "principal_x", "teacher_x"} <= names
+    assert not names & {"anchui_teacher", "county", "canlian", "leader", "nobody"}
